@@ -107,7 +107,9 @@ class Devices(Strict):
 
 class PolicyConfig(Strict):
     issuing_state: str = Field("MYS", pattern=r"^[A-Z<]{3}$")
-    eligible_nationalities: list[str] = Field(default_factory=list)
+    eligible_nationalities: list[Annotated[str, Field(pattern=r"^[A-Z<]{3}$")]] = Field(
+        default_factory=list
+    )
     document_codes: list[str] = Field(default_factory=lambda: ["P", "PP", "PS", "PD", "PO"])
     min_age: int = Field(12, ge=0, le=150)
     min_validity_days: int = Field(1, ge=0)
@@ -130,14 +132,15 @@ class GateConfig(Strict):
 
     @model_validator(mode="after")
     def _verify(self) -> GateConfig:
-        verify_policy_codes(self.policy)
+        verify_timeouts(self)
         return self
 
 
-def verify_policy_codes(policy: PolicyConfig) -> None:
-    for code in policy.eligible_nationalities:
-        if len(code) != 3 or not code.replace("<", "").isalpha() or not code.isupper():
-            raise ValueError(f"eligible_nationalities: {code!r} is not a 3-letter code")
+def verify_timeouts(cfg: GateConfig) -> None:
+    """Ticks must be finer than the shortest timeout, or timeouts fire late."""
+    shortest = min(cfg.timeouts.model_dump().values())
+    if cfg.tick_s >= shortest:
+        raise ValueError(f"tick_s ({cfg.tick_s}) must be shorter than every timeout ({shortest})")
 
 
 def _union_tags() -> set[str]:
