@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
 class Strict(BaseModel):
@@ -120,6 +120,13 @@ class CompositeListsConfig(Strict):
     timeout_s: float = Field(
         3.0, gt=0, le=60, description="whole check; late adapters count as unavailable"
     )
+
+    @model_validator(mode="after")
+    def _verify(self) -> CompositeListsConfig:
+        names = [a.name for a in self.adapters]
+        if len(set(names)) != len(names):
+            raise ValueError(f"adapters: each needs its own name, got {names}")
+        return self
 
 
 ScannerConfig = Annotated[SimScannerConfig, Field(discriminator="type")]
