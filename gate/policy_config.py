@@ -16,6 +16,7 @@ and ``D`` are the same code. Document codes are kept as read on the MRZ (``P``, 
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -58,7 +59,12 @@ ICAO_EXTRA_CODES: dict[str, str] = {
 }
 # Codes that name an organisation or a status, never a state whose citizens a gate serves.
 NON_STATE_CODES = frozenset(c for c in ICAO_EXTRA_CODES if c.startswith(("EU", "UN", "X")))
-ISO_ALPHA3 = frozenset(c.alpha_3 for c in pycountry.countries)
+
+
+@functools.cache
+def iso_alpha3() -> frozenset[str]:
+    """ISO 3166-1 alpha-3 codes, read from pycountry's database on first use."""
+    return frozenset(c.alpha_3 for c in pycountry.countries)
 
 
 def norm_code(code: str) -> str:
@@ -67,12 +73,12 @@ def norm_code(code: str) -> str:
 
 
 def is_icao_code(code: str) -> bool:
-    return norm_code(code) in ISO_ALPHA3 or norm_code(code) in ICAO_EXTRA_CODES
+    return norm_code(code) in iso_alpha3() or norm_code(code) in ICAO_EXTRA_CODES
 
 
 def _icao_code(value: str) -> str:
     code = norm_code(value)
-    if value != value.strip().upper() or not (code in ISO_ALPHA3 or code in ICAO_EXTRA_CODES):
+    if value != value.strip().upper() or not (code in iso_alpha3() or code in ICAO_EXTRA_CODES):
         raise ValueError(f"{value!r} is not an ICAO 9303 country code")
     return code
 
