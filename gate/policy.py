@@ -155,7 +155,8 @@ def chip_rules(
     policy: Policy,
     reasons: _Reasons,
 ) -> None:
-    """Chip present where required; genuine (passive auth); not a clone; same as the page.
+    """Chip present where required; genuine (passive auth); not a clone; has a portrait;
+    same as the page.
 
     A chip that is read is always judged, even where none is required: a chip that
     fails its checks is a sign of a forged or altered document.
@@ -187,6 +188,9 @@ def chip_rules(
         reasons.add(R.CHIP_CA_FAILED)
     if policy.chip.require_clone_check and Check.PASSED not in (chip.active_auth, chip.chip_auth):
         reasons.add(R.CHIP_NOT_VERIFIED)
+    # DG2 is the reference for the face match in the mantrap: without it, refer now
+    if not chip.has_portrait:
+        reasons.add(R.CHIP_NO_PORTRAIT)
     # DG1 is the MRZ as the issuer signed it: it must be the MRZ printed on the page
     if chip.dg1 is None:
         reasons.add(R.CHIP_MALFORMED)

@@ -113,22 +113,20 @@ class Category(Strict):
         description="citizen: nationality is the policy's state; foreign_national: a listed"
         " nationality; pass_holder: a registered pass of a listed type, valid today"
     )
-    nationalities: list[CountryCode] = Field(
-        default_factory=list,
+    nationalities: tuple[CountryCode, ...] = Field(
+        (),
         description="foreign_national: required; pass_holder: empty = any foreign nationality",
     )
-    pass_types: list[Name] = Field(default_factory=list, description="pass_holder only, e.g. EP")
-    directions: list[Direction] = Field(default_factory=lambda: ["arrival", "departure"])
+    pass_types: tuple[Name, ...] = Field((), description="pass_holder only, e.g. EP")
+    directions: tuple[Direction, ...] = ("arrival", "departure")
 
 
 class DocumentRule(Strict):
     """A kind of document accepted at the gate, recognised by its MRZ code and issuer."""
 
     name: Name
-    codes: list[DocumentCode] = Field(min_length=1, description="MRZ document codes as read")
-    issuing_states: list[CountryCode] = Field(
-        default_factory=list, description="empty = any issuer"
-    )
+    codes: tuple[DocumentCode, ...] = Field(min_length=1, description="MRZ codes as read")
+    issuing_states: tuple[CountryCode, ...] = Field((), description="empty = any issuer")
     chip_required: bool | None = Field(
         None, description="overrides chip.required for this document kind"
     )
@@ -158,25 +156,28 @@ class FaceRule(Strict):
     min_quality: float = Field(0.0, ge=0, le=1)
 
 
-def _default_categories() -> list[Category]:
-    return [Category(name="citizen", kind="citizen")]
+def _default_categories() -> tuple[Category, ...]:
+    return (Category(name="citizen", kind="citizen"),)
 
 
-def _default_documents() -> list[DocumentRule]:
-    return [DocumentRule(name="passport", codes=["P", "PP", "PD", "PO", "PS"])]
+def _default_documents() -> tuple[DocumentRule, ...]:
+    return (DocumentRule(name="passport", codes=("P", "PP", "PD", "PO", "PS")),)
 
 
 class Policy(Strict):
-    """Who may use the gate. ``gate/policy.py`` applies it; this only says what it is."""
+    """Who may use the gate. ``gate/policy.py`` applies it; this only says what it is.
+
+    Immutable and hashable (tuples, frozen), so the state machine may hold it in its state.
+    """
 
     version: Literal[1] = 1
     state: StateCode = Field("MYS", description="the state running the gate: its citizens")
     direction: Direction = Field(
         "arrival", description="direction of the gate; must match gate.direction"
     )
-    categories: list[Category] = Field(default_factory=_default_categories)
+    categories: tuple[Category, ...] = Field(default_factory=_default_categories)
     age: AgeRule = Field(default_factory=AgeRule)
-    documents: list[DocumentRule] = Field(default_factory=_default_documents)
+    documents: tuple[DocumentRule, ...] = Field(default_factory=_default_documents)
     min_validity_days: int = Field(1, ge=0, le=3650, description="days left before expiry")
     min_ocr_confidence: float = Field(0.0, ge=0, le=1)
     chip: ChipRule = Field(default_factory=ChipRule)

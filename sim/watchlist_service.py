@@ -60,6 +60,7 @@ class WatchlistService:
         self.mode: Mode = "normal"
         self.delay_s = 2.0
         self.requests = 0
+        self._stopping = threading.Event()  # wakes slow handlers on stop()
         self._lock = threading.Lock()
         self._host, self._port = host, port
         self._server: ThreadingHTTPServer | None = None
@@ -76,6 +77,7 @@ class WatchlistService:
 
     def start(self) -> WatchlistService:
         """Listen (again, on the same port after a ``stop()``) and serve in a thread."""
+        self._stopping.clear()
         server = ThreadingHTTPServer((self._host, self._port), self._handler_class())
         server.daemon_threads = True
         server.block_on_close = False  # a slow handler must not hold up stop()
@@ -89,6 +91,7 @@ class WatchlistService:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -117,7 +120,7 @@ class WatchlistService:
                     service.requests += 1
                 mode = service.mode
                 if mode == "slow":
-                    time.sleep(service.delay_s)
+                    service._stopping.wait(service.delay_s)
                 elif mode == "failing":
                     self._send(500, {"error": "internal"})
                     return True

@@ -205,6 +205,9 @@ DOCUMENT_CASES = {
         chip=chip_for(CITIZEN, chip_auth=Check.NOT_SUPPORTED),
         rules={"chip": {"require_clone_check": True}},
     ),
+    "chip without portrait": Case(
+        CITIZEN, (R.CHIP_NO_PORTRAIT,), chip=chip_for(CITIZEN, has_portrait=False)
+    ),
     "chip without DG1": Case(
         CITIZEN, (R.CHIP_MALFORMED,), category="citizen", chip=chip_for(CITIZEN, dg1=None)
     ),
@@ -319,3 +322,10 @@ def test_every_reason_has_console_text() -> None:
 )
 def test_age_in_completed_years(born: dt.date, today: dt.date, years: int) -> None:
     assert age(born, today) == years
+
+
+def test_policy_is_hashable_and_frozen() -> None:
+    p = policy()
+    assert hash(p) == hash(policy())
+    with pytest.raises(ValueError):
+        p.min_validity_days = 0  # type: ignore[misc]

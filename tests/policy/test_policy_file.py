@@ -186,21 +186,21 @@ def test_old_inline_policy_keys_are_refused() -> None:
         parse_config(_gate(None) + "policy: {min_age: 12}\n")
 
 
+def _lists(*adapters: dict[str, object]) -> str:
+    lists = {"type": "composite", "adapters": list(adapters)}
+    return _gate(None) + yaml.safe_dump({"devices": {"lists": lists}})
+
+
 def test_lists_configs_in_the_gate_config(tmp_path: Path) -> None:
-    text = _gate(None) + yaml.safe_dump(
-        {
-            "devices": {
-                "lists": {
-                    "type": "composite",
-                    "adapters": [
-                        {"type": "local", "path": str(tmp_path / "l.json")},
-                        {"type": "http", "url": "http://127.0.0.1:1/", "service": "passes"},
-                    ],
-                }
-            }
-        }
-    )
-    cfg = parse_config(text)
+    local = {"type": "local", "path": str(tmp_path / "l.json")}
+    http = {"type": "http", "url": "http://127.0.0.1:1/", "service": "passes"}
+    cfg = parse_config(_lists(local, http))
     assert cfg.devices.lists.type == "composite"
     with pytest.raises(ConfigError, match=r"devices.lists.adapters.1.url: String should match"):
-        parse_config(text.replace("http://127.0.0.1:1/", "ftp://x"))
+        parse_config(_lists(local, {**http, "url": "ftp://x"}))
+    with pytest.raises(ConfigError, match=r"devices.lists: .*adapters: each needs its own name"):
+        parse_config(_lists(local, {**http, "name": "local"}))
+    with pytest.raises(ConfigError, match=r"devices.lists.adapters.0.service: Input should be"):
+        parse_config(_lists({**local, "service": "both"}, http))
+    with pytest.raises(ConfigError, match=r"devices.lists.adapters: List should have at least"):
+        parse_config(_lists())
