@@ -250,8 +250,11 @@ class _Base:
         t0 = time.monotonic()
         try:
             result = await self._check(mrz)
-        except Unavailable as exc:
-            log.warning("%s %s unavailable: %s", self.kind, self.name, exc)
+        except Exception as exc:  # a bug here must refer the traveller, not crash the gate
+            if isinstance(exc, Unavailable):
+                log.warning("%s %s unavailable: %s", self.kind, self.name, exc)
+            else:
+                log.exception("%s %s failed", self.kind, self.name)
             return ListsResult(
                 unavailable=(self.name,) if self.required else (),
                 elapsed_s=time.monotonic() - t0,
@@ -421,17 +424,21 @@ class _HttpBase(_Base):
     async def _request(self, method: str, path: str, body: Any = None) -> httpx.Response:
         if not self.breaker.allow():
             raise Unavailable("circuit open")
-        try:
+        healthy = False  # anything but an answer below 500 counts against the service,
+        try:  # a cancellation by the composite's deadline too (else half-open would stick)
             # httpx times each phase; this bounds the whole exchange (a slow drip too)
             async with asyncio.timeout(self.timeout_s):
                 resp = await self._client.request(method, path, json=body)
+            healthy = resp.status_code < 500  # a 4xx is our problem, not the service's
         except (httpx.HTTPError, TimeoutError) as exc:
-            self.breaker.failure()
             raise Unavailable(f"{type(exc).__name__}: {exc}".rstrip(": ")) from None
+        finally:
+            if healthy:
+                self.breaker.success()
+            else:
+                self.breaker.failure()
         if resp.status_code >= 500:
-            self.breaker.failure()
             raise Unavailable(f"HTTP {resp.status_code}")
-        self.breaker.success()  # the service answered; a 4xx is our problem, not its health
         return resp
 
     async def close(self) -> None:
