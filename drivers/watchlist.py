@@ -172,7 +172,7 @@ def hash_entries(entries: Iterable[Entry], salt: bytes | None = None) -> HashedL
             continue
         if not norm_number(e.document_number):
             raise ValueError(f"a {e.kind} entry needs document_number")
-        key = document_keys(salt, e.issuing_state, e.document_number)[0 if e.issuing_state else 1]
+        key = digest(salt, "doc", norm_state(e.issuing_state), norm_number(e.document_number))
         if e.kind == "stolen":
             stolen.add(key)
         elif e.kind == "lost":
