@@ -8,7 +8,8 @@ decision (``gate/policy.py``) refers on it. Adapters:
   date) from a list file that holds only HMAC-SHA256 digests under the list's own salt
   (built by ``autogate lists build``); the file is re-read when it changes on disk.
 - ``LocalPassRegistry``: registered passes (document -> pass type, valid until) from the
-  same kind of file.
+  same kind of file. A registry that cannot answer reports ``pass_checked=False`` (not
+  ``unavailable``): the decision refers the travellers who need a pass, and only them.
 - ``HttpWatchlist`` / ``HttpPassRegistry``: a national service over HTTP(S) (httpx), with
   a per-request deadline and a circuit breaker so a dead service costs no waiting.
 - ``CompositeWatchlist``: asks the configured adapters concurrently under one deadline
@@ -244,7 +245,9 @@ class _Base:
 
     def __init__(self, name: str, required: bool = True) -> None:
         self.name = name
-        self.required = required
+        # A pass registry that cannot answer leaves ``pass_checked`` false instead: the
+        # decision then refers only the travellers who need a pass, not the citizens.
+        self.required = required and self.kind == "watchlist"
 
     async def check(self, mrz: MrzRecord) -> ListsResult:
         t0 = time.monotonic()

@@ -208,7 +208,8 @@ async def test_http_service_misbehaving_is_unavailable(service: WatchlistService
         await watch.close()
         await passes.close()
     assert w.unavailable == ("national",) and w.hits == ()
-    assert p.unavailable == ("registry",) and not p.pass_checked and p.pass_record is None
+    # a registry outage is "not checked" (refers those who need a pass), not "unavailable"
+    assert p.unavailable == () and not p.pass_checked and p.pass_record is None
 
 
 async def test_service_stopped_is_unavailable(service: WatchlistService) -> None:
@@ -304,7 +305,8 @@ async def test_composite_merges_concurrent_adapters(
             LocalWatchlist("local", list_file),
             LocalPassRegistry("local-passes", list_file),
             HttpWatchlist("national", service.url, timeout_s=5.0),
-            HttpPassRegistry("national-passes", service.url, timeout_s=5.0, required=False),
+            HttpPassRegistry("national-passes", service.url, timeout_s=5.0),
+            HttpWatchlist("optional", service.url, timeout_s=5.0, required=False),
         ],
         timeout_s=0.3,
     )
@@ -316,6 +318,7 @@ async def test_composite_merges_concurrent_adapters(
         await composite.close()
     assert result.hits == (R.LIST_STOLEN_DOC,)  # from the local list, in time
     assert result.unavailable == ("national",)  # late and required; the optional one is not
+    assert any("national-passes: unavailable" in d for d in result.details)
     assert result.pass_checked and result.elapsed_s < 1.0
 
 
