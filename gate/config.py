@@ -92,7 +92,11 @@ class LocalListsConfig(Strict):
     service: Literal["watchlist", "passes"] = Field(
         "watchlist", description="stolen/lost/person checks, or pass registry lookups"
     )
-    required: bool = Field(True, description="a failed check refers the traveller")
+    required: bool = Field(
+        True,
+        description="watchlists: a failed check refers every traveller (a pass registry"
+        " outage always refers just the travellers who need a pass)",
+    )
 
 
 class HttpListsConfig(Strict):
@@ -102,7 +106,7 @@ class HttpListsConfig(Strict):
     name: str = Field("national", min_length=1)
     url: str = Field(pattern=r"^https?://[^\s]+$", description="service base URL")
     service: Literal["watchlist", "passes"] = "watchlist"
-    required: bool = True
+    required: bool = Field(True, description="as for type local")
     timeout_s: float = Field(1.5, gt=0, le=30, description="per request, connect + read")
     failure_threshold: int = Field(3, ge=1, description="failures in a row that open the breaker")
     reset_after_s: float = Field(30.0, gt=0, description="open breaker tries again after this")
