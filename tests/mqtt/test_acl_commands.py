@@ -211,3 +211,14 @@ async def test_gate_does_not_receive_another_gates_commands(
         await asyncio.sleep(0.01)
     assert [i.command for i in inputs] == [Command.RESET_ALARM]
     assert not [a for a in monitor.on("cmd-ack") if not a["accepted"]]
+
+
+def test_example_acl_has_the_tested_gate_blocks() -> None:
+    """config/mosquitto/acl is the layout these tests run against (kept in sync)."""
+    from pathlib import Path
+
+    from tests.mqtt.broker import GATES, SITE, acl_text
+
+    example = (Path(__file__).resolve().parents[2] / "config/mosquitto/acl").read_text()
+    for block in acl_text(SITE, GATES).split("\n\n"):
+        assert block.strip() in example
