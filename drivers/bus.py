@@ -121,6 +121,13 @@ class MqttBus:
             )
         except Exception as exc:  # sqlite3 errors, permissions
             raise DeviceError("bus", f"cannot open outbox {self.outbox_path}: {exc}") from exc
+        # a status left from before a restart (often the OFFLINE of close()) is stale: the
+        # status published on connect, then the daemon's own, supersede it
+        stale = await self._loop.run_in_executor(
+            self._io, self._outbox.discard_retained, self._prefix + "status"
+        )
+        if stale:
+            log.info("bus: dropped %d stale status row(s) from the outbox", stale)
         self._client = self._make_client()
         self._client.connect_async(self.cfg.host, self.cfg.port, self.cfg.keepalive_s)
         self._client.loop_start()

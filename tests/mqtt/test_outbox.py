@@ -95,3 +95,14 @@ def test_is_wal_and_reopens_with_its_count(tmp_path: Path) -> None:
 def test_bad_bound_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         Outbox(tmp_path / "o.sqlite", 0)
+
+
+def test_discard_retained_drops_only_that_topics_retained_rows(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite", 10)
+    box.put("a/status", b"OFFLINE", retain=True)
+    box.put("a/event", b"e")
+    box.put("b/status", b"IDLE", retain=True)
+    assert box.discard_retained("a/status") == 1
+    assert [r.payload for r in box.peek()] == [b"e", b"IDLE"]
+    assert len(box) == 2
+    box.close()

@@ -27,8 +27,8 @@ def _retained_status(broker: Broker, name: str) -> dict[str, Any]:
     fresh = Monitor(broker, topic="autogate/v1/kul1/g01/status", client_id=name)
     try:
         assert fresh.wait_for(lambda m: len(m) >= 1, 5)
-        topic, payload, retained = fresh.messages[0]
-        assert retained
+        _topic, payload, retained = fresh.messages[0]
+        assert retained, "the first status a new subscriber gets is the retained one"
         validate(payload)
         return payload
     finally:
@@ -43,6 +43,10 @@ async def test_status_on_connect_and_last_will_when_the_gate_dies(
     proc = _producer(cfg, tmp_path / "progress")
     try:
         await _until_produced(tmp_path / "progress", proc, 50)
+        ok = await asyncio.to_thread(
+            monitor.wait_for, lambda m: any(p["online"] for p, _ in _statuses(monitor)), 10
+        )
+        assert ok, "no status on connect"
         assert _retained_status(broker, "console-a")["online"] is True
     finally:
         proc.send_signal(signal.SIGKILL)
