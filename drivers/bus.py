@@ -144,7 +144,8 @@ class MqttBus:
             leaf, payload = self._event(EventType.GATE_STATUS, state="OFFLINE", online=False)
             payload.update({k: status[k] for k in ("doors", "version") if k in status})
             await self._put(leaf, payload, retain=True, reserve=True)
-            await self.flush(timeout=2.0)
+            if self.connected:  # else it waits on disk, like everything else
+                await self.flush(timeout=2.0)
         except Exception as exc:  # closing must not fail on a full or broken outbox
             log.warning("bus: offline status not queued: %s", exc)
         self._stop.set()
@@ -171,6 +172,8 @@ class MqttBus:
         ``OutboxFull`` when the backlog reached ``outbox_max_rows`` (an ``alarm.raised``
         with ``gate_outbox_full`` is queued once, from the reserve).
         """
+        if self._closed:
+            raise DeviceError("bus", "closed")
         events.validate(payload)
         if topic_leaf == "status":
             retain = True  # status is state: a new subscriber must see it at once

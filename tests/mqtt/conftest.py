@@ -208,18 +208,19 @@ def gate_yaml(
     outbox_sync: str = "normal",
     max_rows: int = 100_000,
     tls: bool = True,
+    client_cert: bool = True,
+    password: str | None = None,
 ) -> str:
     """A gate config with an MQTT bus to ``broker`` (TLS + client cert + password)."""
     user = f"gate-{SITE}-{gate}"
     pw = tmp / f"{user}.password"
-    pw.write_text(PASSWORDS[user] + "\n")
+    pw.write_text((password or PASSWORDS[user]) + "\n")
     cert, key = certs.clients[user]
     keys = ""
     if console_key is not None:
         keys = f"      command_keys: [{{id: console-1, public_key: {public_key_b64(console_key.public_key())}}}]\n"
-    tls_block = (
-        f"      tls: {{ca_file: {certs.ca}, cert_file: {cert}, key_file: {key}}}\n" if tls else ""
-    )
+    pair = f", cert_file: {cert}, key_file: {key}" if client_cert else ""
+    tls_block = f"      tls: {{ca_file: {certs.ca}{pair}}}\n" if tls else ""
     return (
         f"gate: {{site: {SITE}, id: {gate}}}\n"
         f"storage: {{data_dir: {tmp / 'var'}}}\n"

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from drivers.bus import build
+from drivers.errors import DeviceError
 from gate.actions import EventType, Publish
 from gate.events import validate
 from gate.outbox import OutboxFull
@@ -106,3 +107,22 @@ async def test_full_outbox_refuses_raises_one_alarm_then_drains_in_order(
         ("alarm.raised", ["gate_outbox_full"]),
         ("alarm.cleared", ["gate_outbox_full"]),
     ]
+
+
+@pytest.mark.parametrize(
+    "flaw", [{"password": "wrong"}, {"client_cert": False}], ids=["bad-password", "no-client-cert"]
+)
+async def test_refused_credentials_keep_events_on_disk(
+    broker: Broker, gate_cfg_factory: Any, flaw: dict[str, Any]
+) -> None:
+    cfg = gate_cfg_factory(**flaw)
+    bus = build(cfg.devices.bus, cfg)
+    await bus.start(lambda _i: None)
+    for i in range(5):
+        await bus.publish_action(Publish(EventType.CROSSING_ACCEPTED, txn_id=f"t{i}"))
+    await asyncio.sleep(1.5)  # a few connection attempts
+    assert not bus.connected
+    assert bus.backlog == 5
+    await bus.close()
+    with pytest.raises(DeviceError):
+        await bus.publish_action(Publish(EventType.CROSSING_ACCEPTED, txn_id="late"))
