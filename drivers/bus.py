@@ -107,6 +107,8 @@ class MqttBus:
         self._last_status: dict[str, Any] | None = None
         self._full_alarm = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._pending: list[tuple[str, bytes, bool, bool, asyncio.Future[int]]] = []
+        self._writer: asyncio.Future[None] | None = None
         self._closed = False
 
     # --- Device ---------------------------------------------------------------------
@@ -237,14 +239,39 @@ class MqttBus:
     async def _put(
         self, leaf: str, payload: dict[str, Any], retain: bool = False, reserve: bool = False
     ) -> None:
+        """Queue one row for the writer and wait until it is committed (or refused)."""
         assert self._loop is not None
         topic = events.topic(self.site, self.gate, leaf)
         data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-        outbox = self._box()
-        await self._loop.run_in_executor(
-            self._io, lambda: outbox.put(topic, data, retain, reserve=reserve)
-        )
+        done: asyncio.Future[int] = self._loop.create_future()
+        self._pending.append((topic, data, retain, reserve, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.ensure_future(self._write_pending())
+        await asyncio.shield(done)  # a cancelled caller does not unqueue a row being written
         self._wake.set()
+
+    async def _write_pending(self) -> None:
+        """Commit everything queued so far in one transaction (group commit), in order."""
+        assert self._loop is not None
+        outbox = self._box()
+        while self._pending:
+            batch, self._pending = self._pending, []
+            rows = [item[:4] for item in batch]
+            try:
+                results = await self._loop.run_in_executor(self._io, outbox.put_many, rows)
+            except Exception as exc:  # sqlite failure: nothing of the batch was stored
+                err = DeviceError("bus", f"outbox write failed: {exc}")
+                for *_, done in batch:
+                    if not done.done():
+                        done.set_exception(err)
+                continue
+            for (*_, done), result in zip(batch, results, strict=True):
+                if done.done():
+                    continue
+                if isinstance(result, OutboxFull):
+                    done.set_exception(result)
+                else:
+                    done.set_result(result)
 
     def _event(
         self,

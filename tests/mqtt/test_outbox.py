@@ -154,3 +154,22 @@ def test_whatever_happens_unacked_rows_stay_in_order(ops: list[tuple[str, object
             assert [(r.topic, r.payload) for r in box.peek(0, 100)] == model
             assert len(box) == len(model)
         box.close()
+
+
+def test_put_many_is_one_transaction_with_a_result_per_row(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite", 2)
+    box.put("s", b"old status", retain=True)
+    results = box.put_many(
+        [("e", b"1", False, False), ("e", b"2", False, False), ("s", b"new", True, False)]
+    )
+    assert isinstance(results[0], int) and isinstance(results[1], OutboxFull)
+    assert isinstance(results[2], int)  # replacing the old status needs no room
+    assert [r.payload for r in box.peek()] == [b"1", b"new"]
+    # above the bound (reserve in use) a refused status must not take the old one with it
+    box.put("a", b"alarm", reserve=True)
+    assert isinstance(box.put_many([("s", b"newer", True, False)])[0], int)
+    box.put("a", b"alarm2", reserve=True)
+    box.put("s2", b"x", retain=True, reserve=True)
+    assert isinstance(box.put_many([("s3", b"y", True, False)])[0], OutboxFull)
+    assert [r.payload for r in box.peek()] == [b"1", b"alarm", b"newer", b"alarm2", b"x"]
+    box.close()
