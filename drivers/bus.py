@@ -2,9 +2,10 @@
 
 Three workers, one job each:
 
-- ``publish`` (the daemon's loop) validates the payload against its schema and writes it
-  to the SQLite outbox on a single I/O thread (so rows keep the order of the calls); it
-  returns when the row is on disk. Nothing is published from here.
+- ``publish`` (the daemon's loop) validates the payload against its schema and queues it
+  for the SQLite outbox; one writer commits what is queued in a single transaction on a
+  single I/O thread (group commit: concurrent publishes share the fsync, rows keep the
+  order of the calls); it returns when its row is on disk. Nothing is published here.
 - the drainer thread reads rows in ``seq`` order and hands them to paho with QoS 1,
   keeping at most ``inflight`` unacknowledged; each PUBACK (``on_publish``, by message
   id) marks its row, and the drainer deletes marked rows in batches. After a reconnect
