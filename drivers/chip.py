@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 from drivers.errors import DeviceError
@@ -130,7 +131,11 @@ def options(cfg: PcscChipConfig, now: dt.datetime | None = None) -> ReadOptions:
 
 
 def read_once(
-    cfg: PcscChipConfig, trust: TrustStore, mrz: MrzRecord, transport: PcscTransport | None = None
+    cfg: PcscChipConfig,
+    trust: TrustStore,
+    mrz: MrzRecord,
+    transport: PcscTransport | None = None,
+    opts_hook: Callable[[ReadOptions], ReadOptions] | None = None,
 ) -> tuple[ReadReport, bytes | None]:
     """Connect, read, verify, disconnect (blocking). Returns the report and the portrait.
     Raises ``ReaderNotFound``; every card-side failure is a reason in the report."""
@@ -143,7 +148,10 @@ def read_once(
         rep.add(ReasonCode.CHIP_ABSENT, exc.detail)
         return rep, None
     try:
-        rep = read_document(tr.transmit, mrz, trust, options(cfg), atr=atr)
+        opts = options(cfg)
+        if opts_hook is not None:
+            opts = opts_hook(opts)
+        rep = read_document(tr.transmit, mrz, trust, opts, atr=atr)
     except ReaderNotFound:
         raise
     except DeviceError as exc:

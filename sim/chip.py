@@ -523,3 +523,72 @@ class ChipSpec:
             pace=self.pace,
             extended=self.extended,
         )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m sim.chip``: put a virtual passport on vpcd until interrupted."""
+    import argparse
+    import signal
+
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    ap = argparse.ArgumentParser(prog="python -m sim.chip", description=main.__doc__)
+    ap.add_argument("--port", type=int, default=VPCD_PORT)
+    ap.add_argument("--document-number", default=Holder.document_number)
+    ap.add_argument("--birth", default=Holder.birth)
+    ap.add_argument("--expiry", default=Holder.expiry)
+    ap.add_argument("--surname", default=Holder.surname)
+    ap.add_argument("--portrait-index", type=int, default=0)
+    ap.add_argument("--no-pace", action="store_true")
+    ap.add_argument("--short", action="store_true", help="no extended length")
+    ap.add_argument("--aa", choices=["rsa", "ecdsa", "none"], default="rsa")
+    ap.add_argument("--signature", choices=["ecdsa", "rsa", "rsa-pss"], default="ecdsa")
+    ap.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        choices=[
+            "wrong_dg_hash",
+            "bad_sod_signature",
+            "expired_ds",
+            "unknown_csca",
+            "cloned_chip",
+            "corrupted_tlv",
+            "wrong_mac",
+        ],
+    )
+    ap.add_argument("--slow", type=float, default=0.0, help="seconds before every answer")
+    ap.add_argument("--pull-after", type=int, default=None, help="leave after N APDUs")
+    ap.add_argument("--csca-out", type=Path, help="write the trusted CSCA certificate here")
+    a = ap.parse_args(argv)
+    holder = Holder(
+        document_number=a.document_number, birth=a.birth, expiry=a.expiry, surname=a.surname
+    )
+    faults = Faults(**{f: True for f in a.fault}, slow_card_s=a.slow, pull_after_apdus=a.pull_after)
+    chip = VirtualChip(
+        holder,
+        default_portrait(a.portrait_index),
+        faults=faults,
+        pace=not a.no_pace,
+        extended=not a.short,
+        aa_kind=None if a.aa == "none" else a.aa,
+        signature=a.signature,
+    )
+    if a.csca_out:
+        a.csca_out.mkdir(parents=True, exist_ok=True)
+        (a.csca_out / "csca.der").write_bytes(chip.trusted.csca.public_bytes(Encoding.DER))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    card = VpcdCard(chip, port=a.port).start()
+    print(f"virtual chip on vpcd port {a.port}: {' '.join(holder.td3())}", flush=True)
+    try:
+        while not stop.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        pass
+    card.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

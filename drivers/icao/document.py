@@ -31,6 +31,7 @@ class ReadOptions:
     max_extended_read: int = 0xFF00
     groups: tuple[int, ...] = READ_GROUPS
     now: dt.datetime | None = None  # for certificate validity; default: the clock
+    cross_check: bool = True  # compare DG1 with the printed MRZ (off: only the key is known)
 
 
 @dataclass
@@ -360,7 +361,8 @@ class Reader:
             except ICAOError as exc:
                 r.add(ReasonCode.CHIP_MALFORMED, f"DG1: {exc}")
             else:
-                r.mrz_mismatch = mrz_differences(r.dg1, printed)
+                if self.opts.cross_check:
+                    r.mrz_mismatch = mrz_differences(r.dg1, printed)
                 if r.mrz_mismatch:
                     r.add(ReasonCode.CHIP_MRZ_MISMATCH, "DG1 differs: " + ",".join(r.mrz_mismatch))
         if 2 not in dgs:
