@@ -21,6 +21,7 @@ from drivers.icao.sod import parse_sod
 from gate.reasons import ReasonCode
 from gate.results import Check, ChipResult, MrzRecord
 
+MAX_FILE = 1 << 20  # a chip claiming more is lying or hostile; no LDS file comes close
 READ_GROUPS = (1, 2, 14, 15)  # DG3/DG4 need terminal authentication; not for a gate
 
 
@@ -252,6 +253,8 @@ class Reader:
         if sw not in (SW_OK, SW_END_OF_FILE) or not data:
             raise StatusError(sw, f"READ BINARY {fid:04X}")
         total = tlv.header_size(data[:8]) if len(data) >= 2 else len(data)
+        if total > MAX_FILE:
+            raise LDSError(f"file {fid:04X} claims {total} bytes")
         buf = bytearray(data)
         while len(buf) < total:
             n = min(chunk, total - len(buf))
