@@ -108,7 +108,8 @@ def main() -> int:
                     f"| {med([x[access]['total_ms'] for x in st])} "
                     f"| {med([x['DG2']['total_ms'] for x in st])} "
                     f"| {med([x['PA']['total_ms'] for x in st])} "
-                    f"| {med([x['AA']['total_ms'] for x in st])} |"
+                    f"| {med([x['AA']['total_ms'] for x in st])} "
+                    f"| {med([x['CA']['total_ms'] for x in st])} |"
                 )
                 if detail is None and pace == "prefer":
                     detail = (name, reps)

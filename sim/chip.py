@@ -20,10 +20,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from asn1crypto import core
+from asn1crypto import keys as akeys
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from drivers.icao import aa, bac, keys, lds, sod, tlv
+from drivers.icao import aa, bac, ca, keys, lds, sod, tlv
+from drivers.icao import pace as icao_pace
 from drivers.icao.apdu import APDU
 from drivers.icao.errors import ICAOError, SMError
 from drivers.icao.pa import TrustStore
@@ -114,6 +117,43 @@ def _aa_key(kind: str, n: int) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
     return rsa.generate_private_key(65537, 1024)
 
 
+@lru_cache(maxsize=4)
+def _ca_key(n: int) -> tuple[int, tuple[int, int]]:
+    c = icao_pace.CURVES[13]
+    sk, pk = icao_pace.keypair(c, icao_pace.generator(c))
+    assert pk is not None
+    return sk, pk
+
+
+def chip_ca_infos(
+    c: icao_pace.Curve, pk: icao_pace.Point, cipher: str = "AES"
+) -> list[tuple[str, bytes, bytes | None]]:
+    """DG14's ChipAuthenticationInfo (ECDH, AES-128) and its public key, with explicit
+    domain parameters as issued passports carry them."""
+    size = c.size
+    params = akeys.ECDomainParameters(
+        name="specified",
+        value={
+            "version": "ecdpVer1",
+            "field_id": {"field_type": "prime_field", "parameters": core.Integer(c.p)},
+            "curve": {"a": c.a.to_bytes(size, "big"), "b": c.b.to_bytes(size, "big")},
+            "base": icao_pace.encode_point(c, (c.gx, c.gy)),
+            "order": c.n,
+            "cofactor": 1,
+        },
+    )
+    spki = akeys.PublicKeyInfo(
+        {
+            "algorithm": {"algorithm": "ec", "parameters": params},
+            "public_key": icao_pace.encode_point(c, pk),
+        }
+    )
+    return [
+        (ca.ID_CA_ECDH + ("2" if cipher == "AES" else "1"), core.Integer(1).dump(), None),
+        (ca.ID_PK_ECDH, spki.dump(), None),
+    ]
+
+
 def atr(extended: bool) -> bytes:
     """T=1 ATR whose historical bytes carry card capabilities (extended Lc/Le bit)."""
     hist = bytes([0x80, 0x73, 0x00, 0x21, 0x40 if extended else 0x00])
@@ -137,6 +177,7 @@ class VirtualChip:
         pace: bool = True,
         extended: bool = True,
         aa_kind: str | None = "rsa",
+        ca: str | None = "AES",  # chip authentication cipher: "AES", "3DES" or None
         signature: str = "ecdsa",
         pki: PKI | None = None,
     ) -> None:
@@ -157,6 +198,10 @@ class VirtualChip:
         self.aa_key = _aa_key(aa_kind, 0) if aa_kind else None
         self.aa_signer = _aa_key(aa_kind, 1) if aa_kind and f.cloned_chip else self.aa_key
         self.aa_hash = "sha256"
+        self.ca_enabled = ca
+        self.ca_curve = icao_pace.CURVES[13]
+        self.ca_sk, self.ca_pk = _ca_key(0)
+        self.ca_signer_sk = _ca_key(1)[0] if f.cloned_chip else self.ca_sk
         self._build(portrait if portrait is not None else default_portrait())
         self.count = 0
         self.reset()
@@ -178,8 +223,6 @@ class VirtualChip:
             )
             dgs[15] = lds.build_dg15(spki)
             if isinstance(self.aa_key, ec.EllipticCurvePrivateKey):
-                from asn1crypto import core
-
                 infos.append(
                     (
                         lds.ID_AA,
@@ -187,6 +230,8 @@ class VirtualChip:
                         core.ObjectIdentifier("1.2.840.10045.4.3.2").dump(),
                     )
                 )
+        if self.ca_enabled:
+            infos += chip_ca_infos(self.ca_curve, self.ca_pk, self.ca_enabled)
         if infos:
             dgs[14] = lds.build_dg14(infos)
         override = {2: hashlib.sha256(b"not the portrait").digest()} if f.wrong_dg_hash else None
@@ -352,6 +397,8 @@ class VirtualChip:
         return aa.sign_ecdsa_plain(self.aa_signer, c.data, self.aa_hash), 0x9000
 
     def _mse(self, c: APDU, secure: bool) -> tuple[bytes, int]:
+        if c.p1 == 0x41:  # chip authentication (under secure messaging)
+            return self._ca_set(c, secure)
         if not self.pace_enabled:
             return b"", 0x6D00
         from sim import chip_pace
@@ -359,7 +406,35 @@ class VirtualChip:
         self.pace = chip_pace.CardPACE(self.mrz_info)
         return b"", self.pace.set_at(c.data)
 
+    def _ca_set(self, c: APDU, secure: bool) -> tuple[bytes, int]:
+        if not (secure and self.ca_enabled):
+            return b"", 0x6982
+        kids = tlv.children(c.data)
+        if c.p2 == 0xA6:  # MSE:Set KAT (3DES): the key agreement happens now
+            return self._ca_agree(kids.get(0x91, b""), "3DES"), 0x9000
+        if c.p2 != 0xA4 or 0x80 not in kids:
+            return b"", 0x6A80
+        self.ca_oid = core.ObjectIdentifier.load(tlv.encode(0x06, kids[0x80])).dotted
+        return b"", 0x9000
+
+    def _ca_agree(self, point: bytes, cipher: str) -> bytes:
+        pk_ifd = icao_pace.decode_point(self.ca_curve, point)
+        shared = icao_pace.mul(self.ca_curve, self.ca_signer_sk, pk_ifd)
+        assert shared is not None
+        x = shared[0].to_bytes(self.ca_curve.size, "big")
+        self.sm_next = SecureMessaging(
+            keys.kdf(x, keys.KDF_ENC, cipher), keys.kdf(x, keys.KDF_MAC, cipher), 0, cipher
+        )
+        self._install_after = True
+        return b""
+
     def _general_auth(self, c: APDU, secure: bool) -> tuple[bytes, int]:
+        if secure and getattr(self, "ca_oid", None):
+            oid, self.ca_oid = self.ca_oid, None
+            point = tlv.children(tlv.unwrap(c.data, 0x7C)).get(0x80, b"")
+            cipher = "3DES" if oid.endswith(".1") else "AES"
+            self._ca_agree(point, cipher)
+            return b"\x7c\x00", 0x9000
         if self.pace is None:
             return b"", 0x6985
         data, sw, session = self.pace.step(c)
@@ -542,6 +617,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-pace", action="store_true")
     ap.add_argument("--short", action="store_true", help="no extended length")
     ap.add_argument("--aa", choices=["rsa", "ecdsa", "none"], default="rsa")
+    ap.add_argument("--ca", choices=["AES", "3DES", "none"], default="AES")
     ap.add_argument("--signature", choices=["ecdsa", "rsa", "rsa-pss"], default="ecdsa")
     ap.add_argument(
         "--fault",

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from drivers.icao import aa, bac, lds, pa, tlv
+from drivers.icao import aa, bac, ca, lds, pa, tlv
 from drivers.icao.apdu import APDU, SW_END_OF_FILE, SW_OK, Channel, StepStats, Transmit
 from drivers.icao.errors import AccessError, ICAOError, LDSError, SMError, StatusError
 from drivers.icao.sod import parse_sod
@@ -353,6 +353,33 @@ class Reader:
             self._active_auth(dgs)
         else:
             r.active_auth = Check.NOT_SUPPORTED
+        ch.begin("CA")
+        self._chip_auth(dgs)
+
+    def _chip_auth(self, dgs: dict[int, bytes]) -> None:
+        r = self.report
+        try:
+            key = ca.find_key(lds.parse_dg14(dgs[14])) if 14 in dgs else None
+        except ICAOError as exc:
+            r.add(ReasonCode.CHIP_CA_FAILED, f"DG14: {exc}")
+            r.chip_auth = Check.FAILED
+            return
+        if key is None:
+            r.chip_auth = Check.NOT_SUPPORTED
+            return
+        try:
+            ok = ca.perform(self.ch, key)
+        except StatusError as exc:
+            ok = False
+            r.errors.append(str(exc))
+        if not ok:
+            r.chip_auth = Check.FAILED
+            r.add(ReasonCode.CHIP_CA_FAILED, "chip cannot use its DG14 key")
+        elif r.passive_auth is Check.PASSED:
+            r.chip_auth = Check.PASSED
+        else:
+            r.chip_auth = Check.NOT_RUN
+            r.errors.append("chip authentication not counted: passive authentication failed")
 
     def _parse(self, dgs: dict[int, bytes], printed: MrzRecord) -> None:
         r = self.report
