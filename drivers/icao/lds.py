@@ -111,7 +111,7 @@ def _date(raw: str, *, birth: bool, today: dt.date) -> dt.date | None:
 
 
 def dg1_to_mrz(lines: tuple[str, ...], today: dt.date | None = None) -> MrzRecord:
-    """DG1's MRZ as an ``MrzRecord`` (TD3 and TD1).
+    """DG1's MRZ as an ``MrzRecord`` (TD1, TD2, TD3).
 
     Stop-gap until the shared parser of ``gate/mrz`` lands: the lead swaps this one
     function for it. Check digits are not judged here (the chip's DG1 is signed).
@@ -122,6 +122,11 @@ def dg1_to_mrz(lines: tuple[str, ...], today: dt.date | None = None) -> MrzRecor
         fmt, code, state, names = "TD3", l1[0:2], l1[2:5], l1[5:44]
         number_raw, nat, birth, sex, expiry = l2[0:10], l2[10:13], l2[13:19], l2[20], l2[21:27]
         opt, opt2 = l2[28:42], ""
+    elif len(lines) == 2 and len(lines[0]) == 36:
+        l1, l2 = lines
+        fmt, code, state, names = "TD2", l1[0:2], l1[2:5], l1[5:36]
+        number_raw, nat, birth, sex, expiry = l2[0:10], l2[10:13], l2[13:19], l2[20], l2[21:27]
+        opt, opt2 = l2[28:35], ""
     elif len(lines) == 3 and len(lines[0]) == 30:
         l1, l2, l3 = lines
         fmt, code, state = "TD1", l1[0:2], l1[2:5]
@@ -129,7 +134,7 @@ def dg1_to_mrz(lines: tuple[str, ...], today: dt.date | None = None) -> MrzRecor
         birth, sex, expiry, nat, opt2 = l2[0:6], l2[7], l2[8:14], l2[15:18], l2[18:29]
         names = l3
     else:
-        raise LDSError("DG1 MRZ is neither TD3 nor TD1")
+        raise LDSError("DG1 MRZ is not TD1, TD2 or TD3")
     surname, _, given = names.partition("<<")
     number = number_raw[:9].rstrip("<")
     if number_raw[9] == "<" and opt.strip("<"):  # long document number continues in opt
@@ -212,7 +217,7 @@ def _parse_39794_5(block: bytes) -> bytes:
     raise LDSError("no image in the 39794-5 block")
 
 
-def parse_dg2(raw: bytes) -> Portrait:
+def parse_dg2(raw: bytes, decode: bool = True) -> Portrait:
     group = tlv.find(tlv.unwrap(raw, 0x75), 0x7F61)
     inst = tlv.find(group, 0x7F60)
     kids = tlv.children(inst)
@@ -224,20 +229,30 @@ def parse_dg2(raw: bytes) -> Portrait:
     else:
         raise LDSError("DG2 biometric template without data block 5F2E/7F2E")
     fmt = _image_format(image)
-    if not (w and h):
-        w, h = image_size(image)
-    return Portrait(image, fmt, w, h, container)
+    w2, h2 = image_size(image, decode=decode)
+    return Portrait(image, fmt, w or w2, h or h2, container)
 
 
-def image_size(image: bytes) -> tuple[int, int]:
-    """Width and height from the image header (Pillow reads headers lazily)."""
+def image_size(image: bytes, decode: bool = False) -> tuple[int, int]:
+    """Width and height from the image header; with ``decode`` the whole stream is decoded
+    (JPEG at 1/8 scale through Pillow's draft mode, JPEG 2000 at its lowest resolution
+    level), so a truncated or corrupt portrait is caught here, not at the face matcher."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(image)) as im:
-            return im.size
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+            size = im.size
+            if decode:
+                if im.format == "JPEG":
+                    im.draft("RGB", (max(1, size[0] // 8), max(1, size[1] // 8)))
+                elif im.format == "JPEG2000":
+                    im.reduce = 3  # type: ignore[attr-defined]
+                im.load()
+            return size
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise LDSError(f"portrait cannot be decoded: {exc}") from None
+    except Exception as exc:  # Pillow's decoders raise a zoo on hostile input
+        raise LDSError(f"portrait cannot be decoded: {type(exc).__name__}") from None
 
 
 def build_dg2(image: bytes) -> bytes:

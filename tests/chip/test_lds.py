@@ -69,3 +69,33 @@ def test_parsers_raise_only_icao_errors(body: bytes, tag: int) -> None:
         for fn in (lds.parse_dg1, lds.parse_dg2, lds.parse_com, lds.parse_dg14, lds.parse_dg15):
             with contextlib.suppress(ICAOError):
                 fn(data)
+
+
+def test_td2_dg1() -> None:
+    lines = ("I<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<", "D231458907UTO7408122F1204159<<<<<<<6")
+    rec = lds.dg1_to_mrz(lds.parse_dg1(lds.build_dg1(lines)))
+    assert (rec.format, rec.document_number, rec.surname, rec.birth_raw) == (
+        "TD2",
+        "D23145890",
+        "ERIKSSON",
+        "740812",
+    )
+
+
+def test_jpeg2000_portrait(tmp_path) -> None:
+    from PIL import Image
+
+    im = Image.open(FACE).resize((120, 150))
+    im.save(tmp_path / "p.jp2")
+    jp2 = (tmp_path / "p.jp2").read_bytes()
+    p = lds.parse_dg2(lds.build_dg2(jp2))
+    assert p.format == "jpeg2000" and (p.width, p.height) == (120, 150)
+
+
+def test_truncated_portrait_is_not_a_portrait() -> None:
+    """A DG2 that is fine as TLV but holds half a JPEG: caught by decoding, not later."""
+    jpeg = FACE.read_bytes()
+    raw = lds.build_dg2(jpeg[: len(jpeg) // 2])
+    with pytest.raises(ICAOError):
+        lds.parse_dg2(raw)
+    assert lds.parse_dg2(raw, decode=False).format == "jpeg"
