@@ -173,23 +173,38 @@ class PcscChipReader:
         self.trust = trust
         self._lock = asyncio.Lock()
         self.last_report: ReadReport | None = None
+        self._worker: asyncio.Future | None = None
 
     async def start(self, emit: Emit) -> None:
         names = await asyncio.to_thread(list_readers)
         if not any(n == self.cfg.reader or n.startswith(self.cfg.reader) for n in names):
             raise ReaderNotFound(DEVICE, f"reader {self.cfg.reader!r} not among {names}")
 
+    async def _drain(self) -> None:
+        """Wait (bounded) for a timed-out worker still inside a slow APDU: two reads must
+        never share the card, their secure-messaging counters would collide."""
+        worker, self._worker = self._worker, None
+        if worker is not None and not worker.done():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(worker), self.cfg.apdu_timeout_s + 1.0)
+
     async def close(self) -> None:
-        return None
+        await self._drain()
 
     async def read(self, mrz: MrzRecord) -> ChipReading:
         async with self._lock:
+            await self._drain()
             tr = PcscTransport(self.cfg.reader, self.cfg.apdu_timeout_s)
-            task = asyncio.to_thread(read_once, self.cfg, self.trust, mrz, tr)
+            worker = asyncio.ensure_future(
+                asyncio.to_thread(read_once, self.cfg, self.trust, mrz, tr)
+            )
             try:
-                rep, portrait = await asyncio.wait_for(task, self.cfg.read_timeout_s)
+                rep, portrait = await asyncio.wait_for(
+                    asyncio.shield(worker), self.cfg.read_timeout_s
+                )
             except TimeoutError:
                 tr.cancel.set()  # the worker stops before its next APDU
+                self._worker = worker  # the next read waits for it to let go of the card
                 log.warning("chip read exceeded %.1f s", self.cfg.read_timeout_s)
                 return ChipReading(
                     ChipResult(

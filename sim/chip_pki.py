@@ -124,3 +124,54 @@ def make_pki(
         .sign(csca_key, hashes.SHA256())
     )
     return PKI(csca_key, csca, ds_key, ds, signature)
+
+
+def master_list(cscas: list[x509.Certificate], signer: PKI) -> bytes:
+    """An ICAO CSCA master list (CMS SignedData over CscaMasterList), signed by ``signer``'s
+    Document Signer key standing in for a master list signer."""
+    import hashlib
+
+    from asn1crypto import cms, core
+    from asn1crypto import x509 as a_x509
+
+    from drivers.icao.pa import OID_MASTER_LIST, _CscaMasterList
+
+    certs = [a_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER)) for c in cscas]
+    content = _CscaMasterList({"version": 0, "cert_list": certs}).dump()
+    attrs = cms.CMSAttributes(
+        [
+            {"type": "content_type", "values": [OID_MASTER_LIST]},
+            {"type": "message_digest", "values": [hashlib.sha256(content).digest()]},
+        ]
+    )
+    ds = a_x509.Certificate.load(signer.ds.public_bytes(serialization.Encoding.DER))
+    signer_info = cms.SignerInfo(
+        {
+            "version": "v1",
+            "sid": cms.SignerIdentifier(
+                {
+                    "issuer_and_serial_number": {
+                        "issuer": ds.issuer,
+                        "serial_number": ds.serial_number,
+                    }
+                }
+            ),
+            "digest_algorithm": {"algorithm": "sha256"},
+            "signed_attrs": attrs,
+            "signature_algorithm": {"algorithm": signer.cms_signature_algorithm},
+            "signature": signer.sign(attrs.dump()),
+        }
+    )
+    sd = cms.SignedData(
+        {
+            "version": "v3",
+            "digest_algorithms": [{"algorithm": "sha256"}],
+            "encap_content_info": {
+                "content_type": OID_MASTER_LIST,
+                "content": core.ParsableOctetString(content),
+            },
+            "certificates": [ds],
+            "signer_infos": [signer_info],
+        }
+    )
+    return cms.ContentInfo({"content_type": "signed_data", "content": sd}).dump()

@@ -54,13 +54,17 @@ def parse_master_list(data: bytes) -> list[x509.Certificate]:
 
     The master list signer is not checked here: the file is trusted as installed by the
     operator (as a CSCA folder is)."""
-    ci = cms.ContentInfo.load(data)
-    encap = ci["content"]["encap_content_info"]
-    if encap["content_type"].dotted != OID_MASTER_LIST:
-        raise ValueError("not an ICAO master list")
-    ml = _CscaMasterList.load(bytes(encap["content"]))
+    try:
+        ci = cms.ContentInfo.load(data)
+        encap = ci["content"]["encap_content_info"]
+        if encap["content_type"].dotted != OID_MASTER_LIST:
+            raise ValueError("content is not a CscaMasterList")
+        ml = _CscaMasterList.load(bytes(encap["content"]))
+        certs = list(ml["cert_list"])
+    except Exception as exc:  # asn1crypto: ValueError, TypeError, KeyError...
+        raise ValueError(f"not an ICAO master list: {exc}") from None
     out = []
-    for c in ml["cert_list"]:
+    for c in certs:
         try:
             out.append(x509.load_der_x509_certificate(c.dump()))
         except ValueError as exc:  # e.g. explicit EC parameters, unsupported by cryptography

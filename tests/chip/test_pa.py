@@ -163,3 +163,25 @@ _BSI_SOD = __import__("json").loads(
         Path(__file__).resolve().parents[2] / "../shared/data/icao9303/bsi_tr03105_reference.json"
     ).read_text()
 )["ef_sod"]
+
+
+def test_master_list_trust_store(tmp_path: Path) -> None:
+    from sim.chip_pki import master_list
+
+    s, _, dgs, pki = _issue("rsa")
+    other = make_pki(now=NOW)
+    ml = tmp_path / "icao.ml"
+    ml.write_bytes(master_list([other.csca, pki.csca], other))
+    store = pa.TrustStore.load(master_list=ml)
+    assert len(store.cscas) == 2
+    assert pa.verify(s, dgs, store, NOW).passed
+    (tmp_path / "csca").mkdir()
+    (tmp_path / "csca" / "icao.ml").write_bytes(ml.read_bytes())  # .ml inside the CSCA folder
+    assert len(pa.TrustStore.load(csca_dir=tmp_path / "csca").cscas) == 2
+
+
+def test_not_a_master_list(tmp_path: Path) -> None:
+    s, _, _, _ = _issue()
+    (tmp_path / "x.ml").write_bytes(b"\x30\x03\x02\x01\x00")
+    with pytest.raises(ValueError):
+        pa.TrustStore.load(master_list=tmp_path / "x.ml")
