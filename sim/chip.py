@@ -32,6 +32,7 @@ from drivers.icao.errors import ICAOError, SMError
 from drivers.icao.pa import TrustStore
 from drivers.icao.sm import SecureMessaging
 from gate.results import MrzRecord
+from sim import chip_pace as chip_pace_mod
 from sim.chip_pki import PKI, make_pki
 
 log = logging.getLogger(__name__)
@@ -263,7 +264,7 @@ class VirtualChip:
         self.current: int | None = None
         self.sm: SecureMessaging | None = None
         self.rnd_icc: bytes | None = None
-        self.pace = None
+        self.pace: chip_pace_mod.CardPACE | None = None
 
     def process(self, raw: bytes) -> bytes:
         self.count += 1

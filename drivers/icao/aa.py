@@ -34,7 +34,7 @@ ECDSA_OIDS = {
     "1.2.840.10045.4.3.3": "sha384",
     "1.2.840.10045.4.3.4": "sha512",
 }
-_CRYPTO_HASH = {
+_CRYPTO_HASH: dict[str, Callable[[], hashes.HashAlgorithm]] = {
     "sha1": hashes.SHA1,
     "sha224": hashes.SHA224,
     "sha256": hashes.SHA256,

@@ -246,7 +246,7 @@ def image_size(image: bytes, decode: bool = False) -> tuple[int, int]:
                 if im.format == "JPEG":
                     im.draft("RGB", (max(1, size[0] // 8), max(1, size[1] // 8)))
                 elif im.format == "JPEG2000":
-                    im.reduce = 3  # type: ignore[attr-defined]
+                    im.reduce = 3  # type: ignore[method-assign,assignment]  # Jpeg2K: a property
                 im.load()
             return size
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:

@@ -130,6 +130,7 @@ def verify_signature(
     h = _HASHES[hash_name]()
     try:
         if isinstance(key, rsa.RSAPublicKey):
+            pad: padding.AsymmetricPadding
             if algo == "rsassa_pss":
                 pad = padding.PSS(padding.MGF1(h), salt if salt is not None else h.digest_size)
             else:
@@ -162,7 +163,7 @@ def _cert_signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
 
 def _key_id(cert: x509.Certificate, ext: type) -> bytes | None:
     try:
-        value = cert.extensions.get_extension_for_class(ext).value
+        value: object = cert.extensions.get_extension_for_class(ext).value
     except (x509.ExtensionNotFound, ValueError):
         return None
     return getattr(value, "key_identifier", None) or getattr(value, "digest", None)
