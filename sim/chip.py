@@ -284,12 +284,16 @@ class VirtualChip:
             if self.sm is None:  # the command ended the session
                 return sw.to_bytes(2, "big")
             resp = self.sm.protect_response(data, sw, odd=bool(cmd.ins & 1))
+            if not apdu.is_extended() and len(resp) - 2 > 256:
+                return b"\x67\x00"  # a short command cannot carry a longer answer
             if self.faults.wrong_mac and self.app:
                 resp = resp[:-3] + bytes([resp[-3] ^ 0x01]) + resp[-2:]
             return resp
         if self.sm is not None:  # a plain command ends secure messaging (9303-11 9.8.1)
             self.sm = None
         data, sw = self.dispatch(apdu, secure=False)
+        if not apdu.is_extended() and len(data) > 256:
+            return b"\x67\x00"
         return data + sw.to_bytes(2, "big")
 
     def dispatch(self, c: APDU, secure: bool) -> tuple[bytes, int]:
@@ -362,7 +366,9 @@ class VirtualChip:
             return b"", f
         offset = int.from_bytes(tlv.unwrap(c.data, 0x54), "big")
         ne = c.ne or 256
-        want = max(1, ne - len(tlv.encode_length(ne)) - 1)
+        want = ne - 2
+        while want > 1 and want + 1 + len(tlv.encode_length(want)) > ne:
+            want -= 1
         part, sw = self._slice(f, offset, want)
         return (tlv.encode(0x53, part) if part else b""), sw
 

@@ -234,8 +234,9 @@ class Reader:
             return self.ch.send(APDU(0x00, 0xB0, offset >> 8, offset & 0xFF, ne=n), plain=plain)
         # offsets past 32767: READ BINARY with odd INS, offset in DO54, data in DO53
         off = offset.to_bytes((offset.bit_length() + 7) // 8, "big")
+        ne = n + 1 + len(tlv.encode_length(n))  # the answer is DO53 around the data
         data, sw = self.ch.send(
-            APDU(0x00, 0xB1, 0x00, 0x00, tlv.encode(0x54, off), ne=n + 4), plain=plain
+            APDU(0x00, 0xB1, 0x00, 0x00, tlv.encode(0x54, off), ne=ne), plain=plain
         )
         if data:
             data = tlv.unwrap(data, 0x53)
@@ -257,7 +258,10 @@ class Reader:
             raise LDSError(f"file {fid:04X} claims {total} bytes")
         buf = bytearray(data)
         while len(buf) < total:
-            n = min(chunk, total - len(buf))
+            limit = chunk
+            if len(buf) > 0x7FFF:  # B1: DO53's header must fit the same response
+                limit = chunk - 1 - len(tlv.encode_length(chunk))
+            n = min(limit, total - len(buf))
             part, sw = self.read_binary(len(buf), n, plain=plain)
             if sw in (SW_END_OF_FILE, 0x6B00) and not part:
                 raise LDSError(f"file {fid:04X} ends before its TLV length ({total})")

@@ -71,3 +71,12 @@ def test_pace_over_pcsc(vpcd) -> None:
     )
     assert rep.access_control == "PACE" and rep.result().reasons == (), rep.errors
     assert portrait is not None
+
+
+def test_pace_short_reads_fit_aes_responses() -> None:
+    """Under AES the largest short read is 223 bytes (B0) and 220 (B1, DO53 header); the
+    chip refuses answers that would not fit 256 bytes, so a wrong size would fail here."""
+    rep = read(VirtualChip(extended=False))
+    assert rep.result().reasons == (), rep.errors
+    size, b0 = len(rep.files["DG2"]), 32767 // 223 + 1
+    assert rep.steps["DG2"].apdus == 1 + b0 + -(-(size - 223 * b0) // 220)
