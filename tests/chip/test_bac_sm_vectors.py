@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from drivers.icao import bac, keys
 from drivers.icao.apdu import APDU
@@ -128,3 +132,27 @@ def test_aes_session_round_trip() -> None:
 )
 def test_apdu_round_trip(raw: str) -> None:
     assert APDU.parse(H(raw)).encode() == H(raw)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=80), st.sampled_from(["3DES", "AES"]))
+def test_secure_messaging_on_arbitrary_bytes(data: bytes, cipher: str) -> None:
+    """Garbage from the card (or the reader) is an SMError, never anything else."""
+    for fn in (
+        lambda d: SecureMessaging(bytes(16), bytes(16), 1, cipher).unprotect_response(d),
+        lambda d: SecureMessaging(bytes(16), bytes(16), 1, cipher).unprotect_command(d),
+        lambda d: SecureMessaging(bytes(16), bytes(16), 1, cipher).unprotect_command(
+            b"\x0c\xb0\x00\x00" + d
+        ),
+    ):
+        with contextlib.suppress(SMError):
+            fn(data)
+
+
+@given(st.binary(max_size=300))
+def test_apdu_parse_raises_only_value_error(data: bytes) -> None:
+    try:
+        apdu = APDU.parse(data)
+    except ValueError:
+        return
+    assert APDU.parse(apdu.encode()) == apdu
