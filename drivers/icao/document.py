@@ -141,8 +141,9 @@ class ReadReport:
 
 def access_key(mrz: MrzRecord) -> str:
     """The MRZ information BAC and PACE derive their keys from."""
-    number = mrz.document_number_raw[:-1] if mrz.document_number_raw else mrz.document_number
-    number = number.rstrip("<") if len(number) <= 9 else number
+    number = mrz.document_number.replace("<", "")
+    if len(number) <= 9 and mrz.document_number_raw:
+        number = mrz.document_number_raw[:9].rstrip("<")  # as printed, fillers dropped
     birth = mrz.birth_raw or (mrz.date_of_birth.strftime("%y%m%d") if mrz.date_of_birth else "")
     expiry = mrz.expiry_raw or (mrz.date_of_expiry.strftime("%y%m%d") if mrz.date_of_expiry else "")
     return bac.keys.mrz_information(number, birth, expiry)

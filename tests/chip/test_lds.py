@@ -99,3 +99,29 @@ def test_truncated_portrait_is_not_a_portrait() -> None:
     with pytest.raises(ICAOError):
         lds.parse_dg2(raw)
     assert lds.parse_dg2(raw, decode=False).format == "jpeg"
+
+
+def test_access_key_of_long_document_number() -> None:
+    """TD1 numbers over 9 characters continue in the optional data (9303-5 4.2.2)."""
+    from drivers.icao.document import access_key
+    from drivers.icao.keys import mrz_information
+
+    lines = (
+        "I<UTOD23145890<7349<<<<<<<<<<<",
+        "3407127M9507122UTO<<<<<<<<<<<2",
+        "STEVENSON<<PETER<JOHN<<<<<<<<<",
+    )
+    rec = lds.dg1_to_mrz(lines)
+    assert rec.document_number == "D23145890734"
+    assert access_key(rec) == mrz_information("D23145890734", "340712", "950712")
+    assert (
+        access_key(
+            lds.dg1_to_mrz(
+                (
+                    "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<",
+                    "L898902C<3UTO6908061F9406236ZE184226B<<<<<14",
+                )
+            )
+        )
+        == "L898902C<369080619406236"
+    )
