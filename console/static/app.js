@@ -93,6 +93,27 @@ function scoreLine(s) {
   return parts.join(" · ") || "no face scores";
 }
 
+function controls(g) {
+  const box = el("div", { class: "controls" });
+  const actions = el("div", { class: "actions" });
+  for (const [cmd, label] of ACTIONS) {
+    const b = el("button", { type: "button", id: `cmd-${cmd}`, text: label });
+    if (!me.allowed.includes(cmd)) { b.disabled = true; b.title = "supervisor only"; }
+    b.addEventListener("click", () => send(g.gate, cmd));
+    actions.append(b);
+  }
+  box.append(actions);
+  const log = el("ol", { id: "acks", class: "acks" });
+  for (const c of g.commands) {
+    const status = c.ack ? (c.ack.accepted ? "accepted" : `refused: ${c.ack.detail}`) : "waiting for the gate…";
+    log.append(el("li", { class: c.ack ? (c.ack.accepted ? "ok" : "refused") : "pending", "data-command": c.command,
+      text: `${time(c.ts)} ${c.command.replaceAll("_", " ")} by ${c.officer}: ${status}` }));
+  }
+  box.append(log);
+  box.append(el("p", { id: "cmd-result", role: "status" }));
+  return box;
+}
+
 function renderDetail() {
   const aside = document.getElementById("detail");
   const g = gates.get(selected);
@@ -109,37 +130,20 @@ function renderDetail() {
     sec.append(el("h3", { text: `Referral ${r.txn_id} at ${time(r.ts)}` }));
     const reasons = el("ul", { class: "reasons" });
     for (const x of r.reasons) reasons.append(el("li", { "data-code": x.code, text: x.text }));
-    sec.append(reasons);
+    sec.append(reasons, controls(g));
     // keep the <img> elements across re-renders: no refetch of the same photos
     sec.append(oldPhotos || el("div", { class: "photos" }, photo(g, "portrait", "Chip portrait"), photo(g, "frame", "Live frame")));
     sec.append(el("p", { id: "scores", class: "scores", text: scoreLine(r.scores) }));
     sec.append(docTable(r.document || {}));
     aside.append(sec);
   } else {
-    aside.append(el("p", { text: "No open referral." }));
+    aside.append(el("p", { text: "No open referral." }), controls(g));
   }
   if (g.alarms.length) {
     const ul = el("ul", { class: "alarms" });
     for (const a of g.alarms) ul.append(el("li", { text: `${a.text}${a.device ? " (" + a.device + ")" : ""} ${time(a.ts)}` }));
     aside.append(el("h3", { text: "Alarms" }), ul);
   }
-  const actions = el("div", { class: "actions" });
-  for (const [cmd, label] of ACTIONS) {
-    const b = el("button", { type: "button", id: `cmd-${cmd}`, text: label });
-    if (!me.allowed.includes(cmd)) { b.disabled = true; b.title = "supervisor only"; }
-    b.addEventListener("click", () => send(g.gate, cmd));
-    actions.append(b);
-  }
-  aside.append(actions);
-  const log = el("ol", { id: "acks", class: "acks" });
-  for (const c of g.commands) {
-    const status = c.ack ? (c.ack.accepted ? "accepted" : `refused: ${c.ack.detail}`) : "waiting for the gate…";
-    log.append(el("li", { class: c.ack ? (c.ack.accepted ? "ok" : "refused") : "pending", "data-command": c.command,
-      text: `${time(c.ts)} ${c.command.replaceAll("_", " ")} by ${c.officer}: ${status}` }));
-  }
-  aside.append(el("h3", { text: "Commands" }), log);
-  const out = el("p", { id: "cmd-result", role: "status" });
-  aside.append(out);
 }
 
 function select(gate) {
