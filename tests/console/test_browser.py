@@ -257,3 +257,57 @@ def test_page_says_when_connection_lost_and_recovers(hall: dict[str, Any]) -> No
     assert d.find_element(By.ID, "banner").is_displayed()
     wait(d, lambda dr: live(dr) == "1")
     assert not d.find_element(By.ID, "banner").is_displayed()
+
+
+def test_console_service_from_its_config_file(hall: dict[str, Any], tmp_path: Path) -> None:
+    """``autogate console --config FILE`` as a process: serves, refuses, connects, stops."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from tests.mqtt.broker import PASSWORDS as BROKER_PASSWORDS
+    from tests.mqtt.broker import free_port
+
+    key = tmp_path / "sign.pem"
+    key.write_bytes(
+        Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    (tmp_path / "secret").write_text("x" * 40)
+    (tmp_path / "pw").write_text(BROKER_PASSWORDS["console"])
+    port = free_port()
+    broker_port = hall["server"].bus.cfg.port
+    (tmp_path / "c.yaml").write_text(
+        f"site: {SITE}\ngates: [g01]\n"
+        f"broker: {{port: {broker_port}, password_file: {tmp_path / 'pw'}, client_id: cli-test}}\n"
+        f"signing: {{key_file: {key}}}\n"
+        f"officers_file: {tmp_path / 'officers.json'}\naudit_file: {tmp_path / 'audit.jsonl'}\n"
+        f"session: {{secret_file: {tmp_path / 'secret'}}}\nlisten: {{port: {port}}}\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "console.cli", "console", "--config", str(tmp_path / "c.yaml")],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                hall_json = httpx.get(f"http://127.0.0.1:{port}/api/hall", timeout=1)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)
+        assert hall_json.status_code == 401
+        assert httpx.get(f"http://127.0.0.1:{port}/login").status_code == 200
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert b"connected to 127.0.0.1" in err, err.decode()[-2000:]
