@@ -120,7 +120,14 @@ class MqttBus:
                 lambda: Outbox(self.outbox_path, self.cfg.outbox_max_rows, self.cfg.outbox_sync),
             )
         except Exception as exc:  # sqlite3 errors, permissions
-            raise DeviceError(f"bus: cannot open outbox {self.outbox_path}: {exc}") from exc
+            raise DeviceError("bus", f"cannot open outbox {self.outbox_path}: {exc}") from exc
+        # a status left from before a restart (often the OFFLINE of close()) is stale: the
+        # status published on connect, then the daemon's own, supersede it
+        stale = await self._loop.run_in_executor(
+            self._io, self._outbox.discard_retained, self._prefix + "status"
+        )
+        if stale:
+            log.info("bus: dropped %d stale status row(s) from the outbox", stale)
         self._client = self._make_client()
         self._client.connect_async(self.cfg.host, self.cfg.port, self.cfg.keepalive_s)
         self._client.loop_start()
@@ -215,7 +222,7 @@ class MqttBus:
 
     def _box(self) -> Outbox:
         if self._outbox is None:
-            raise DeviceError("bus: not started")
+            raise DeviceError("bus", "not started")
         return self._outbox
 
     async def _put(
@@ -429,7 +436,7 @@ def _read_secret(path: Path) -> bytes:
     try:
         return path.read_bytes().strip()
     except OSError as exc:
-        raise DeviceError(f"bus: cannot read {path}: {exc}") from exc
+        raise DeviceError("bus", f"cannot read {path}: {exc}") from exc
 
 
 def build(cfg: MqttBusConfig, gate_cfg: GateConfig) -> MqttBus:
@@ -440,7 +447,7 @@ def build(cfg: MqttBusConfig, gate_cfg: GateConfig) -> MqttBus:
             text = key.public_key or _read_secret(key.public_key_file)  # type: ignore[arg-type]
             keys[key.id] = load_public_key(text)
         except ValueError as exc:
-            raise DeviceError(f"bus: command key {key.id!r}: {exc}") from exc
+            raise DeviceError("bus", f"command key {key.id!r}: {exc}") from exc
     password = _read_secret(cfg.password_file).decode() if cfg.password_file else None
     doc_key = _read_secret(cfg.document_key_file) if cfg.document_key_file else b""
     return MqttBus(

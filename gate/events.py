@@ -26,7 +26,6 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import best_match
-from referencing import Registry, Resource
 
 from gate.actions import AckCommand, EventType, Publish
 from gate.results import MrzRecord
@@ -259,21 +258,39 @@ def load_schema(sid: str) -> dict[str, Any]:
 
 
 @cache
-def _registry() -> Registry:
-    common = json.loads(
-        resources.files("gate.schemas").joinpath("common.v1.json").read_text(encoding="utf-8")
-    )
-    resources_ = [(common["$id"], Resource.from_contents(common))]
-    for sid in SCHEMA_FILES:
-        schema = load_schema(sid)
-        resources_.append((schema["$id"], Resource.from_contents(schema)))
-    return Registry().with_resources(resources_)
+def _common_defs() -> dict[str, Any]:
+    text = resources.files("gate.schemas").joinpath("common.v1.json").read_text(encoding="utf-8")
+    return json.loads(text)["$defs"]
+
+
+def _inline(node: Any, defs: dict[str, Any]) -> Any:
+    """Replace ``$ref``s to the common definitions by their content.
+
+    The shipped files keep their ``$ref``s (for consumers with a schema registry); here
+    they are resolved once, because resolving them on every message through
+    ``referencing`` made validation cost milliseconds per event.
+    """
+    if isinstance(node, list):
+        return [_inline(v, defs) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _inline(v, defs) for k, v in node.items() if k != "$ref"}
+    ref = node.get("$ref")
+    if ref is None:
+        return out
+    name = ref.rsplit("/", 1)[-1]
+    if (
+        not (ref.startswith("../common/v1#/$defs/") or ref.startswith("#/$defs/"))
+        or name not in defs
+    ):
+        raise EventError(f"schema: unresolvable $ref {ref!r}")
+    return {**_inline(defs[name], defs), **out}
 
 
 @cache
 def _validator(sid: str) -> Draft202012Validator:
     return Draft202012Validator(
-        load_schema(sid), registry=_registry(), format_checker=FormatChecker()
+        _inline(load_schema(sid), _common_defs()), format_checker=FormatChecker()
     )
 
 
@@ -282,7 +299,10 @@ def validate(payload: Mapping[str, Any]) -> None:
     sid = payload.get("schema") if isinstance(payload, Mapping) else None
     if not isinstance(sid, str) or sid not in SCHEMA_FILES:
         raise EventError(f"schema: missing or unknown schema id {sid!r}")
-    error = best_match(_validator(sid).iter_errors(payload))
+    validator = _validator(sid)
+    if validator.is_valid(payload):
+        return
+    error = best_match(validator.iter_errors(payload))
     if error is not None:
         where = ".".join(str(p) for p in error.absolute_path) or "(root)"
         raise EventError(f"{sid}: {where}: {error.message}")

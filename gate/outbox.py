@@ -107,6 +107,14 @@ class Outbox:
             assert cur.lastrowid is not None
             return cur.lastrowid
 
+    def discard_retained(self, topic: str) -> int:
+        """Drop unsent retained rows of ``topic`` (a restarted gate's stale status)."""
+        with self._lock:
+            self._check_open()
+            cur = self._db.execute("DELETE FROM outbox WHERE topic = ? AND retain = 1", (topic,))
+            self._count -= cur.rowcount
+            return cur.rowcount
+
     def peek(self, after: int = 0, limit: int = 100) -> list[Row]:
         """Up to ``limit`` rows with ``seq > after``, oldest first."""
         with self._lock:

@@ -49,13 +49,21 @@ def console_key() -> Ed25519PrivateKey:
 class Monitor:
     """A subscriber with a persistent session (kept by the broker across its restart)."""
 
-    def __init__(self, broker: Broker, user: str = "monitor", topic: str = "autogate/v1/#"):
+    def __init__(
+        self,
+        broker: Broker,
+        user: str = "monitor",
+        topic: str = "autogate/v1/#",
+        client_id: str | None = None,
+    ):
         self.messages: list[tuple[str, dict[str, Any], bool]] = []
         self.raw: list[tuple[str, bytes]] = []
         self._cond = threading.Condition()
         self.subscribed = threading.Event()
         self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"test-{user}", protocol=mqtt.MQTTv5
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id or f"test-{user}",
+            protocol=mqtt.MQTTv5,
         )
         self.client.username_pw_set(user, PASSWORDS[user])
         self.client.reconnect_delay_set(min_delay=1, max_delay=1)

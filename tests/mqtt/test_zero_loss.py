@@ -14,6 +14,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from drivers.bus import build
 from gate.actions import EventType, Publish
 from gate.events import build_payload, validate
@@ -90,20 +92,31 @@ def _produced(progress: Path) -> int:
     return len(progress.read_text().split()) if progress.exists() else 0
 
 
+@pytest.mark.parametrize("frozen", [False, True], ids=["flowing", "broker-frozen"])
 async def test_publisher_sigkilled_mid_stream_and_restarted(
-    broker: Broker, monitor: Monitor, certs: Any, tmp_path: Path
+    broker: Broker, monitor: Monitor, certs: Any, tmp_path: Path, frozen: bool
 ) -> None:
+    """``frozen``: the broker is SIGSTOPped first, so up to ``inflight`` publishes sit unacked
+    in its socket when the publisher dies; then the broker is SIGKILLed too. Only rows kept
+    until PUBACK survive this (a bus that forgot rows on send would lose them)."""
+    if frozen:
+        broker.wait_saved()
     cfg = tmp_path / "gate.yaml"
     cfg.write_text(gate_yaml(broker, certs, tmp_path))
     progress = tmp_path / "progress"
     proc = _producer(cfg, progress)
-    deadline = time.monotonic() + 20
-    while _produced(progress) < 400 and time.monotonic() < deadline and proc.poll() is None:
-        await asyncio.sleep(0.002)
+    await _until_produced(progress, proc, 300)
+    if frozen:
+        assert broker.proc is not None
+        broker.proc.send_signal(signal.SIGSTOP)
+        await _until_produced(progress, proc, 600)
     proc.send_signal(signal.SIGKILL)
     proc.wait(5)
     killed_at = _produced(progress)
     assert 0 < killed_at < N, f"kill did not land mid-stream ({killed_at})"
+    if frozen:
+        broker.kill()
+        broker.start()
     proc = _producer(cfg, progress)
     _, err = await asyncio.to_thread(proc.communicate, None, 60)
     assert proc.returncode == 0, err.decode()
@@ -111,3 +124,9 @@ async def test_publisher_sigkilled_mid_stream_and_restarted(
         lambda m: len({p["txn_id"] for t, p, _ in m if t.endswith("crossing")}) >= N, 30
     )
     assert_complete(crossings(monitor), same_bytes=False)
+
+
+async def _until_produced(progress: Path, proc: subprocess.Popen[bytes], n: int) -> None:
+    deadline = time.monotonic() + 20
+    while _produced(progress) < n and time.monotonic() < deadline and proc.poll() is None:
+        await asyncio.sleep(0.002)
