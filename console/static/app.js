@@ -22,6 +22,7 @@ let selected = null;
 let frameRequested = false;
 const bench = new URLSearchParams(location.search).has("bench");
 window.__lat = [];
+const benchSeen = new Map();
 
 function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
@@ -188,7 +189,10 @@ function flush() {
     const fresh = card(g);
     if (old) old.replaceWith(fresh); else renderAll();
     if (g.gate === selected) renderDetail();
-    if (bench && g.status_ts) window.__lat.push(now - Date.parse(g.status_ts));
+    if (bench && g.status_ts && benchSeen.get(g.gate) !== g.status_ts) {
+      benchSeen.set(g.gate, g.status_ts); // one sample per status message, when first on screen
+      window.__lat.push(now - Date.parse(g.status_ts));
+    }
   }
   pending.clear();
   summary();
