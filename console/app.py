@@ -315,8 +315,9 @@ async def stream(request: Request, console: Console, session: Session) -> Respon
                     frame = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
                 except TimeoutError:
                     frame = ": keepalive\n\n"
-                if not frame or console.sessions.get(sid) is None:
-                    return  # dropped as too slow, or logged out / expired
+                live = console.sessions.get(sid)
+                if not frame or live is None or console.officers.get(live.officer) is None:
+                    return  # dropped as too slow, logged out, expired or disabled
                 yield frame
         finally:
             console.streams.discard(queue)

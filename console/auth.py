@@ -147,6 +147,8 @@ class Officers:
 class Throttle:
     """Failed logins per key (user name, client address) within a sliding window."""
 
+    MAX_KEYS = 10_000
+
     def __init__(self, limit: int, window_s: float, clock: Callable[[], float] = time.monotonic):
         self.limit, self.window, self.clock = limit, window_s, clock
         self._fails: dict[str, deque[float]] = defaultdict(deque)
@@ -162,6 +164,9 @@ class Throttle:
         return any(len(self._recent(k)) >= self.limit for k in keys)
 
     def failed(self, *keys: str) -> None:
+        if len(self._fails) >= self.MAX_KEYS:  # many invented names: forget the quiet ones
+            for k in [k for k in list(self._fails) if not self._recent(k)]:
+                del self._fails[k]
         for k in keys:
             self._recent(k).append(self.clock())
 
