@@ -87,6 +87,7 @@ class GateView:
             "state": self.state if self.online is not False else "OFFLINE",
             "online": self.online,
             "status_ts": self.status_ts,
+            "heard_ms": int(self.last_seen * 1000),  # when the console last heard the gate
             "detail": self.detail,
             "faulty": self.faulty,
             "last_decision": self.last_decision,

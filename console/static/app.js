@@ -22,6 +22,7 @@ let selected = null;
 let frameRequested = false;
 const bench = new URLSearchParams(location.search).has("bench");
 window.__lat = [];
+window.__broker = [];
 const benchSeen = new Map();
 
 function el(tag, attrs = {}, ...children) {
@@ -191,7 +192,9 @@ function flush() {
     if (g.gate === selected) renderDetail();
     if (bench && g.status_ts && benchSeen.get(g.gate) !== g.status_ts) {
       benchSeen.set(g.gate, g.status_ts); // one sample per status message, when first on screen
-      window.__lat.push(now - Date.parse(g.status_ts));
+      const sent = Date.parse(g.status_ts);
+      window.__lat.push(now - sent);
+      window.__broker.push(g.heard_ms - sent); // gate -> broker -> console leg
     }
   }
   pending.clear();
