@@ -110,6 +110,9 @@ class ConsoleBus:
 
     def publish_command(self, cmd: dict[str, Any]) -> None:
         """Publish a signed command on ``.../{gate}/cmd/{command}`` (QoS 1, not retained)."""
+        if not self.connected.is_set():
+            # no queueing for later: a command is for now (the gate would refuse it as stale)
+            raise ConnectionError("the console is not connected to the broker")
         t = topic(cmd["site"], cmd["gate"], f"cmd/{cmd['command']}")
         info = self.client.publish(t, json.dumps(cmd, separators=(",", ":")), qos=1)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:

@@ -50,7 +50,7 @@ function card(g) {
   }
   const d = g.last_decision;
   c.append(el("div", { class: "decision", text: d ? `last: ${d.decision} ${time(d.ts)}` : "last: none" }));
-  c.append(el("div", { class: "crossings", text: `${g.crossings_hour} crossings this hour` }));
+  c.append(el("div", { class: "crossings", text: `${g.crossings_hour} crossing${g.crossings_hour === 1 ? "" : "s"} this hour` }));
   const links = el("ul", { class: "links" });
   for (const name of LINK_NAMES) {
     const s = (g.links && g.links[name]) || "unknown";

@@ -197,7 +197,7 @@ def test_officer_sees_referral_with_both_photos_and_releases(hall: dict[str, Any
             (By.CSS_SELECTOR, "#acks li.ok"), "release by alice: accepted"
         ),
     )
-    wait(d, card_has("g01", "1 crossings this hour"))
+    wait(d, card_has("g01", "1 crossing this hour"))
     wait(d, card_has("g01", "last: released"))
     wait(d, card_has("g01", "IDLE"))
     got = gates["g01"].commands

@@ -277,3 +277,21 @@ def test_hall_json_and_broker_message_with_ack_is_audited(console, tmp_path) -> 
         assert ack == {"accepted": False, "detail": "no traveller to release", "ts": ack["ts"]}
     acks = [r for r in iter_records(tmp_path / "audit.jsonl") if r["kind"] == "command.ack"]
     assert acks[0]["data"]["officer"] == "alice" and acks[0]["data"]["accepted"] is False
+
+
+def test_command_while_broker_down_is_refused_not_queued(console, tmp_path) -> None:
+    from console.config import BrokerConfig
+    from console.mqtt import ConsoleBus
+
+    bus = ConsoleBus(
+        BrokerConfig(port=1, password_file=Path("/dev/null")), SITE, "pw", lambda t, r: None
+    )
+    console.publisher = bus  # never connected
+    with client(console) as c:
+        csrf = login(c, "alice")
+        r = c.post("/api/gates/g01/cmd/release", headers={"X-CSRF-Token": csrf})
+        assert r.status_code == 503 and "not connected" in r.json()["error"]
+        gates = {g["gate"]: g for g in c.get("/api/hall").json()["gates"]}
+        assert gates["g01"]["commands"] == []  # nothing shown as pending
+    kinds = [r["kind"] for r in iter_records(tmp_path / "audit.jsonl")]
+    assert "command.failed" in kinds
