@@ -46,6 +46,7 @@ from gate import events
 from gate.actions import EventType, Publish
 from gate.commands import NonceStore, Refusal, load_public_key, verify_command
 from gate.config import GateConfig, MqttBusConfig
+from gate.events import EventError
 from gate.inputs import OfficerCommand
 from gate.outbox import Outbox, OutboxFull
 from gate.reasons import ReasonCode
@@ -144,7 +145,8 @@ class MqttBus:
             leaf, payload = self._event(EventType.GATE_STATUS, state="OFFLINE", online=False)
             payload.update({k: status[k] for k in ("doors", "version") if k in status})
             await self._put(leaf, payload, retain=True, reserve=True)
-            await self.flush(timeout=2.0)
+            if self.connected:  # else it waits on disk, like everything else
+                await self.flush(timeout=2.0)
         except Exception as exc:  # closing must not fail on a full or broken outbox
             log.warning("bus: offline status not queued: %s", exc)
         self._stop.set()
@@ -172,6 +174,13 @@ class MqttBus:
         with ``gate_outbox_full`` is queued once, from the reserve).
         """
         events.validate(payload)
+        if events.topic_leaf(payload["type"]) != topic_leaf:
+            raise EventError(f"a {payload['type']} does not go on {topic_leaf!r}")
+        await self._publish_valid(topic_leaf, payload, retain)
+
+    async def _publish_valid(self, topic_leaf: str, payload: dict[str, Any], retain: bool) -> None:
+        if self._closed:
+            raise DeviceError("bus", "closed")
         if topic_leaf == "status":
             retain = True  # status is state: a new subscriber must see it at once
             self._last_status = payload
@@ -198,8 +207,8 @@ class MqttBus:
             ts=self._clock(),
             event_id=str(uuid.uuid4()),
             document_key=self.document_key,
-        )
-        await self.publish(events.topic_leaf(action.type), payload)
+        )  # validated by build_payload
+        await self._publish_valid(events.topic_leaf(action.type), payload, retain=False)
 
     async def flush(self, timeout: float) -> bool:
         """Wait until the broker acknowledged every queued row; False on timeout."""
@@ -426,8 +435,8 @@ class MqttBus:
             **who,
         )
         try:
-            await self.publish(ack_leaf, ack)
-            await self.publish(leaf, alarm)
+            await self._publish_valid(ack_leaf, ack, retain=False)
+            await self._publish_valid(leaf, alarm, retain=False)
         except OutboxFull:
             log.error("bus: refusal of %s not published: outbox full", refusal.command_id)
 

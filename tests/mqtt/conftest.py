@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -108,6 +109,88 @@ class Monitor:
         self.client.loop_stop()
 
 
+class SubMonitor:
+    """``mosquitto_sub`` in its own process, persistent session, lines to a file.
+
+    For the kill tests: a C subscriber in another process keeps up with the stream even
+    on a loaded machine, so what the broker acknowledged it has also handed on when it
+    is killed (Mosquitto acknowledges before it persists; a subscriber that lags behind
+    would lose what sat in the broker's memory, which is no fault of the gate).
+    """
+
+    def __init__(self, broker: Broker, path: Path, topic: str = "autogate/v1/#") -> None:
+        self.path = path
+        self._out = path.open("wb")
+        self.proc = subprocess.Popen(
+            [
+                "mosquitto_sub",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(broker.port),
+                "-u",
+                "monitor",
+                "-P",
+                PASSWORDS["monitor"],
+                "-V",
+                "mqttv5",
+                "-i",
+                "test-sub-monitor",
+                "-c",
+                "-q",
+                "1",
+                "-t",
+                topic,
+                "-v",
+            ],
+            stdout=self._out,
+            stderr=subprocess.DEVNULL,
+        )
+        # subscribed once a probe published after our SUBSCRIBE comes back
+        probe = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-probe")
+        probe.username_pw_set("console", PASSWORDS["console"])
+        probe.connect("127.0.0.1", broker.port)
+        probe.loop_start()
+        deadline = time.monotonic() + 10
+        while b"/cmd/probe" not in path.read_bytes():
+            assert time.monotonic() < deadline, "mosquitto_sub did not subscribe"
+            probe.publish("autogate/v1/kul1/g01/cmd/probe", "{}", qos=1).wait_for_publish(2)
+            time.sleep(0.1)
+        probe.disconnect()
+        probe.loop_stop()
+
+    def messages(self) -> list[tuple[str, dict[str, Any]]]:
+        out = []
+        for line in self.path.read_bytes().splitlines():
+            topic, _, payload = line.partition(b" ")
+            with contextlib.suppress(ValueError):
+                out.append((topic.decode(), json.loads(payload)))
+        return out
+
+    def on(self, leaf: str) -> list[dict[str, Any]]:
+        return [p for t, p in self.messages() if t.endswith("/" + leaf)]
+
+    def wait_txns(self, leaf: str, n: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while len({p.get("txn_id") for p in self.on(leaf)}) < n:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(5)
+        self._out.close()
+
+
+@pytest.fixture()
+def sub_monitor(broker: Broker, tmp_path: Path) -> Iterator[SubMonitor]:
+    m = SubMonitor(broker, tmp_path / "sub-monitor.log")
+    yield m
+    m.close()
+
+
 @pytest.fixture()
 def monitor(broker: Broker) -> Iterator[Monitor]:
     m = Monitor(broker)
@@ -125,18 +208,19 @@ def gate_yaml(
     outbox_sync: str = "normal",
     max_rows: int = 100_000,
     tls: bool = True,
+    client_cert: bool = True,
+    password: str | None = None,
 ) -> str:
     """A gate config with an MQTT bus to ``broker`` (TLS + client cert + password)."""
     user = f"gate-{SITE}-{gate}"
     pw = tmp / f"{user}.password"
-    pw.write_text(PASSWORDS[user] + "\n")
+    pw.write_text((password or PASSWORDS[user]) + "\n")
     cert, key = certs.clients[user]
     keys = ""
     if console_key is not None:
         keys = f"      command_keys: [{{id: console-1, public_key: {public_key_b64(console_key.public_key())}}}]\n"
-    tls_block = (
-        f"      tls: {{ca_file: {certs.ca}, cert_file: {cert}, key_file: {key}}}\n" if tls else ""
-    )
+    pair = f", cert_file: {cert}, key_file: {key}" if client_cert else ""
+    tls_block = f"      tls: {{ca_file: {certs.ca}{pair}}}\n" if tls else ""
     return (
         f"gate: {{site: {SITE}, id: {gate}}}\n"
         f"storage: {{data_dir: {tmp / 'var'}}}\n"

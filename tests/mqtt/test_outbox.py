@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gate.outbox import RESERVE_ROWS, Outbox, OutboxFull
 
@@ -106,3 +108,49 @@ def test_discard_retained_drops_only_that_topics_retained_rows(tmp_path: Path) -
     assert [r.payload for r in box.peek()] == [b"e", b"IDLE"]
     assert len(box) == 2
     box.close()
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("put"), st.booleans()),
+            st.tuples(st.just("ack"), st.integers(0, 20)),
+            st.tuples(st.just("reopen"), st.none()),
+        ),
+        max_size=40,
+    )
+)
+def test_whatever_happens_unacked_rows_stay_in_order(ops: list[tuple[str, object]]) -> None:
+    """Invariant: the outbox holds exactly the unacknowledged rows, oldest first (a retained
+    status row is replaced by a newer one), across reopenings, and never more than the bound."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "o.sqlite"
+        box = Outbox(path, 25, sync="normal")
+        model: list[tuple[str, bytes]] = []
+        n = 0
+        for op, arg in ops:
+            if op == "put":
+                retain = bool(arg)
+                topic, n = ("s" if retain else "e"), n + 1
+                if retain:
+                    model = [m for m in model if m[0] != "s"]
+                if len(model) >= 25:
+                    with pytest.raises(OutboxFull):
+                        box.put(topic, str(n).encode(), retain)
+                    continue
+                box.put(topic, str(n).encode(), retain)
+                model.append((topic, str(n).encode()))
+            elif op == "ack":
+                rows = box.peek(0, 100)
+                k = min(int(arg), len(rows))  # type: ignore[call-overload]
+                box.delete(r.seq for r in rows[:k])
+                model = model[k:]
+            else:
+                box.close()
+                box = Outbox(path, 25, sync="normal")
+            assert [(r.topic, r.payload) for r in box.peek(0, 100)] == model
+            assert len(box) == len(model)
+        box.close()

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import signal
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from drivers.bus import build
+from drivers.errors import DeviceError
 from gate.actions import EventType, Publish
-from gate.events import validate
+from gate.events import EventError, build_payload, validate
 from gate.outbox import OutboxFull
+from gate.reasons import ReasonCode
 from tests.mqtt.broker import Broker
 from tests.mqtt.conftest import Monitor, gate_yaml
 from tests.mqtt.test_zero_loss import _producer, _until_produced
@@ -106,3 +110,45 @@ async def test_full_outbox_refuses_raises_one_alarm_then_drains_in_order(
         ("alarm.raised", ["gate_outbox_full"]),
         ("alarm.cleared", ["gate_outbox_full"]),
     ]
+
+
+@pytest.mark.parametrize(
+    "flaw", [{"password": "wrong"}, {"client_cert": False}], ids=["bad-password", "no-client-cert"]
+)
+async def test_refused_credentials_keep_events_on_disk(
+    broker: Broker, gate_cfg_factory: Any, flaw: dict[str, Any]
+) -> None:
+    cfg = gate_cfg_factory(**flaw)
+    bus = build(cfg.devices.bus, cfg)
+    await bus.start(lambda _i: None)
+    for i in range(5):
+        await bus.publish_action(Publish(EventType.CROSSING_ACCEPTED, txn_id=f"t{i}"))
+    await asyncio.sleep(1.5)  # a few connection attempts
+    assert not bus.connected
+    assert bus.backlog == 5
+    await bus.close()
+    with pytest.raises(DeviceError):
+        await bus.publish_action(Publish(EventType.CROSSING_ACCEPTED, txn_id="late"))
+
+
+async def test_publish_refuses_invalid_payloads_before_the_outbox(
+    broker: Broker, gate_cfg_factory: Any
+) -> None:
+    cfg = gate_cfg_factory()
+    bus = build(cfg.devices.bus, cfg)
+    await bus.start(lambda _i: None)
+    try:
+        good = build_payload(
+            Publish(EventType.ALARM_RAISED, reasons=(ReasonCode.GATE_TAMPER,)),
+            site="kul1",
+            gate="g01",
+            ts=dt.datetime.now(dt.UTC),
+            event_id=str(uuid.uuid4()),
+        )
+        with pytest.raises(EventError, match="does not go on"):
+            await bus.publish("event/crossing", good)
+        with pytest.raises(EventError):
+            await bus.publish("event/alarm", {**good, "surname": "ERIKSSON"})
+        assert bus.backlog == 0
+    finally:
+        await bus.close()
