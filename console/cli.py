@@ -88,8 +88,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def _officers(args: argparse.Namespace) -> Officers:
     if args.officers:
         return Officers(args.officers)
-    if args.config:
-        return Officers(_config(args.config).officers_file)
+    config = getattr(args, "user_config", None) or args.config  # after `user add` or before
+    if config:
+        return Officers(_config(config).officers_file)
     print("give --config FILE or --officers FILE", file=sys.stderr)
     raise SystemExit(EXIT_CONFIG)
 
@@ -140,7 +141,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:  # type: ig
         ("list", cmd_user_list, "list officers"),
     ):
         p = user_sub.add_parser(name, help=helptext)
-        p.add_argument("--config", dest="config", help="console config YAML")
+        p.add_argument("--config", dest="user_config", help="console config YAML")
         p.add_argument("--officers", help="officer list file (instead of --config)")
         if name != "list":
             p.add_argument("name")

@@ -78,6 +78,22 @@ def test_user_add_and_disable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, c
     assert "alice\tofficer\tdisabled" in out and "sam\tsupervisor\tactive" in out
 
 
+def test_user_add_finds_officers_file_through_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("console.auth.PasswordHasher", lambda: FAST_HASHER)
+    text = (ROOT / "config" / "console.example.yaml").read_text()
+    cfg = tmp_path / "c.yaml"
+    f = tmp_path / "officers.json"
+    cfg.write_text(text.replace("/var/lib/autogate-console/officers.json", str(f)))
+    for argv in (
+        ["console", "--config", str(cfg), "user", "add", "alice", "--password-stdin"],
+        ["console", "user", "add", "bob", "--config", str(cfg), "--password-stdin"],
+    ):
+        assert run(argv, "a long password\n", monkeypatch) == 0
+    assert {o.name for o in Officers(f).all()} == {"alice", "bob"}
+
+
 def test_example_config_is_valid() -> None:
     cfg = load_console_config(ROOT / "config" / "console.example.yaml")
     assert cfg.site == "kul1" and cfg.session.secure_cookie
