@@ -235,7 +235,10 @@ class Hall:
         view.status_ts = msg["ts"]
         view.detail = msg.get("detail", "")
         view.links["broker"] = "up" if view.online else "down"
-        if not view.online:
+        if not view.online:  # the gate is gone: nothing is known about its devices
+            for name in view.links:
+                if name != "broker":
+                    view.links[name] = "unknown"
             return
         for name in view.links:  # a device alarm says which link is down
             if view.links[name] == "unknown":

@@ -128,6 +128,7 @@ def test_last_will_shows_gate_offline() -> None:
     _feed(hall, message("g01", EventType.GATE_STATUS, state="OFFLINE", online=False))
     snap = hall.view("g01").snapshot(time.time())
     assert snap["state"] == "OFFLINE" and snap["links"]["broker"] == "down"
+    assert snap["links"]["barrier"] == "unknown"
 
 
 @pytest.mark.parametrize(
