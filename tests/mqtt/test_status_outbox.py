@@ -152,3 +152,23 @@ async def test_publish_refuses_invalid_payloads_before_the_outbox(
         assert bus.backlog == 0
     finally:
         await bus.close()
+
+
+async def test_concurrent_publishes_keep_call_order_on_the_wire(
+    broker: Broker, monitor: Monitor, gate_cfg_factory: Any
+) -> None:
+    """The daemon spawns a task per publish: group commit must not reorder them."""
+    cfg = gate_cfg_factory()
+    bus = build(cfg.devices.bus, cfg)
+    await bus.start(lambda _i: None)
+    txns = [f"t{i:03d}" for i in range(200)]
+    await asyncio.gather(
+        *(bus.publish_action(Publish(EventType.CROSSING_ACCEPTED, txn_id=t)) for t in txns)
+    )
+    assert await bus.flush(15)
+    await bus.close()
+    ok = await asyncio.to_thread(
+        monitor.wait_for, lambda m: len(monitor.on("event/crossing")) >= len(txns), 10
+    )
+    assert ok
+    assert [p["txn_id"] for p in monitor.on("event/crossing")] == txns
