@@ -59,6 +59,13 @@ log = logging.getLogger(__name__)
 NAME = "barrier"
 BLACK_BOX_FRAMES = 64
 STATUS_WATCHDOG = 0x0001
+FUNCTION_CODES = {
+    "read_coils": 1,
+    "read_discrete_inputs": 2,
+    "read_input_registers": 4,
+    "write_coil": 5,
+    "write_register": 6,
+}
 
 
 class LinkError(Exception):
@@ -178,11 +185,20 @@ class ModbusBarrier:
         await self._first_attempt.wait()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """Stop the link task and release the port; idempotent."""
+        self._closing = True
+        task, self._task = self._task, None
+        if task is not None:
+            # Cancel until it ends: a cancellation that races a reply inside pymodbus's
+            # wait_for can be swallowed (Python 3.11), so one cancel() is not enough.
+            for _ in range(50):
+                if task.done():
+                    break
+                task.cancel()
+                self._wake.set()
+                await asyncio.wait({task}, timeout=0.1)
+            if not task.done():
+                log.error("barrier: link task did not stop: %s", task.get_stack())
         self._disconnect()
         self.link_up = False
 
@@ -220,7 +236,7 @@ class ModbusBarrier:
 
     async def _run(self) -> None:
         backoff = self.cfg.backoff_min_s
-        while True:
+        while not self._closing:
             try:
                 await self._connect()
             except (LinkError, ControllerError) as exc:
@@ -243,6 +259,9 @@ class ModbusBarrier:
             if self._fault is not None:
                 self._fault = None
                 self._send(LinkRestored(NAME))
+            if self._restarted:
+                self._send(DeviceFault(NAME, self._restarted))
+                self._restarted = ""
             self._publish(self._latest, full=True)
             self._first_attempt.set()
             try:
@@ -254,7 +273,7 @@ class ModbusBarrier:
                 log.exception("barrier: unexpected error while polling")
                 self._disconnect()
                 self._report("internal", f"unexpected error: {exc!r}")
-            self._changed.set()  # wake confirmation waiters: the link is down
+            self._notify()  # wake confirmation waiters: the link is down
             await asyncio.sleep(backoff)
 
     def _disconnect(self) -> None:
@@ -295,11 +314,47 @@ class ModbusBarrier:
             await self._call("set watchdog", "write_register", hr.watchdog_ds, ds)
         await self._beat(force=True)
         self._latest = await self._read_inputs()
-        self._boot = self._latest.boot_count
+        boot = self._latest.boot_count
+        if boot is not None and self._boot is not None and boot != self._boot:
+            self._restarted = (
+                f"controller restarted (boot {self._boot} -> {boot}); outputs were reset"
+            )
+        self._boot = boot
         log.info("barrier: controller firmware %#06x on %s", self.firmware, self.cfg.port)
 
     async def _call(self, what: str, method: str, address: int, value: Any = None, **kw: Any):  # type: ignore[no-untyped-def]
         """One Modbus request; failures become ``LinkError`` / ``ControllerError``."""
+        tries = self.cfg.retries + 1
+        for _ in range(tries):
+            rr = await self._request(what, method, address, value, **kw)
+            if self._answers(rr, method, address, value, kw.get("count", 1)):
+                if rr.isError():
+                    raise ControllerError(what, getattr(rr, "exception_code", 0))
+                return rr
+            # RTU has no transaction id: a reply that arrived after its request timed out
+            # is handed by pymodbus to the next request. Discard it and ask again.
+            self._frames.append(
+                {"t": time.time(), "dir": "event", "text": f"{what}: late reply discarded"}
+            )
+        raise LinkError("garbled", f"{what}: only replies to other requests, {tries} tries")
+
+    @staticmethod
+    def _answers(rr: ModbusPDU, method: str, address: int, value: Any, count: int) -> bool:
+        """Whether ``rr`` can be the reply to this request (function, echo, size)."""
+        fc = FUNCTION_CODES[method]
+        if rr.isError():
+            return rr.function_code & 0x7F == fc
+        if rr.function_code != fc:
+            return False
+        if method == "write_coil":
+            return rr.address == address and bool(rr.bits and rr.bits[0]) == bool(value)
+        if method == "write_register":
+            return rr.address == address and list(rr.registers) == [value]
+        if method == "read_input_registers":
+            return len(rr.registers) == count
+        return len(rr.bits) >= count  # bit replies are padded to whole bytes
+
+    async def _request(self, what: str, method: str, address: int, value: Any, **kw: Any):  # type: ignore[no-untyped-def]
         if self._client is None:
             raise LinkError("closed", f"{what}: not connected")
         fn: Callable[..., Awaitable[ModbusPDU]] = getattr(self._client, method)
@@ -307,7 +362,7 @@ class ModbusBarrier:
         self._rx_seen = False
         tries = self.cfg.retries + 1
         try:
-            rr = await fn(*args, device_id=self.cfg.slave_id, **kw)
+            return await fn(*args, device_id=self.cfg.slave_id, **kw)
         except ConnectionException as exc:
             raise LinkError("closed", f"{what}: serial port closed ({exc.string})") from None
         except ModbusIOException:
@@ -322,9 +377,6 @@ class ModbusBarrier:
             ) from None
         except (ModbusException, OSError) as exc:
             raise LinkError("closed", f"{what}: {exc}") from None
-        if rr.isError():
-            raise ControllerError(what, getattr(rr, "exception_code", 0))
-        return rr
 
     async def _beat(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -373,7 +425,7 @@ class ModbusBarrier:
 
     async def _poll_loop(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._closing:
             started = loop.time()
             await self._beat()
             snap = await self._read_inputs()
@@ -426,6 +478,10 @@ class ModbusBarrier:
             self._send(EmergencyChanged(snap.emergency))
         if prev is None or prev.tamper != snap.tamper:
             self._send(TamperChanged(snap.tamper))
+        self._notify()
+
+    def _notify(self) -> None:
+        """Wake every confirmation waiter (new snapshot, link down, newer command)."""
         self._changed.set()
         self._changed = asyncio.Event()
 
@@ -437,6 +493,7 @@ class ModbusBarrier:
         verb = "open" if want_open else "close"
         self._generation[door] += 1
         gen = self._generation[door]
+        self._notify()  # an older command on this door stops waiting
         if not self.link_up:
             self._send(DoorFault(door, f"cannot {verb}: link to the controller is down"))
             return
@@ -451,7 +508,7 @@ class ModbusBarrier:
         self._pending += 1
         self._wake.set()
         try:
-            reached = await self._confirm(door, want_open, written)
+            reached = await self._confirm(door, want_open, written, gen)
         finally:
             self._pending -= 1
         if gen != self._generation[door]:
@@ -464,9 +521,9 @@ class ModbusBarrier:
                 )
             )
 
-    async def _confirm(self, door: Door, want_open: bool, since: float) -> bool:
+    async def _confirm(self, door: Door, want_open: bool, since: float, gen: int) -> bool:
         deadline = asyncio.get_running_loop().time() + self.cfg.confirm_timeout_s
-        while True:
+        while gen == self._generation[door]:
             snap = self.snapshot
             if snap is not None and snap.t >= since and snap.at(door, want_open):
                 return True
@@ -477,6 +534,7 @@ class ModbusBarrier:
                     await self._changed.wait()
             except TimeoutError:
                 return False
+        return False
 
     # --- black box ----------------------------------------------------------------
 
@@ -508,6 +566,8 @@ class ModbusBarrier:
 
     _latest: Snapshot
     _boot: int | None = None
+    _restarted: str = ""
+    _closing: bool = False
     _next_beat: float = 0.0
 
 

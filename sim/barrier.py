@@ -44,8 +44,9 @@ WALKABLE = 0.8  # door position (0 closed .. 1 open) a person can pass
 class Wire:
     """The serial cable: two pty pairs and a relay that paces, cuts and garbles bytes."""
 
-    def __init__(self, baudrate: int) -> None:
+    def __init__(self, baudrate: int, rng: random.Random) -> None:
         self.baudrate = baudrate
+        self.rng = rng
         self.cut = False
         self.corrupt_next = 0  # garble this many chunks travelling to the driver
         self._fds: list[int] = []
@@ -85,7 +86,7 @@ class Wire:
             return
         if dst == "driver" and self.corrupt_next > 0:
             self.corrupt_next -= 1
-            i = random.randrange(len(data))
+            i = self.rng.randrange(len(data))
             data = data[:i] + bytes([data[i] ^ 0x5A]) + data[i + 1 :]
         self.send(data, dst)
 
@@ -207,6 +208,7 @@ class SimController:
         travel_s: float = 0.3,
         step_s: float = 0.005,
         walk_s: float = 0.1,
+        seed: int = 0,
     ) -> None:
         self.map = regmap or load_regmap("generic-2door")
         self.slave_id = slave_id
@@ -214,7 +216,8 @@ class SimController:
         self.model = GateModel(travel_s=travel_s)
         self.step_s = step_s
         self.walk_s = walk_s  # time a body takes to cross a doorway beam
-        self.wire = Wire(baudrate)
+        self.rng = random.Random(seed)  # noise is reproducible
+        self.wire = Wire(baudrate, self.rng)
         self.drop_replies = 0
         self.requests = 0
         self._server: ModbusSerialServer | None = None
@@ -488,7 +491,7 @@ class SimController:
 
     def inject_noise(self, n: int = 16, toward: str = "driver") -> None:
         """Random bytes on the line (an induced burst), toward ``driver`` or ``controller``."""
-        self.wire.send(random.randbytes(n), toward)
+        self.wire.send(self.rng.randbytes(n), toward)
 
     def corrupt_replies(self, n: int = 1) -> None:
         """Flip a byte in the next ``n`` chunks sent to the driver (CRC errors)."""
