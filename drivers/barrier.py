@@ -332,10 +332,13 @@ class ModbusBarrier:
                     raise ControllerError(what, getattr(rr, "exception_code", 0))
                 return rr
             # RTU has no transaction id: a reply that arrived after its request timed out
-            # is handed by pymodbus to the next request. Discard it and ask again.
+            # is handed by pymodbus to the next request. Discard it, let the line go quiet
+            # (the reply to our own request then arrives unclaimed and pymodbus drops it;
+            # asking at once would keep one surplus reply in flight forever), ask again.
             self._frames.append(
                 {"t": time.time(), "dir": "event", "text": f"{what}: late reply discarded"}
             )
+            await asyncio.sleep(self.cfg.timeout_s)
         raise LinkError("garbled", f"{what}: only replies to other requests, {tries} tries")
 
     @staticmethod

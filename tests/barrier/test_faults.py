@@ -93,7 +93,9 @@ async def test_persistent_crc_errors_are_a_garbled_link(
     assert any("garbled" in f.get("text", "") for f in barrier.black_box())
     sim.wire.corrupt_next = 0
     await rec.wait_for(lambda e: isinstance(e, LinkRestored))
-    await asyncio.sleep(0.5)  # plenty of polls: the black box keeps only the last 64 frames
+    polls = barrier.polls
+    while barrier.polls < polls + 20:  # plenty of polls: the black box keeps the last 64 frames
+        await asyncio.sleep(0.02)
     frames = barrier.black_box()
     assert len(frames) == 64
     assert {"tx", "rx"} <= {f["dir"] for f in frames}
@@ -113,9 +115,11 @@ async def test_controller_restart(
 ) -> None:
     await barrier.open(Door.ENTRY)
     rec.clear()
-    await sim.restart(down_s=0.4)
+    await sim.restart(down_s=1.0)  # longer than (retries + 1) x timeout
     await rec.wait_for(lambda e: isinstance(e, LinkLost))
     await rec.wait_for(lambda e: isinstance(e, LinkRestored))
+    fault = await rec.wait_for(lambda e: isinstance(e, DeviceFault))
+    assert "controller restarted (boot 1 -> 2)" in fault.detail
     # the restart dropped the outputs: the entry door closed by itself, and it is reported
     await rec.wait_for(lambda e: e == DoorChanged(Door.ENTRY, True))
     assert sim.model.watchdog_s == 0.5  # the driver re-armed the watchdog
