@@ -28,6 +28,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     def _addresses(self) -> list[int]:
+        """Every address this table uses (unset optional entries left out)."""
         out: list[int] = []
         for value in self.__dict__.values():
             if isinstance(value, int):
@@ -87,16 +88,15 @@ class RegisterMap(_Strict):
         return []
 
     @staticmethod
-    def span(addresses: list[int | None]) -> tuple[int, int]:
+    def span(addresses: list[int]) -> tuple[int, int]:
         """(first address, count) of the smallest block covering ``addresses``."""
-        used = [a for a in addresses if a is not None]
-        return min(used), max(used) - min(used) + 1
+        return min(addresses), max(addresses) - min(addresses) + 1
 
     def di_span(self) -> tuple[int, int]:
-        return self.span(list(self.discrete_inputs._addresses()))
+        return self.span(self.discrete_inputs._addresses())
 
     def ir_span(self) -> tuple[int, int]:
-        return self.span(list(self.input_registers._addresses()))
+        return self.span(self.input_registers._addresses())
 
 
 def load_regmap(name: str | None = None, path: str | Path | None = None) -> RegisterMap:

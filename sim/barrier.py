@@ -17,11 +17,13 @@ is what tests and the scenario runner drive.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
 import os
 import random
+import signal
 import time
 import tty
 from dataclasses import dataclass, field
@@ -281,16 +283,12 @@ class SimController:
     def _device(self) -> SimDevice:
         m = self.map
 
-        def bits(addrs: list[int | None]) -> list[SimData]:
-            return [
-                SimData(address=a, values=False, datatype=DataType.BITS)
-                for a in sorted(a for a in addrs if a is not None)
-            ]
+        def bits(addrs: list[int]) -> list[SimData]:
+            return [SimData(address=a, values=False, datatype=DataType.BITS) for a in sorted(addrs)]
 
-        def regs(addrs: list[int | None]) -> list[SimData]:
+        def regs(addrs: list[int]) -> list[SimData]:
             return [
-                SimData(address=a, values=0, datatype=DataType.REGISTERS)
-                for a in sorted(a for a in addrs if a is not None)
+                SimData(address=a, values=0, datatype=DataType.REGISTERS) for a in sorted(addrs)
             ]
 
         return SimDevice(
@@ -513,3 +511,33 @@ class SimController:
         await asyncio.sleep(down_s)
         self.model.boot_count += 1
         await self._start_server()
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    regmap = load_regmap(args.model, args.model_file)
+    sim = SimController(
+        regmap, slave_id=args.slave_id, baudrate=args.baudrate, travel_s=args.travel
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with sim:
+        print(f"PORT {sim.port}", flush=True)  # point the driver's `port:` here
+        await stop.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run a simulated controller until interrupted: ``python -m sim.barrier``."""
+    p = argparse.ArgumentParser(prog="python -m sim.barrier", description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="generic-2door", help="register map name")
+    p.add_argument("--model-file", default=None, help="register map YAML file")
+    p.add_argument("--baudrate", type=int, default=115200, help="paced line speed")
+    p.add_argument("--slave-id", type=int, default=1)
+    p.add_argument("--travel", type=float, default=0.3, help="door travel time, seconds")
+    asyncio.run(_serve(p.parse_args(argv)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

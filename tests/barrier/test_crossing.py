@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from drivers.barrier import ModbusBarrier
+from drivers.regmap import load_regmap
 from gate.inputs import (
     DeviceFault,
     Door,
@@ -17,7 +18,7 @@ from gate.inputs import (
 )
 from sim.barrier import SimController
 
-from .conftest import Recorder
+from .conftest import Recorder, make_cfg
 
 
 async def test_start_reports_identity_and_full_state(
@@ -113,3 +114,21 @@ async def test_newer_command_supersedes_pending_confirmation(
     await barrier.close_door(Door.ENTRY)
     await opening
     assert not rec.of(DoorFault) and sim.door_closed(Door.ENTRY)
+
+
+async def test_model_without_counter_counts_bodies_from_beams(rec: Recorder) -> None:
+    """compact-nocount: other addresses, no people counter, no open limit switches."""
+    regmap = load_regmap("compact-nocount")
+    async with SimController(regmap, travel_s=0.05, walk_s=0.05) as sim:
+        b = ModbusBarrier(make_cfg(sim.port, model="compact-nocount"), regmap)
+        await b.start(rec)
+        try:
+            assert b.firmware == 0x0103
+            await b.open(Door.ENTRY)  # confirmed by the closed sensor going off
+            await sim.walk_in()
+            await rec.wait_for(lambda e: e == PresenceChanged(1))
+            await sim.tailgate()  # two more bodies, apart on the beams
+            await rec.wait_for(lambda e: isinstance(e, PresenceChanged) and e.count >= 2)
+            assert not rec.of(DoorFault)
+        finally:
+            await b.close()
