@@ -86,7 +86,21 @@ class AckCommand:
     detail: str = ""
 
 
-Action = OpenDoor | CloseDoor | ReadDocument | ReadChip | CheckLists | CaptureFace | ForgetBiometrics | Publish | AckCommand
+Action = (
+    OpenDoor
+    | CloseDoor
+    | ReadDocument
+    | ReadChip
+    | CheckLists
+    | CaptureFace
+    | ForgetBiometrics
+    | Publish
+    | AckCommand
+)
 
 # transaction outcomes: every transaction that starts ends in exactly one of these
-OUTCOME_EVENTS = (EventType.CROSSING_ACCEPTED, EventType.REFERRAL_OPENED, EventType.CROSSING_ABORTED)
+OUTCOME_EVENTS = (
+    EventType.CROSSING_ACCEPTED,
+    EventType.REFERRAL_OPENED,
+    EventType.CROSSING_ABORTED,
+)

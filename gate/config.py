@@ -114,9 +114,122 @@ class StdoutBusConfig(Strict):
     type: Literal["stdout"] = "stdout"
 
 
+class MqttTLSConfig(Strict):
+    """TLS to the broker; a client certificate is optional (the broker may require one)."""
+
+    ca_file: Path = Field(description="CA bundle that signed the broker's certificate")
+    cert_file: Path | None = Field(None, description="client certificate (PEM)")
+    key_file: Path | None = Field(None, description="client private key (PEM)")
+
+    @model_validator(mode="after")
+    def _pair(self) -> MqttTLSConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        return self
+
+
+class CommandKeyConfig(Strict):
+    """An Ed25519 public key trusted to sign officer commands (the console's)."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$", description="key_id in commands")
+    public_key: str | None = Field(None, description="base64 of the 32 raw bytes")
+    public_key_file: Path | None = Field(None, description="PEM or base64 file")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CommandKeyConfig:
+        if (self.public_key is None) == (self.public_key_file is None):
+            raise ValueError("give exactly one of public_key and public_key_file")
+        return self
+
+
+class MqttBusConfig(Strict):
+    """Events to an MQTT broker through the on-disk outbox; signed commands back (drivers/bus.py)."""
+
+    type: Literal["mqtt"] = "mqtt"
+    host: str = "localhost"
+    port: int = Field(8883, ge=1, le=65535)
+    client_id: str | None = Field(None, description="default autogate-{site}-{gate}")
+    username: str | None = None
+    password_file: Path | None = Field(None, description="file holding the broker password")
+    tls: MqttTLSConfig | None = None
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    reconnect_max_s: float = Field(10.0, gt=0, le=600, description="cap of the reconnect backoff")
+    outbox: Path | None = Field(None, description="default {storage.data_dir}/outbox.sqlite")
+    outbox_max_rows: int = Field(100_000, ge=10)
+    outbox_sync: Literal["full", "normal"] = Field(
+        "full", description="full: fsync per event (power-loss safe); normal: crash safe"
+    )
+    inflight: int = Field(100, ge=1, le=65000, description="publishes awaiting PUBACK at once")
+    command_keys: list[CommandKeyConfig] = Field(default_factory=list)
+    clock_skew_s: float = Field(30.0, gt=0, le=600, description="accepted command ts window")
+    heartbeat_s: float = Field(30.0, gt=0, description="status heartbeat period (daemon)")
+    document_key_file: Path | None = Field(
+        None, description="secret for the keyed hash of document numbers on crossing events"
+    )
+
+    @model_validator(mode="after")
+    def _keys_unique(self) -> MqttBusConfig:
+        ids = [k.id for k in self.command_keys]
+        if len(ids) != len(set(ids)):
+            raise ValueError("command_keys: duplicate id")
+        if self.password_file is not None and self.username is None:
+            raise ValueError("password_file needs a username")
+        return self
+
+
 class SimListsConfig(Strict):
     type: Literal["sim"] = "sim"
     stolen_documents: list[str] = Field(default_factory=list)
+
+
+class LocalListsConfig(Strict):
+    """A hashed list file built by ``autogate lists build`` (drivers/watchlist.py)."""
+
+    type: Literal["local"] = "local"
+    name: str = Field("local", min_length=1, description="adapter name in reasons and logs")
+    path: Path = Field(description="hashed list JSON; re-read when its mtime changes")
+    service: Literal["watchlist", "passes"] = Field(
+        "watchlist", description="stolen/lost/person checks, or pass registry lookups"
+    )
+    required: bool = Field(
+        True,
+        description="watchlists: a failed check refers every traveller (a pass registry"
+        " outage always refers just the travellers who need a pass)",
+    )
+
+
+class HttpListsConfig(Strict):
+    """A national watchlist or pass registry service over HTTP(S)."""
+
+    type: Literal["http"] = "http"
+    name: str = Field("national", min_length=1)
+    url: str = Field(pattern=r"^https?://[^\s]+$", description="service base URL")
+    service: Literal["watchlist", "passes"] = "watchlist"
+    required: bool = Field(True, description="as for type local")
+    timeout_s: float = Field(1.5, gt=0, le=30, description="per request, connect + read")
+    failure_threshold: int = Field(3, ge=1, description="failures in a row that open the breaker")
+    reset_after_s: float = Field(30.0, gt=0, description="open breaker tries again after this")
+    ca_file: Path | None = Field(None, description="CA bundle for the service's TLS certificate")
+
+
+AdapterConfig = Annotated[LocalListsConfig | HttpListsConfig, Field(discriminator="type")]
+
+
+class CompositeListsConfig(Strict):
+    """Several adapters asked concurrently; their answers merge into one ListsResult."""
+
+    type: Literal["composite"] = "composite"
+    adapters: list[AdapterConfig] = Field(min_length=1)
+    timeout_s: float = Field(
+        3.0, gt=0, le=60, description="whole check; late adapters count as unavailable"
+    )
+
+    @model_validator(mode="after")
+    def _verify(self) -> CompositeListsConfig:
+        names = [a.name for a in self.adapters]
+        if len(set(names)) != len(names):
+            raise ValueError(f"adapters: each needs its own name, got {names}")
+        return self
 
 
 ScannerConfig = Annotated[SimScannerConfig, Field(discriminator="type")]
@@ -124,8 +237,11 @@ ChipConfig = Annotated[SimChipConfig, Field(discriminator="type")]
 CameraConfig = Annotated[SimCameraConfig, Field(discriminator="type")]
 FaceConfig = Annotated[SimFaceConfig, Field(discriminator="type")]
 BarrierConfig = Annotated[SimBarrierConfig | ModbusBarrierConfig, Field(discriminator="type")]
-BusConfig = Annotated[StdoutBusConfig, Field(discriminator="type")]
-ListsConfig = Annotated[SimListsConfig, Field(discriminator="type")]
+BusConfig = Annotated[StdoutBusConfig | MqttBusConfig, Field(discriminator="type")]
+ListsConfig = Annotated[
+    SimListsConfig | LocalListsConfig | HttpListsConfig | CompositeListsConfig,
+    Field(discriminator="type"),
+]
 
 
 class Devices(Strict):
@@ -138,16 +254,17 @@ class Devices(Strict):
     lists: ListsConfig = Field(default_factory=SimListsConfig)
 
 
-# --- the decision (a minimal policy; the policy issue extends it) -------------------
+# --- the decision: rules live in a policy file (gate/policy_config.py) ---------------
 
 
 class PolicyConfig(Strict):
-    issuing_state: str = Field("MYS", pattern=r"^[A-Z<]{3}$")
-    eligible_nationalities: list[str] = Field(default_factory=list)
-    document_codes: list[str] = Field(default_factory=lambda: ["P", "PP", "PS", "PD", "PO"])
-    min_age: int = Field(12, ge=0, le=150)
-    min_validity_days: int = Field(1, ge=0)
-    chip_required: bool = True
+    """Where the site's decision rules are; ``gate.policy_config.policy_for`` loads them.
+
+    ``file`` is a policy YAML (relative paths are relative to the working directory);
+    without it the built-in default policy of ``gate.policy_config.Policy`` applies.
+    """
+
+    file: Path | None = Field(None, description="policy YAML (config/policy.example.yaml)")
 
 
 class Storage(Strict):
@@ -166,14 +283,15 @@ class GateConfig(Strict):
 
     @model_validator(mode="after")
     def _verify(self) -> GateConfig:
-        verify_policy_codes(self.policy)
+        verify_timeouts(self)
         return self
 
 
-def verify_policy_codes(policy: PolicyConfig) -> None:
-    for code in policy.eligible_nationalities:
-        if len(code) != 3 or not code.replace("<", "").isalpha() or not code.isupper():
-            raise ValueError(f"eligible_nationalities: {code!r} is not a 3-letter code")
+def verify_timeouts(cfg: GateConfig) -> None:
+    """Ticks must be finer than the shortest timeout, or timeouts fire late."""
+    shortest = min(cfg.timeouts.model_dump().values())
+    if cfg.tick_s >= shortest:
+        raise ValueError(f"tick_s ({cfg.tick_s}) must be shorter than every timeout ({shortest})")
 
 
 def _union_tags() -> set[str]:

@@ -53,6 +53,7 @@ class ReasonCode(StrEnum):
     CHIP_CA_FAILED = "chip_ca_failed"  # chip authentication failed: clone
     CHIP_MRZ_MISMATCH = "chip_mrz_mismatch"  # DG1 differs from the printed MRZ
     CHIP_NO_PORTRAIT = "chip_no_portrait"  # DG2 missing or undecodable
+    CHIP_NOT_VERIFIED = "chip_not_verified"  # passive auth (or a required AA/CA) not done
 
     # --- face -------------------------------------------------------------------
     FACE_NOT_FOUND = "face_not_found"
@@ -86,6 +87,7 @@ class ReasonCode(StrEnum):
     # --- the gate ---------------------------------------------------------------
     GATE_TIMEOUT = "gate_timeout"  # a step took longer than its state allows
     GATE_TAILGATING = "gate_tailgating"
+    GATE_UNEXPECTED_OCCUPANT = "gate_unexpected_occupant"  # someone inside with no crossing
     GATE_DOOR_FORCED = "gate_door_forced"
     GATE_DOOR_STUCK = "gate_door_stuck"  # a door did not close/open when commanded
     GATE_TAMPER = "gate_tamper"
@@ -132,6 +134,7 @@ TEXT: dict[ReasonCode, str] = {
     ReasonCode.CHIP_CA_FAILED: "Chip authentication failed: possible cloned chip",
     ReasonCode.CHIP_MRZ_MISMATCH: "Chip data differs from the printed page",
     ReasonCode.CHIP_NO_PORTRAIT: "Chip portrait is missing or unreadable",
+    ReasonCode.CHIP_NOT_VERIFIED: "Chip data could not be verified as genuine",
     ReasonCode.FACE_NOT_FOUND: "No face seen by the camera",
     ReasonCode.FACE_MULTIPLE: "More than one face seen by the camera",
     ReasonCode.FACE_QUALITY: "Live face image quality too low",
@@ -157,6 +160,7 @@ TEXT: dict[ReasonCode, str] = {
     ReasonCode.LIST_UNAVAILABLE: "A required watchlist check could not be made",
     ReasonCode.GATE_TIMEOUT: "The step took too long",
     ReasonCode.GATE_TAILGATING: "More than one person in the gate",
+    ReasonCode.GATE_UNEXPECTED_OCCUPANT: "Someone is in the gate without a crossing",
     ReasonCode.GATE_DOOR_FORCED: "A door was forced open",
     ReasonCode.GATE_DOOR_STUCK: "A door did not move as commanded",
     ReasonCode.GATE_TAMPER: "Gate cabinet tamper switch",

@@ -1,0 +1,339 @@
+"""The asyncio daemon: feeds device inputs and clock ticks into the core, runs its actions.
+
+One queue of inputs, one consumer: ``step`` is called from one place only, so the core
+never sees two inputs at once. Slow device work (reading the chip, capturing a face)
+runs in tasks that report back through the same queue, so timeouts keep ticking while a
+device works. Door commands run in order on their own queue: the core closes one door
+before it opens the other, and the barrier must see them in that order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from autogate.payload import ack_payload, event_payload
+from autogate.vault import Vault
+from drivers.errors import DeviceError
+from drivers.interfaces import (
+    Barrier,
+    Camera,
+    ChipReader,
+    DocumentScanner,
+    EventBus,
+    FaceVerifier,
+    Watchlist,
+)
+from gate import inputs as i
+from gate import machine
+from gate.actions import (
+    OUTCOME_EVENTS,
+    AckCommand,
+    Action,
+    CaptureFace,
+    CheckLists,
+    CloseDoor,
+    EventType,
+    ForgetBiometrics,
+    OpenDoor,
+    Publish,
+    ReadChip,
+    ReadDocument,
+)
+from gate.config import GateConfig
+from gate.journal import Journal, iter_records
+from gate.results import ListsResult
+
+log = logging.getLogger("autogate.daemon")
+
+
+@dataclass
+class Devices:
+    scanner: DocumentScanner
+    chip: ChipReader
+    camera: Camera
+    face: FaceVerifier
+    barrier: Barrier
+    bus: EventBus
+    lists: Watchlist
+
+
+def interrupted_transaction(path: Path) -> str | None:
+    """The last transaction the journal saw start but never end (a crash mid-crossing)."""
+    if not path.exists():
+        return None
+    open_txn: str | None = None
+    outcomes = {e.value for e in OUTCOME_EVENTS}
+    for rec in iter_records(path):
+        if not isinstance(rec, dict):
+            continue
+        data = rec.get("data") or {}
+        if rec.get("kind") == "txn.start":
+            open_txn = data.get("txn_id")
+        elif (
+            rec.get("kind") == "event"
+            and data.get("type") in outcomes
+            and data.get("txn_id") == open_txn
+        ):
+            open_txn = None
+    return open_txn
+
+
+class Daemon:
+    def __init__(
+        self,
+        cfg: GateConfig,
+        devices: Devices,
+        settings: machine.Settings,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.cfg = cfg
+        self.dev = devices
+        self.clock = clock
+        self.vault = Vault()
+        self.journal = Journal(cfg.storage.journal)
+        self.gate = machine.initial(settings, clock(), boot=uuid.uuid4().hex[:8])
+        self.queue: asyncio.Queue[i.Input] = asyncio.Queue()
+        self.doors: asyncio.Queue[Action] = asyncio.Queue()
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.ready = asyncio.Event()
+        self.alive_at = 0.0  # last time the core loop completed an iteration (watchdog)
+        self.steps = 0
+
+    # -- inputs ------------------------------------------------------------------
+
+    def emit(self, event: i.Input) -> None:
+        """Queue an input; safe from any thread (drivers' worker threads included)."""
+        loop = self.loop
+        if loop is None:
+            self.queue.put_nowait(event)
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self.queue.put_nowait(event)
+        else:
+            loop.call_soon_threadsafe(self.queue.put_nowait, event)
+
+    # -- main loop ----------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self.loop = asyncio.get_running_loop()
+        interrupted = interrupted_transaction(self.cfg.storage.journal)
+        self._journal("daemon.start", {"boot": self.gate.boot, "interrupted_txn": interrupted})
+        door_worker = self._spawn(self._door_worker())
+        started: list[str] = []
+        try:
+            for dev in self._device_list():
+                await dev.start(self.emit)
+                started.append(dev.name)
+            self.emit(i.Started(interrupted_txn=interrupted))
+            await self._loop(stop)
+        finally:
+            await self._shutdown(door_worker)
+
+    def _device_list(self) -> list[Any]:
+        d = self.dev
+        return [d.bus, d.barrier, d.scanner, d.chip, d.camera]
+
+    async def _loop(self, stop: asyncio.Event) -> None:
+        tick = self.cfg.tick_s
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                getter = asyncio.ensure_future(self.queue.get())
+                done, _ = await asyncio.wait(
+                    {getter, stopping}, timeout=tick, return_when=asyncio.FIRST_COMPLETED
+                )
+                if getter in done:
+                    self._step(getter.result())
+                else:
+                    getter.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await getter
+                    self._step(i.Tick())
+                self.alive_at = time.monotonic()
+                if self.gate.state is not machine.State.OUT_OF_SERVICE or self.steps > 1:
+                    self.ready.set()
+        finally:
+            stopping.cancel()
+
+    def _step(self, event: i.Input) -> None:
+        before = self.gate
+        now = self.clock()
+        self.gate, actions = machine.step(before, event, now)
+        self.steps += 1
+        if self.gate.state is not before.state:
+            self._journal(
+                "state",
+                {
+                    "from": before.state.value,
+                    "to": self.gate.state.value,
+                    "input": type(event).__name__,
+                },
+            )
+            log.info(
+                "state %s -> %s on %s",
+                before.state.value,
+                self.gate.state.value,
+                type(event).__name__,
+            )
+        txn = self.gate.txn
+        if txn is not None and (before.txn is None or before.txn.id != txn.id):
+            self._journal("txn.start", {"txn_id": txn.id})
+        for act in actions:
+            self._act(act, now)
+
+    # -- actions -------------------------------------------------------------------
+
+    def _act(self, act: Action, now: float) -> None:
+        match act:
+            case OpenDoor() | CloseDoor():
+                self._journal("door", {"command": type(act).__name__, "door": act.door.value})
+                self.doors.put_nowait(act)
+            case ReadDocument(txn_id=txn):
+                self._spawn(self._guard("scanner", self._read_document(txn)))
+            case ReadChip(txn_id=txn, mrz=mrz):
+                self._spawn(self._guard("chip", self._read_chip(txn, mrz)))
+            case CheckLists(txn_id=txn, mrz=mrz):
+                self._spawn(self._guard("lists", self._check_lists(txn, mrz)))
+            case CaptureFace(txn_id=txn):
+                self._spawn(self._guard("camera", self._capture_face(txn)))
+            case ForgetBiometrics(txn_id=txn, keep_for_referral=keep):
+                self.vault.forget(txn, keep)
+            case Publish():
+                self._journal(
+                    "event",
+                    {
+                        "type": act.type.value,
+                        "txn_id": act.txn_id,
+                        "reasons": [r.value for r in act.reasons],
+                    },
+                )
+                leaf, payload = event_payload(act, self.cfg.gate.site, self.cfg.gate.id, now)
+                self._spawn(self._publish(leaf, payload, retain=act.type is EventType.GATE_STATUS))
+            case AckCommand():
+                self._journal(
+                    "command",
+                    {
+                        "command": act.command.value,
+                        "command_id": act.command_id,
+                        "accepted": act.accepted,
+                        "detail": act.detail,
+                    },
+                )
+                leaf, payload = ack_payload(act, self.cfg.gate.site, self.cfg.gate.id, now)
+                self._spawn(self._publish(leaf, payload))
+
+    async def _publish(self, leaf: str, payload: dict[str, Any], retain: bool = False) -> None:
+        try:
+            await self.dev.bus.publish(leaf, payload, retain=retain)
+        except Exception as exc:  # the bus owns durability; a failure here is a fault
+            log.error("publish to %s failed: %s", leaf, exc)
+            self.emit(i.DeviceFault("bus", str(exc)))
+
+    async def _read_document(self, txn: str) -> None:
+        result = await self.dev.scanner.read()
+        self.emit(i.DocumentRead(txn, result))
+
+    async def _read_chip(self, txn: str, mrz: Any) -> None:
+        reading = await self.dev.chip.read(mrz)
+        self.vault.put_portrait(txn, reading.portrait)
+        self.emit(i.ChipRead(txn, reading.result))
+
+    async def _check_lists(self, txn: str, mrz: Any) -> None:
+        try:
+            result = await self.dev.lists.check(mrz)
+        except Exception as exc:  # an adapter that raises is a check not made: refer
+            log.error("watchlist check failed: %s", exc)
+            result = ListsResult(unavailable=(self.dev.lists.name,))
+        self.emit(i.ListsChecked(txn, result))
+
+    async def _capture_face(self, txn: str) -> None:
+        frames = await self.dev.camera.burst(self.cfg.face_burst)
+        bio = self.vault.get(txn)
+        verification = await self.dev.face.verify(bio.portrait if bio else None, frames)
+        self.vault.put_frame(txn, verification.best_frame)
+        self.emit(i.FaceVerified(txn, verification.result))
+
+    async def _guard(self, device: str, work: Awaitable[None]) -> None:
+        """A device that fails is a fault input, never a crashed daemon."""
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except DeviceError as exc:
+            log.error("device %s: %s", exc.device, exc.detail)
+            self.emit(i.DeviceFault(exc.device, exc.detail))
+        except Exception as exc:
+            log.exception("device %s failed unexpectedly", device)
+            self.emit(i.DeviceFault(device, f"{type(exc).__name__}: {exc}"))
+
+    async def _door_worker(self) -> None:
+        while True:
+            act = await self.doors.get()
+            try:
+                if isinstance(act, OpenDoor):
+                    await self.dev.barrier.open(act.door)
+                elif isinstance(act, CloseDoor):
+                    await self.dev.barrier.close_door(act.door)
+            except asyncio.CancelledError:
+                raise
+            except DeviceError as exc:
+                self.emit(i.DeviceFault("barrier", exc.detail))
+            except Exception as exc:
+                log.exception("door command failed")
+                self.emit(i.DeviceFault("barrier", f"{type(exc).__name__}: {exc}"))
+
+    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    def _journal(self, kind: str, data: dict[str, Any]) -> None:
+        ts = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock()))
+        self.journal.append(kind, data, ts)
+
+    # -- shutdown --------------------------------------------------------------------
+
+    async def _shutdown(self, door_worker: asyncio.Task[Any]) -> None:
+        """Close what can close, let queued publishes reach the bus, release devices."""
+        pending = [t for t in self.tasks if t is not door_worker]
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=2.0)
+            for t in late:
+                t.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        if self.gate.state is not machine.State.EMERGENCY:
+            for door in (i.Door.ENTRY, i.Door.EXIT):
+                self._journal(
+                    "door", {"command": "CloseDoor", "door": door.value, "why": "shutdown"}
+                )
+                try:
+                    await asyncio.wait_for(self.dev.barrier.close_door(door), 2.0)
+                except Exception as exc:  # keep going: the other door must close too
+                    log.error("closing %s door on shutdown failed: %s", door.value, exc)
+        door_worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await door_worker
+        for dev in [*reversed(self._device_list()), self.dev.lists, self.dev.face]:
+            close = getattr(dev, "close", None)
+            if close is None:
+                continue
+            try:
+                await close()
+            except Exception:
+                log.exception("closing %s", getattr(dev, "name", dev))
+        self._journal("daemon.stop", {"state": self.gate.state.value})
+        self.journal.close()

@@ -1,0 +1,662 @@
+"""The gate's state machine: a pure transition function.
+
+    step(gate, input, now) -> (gate', [action, ...])
+
+No I/O, no asyncio, no clock reads: ``now`` (UTC epoch seconds) comes in as an argument
+and every effect goes out as an action the daemon performs. That makes the rules of the
+gate a function we test exhaustively, fuzz with hypothesis and time in ``bench/``.
+
+The rules live in two tables at the bottom of this file: ``GLOBAL`` (safety inputs that
+apply in every state: emergency, faults, tamper, forced doors, tailgating, officer
+service commands) and ``RULES`` keyed by (state, input type). An input a state does not
+list is ignored on purpose and costs nothing (for example a stale result of a
+transaction that already ended). A test walks every (state, input) pair.
+
+Safety invariants (tests/core/test_invariants.py checks them over random sequences):
+- the exit door is commanded open only for an accepted or officer-released transaction,
+  or in EMERGENCY;
+- entry and exit are never both commanded open outside EMERGENCY;
+- EMERGENCY commands both doors open; a lost link or device fault ends in
+  OUT_OF_SERVICE with both doors commanded closed;
+- every transaction that starts ends in exactly one outcome event: crossing.accepted,
+  referral.opened or crossing.aborted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any, Protocol
+
+from gate import inputs as i
+from gate.actions import (
+    AckCommand,
+    Action,
+    CaptureFace,
+    CheckLists,
+    CloseDoor,
+    EventType,
+    ForgetBiometrics,
+    OpenDoor,
+    Publish,
+    ReadChip,
+    ReadDocument,
+)
+from gate.inputs import Command, Door
+from gate.reasons import ReasonCode
+from gate.results import ChipResult, DocumentResult, FaceResult, ListsResult
+
+
+class State(StrEnum):
+    IDLE = "IDLE"
+    DOC_CHECK = "DOC_CHECK"
+    ENTRY_OPEN = "ENTRY_OPEN"
+    IN_MANTRAP = "IN_MANTRAP"
+    EXIT_OPEN = "EXIT_OPEN"
+    REFERRED = "REFERRED"
+    ALARM = "ALARM"
+    OUT_OF_SERVICE = "OUT_OF_SERVICE"
+    EMERGENCY = "EMERGENCY"
+
+
+class Verdict(Protocol):
+    """What a decision returns (``gate.policy.Decision`` satisfies it)."""
+
+    @property
+    def accept(self) -> bool: ...
+
+    @property
+    def reasons(self) -> tuple[ReasonCode, ...]: ...
+
+
+DocumentDecider = Callable[
+    [DocumentResult, ChipResult | None, ListsResult | None, dt.date], Verdict
+]
+FaceDecider = Callable[[FaceResult], Verdict]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the core needs from configuration: timeouts per state and the decision."""
+
+    timeouts: dict[State, float]
+    decide_document: DocumentDecider
+    decide_face: FaceDecider
+
+
+@dataclass(frozen=True)
+class Txn:
+    """One traveller's transaction, from document placed to its outcome."""
+
+    id: str
+    started: float
+    doc: DocumentResult | None = None
+    chip: ChipResult | None = None
+    lists: ListsResult | None = None
+    face: FaceResult | None = None
+    accepted: bool = False  # both stages passed: the exit may open
+    released: bool = False  # an officer released the traveller after a referral
+    entered: bool = False  # the traveller walked into the mantrap
+    outcome: str | None = None  # set once: accepted / referred / aborted
+
+
+@dataclass(frozen=True)
+class Gate:
+    state: State
+    since: float
+    settings: Settings = field(repr=False)
+    boot: str = "0"
+    seq: int = 0
+    txn: Txn | None = None
+    entry_open: bool = False  # as commanded
+    exit_open: bool = False  # as commanded
+    occupancy: int = 0  # people in the mantrap, as sensed
+    emergency: bool = False
+    tamper: bool = False
+    faults: frozenset[str] = frozenset()
+    sending_back: bool = False  # an officer sent the occupant back out through the entry
+
+
+Result = tuple[Gate, list[Action]]
+
+
+def initial(settings: Settings, now: float, boot: str = "0") -> Gate:
+    """The gate before ``Started``: out of service until the daemon has started."""
+    return Gate(state=State.OUT_OF_SERVICE, since=now, settings=settings, boot=boot)
+
+
+def step(gate: Gate, event: i.Input, now: float) -> Result:
+    """Apply one input; returns the new gate and the actions to perform, in order."""
+    safety = GLOBAL.get(type(event))
+    if safety is not None:
+        handled = safety(gate, event, now)
+        if isinstance(handled, tuple):
+            return handled
+        if handled is not None:  # updated sensor state; the state's own rule goes on
+            gate = handled
+    rule = RULES.get((gate.state, type(event)))
+    if rule is None:
+        return gate, []
+    return rule(gate, event, now)
+
+
+# --- helpers ----------------------------------------------------------------------
+
+
+def _status(gate: Gate, **extra: Any) -> Publish:
+    data: dict[str, Any] = {
+        "state": gate.state.value,
+        "occupancy": gate.occupancy,
+        "faults": sorted(gate.faults),
+        "emergency": gate.emergency,
+    }
+    data.update(extra)
+    return Publish(EventType.GATE_STATUS, gate.txn.id if gate.txn else None, (), data)
+
+
+def _doors(gate: Gate, entry: bool, exit_: bool) -> tuple[Gate, list[Action]]:
+    """Command the doors to the wanted positions; closes before it opens."""
+    acts: list[Action] = []
+    if gate.entry_open and not entry:
+        acts.append(CloseDoor(Door.ENTRY))
+    if gate.exit_open and not exit_:
+        acts.append(CloseDoor(Door.EXIT))
+    if entry and not gate.entry_open:
+        acts.append(OpenDoor(Door.ENTRY))
+    if exit_ and not gate.exit_open:
+        acts.append(OpenDoor(Door.EXIT))
+    return replace(gate, entry_open=entry, exit_open=exit_), acts
+
+
+def _close_all(gate: Gate) -> tuple[Gate, list[Action]]:
+    """Command both doors closed, also when we believe they already are (fail-safe)."""
+    return replace(gate, entry_open=False, exit_open=False), [
+        CloseDoor(Door.ENTRY),
+        CloseDoor(Door.EXIT),
+    ]
+
+
+def _enter(gate: Gate, state: State, now: float) -> Gate:
+    return replace(gate, state=state, since=now)
+
+
+def _end(
+    gate: Gate, outcome: EventType, reasons: tuple[ReasonCode, ...], **data: Any
+) -> tuple[Gate, list[Action]]:
+    """Publish the transaction's one outcome; later calls for the same txn do nothing."""
+    txn = gate.txn
+    if txn is None or txn.outcome is not None:
+        return gate, []
+    name = {
+        EventType.CROSSING_ACCEPTED: "accepted",
+        EventType.REFERRAL_OPENED: "referred",
+        EventType.CROSSING_ABORTED: "aborted",
+    }[outcome]
+    payload: dict[str, Any] = {"stage": _stage(gate), "duration_s": 0.0}
+    payload.update(data)
+    acts: list[Action] = [Publish(outcome, txn.id, reasons, payload)]
+    referred = outcome is EventType.REFERRAL_OPENED
+    acts.append(ForgetBiometrics(txn.id, keep_for_referral=referred))
+    return replace(gate, txn=replace(txn, outcome=name)), acts
+
+
+def _stage(gate: Gate) -> str:
+    if gate.txn is None:
+        return "none"
+    if gate.txn.entered:
+        return "mantrap"
+    return "document"
+
+
+def _with_duration(gate: Gate, acts: list[Action], now: float) -> list[Action]:
+    if gate.txn is None:
+        return acts
+    out: list[Action] = []
+    for a in acts:
+        if isinstance(a, Publish) and "duration_s" in a.data:
+            a = replace(a, data={**a.data, "duration_s": round(now - gate.txn.started, 3)})
+        out.append(a)
+    return out
+
+
+def _refer(gate: Gate, reasons: tuple[ReasonCode, ...], now: float) -> Result:
+    """Every reject ends here: doors closed, referral event, officer decides."""
+    g, acts = _doors(gate, entry=False, exit_=False)
+    g, ended = _end(g, EventType.REFERRAL_OPENED, reasons, **_summary(g))
+    g = _enter(g, State.REFERRED, now)
+    return g, _with_duration(gate, acts + ended, now) + [_status(g)]
+
+
+def _summary(gate: Gate) -> dict[str, Any]:
+    """Results an officer needs on a referral (the event schema decides what is sent)."""
+    txn = gate.txn
+    out: dict[str, Any] = {}
+    if txn is None:
+        return out
+    if txn.doc is not None and txn.doc.mrz is not None:
+        out["mrz"] = txn.doc.mrz
+    if txn.chip is not None:
+        out["chip"] = txn.chip
+    if txn.face is not None:
+        out["face"] = txn.face
+    if txn.lists is not None:
+        out["lists"] = txn.lists
+    return out
+
+
+def _abort(gate: Gate, reason: ReasonCode, now: float) -> tuple[Gate, list[Action]]:
+    g, acts = _end(gate, EventType.CROSSING_ABORTED, (reason,))
+    return g, _with_duration(gate, acts, now)
+
+
+def _alarm(gate: Gate, reason: ReasonCode, now: float, **data: Any) -> Result:
+    """Tailgating, forced door, tamper, stuck door: doors closed, officer must reset."""
+    g, acts = _close_all(gate)
+    if g.txn is not None and g.txn.outcome is None:
+        g, ended = _end(g, EventType.REFERRAL_OPENED, (reason,), **_summary(g))
+        acts += _with_duration(gate, ended, now)
+    g = _enter(g, State.ALARM, now)
+    acts.append(Publish(EventType.ALARM_RAISED, g.txn.id if g.txn else None, (reason,), dict(data)))
+    return g, acts + [_status(g)]
+
+
+def _out_of_service(gate: Gate, reason: ReasonCode, now: float, **data: Any) -> Result:
+    g, acts = _close_all(gate)
+    g, ended = _abort(g, reason, now)
+    g = _enter(replace(g, txn=None), State.OUT_OF_SERVICE, now)
+    alarm = Publish(EventType.ALARM_RAISED, None, (reason,), dict(data))
+    return g, acts + ended + [alarm, _status(g)]
+
+
+def _to_idle(gate: Gate, now: float) -> Result:
+    g, acts = _doors(gate, entry=False, exit_=False)
+    g = _enter(replace(g, txn=None), State.IDLE, now)
+    return g, acts + [_status(g)]
+
+
+def _ack(cmd: i.OfficerCommand, ok: bool, detail: str = "") -> AckCommand:
+    return AckCommand(cmd.command, cmd.command_id, ok, detail)
+
+
+def _current(gate: Gate, txn_id: str) -> bool:
+    return gate.txn is not None and gate.txn.id == txn_id and gate.txn.outcome is None
+
+
+# --- global rules (every state) ----------------------------------------------------
+
+
+def _emergency(gate: Gate, ev: i.EmergencyChanged, now: float) -> Result | None:
+    if ev.active and gate.state is not State.EMERGENCY:
+        g, ended = _abort(replace(gate, emergency=True), ReasonCode.GATE_EMERGENCY, now)
+        g = _enter(replace(g, txn=None), State.EMERGENCY, now)
+        # release both doors whatever we believe their state is
+        g = replace(g, entry_open=True, exit_open=True)
+        acts: list[Action] = [OpenDoor(Door.ENTRY), OpenDoor(Door.EXIT)]
+        alarm = Publish(EventType.ALARM_RAISED, None, (ReasonCode.GATE_EMERGENCY,), {})
+        return g, acts + ended + [alarm, _status(g)]
+    if not ev.active and gate.state is State.EMERGENCY:
+        g, acts = _close_all(replace(gate, emergency=False))
+        g = _enter(g, State.OUT_OF_SERVICE, now)
+        clear = Publish(EventType.ALARM_CLEARED, None, (ReasonCode.GATE_EMERGENCY,), {})
+        return g, acts + [clear, _status(g)]
+    return replace(gate, emergency=ev.active), []
+
+
+def _fault(gate: Gate, ev: i.LinkLost | i.DeviceFault, now: float) -> Result | None:
+    reason = (
+        ReasonCode.GATE_LINK_LOST if isinstance(ev, i.LinkLost) else ReasonCode.GATE_DEVICE_FAULT
+    )
+    g = replace(gate, faults=gate.faults | {ev.device})
+    if gate.state is State.EMERGENCY:
+        return g, [_status(g)]  # doors stay released; the controller holds them open
+    return _out_of_service(g, reason, now, device=ev.device, detail=ev.detail)
+
+
+def _restored(gate: Gate, ev: i.LinkRestored, now: float) -> Result | None:
+    g = replace(gate, faults=gate.faults - {ev.device})
+    return g, [_status(g)]
+
+
+def _tamper(gate: Gate, ev: i.TamperChanged, now: float) -> Result | None:
+    g = replace(gate, tamper=ev.active)
+    if ev.active and gate.state not in (State.EMERGENCY, State.ALARM):
+        return _alarm(g, ReasonCode.GATE_TAMPER, now)
+    return g, [_status(g)]
+
+
+def _door_fault(gate: Gate, ev: i.DoorFault, now: float) -> Result | None:
+    if gate.state is State.EMERGENCY:
+        return gate, []
+    return _alarm(gate, ReasonCode.GATE_DOOR_STUCK, now, door=ev.door.value, detail=ev.detail)
+
+
+def _door_changed(gate: Gate, ev: i.DoorChanged, now: float) -> Result | None:
+    commanded_open = gate.entry_open if ev.door is Door.ENTRY else gate.exit_open
+    if not ev.closed and not commanded_open and gate.state is not State.EMERGENCY:
+        if gate.state is State.ALARM:
+            return gate, []
+        return _alarm(gate, ReasonCode.GATE_DOOR_FORCED, now, door=ev.door.value)
+    return None  # state rules may care (entry closed behind the traveller)
+
+
+def _presence(gate: Gate, ev: i.PresenceChanged, now: float) -> Result | Gate:
+    g = replace(gate, occupancy=max(0, ev.count))
+    if g.state in (State.EMERGENCY, State.ALARM, State.OUT_OF_SERVICE):
+        return g, []
+    allowed = 1
+    if g.state in (State.IDLE, State.DOC_CHECK):
+        allowed = 0  # nobody may be inside before the entry opened
+    if ev.count > allowed:
+        reason = ReasonCode.GATE_TAILGATING if allowed else ReasonCode.GATE_UNEXPECTED_OCCUPANT
+        return _alarm(g, reason, now, count=ev.count)
+    return g if g.state in _PRESENCE_STATES else (g, [])
+
+
+_PRESENCE_STATES = (State.ENTRY_OPEN, State.EXIT_OPEN, State.REFERRED)
+
+
+def _command(gate: Gate, ev: i.OfficerCommand, now: float) -> Result | None:
+    """Service commands apply in any state; referral commands fall through to RULES."""
+    if ev.command is Command.OUT_OF_SERVICE:
+        if gate.state is State.EMERGENCY:
+            return gate, [_ack(ev, False, "emergency active")]
+        g, acts = _out_of_service(gate, ReasonCode.GATE_OFFICER, now, officer=ev.officer)
+        return g, [_ack(ev, True)] + acts
+    if ev.command is Command.IN_SERVICE:
+        if gate.state is not State.OUT_OF_SERVICE:
+            return gate, [_ack(ev, False, f"gate is {gate.state.value}, not out of service")]
+        if gate.faults or gate.emergency or gate.tamper:
+            why = ", ".join(sorted(gate.faults)) or ("emergency" if gate.emergency else "tamper")
+            return gate, [_ack(ev, False, f"not recovered: {why}")]
+        if gate.occupancy:
+            return gate, [_ack(ev, False, "mantrap not empty")]
+        g, acts = _to_idle(gate, now)
+        return g, [_ack(ev, True)] + acts
+    handled = RULES.get((gate.state, i.OfficerCommand))
+    if handled is None:
+        return gate, [_ack(ev, False, f"{ev.command.value} not applicable in {gate.state.value}")]
+    return None
+
+
+# --- per-state rules ---------------------------------------------------------------
+
+
+def _started(gate: Gate, ev: i.Started, now: float) -> Result:
+    """A start never resumes a half crossing: close doors, report what was interrupted."""
+    g, acts = _close_all(gate)
+    g, ended = _abort(g, ReasonCode.GATE_RESTART, now)
+    acts += ended
+    if ev.interrupted_txn:
+        acts.append(
+            Publish(
+                EventType.CROSSING_ABORTED,
+                ev.interrupted_txn,
+                (ReasonCode.GATE_RESTART,),
+                {"stage": "unknown", "duration_s": 0.0},
+            )
+        )
+    if g.faults or g.emergency:
+        g = _enter(g, State.OUT_OF_SERVICE, now)
+        return g, acts + [_status(g)]
+    g = _enter(replace(g, txn=None), State.IDLE, now)
+    return g, acts + [_status(g)]
+
+
+def _placed(gate: Gate, ev: i.DocumentPlaced, now: float) -> Result:
+    seq = gate.seq + 1
+    txn = Txn(id=f"{gate.boot}-{seq:06d}", started=now)
+    g = _enter(replace(gate, seq=seq, txn=txn), State.DOC_CHECK, now)
+    return g, [ReadDocument(txn.id), _status(g)]
+
+
+def _doc_read(gate: Gate, ev: i.DocumentRead, now: float) -> Result:
+    if not _current(gate, ev.txn_id):
+        return gate, []
+    assert gate.txn is not None
+    if gate.txn.doc is not None:
+        return gate, []  # only the one answer to our ReadDocument
+    g = replace(gate, txn=replace(gate.txn, doc=ev.result))
+    mrz = ev.result.mrz
+    if mrz is None or not mrz.valid:
+        # without a valid MRZ there is no chip key and nothing to check against
+        return _decide_document(g, now)
+    return g, [ReadChip(gate.txn.id, mrz)]
+
+
+def _chip_read(gate: Gate, ev: i.ChipRead, now: float) -> Result:
+    txn = gate.txn
+    if not _current(gate, ev.txn_id) or txn is None or txn.doc is None or txn.chip is not None:
+        return gate, []  # only the one answer to our ReadChip
+    if txn.doc.mrz is None or not txn.doc.mrz.valid:
+        return gate, []
+    g = replace(gate, txn=replace(txn, chip=ev.result))
+    return g, [CheckLists(txn.id, txn.doc.mrz)]
+
+
+def _lists_checked(gate: Gate, ev: i.ListsChecked, now: float) -> Result:
+    if not _current(gate, ev.txn_id) or gate.txn is None or gate.txn.chip is None:
+        return gate, []  # only an answer to our CheckLists, which follows the chip read
+    g = replace(gate, txn=replace(gate.txn, lists=ev.result))
+    return _decide_document(g, now)
+
+
+def _decide_document(gate: Gate, now: float) -> Result:
+    txn = gate.txn
+    assert txn is not None and txn.doc is not None
+    today = dt.datetime.fromtimestamp(now, dt.UTC).date()
+    verdict = gate.settings.decide_document(txn.doc, txn.chip, txn.lists, today)
+    if not verdict.accept:
+        return _refer(gate, tuple(verdict.reasons), now)
+    g, acts = _doors(gate, entry=True, exit_=False)
+    g = _enter(g, State.ENTRY_OPEN, now)
+    return g, acts + [_status(g)]
+
+
+def _removed(gate: Gate, ev: i.DocumentRemoved, now: float) -> Result:
+    g, acts = _abort(gate, ReasonCode.DOC_REMOVED, now)
+    g2, idle = _to_idle(g, now)
+    return g2, acts + idle
+
+
+def _entry_presence(gate: Gate, ev: i.PresenceChanged, now: float) -> Result:
+    if ev.count == 1 and gate.txn is not None and not gate.txn.entered:
+        g = replace(gate, txn=replace(gate.txn, entered=True))
+        g, acts = _doors(g, entry=False, exit_=False)
+        return g, acts
+    return gate, []
+
+
+def _entry_closed(gate: Gate, ev: i.DoorChanged, now: float) -> Result:
+    txn = gate.txn
+    if ev.door is not Door.ENTRY or not ev.closed or txn is None or not txn.entered:
+        return gate, []
+    if gate.occupancy != 1:
+        return gate, []
+    if txn.released:
+        g, acts = _doors(gate, entry=False, exit_=True)
+        g = _enter(g, State.EXIT_OPEN, now)
+        return g, acts + [_status(g)]
+    g = _enter(gate, State.IN_MANTRAP, now)
+    return g, [CaptureFace(txn.id), _status(g)]
+
+
+def _face(gate: Gate, ev: i.FaceVerified, now: float) -> Result:
+    if not _current(gate, ev.txn_id) or gate.txn is None:
+        return gate, []
+    if gate.txn.face is not None:
+        return gate, []
+    g = replace(gate, txn=replace(gate.txn, face=ev.result))
+    verdict = gate.settings.decide_face(ev.result)
+    if not verdict.accept:
+        return _refer(g, tuple(verdict.reasons), now)
+    assert g.txn is not None
+    g = replace(g, txn=replace(g.txn, accepted=True))
+    g, acts = _doors(g, entry=False, exit_=True)
+    g = _enter(g, State.EXIT_OPEN, now)
+    return g, acts + [_status(g)]
+
+
+def _exit_presence(gate: Gate, ev: i.PresenceChanged, now: float) -> Result:
+    if ev.count != 0:
+        return gate, []
+    acts: list[Action] = []
+    g = gate
+    if g.txn is not None and g.txn.outcome is None:
+        g, ended = _end(g, EventType.CROSSING_ACCEPTED, (), **_summary(g))
+        acts += _with_duration(gate, ended, now)
+    elif g.txn is not None and g.txn.released:
+        acts.append(ForgetBiometrics(g.txn.id))
+    g, idle = _to_idle(g, now)
+    return g, acts + idle
+
+
+def _referred_command(gate: Gate, ev: i.OfficerCommand, now: float) -> Result:
+    txn = gate.txn
+    resolved = Publish(
+        EventType.REFERRAL_RESOLVED,
+        txn.id if txn else None,
+        (),
+        {"resolution": ev.command.value, "officer": ev.officer},
+    )
+    if ev.command is Command.RELEASE:
+        if txn is None:
+            return gate, [_ack(ev, False, "no traveller to release")]
+        txn = replace(txn, released=True)
+        if gate.occupancy >= 1:
+            g, acts = _doors(replace(gate, txn=txn), entry=False, exit_=True)
+            g = _enter(g, State.EXIT_OPEN, now)
+        else:
+            g, acts = _doors(
+                replace(gate, txn=replace(txn, entered=False)), entry=True, exit_=False
+            )
+            g = _enter(g, State.ENTRY_OPEN, now)
+        return g, [_ack(ev, True), resolved, *acts, _status(g)]
+    if ev.command is Command.SEND_BACK:
+        if gate.occupancy >= 1:
+            g, acts = _doors(replace(gate, sending_back=True), entry=True, exit_=False)
+            return g, [_ack(ev, True), resolved, *acts]
+        g, idle = _to_idle(gate, now)
+        forget: list[Action] = [ForgetBiometrics(txn.id)] if txn else []
+        return g, [_ack(ev, True), resolved, *forget, *idle]
+    return gate, [_ack(ev, False, f"{ev.command.value} not applicable in REFERRED")]
+
+
+def _referred_presence(gate: Gate, ev: i.PresenceChanged, now: float) -> Result:
+    txn = gate.txn
+    if ev.count == 0 and gate.sending_back:
+        g, idle = _to_idle(replace(gate, sending_back=False), now)
+        return g, ([ForgetBiometrics(txn.id)] if txn else []) + idle
+    return gate, []
+
+
+def _alarm_command(gate: Gate, ev: i.OfficerCommand, now: float) -> Result:
+    if ev.command is not Command.RESET_ALARM:
+        return gate, [_ack(ev, False, f"{ev.command.value} not applicable in ALARM")]
+    if gate.tamper:
+        return gate, [_ack(ev, False, "tamper input still active")]
+    cleared = Publish(
+        EventType.ALARM_CLEARED, gate.txn.id if gate.txn else None, (), {"officer": ev.officer}
+    )
+    if gate.occupancy > 0:
+        # someone is still inside: the officer decides through the referral
+        g = _enter(gate, State.REFERRED, now)
+        return g, [_ack(ev, True), cleared, _status(g)]
+    txn = gate.txn
+    forget: list[Action] = [ForgetBiometrics(txn.id)] if txn else []
+    g, idle = _to_idle(gate, now)
+    return g, [_ack(ev, True), cleared, *forget, *idle]
+
+
+# --- timeouts ----------------------------------------------------------------------
+
+
+def _tick(gate: Gate, ev: i.Tick, now: float) -> Result:
+    limit = gate.settings.timeouts[gate.state]
+    if now - gate.since < limit:
+        return gate, []
+    return _TIMEOUT[gate.state](gate, now)
+
+
+def _timeout_refer(gate: Gate, now: float) -> Result:
+    return _refer(gate, (ReasonCode.GATE_TIMEOUT,), now)
+
+
+def _timeout_entry(gate: Gate, now: float) -> Result:
+    if gate.txn is not None and gate.txn.entered:
+        # the traveller is inside but the entry never reported closed
+        return _alarm(gate, ReasonCode.GATE_DOOR_STUCK, now, door=Door.ENTRY.value)
+    g, acts = _abort(gate, ReasonCode.GATE_ENTRY_NOT_USED, now)
+    g2, idle = _to_idle(g, now)
+    return g2, acts + idle
+
+
+def _timeout_renew(reason: ReasonCode | None) -> Callable[[Gate, float], Result]:
+    def renew(gate: Gate, now: float) -> Result:
+        g = _enter(gate, gate.state, now)
+        acts: list[Action] = []
+        if reason is not None:
+            acts.append(
+                Publish(
+                    EventType.ALARM_RAISED, g.txn.id if g.txn else None, (reason,), {"repeat": True}
+                )
+            )
+        return g, acts + [_status(g)]
+
+    return renew
+
+
+def _timeout_emergency(gate: Gate, now: float) -> Result:
+    g = _enter(gate, State.EMERGENCY, now)
+    return g, [OpenDoor(Door.ENTRY), OpenDoor(Door.EXIT), _status(g)]
+
+
+_TIMEOUT: dict[State, Callable[[Gate, float], Result]] = {
+    State.IDLE: _timeout_renew(None),  # status heartbeat
+    State.DOC_CHECK: _timeout_refer,
+    State.ENTRY_OPEN: _timeout_entry,
+    State.IN_MANTRAP: _timeout_refer,
+    State.EXIT_OPEN: _timeout_refer,
+    State.REFERRED: _timeout_renew(ReasonCode.GATE_UNATTENDED),
+    State.ALARM: _timeout_renew(None),
+    State.OUT_OF_SERVICE: _timeout_renew(None),
+    State.EMERGENCY: _timeout_emergency,
+}
+
+Rule = Callable[[Gate, Any, float], Result]
+GlobalRule = Callable[[Gate, Any, float], Result | Gate | None]
+
+GLOBAL: dict[type, GlobalRule] = {
+    i.EmergencyChanged: _emergency,
+    i.LinkLost: _fault,
+    i.DeviceFault: _fault,
+    i.LinkRestored: _restored,
+    i.TamperChanged: _tamper,
+    i.DoorFault: _door_fault,
+    i.DoorChanged: _door_changed,
+    i.PresenceChanged: _presence,
+    i.OfficerCommand: _command,
+}
+
+_ALL = tuple(State)
+RULES: dict[tuple[State, type], Rule] = {
+    **{(s, i.Tick): _tick for s in _ALL},
+    **{(s, i.Started): _started for s in _ALL if s is not State.EMERGENCY},
+    (State.IDLE, i.DocumentPlaced): _placed,
+    (State.DOC_CHECK, i.DocumentRead): _doc_read,
+    (State.DOC_CHECK, i.ChipRead): _chip_read,
+    (State.DOC_CHECK, i.ListsChecked): _lists_checked,
+    (State.DOC_CHECK, i.DocumentRemoved): _removed,
+    (State.ENTRY_OPEN, i.PresenceChanged): _entry_presence,
+    (State.ENTRY_OPEN, i.DoorChanged): _entry_closed,
+    (State.IN_MANTRAP, i.FaceVerified): _face,
+    (State.EXIT_OPEN, i.PresenceChanged): _exit_presence,
+    (State.REFERRED, i.OfficerCommand): _referred_command,
+    (State.REFERRED, i.PresenceChanged): _referred_presence,
+    (State.ALARM, i.OfficerCommand): _alarm_command,
+}
+
+# Inputs each state ignores on purpose (documented for the exhaustive walk in tests):
+# device results of ended transactions, documents placed while busy, door and presence
+# changes that carry no safety meaning in that state.

@@ -1,0 +1,110 @@
+"""The audit journal detects an edited, deleted or reordered record."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gate.journal import Journal, verify
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Path:
+    path = tmp_path / "journal.jsonl"
+    j = Journal(path, fsync=False)
+    for n in range(6):
+        j.append("event", {"n": n, "type": "crossing.accepted"}, f"2026-11-25T10:00:0{n}Z")
+    j.close()
+    return path
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text().splitlines()
+
+
+def write(path: Path, rows: list[str]) -> None:
+    path.write_text("\n".join(rows) + "\n")
+
+
+def cli(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "autogate.cli", "audit", "verify", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+
+
+def test_intact_journal_verifies(journal: Path) -> None:
+    v = verify(journal)
+    assert v.ok and v.records == 6 and v.head.seq == 6
+    res = cli(journal)
+    assert res.returncode == 0 and "6 records" in res.stdout
+
+
+def test_reopened_journal_continues_the_chain(journal: Path) -> None:
+    j = Journal(journal, fsync=False)
+    assert j.head().seq == 6
+    j.append("event", {"n": 6}, "2026-11-25T10:01:00Z")
+    j.close()
+    assert verify(journal).ok and verify(journal).records == 7
+
+
+def test_edited_record_is_detected(journal: Path) -> None:
+    rows = lines(journal)
+    rec = json.loads(rows[2])
+    rec["data"]["type"] = "referral.opened"
+    rows[2] = json.dumps(rec)
+    write(journal, rows)
+    v = verify(journal)
+    assert not v.ok and v.line == 3 and "edited" in v.problem
+    res = cli(journal)
+    assert res.returncode == 1 and "line 3" in res.stdout
+
+
+def test_edited_record_with_recomputed_hash_is_detected(journal: Path) -> None:
+    from gate.journal import record_hash
+
+    rows = lines(journal)
+    rec = json.loads(rows[2])
+    rec["data"]["n"] = 99
+    rec["hash"] = record_hash(rec)
+    rows[2] = json.dumps(rec)
+    write(journal, rows)
+    v = verify(journal)
+    assert not v.ok and v.line == 4 and "chain" in v.problem
+
+
+def test_deleted_record_is_detected(journal: Path) -> None:
+    rows = lines(journal)
+    del rows[3]
+    write(journal, rows)
+    v = verify(journal)
+    assert not v.ok and v.line == 4 and "seq=4 missing" in v.problem
+
+
+def test_reordered_records_are_detected(journal: Path) -> None:
+    rows = lines(journal)
+    rows[1], rows[4] = rows[4], rows[1]
+    write(journal, rows)
+    v = verify(journal)
+    assert not v.ok and v.line == 2
+
+
+def test_garbage_line_is_detected(journal: Path) -> None:
+    rows = lines(journal)
+    rows.insert(2, "not json at all")
+    write(journal, rows)
+    v = verify(journal)
+    assert not v.ok and v.line == 3 and "not a JSON record" in v.problem
+
+
+def test_cli_missing_file_exits_2(tmp_path: Path) -> None:
+    assert cli(tmp_path / "none.jsonl").returncode == 2
