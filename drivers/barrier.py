@@ -256,12 +256,13 @@ class ModbusBarrier:
                 continue
             backoff = self.cfg.backoff_min_s
             self.link_up = True
+            if self._restarted:  # said before LinkRestored, which clears the core's fault
+                self._send(DeviceFault(NAME, self._restarted))
+                self._restarted = ""
+                self._fault = self._fault or ("restart", "")
             if self._fault is not None:
                 self._fault = None
                 self._send(LinkRestored(NAME))
-            if self._restarted:
-                self._send(DeviceFault(NAME, self._restarted))
-                self._restarted = ""
             self._publish(self._latest, full=True)
             self._first_attempt.set()
             try:
@@ -435,6 +436,11 @@ class ModbusBarrier:
             self.polls += 1
             await self._check_controller(snap)
             self._publish(snap, full=False)
+            if self._transient and not (snap.status or 0) & STATUS_WATCHDOG:
+                # The restart or watchdog trip is over and the controller answers normally:
+                # clear the core's fault so an officer can put the gate back in service.
+                self._transient = False
+                self._send(LinkRestored(NAME))
             period = self.cfg.confirm_poll_s if self._pending else self.cfg.poll_s
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout_at(started + period):
@@ -452,6 +458,7 @@ class ModbusBarrier:
                     hr.watchdog_ds,
                     round(self.cfg.watchdog_s * 10),
                 )
+            self._transient = True
             self._send(
                 DeviceFault(
                     NAME,
@@ -464,6 +471,7 @@ class ModbusBarrier:
             and snap.status & STATUS_WATCHDOG
             and not ((prev_status or 0) & STATUS_WATCHDOG)
         ):
+            self._transient = True
             self._send(
                 DeviceFault(NAME, "controller heartbeat watchdog tripped: doors closed and locked")
             )
@@ -571,6 +579,7 @@ class ModbusBarrier:
     _boot: int | None = None
     _restarted: str = ""
     _closing: bool = False
+    _transient: bool = False  # a DeviceFault sent while the link stayed up, not yet cleared
     _next_beat: float = 0.0
 
 
