@@ -11,8 +11,10 @@ and reconnects with a doubling backoff, then sends ``LinkRestored`` and the full
 
 ``open``/``close_door`` write the door's coil and wait until the door sensors confirm
 the position (polling faster meanwhile); a door that does not get there within
-``confirm_timeout_s``, or a command that cannot be delivered, becomes ``DoorFault``.
-They never raise for device trouble: the core decides what a fault means.
+``confirm_timeout_s`` while the link is up becomes ``DoorFault`` (a door problem). A
+command that cannot be delivered or confirmed because of the link or a refusal by the
+controller raises ``DeviceError`` instead (a device problem; the daemon reports it as
+``DeviceFault``, and the link task has reported ``LinkLost`` too).
 
 Framing, CRC and retries are pymodbus's; this module keeps only the register map
 (``drivers/regmap.py``) and door semantics. The last 64 frames on the wire, decoded,
@@ -255,6 +257,8 @@ class ModbusBarrier:
                 backoff = min(backoff * 2, self.cfg.backoff_max_s)
                 continue
             backoff = self.cfg.backoff_min_s
+            self._reconnect = False
+            self._link_gen += 1
             self.link_up = True
             if self._restarted:  # said before LinkRestored, which clears the core's fault
                 self._send(DeviceFault(NAME, self._restarted))
@@ -430,6 +434,8 @@ class ModbusBarrier:
     async def _poll_loop(self) -> None:
         loop = asyncio.get_running_loop()
         while not self._closing:
+            if self._reconnect:
+                raise LinkError("timeout", "a command found the link down")
             started = loop.time()
             await self._beat()
             snap = await self._read_inputs()
@@ -506,15 +512,28 @@ class ModbusBarrier:
         gen = self._generation[door]
         self._notify()  # an older command on this door stops waiting
         if not self.link_up:
-            self._send(DoorFault(door, f"cannot {verb}: link to the controller is down"))
+            self._link_down(
+                door, want_open, f"cannot {verb} {door}: link to the controller is down"
+            )
             return
         coil = self.map.coils.entry_open if door is Door.ENTRY else self.map.coils.exit_open
-        try:
-            await self._call(f"{verb} {door}", "write_coil", coil, want_open)
-        except (LinkError, ControllerError) as exc:
-            self._wake.set()  # let the poller find out and report the link
-            self._send(DoorFault(door, f"{verb} command not delivered: {exc.detail}"))
-            return
+        for attempt in (1, 2):
+            link = self._link_gen
+            try:
+                await self._call(f"{verb} {door}", "write_coil", coil, want_open)
+                break
+            except ControllerError as exc:
+                raise DeviceError(NAME, f"{verb} command not delivered: {exc.detail}") from None
+            except LinkError as exc:
+                if attempt == 1 and self.link_up and self._link_gen != link:
+                    continue  # failed on the old link; it was re-established meanwhile
+                # Say so now, before the caller reports the failure, and make the link
+                # task reconnect: the LinkRestored that clears the fault then comes after.
+                self._report(exc.kind, exc.detail)
+                self._reconnect = True
+                self._wake.set()
+                self._link_down(door, want_open, f"{verb} command not delivered: {exc.detail}")
+                return
         written = time.monotonic()
         self._pending += 1
         self._wake.set()
@@ -524,13 +543,30 @@ class ModbusBarrier:
             self._pending -= 1
         if gen != self._generation[door]:
             return  # a newer command for this door took over
-        if not reached:
-            why = "" if self.link_up else " (link to the controller lost)"
-            self._send(
-                DoorFault(
-                    door, f"{door} door did not {verb} within {self.cfg.confirm_timeout_s}s{why}"
-                )
+        if not self.link_up:
+            self._link_down(
+                door, want_open, f"{verb} {door} not confirmed: link to the controller lost"
             )
+            return
+        if not reached:
+            self._send(
+                DoorFault(door, f"{door} door did not {verb} within {self.cfg.confirm_timeout_s}s")
+            )
+
+    def _link_down(self, door: Door, want_open: bool, detail: str) -> None:
+        """A command the link could not carry; ``LinkLost`` has been emitted already.
+
+        An open that cannot be done raises ``DeviceError`` (the caller must know). A close
+        does not: with the link down the controller's heartbeat watchdog closes and locks
+        both doors by itself within ``watchdog_s``, and raising would only feed the core a
+        fault whose out-of-service rule commands the same close again, in a loop.
+        """
+        self._frames.append({"t": time.time(), "dir": "event", "text": detail})
+        if want_open:
+            raise DeviceError(NAME, detail)
+        log.warning(
+            "barrier: %s; the controller watchdog closes it within %ss", detail, self.cfg.watchdog_s
+        )
 
     async def _confirm(self, door: Door, want_open: bool, since: float, gen: int) -> bool:
         deadline = asyncio.get_running_loop().time() + self.cfg.confirm_timeout_s
@@ -579,6 +615,8 @@ class ModbusBarrier:
     _boot: int | None = None
     _restarted: str = ""
     _closing: bool = False
+    _reconnect: bool = False  # a command failed on the link: poll loop must reconnect
+    _link_gen: int = 0  # counts successful connections
     _transient: bool = False  # a DeviceFault sent while the link stayed up, not yet cleared
     _next_beat: float = 0.0
 

@@ -37,10 +37,9 @@ async def test_unusable_port_is_reported_not_raised(path: str, message: str) -> 
     await b.start(rec)  # returns after the first attempt; keeps retrying in the background
     try:
         assert rec.events == [LinkLost("barrier", message)]
-        await b.open(Door.ENTRY)  # fail-safe: refused and reported, never raised
-        assert rec.events[-1] == DoorFault(
-            Door.ENTRY, "cannot open: link to the controller is down"
-        )
+        with pytest.raises(DeviceError, match="cannot open entry: link to the controller is down"):
+            await b.open(Door.ENTRY)  # fail-safe: refused at once, not a door fault
+        assert not rec.of(DoorFault)
         await asyncio.sleep(0.3)  # several backoff rounds: still one report per outage
         assert len(rec.of(LinkLost)) == 1
     finally:
@@ -94,8 +93,8 @@ async def test_illegal_address_is_a_device_fault(sim: SimController) -> None:
             DeviceFault("barrier", "read inputs: controller exception 2 (ILLEGAL_ADDRESS)")
         ]
         assert not b.link_up
-        await b.open(Door.ENTRY)
-        assert isinstance(rec.events[-1], DoorFault)
+        with pytest.raises(DeviceError):
+            await b.open(Door.ENTRY)
         assert not sim.door_open_commanded(Door.ENTRY)
     finally:
         await b.close()
@@ -107,11 +106,12 @@ async def test_exception_reply_to_a_command(sim: SimController, rec: Recorder) -
     b = ModbusBarrier(make_cfg(sim.port), RegisterMap.model_validate(data))
     await b.start(rec)
     try:
-        await b.open(Door.EXIT)
-        assert rec.events[-1] == DoorFault(
-            Door.EXIT,
-            "open command not delivered: open exit: controller exception 2 (ILLEGAL_ADDRESS)",
-        )
+        with pytest.raises(
+            DeviceError,
+            match=r"open command not delivered: open exit: controller exception 2 \(ILLEGAL_ADDRESS\)",
+        ):
+            await b.open(Door.EXIT)
+        assert not rec.of(DoorFault)
         await b.open(Door.ENTRY)  # the rest of the controller still works
         assert sim.door_open_commanded(Door.ENTRY)
     finally:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from drivers.barrier import ModbusBarrier
+from drivers.errors import DeviceError
 from gate.inputs import DeviceFault, Door, DoorChanged, DoorFault, LinkLost, LinkRestored
 from sim.barrier import SimController
 
@@ -19,9 +22,10 @@ async def test_cable_pulled_and_restored(
     lost = await rec.wait_for(lambda e: isinstance(e, LinkLost))
     assert lost.device == "barrier" and "no reply from slave 1" in lost.detail
     assert not barrier.link_up
-    # commands while the link is down fail fast and are reported, never raised
-    await barrier.open(Door.ENTRY)
-    assert rec.of(DoorFault)[-1].detail == "cannot open: link to the controller is down"
+    # commands while the link is down fail at once, as a device error (not a door fault)
+    with pytest.raises(DeviceError, match="cannot open entry: link to the controller is down"):
+        await barrier.open(Door.ENTRY)
+    assert not rec.of(DoorFault)
     assert not sim.door_open_commanded(Door.ENTRY)
     await asyncio.sleep(0.5)  # backoff keeps retrying, one LinkLost per outage
     assert len(rec.of(LinkLost)) == 1
@@ -34,17 +38,28 @@ async def test_cable_pulled_and_restored(
     assert sim.model.doors[Door.ENTRY].opened and not rec.of(DoorFault)
 
 
-async def test_cable_pulled_while_confirming_is_a_door_fault(
+async def test_cable_pulled_while_confirming_is_a_device_error(
     sim: SimController, barrier: ModbusBarrier, rec: Recorder
 ) -> None:
     sim.model.doors[Door.ENTRY].travel_s = 0.5
     opening = asyncio.create_task(barrier.open(Door.ENTRY))
     await asyncio.sleep(0.05)
     sim.pull_cable()
-    await opening
-    fault = rec.of(DoorFault)[-1]
-    assert fault.door is Door.ENTRY and "link to the controller lost" in fault.detail
-    assert rec.of(LinkLost)
+    with pytest.raises(DeviceError, match="open entry not confirmed: link to the controller lost"):
+        await opening
+    assert rec.of(LinkLost) and not rec.of(DoorFault)
+
+
+async def test_close_with_link_down_is_left_to_the_controller_watchdog(
+    sim: SimController, barrier: ModbusBarrier, rec: Recorder
+) -> None:
+    await barrier.open(Door.EXIT)
+    sim.pull_cable()
+    await rec.wait_for(lambda e: isinstance(e, LinkLost))
+    await barrier.close_door(Door.EXIT)  # no raise: the core would re-command it in a loop
+    assert any("cannot close exit" in f.get("text", "") for f in barrier.black_box())
+    await asyncio.sleep(0.9)  # watchdog_s 0.5 + travel
+    assert sim.model.watchdog_tripped and sim.door_closed(Door.EXIT)
 
 
 async def test_noise_toward_driver_is_survived(
