@@ -31,7 +31,7 @@ import stat
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pymodbus.client import AsyncModbusSerialClient
@@ -396,40 +396,53 @@ class ModbusBarrier:
         )
         self._next_beat = now + self.cfg.heartbeat_s
 
-    async def _read_inputs(self) -> Snapshot:
+    async def _read_inputs(self, registers: bool = True) -> Snapshot:
+        """Read the discrete inputs and (unless told not to) the input registers."""
         t = time.monotonic()
-        di, ir = self.map.discrete_inputs, self.map.input_registers
+        ir = self.map.input_registers
         d0, dn = self.map.di_span()
         rr = await self._call("read inputs", "read_discrete_inputs", d0, count=dn)
         bits = rr.bits
         if len(bits) < dn:
             raise LinkError("garbled", f"read inputs: {len(bits)} bits for {dn} asked")
-        r0, rn = self.map.ir_span()
-        rr = await self._call("read registers", "read_input_registers", r0, count=rn)
-        regs = rr.registers
-        if len(regs) != rn:
-            raise LinkError("garbled", f"read registers: {len(regs)} registers for {rn} asked")
-
-        def bit(a: int | None) -> bool | None:
-            return None if a is None else bool(bits[a - d0])
+        prev = self.snapshot
+        if registers or prev is None:
+            r0, rn = self.map.ir_span()
+            rr = await self._call("read registers", "read_input_registers", r0, count=rn)
+            regs = rr.registers
+            if len(regs) != rn:
+                raise LinkError("garbled", f"read registers: {len(regs)} for {rn} asked")
+            self._registers_t = t
+        else:  # a fast confirmation poll: door sensors only, registers from the last read
+            return replace(prev, t=t, **self._bits_fields(bits, d0))
 
         def reg(a: int | None) -> int | None:
             return None if a is None else regs[a - r0]
 
         return Snapshot(
             t=t,
-            closed={
-                Door.ENTRY: bool(bits[di.entry_closed - d0]),
-                Door.EXIT: bool(bits[di.exit_closed - d0]),
-            },
-            opened={Door.ENTRY: bit(di.entry_opened), Door.EXIT: bit(di.exit_opened)},
-            beams=tuple(bool(bits[a - d0]) for a in di.beams),
-            emergency=bool(bits[di.emergency - d0]),
-            tamper=bool(bits[di.tamper - d0]),
+            **self._bits_fields(bits, d0),
             people=reg(ir.people_count) or 0,
             boot_count=reg(ir.boot_count),
             status=reg(ir.status),
         )
+
+    def _bits_fields(self, bits: list[bool], d0: int) -> dict[str, Any]:
+        di = self.map.discrete_inputs
+
+        def bit(a: int | None) -> bool | None:
+            return None if a is None else bool(bits[a - d0])
+
+        return {
+            "closed": {
+                Door.ENTRY: bool(bits[di.entry_closed - d0]),
+                Door.EXIT: bool(bits[di.exit_closed - d0]),
+            },
+            "opened": {Door.ENTRY: bit(di.entry_opened), Door.EXIT: bit(di.exit_opened)},
+            "beams": tuple(bool(bits[a - d0]) for a in di.beams),
+            "emergency": bool(bits[di.emergency - d0]),
+            "tamper": bool(bits[di.tamper - d0]),
+        }
 
     async def _poll_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -438,7 +451,10 @@ class ModbusBarrier:
                 raise LinkError("timeout", "a command found the link down")
             started = loop.time()
             await self._beat()
-            snap = await self._read_inputs()
+            # While a door command waits for confirmation the door sensors are polled
+            # every confirm_poll_s, the registers (people count) still every poll_s.
+            fast = self._pending and time.monotonic() - self._registers_t < self.cfg.poll_s
+            snap = await self._read_inputs(registers=not fast)
             self.polls += 1
             await self._check_controller(snap)
             self._publish(snap, full=False)
@@ -615,6 +631,7 @@ class ModbusBarrier:
     _boot: int | None = None
     _restarted: str = ""
     _closing: bool = False
+    _registers_t: float = 0.0  # when the input registers were last read
     _reconnect: bool = False  # a command failed on the link: poll loop must reconnect
     _link_gen: int = 0  # counts successful connections
     _transient: bool = False  # a DeviceFault sent while the link stayed up, not yet cleared
