@@ -316,6 +316,8 @@ class SimController:
 
     def _set_coil(self, addr: int, value: bool) -> None:
         c = self.map.coils
+        if value and self.model.watchdog_tripped and addr in (c.entry_open, c.exit_open):
+            return  # locked: an open needs a live heartbeat first
         if addr == c.entry_open:
             self.model.doors[Door.ENTRY].commanded_open = value
         elif addr == c.exit_open:

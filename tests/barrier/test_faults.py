@@ -8,10 +8,11 @@ import pytest
 
 from drivers.barrier import ModbusBarrier
 from drivers.errors import DeviceError
+from drivers.regmap import load_regmap
 from gate.inputs import DeviceFault, Door, DoorChanged, DoorFault, LinkLost, LinkRestored
 from sim.barrier import SimController
 
-from .conftest import Recorder
+from .conftest import Recorder, make_cfg
 
 
 async def test_cable_pulled_and_restored(
@@ -157,4 +158,20 @@ async def test_heartbeat_loss_closes_and_locks(
     await barrier.close()  # the daemon died: no more heartbeats
     await asyncio.sleep(0.8)
     assert sim.model.watchdog_tripped and sim.door_closed(Door.ENTRY)
+    assert not sim.door_open_commanded(Door.ENTRY)
+    # a new daemon: the heartbeat moves again, the watchdog clears, doors open on command
+    rec.clear()
+    b2 = ModbusBarrier(make_cfg(sim.port), load_regmap("generic-2door"))
+    await b2.start(rec)
+    try:
+        assert not sim.model.watchdog_tripped and sim.door_closed(Door.ENTRY)
+        await b2.open(Door.ENTRY)
+        assert sim.model.doors[Door.ENTRY].opened
+    finally:
+        await b2.close()
+
+
+async def test_locked_controller_ignores_open(sim: SimController) -> None:
+    sim.model.watchdog_tripped = True
+    sim._set_coil(sim.map.coils.entry_open, True)
     assert not sim.door_open_commanded(Door.ENTRY)
