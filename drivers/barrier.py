@@ -447,8 +447,9 @@ class ModbusBarrier:
     async def _poll_loop(self) -> None:
         loop = asyncio.get_running_loop()
         while not self._closing:
-            if self._reconnect:
-                raise LinkError("timeout", "a command found the link down")
+            if self._reconnect:  # already reported by the command that failed
+                kind = self._fault[0] if self._fault else "timeout"
+                raise LinkError(kind, "a command found the link down")
             started = loop.time()
             await self._beat()
             # While a door command waits for confirmation the door sensors are polled
