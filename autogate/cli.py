@@ -138,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format='{"ts":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":%(message)r}',
     )
+    # pymodbus logs every timeout with a frame dump at ERROR; the barrier driver reports
+    # link faults itself (typed, journaled), so keep only pymodbus's critical messages
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     code = args.func(args)
     return int(code or 0)
 
