@@ -98,6 +98,7 @@ def build_mrz(
         opt = lay.optional.of(out)
         put(lay.optional_check, "<" if set(opt) == {"<"} else _cd(opt))
     if lay.composite is not None:
+        out = ["".join(x) for x in lines]
         put(lay.composite, _cd("".join(s.of(out) for s in lay.composite_over)))
     return tuple("".join(x) for x in lines)
 

@@ -185,8 +185,11 @@ _NAME = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ ", min_size=1, max_size=12)
     birth=st.dates(dt.date(1930, 1, 1), dt.date(2026, 1, 1)),
     expiry=st.dates(dt.date(1980, 1, 1), dt.date(2070, 1, 1)),
     sex=st.sampled_from("FMX"),
+    optional=st.text(alphabet="ABCXYZ0123456789", max_size=7),
 )
-def test_build_then_parse_round_trip(fmt, number, surname, given_names, birth, expiry, sex) -> None:
+def test_build_then_parse_round_trip(
+    fmt, number, surname, given_names, birth, expiry, sex, optional
+) -> None:
     lines = build_mrz(
         fmt,
         surname=surname,
@@ -196,9 +199,11 @@ def test_build_then_parse_round_trip(fmt, number, surname, given_names, birth, e
         date_of_birth=birth,
         sex=sex,
         date_of_expiry=expiry,
+        optional_data=optional,
     )
     rec = parse_mrz(lines, today=TODAY)
     assert rec.valid, rec.reasons
+    assert rec.optional_data == optional
     assert (rec.document_number, rec.date_of_birth, rec.date_of_expiry, rec.sex) == (
         number,
         birth,
