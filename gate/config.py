@@ -54,6 +54,18 @@ class SimScannerConfig(Strict):
     type: Literal["sim"] = "sim"
 
 
+class OcrScannerConfig(Strict):
+    """The OCR document reader (``drivers/scanner.py``): reads the data-page image its
+    camera writes to ``image_path`` (in the simulator, ``sim/page.py`` writes it)."""
+
+    type: Literal["ocr"] = "ocr"
+    image_path: Path = Field(description="page image file the reader's camera writes")
+    poll_s: float = Field(0.2, gt=0, le=5, description="how often to look for a new page")
+    min_confidence: float = Field(
+        0.5, ge=0, le=1, description="below this an invalid read is also DOC_LOW_CONFIDENCE"
+    )
+
+
 class SimChipConfig(Strict):
     type: Literal["sim"] = "sim"
 
@@ -83,7 +95,7 @@ class SimListsConfig(Strict):
     stolen_documents: list[str] = Field(default_factory=list)
 
 
-ScannerConfig = Annotated[SimScannerConfig, Field(discriminator="type")]
+ScannerConfig = Annotated[SimScannerConfig | OcrScannerConfig, Field(discriminator="type")]
 ChipConfig = Annotated[SimChipConfig, Field(discriminator="type")]
 CameraConfig = Annotated[SimCameraConfig, Field(discriminator="type")]
 FaceConfig = Annotated[SimFaceConfig, Field(discriminator="type")]

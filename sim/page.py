@@ -227,7 +227,7 @@ def render_clean(ident: Identity, rng: np.random.Generator) -> np.ndarray:
         ("Document no.", ident.document_number),
     ]
     x, y = round(w * 0.36), top
-    step = (h - mrz_h - top - 10) / len(fields)
+    step = (h - mrz_h - top - 40) / len(fields)
     for label, value in fields:
         draw.text((x, y), label, (90, 90, 110), small)
         draw.text((x, y + 14), value, (20, 20, 30), big)

@@ -32,3 +32,17 @@ def test_parse_invalid_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
 def test_parse_unreadable_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     code, out = run(capsys, "mrz", "parse", "HELLO")
     assert code == 2 and out["reasons"] == ["doc_format"]
+
+
+def test_read_page_and_bad_file(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
+    from sim.page import write_page
+
+    page = tmp_path / "page.png"
+    ident = write_page(page, 31, "clean")
+    code, out = run(capsys, "mrz", "read", str(page), "--today", "2026-11-25")
+    assert code == 0 and out["document_number"] == ident.document_number
+    assert 0 < out["confidence"] <= 1 and out["elapsed_ms"] > 0
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not an image")
+    code, out = run(capsys, "mrz", "read", str(junk))
+    assert code == 2 and out["reasons"] == ["doc_unreadable"] and out["valid"] is False
