@@ -50,9 +50,13 @@ def _line_boxes(gray: np.ndarray) -> tuple[list[tuple], float]:
     small = cv2.resize(gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
     sw = small.shape[1]
     k = max(3, round(sw / 80))  # about a character's width on a page that fills the frame
-    black = cv2.morphologyEx(
-        small, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_RECT, (k * 2 + 1, k + 1))
-    )
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k * 2 + 1, k + 1))
+    closed = cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel)
+    # black-hat relative to the local background, so print under glare or in shadow
+    # stands out as much as print in even light
+    # (dark surroundings are not paper: their ratio is not amplified)
+    c = closed.astype(np.float32)
+    black = np.clip((c - small) * 255.0 / np.maximum(c, 128.0), 0, 255).astype(np.uint8)
     _, mask = cv2.threshold(black, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
     mask = cv2.morphologyEx(
         mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (2 * k, max(3, k // 2)))

@@ -62,7 +62,11 @@ class OcrScannerConfig(Strict):
     image_path: Path = Field(description="page image file the reader's camera writes")
     poll_s: float = Field(0.2, gt=0, le=5, description="how often to look for a new page")
     min_confidence: float = Field(
-        0.5, ge=0, le=1, description="below this an invalid read is also DOC_LOW_CONFIDENCE"
+        0.55,
+        ge=0,
+        le=1,
+        description="a read whose least sure character is below this"
+        " also carries DOC_LOW_CONFIDENCE (names have no check digit)",
     )
 
 

@@ -103,7 +103,9 @@ def render_line(text: str, rng: np.random.Generator) -> np.ndarray:
         d.text((x, y0 + rng.normal(0, 0.02) * cap), ch, fill=fg, font=font)
     a = np.asarray(img, np.float32)
     if rng.random() < 0.5:  # stroke weight: ink spread or thin print
-        k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (int(rng.integers(2, 3 + size // 24)),) * 2)
+        k = cv2.getStructuringElement(
+            cv2.MORPH_ELLIPSE, (int(rng.integers(2, 3 + size // 24)),) * 2
+        )
         a = cv2.erode(a, k) if rng.random() < 0.6 else cv2.dilate(a, k)
     # shear (perspective seen on one line), small residual rotation
     sh = rng.normal(0, 0.08)

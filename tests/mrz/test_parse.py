@@ -171,9 +171,10 @@ def test_parser_never_raises_on_arbitrary_strings(lines: list[str]) -> None:
 
 
 _ALNUM = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", min_size=1, max_size=9)
-_NAME = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ ", min_size=1, max_size=12).filter(
-    lambda s: s.strip() != ""
-)
+# names as printed: words joined by single spaces (a leading separator is not a name)
+_NAME = st.lists(
+    st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=1, max_size=8), min_size=1, max_size=3
+).map(" ".join)
 
 
 @settings(max_examples=150, deadline=None)
