@@ -9,7 +9,9 @@ PassportEye gets its best setup: Tesseract with the MRZ-trained model of the tes
 project (``../shared/data/mrz/tessdata``), installed as ``eng.traineddata`` in a temp
 folder that ``TESSDATA_PREFIX`` points at. On line crops PassportEye's own Tesseract call
 (``passporteye.util.ocr.ocr``, MRZ mode) reads each crop; autogate's ``read_line`` reads
-it without being told the length. Prints a Markdown table.
+it without being told the length. Prints a Markdown table; "valid but wrong" counts
+reads the reader accepted (valid check digits; for autogate also no low-confidence flag)
+that differ from the truth: the errors a gate would not notice.
 """
 
 from __future__ import annotations
@@ -59,24 +61,29 @@ class Stats:
         self.exact: list[bool] = []
         self.chars: list[float] = []
         self.times: list[float] = []
+        self.silent: list[bool] = []  # accepted as valid, yet wrong
 
-    def add(self, got: str, truth: str, seconds: float) -> None:
+    def add(self, got: str, truth: str, seconds: float, accepted: bool = False) -> None:
+        self.silent.append(accepted and got != truth)
         self.exact.append(got == truth)
         self.chars.append(char_acc(got, truth))
         self.times.append(seconds)
 
-    def row(self) -> tuple[str, str, str, str]:
+    def row(self) -> tuple[str, str, str, str, str]:
         t = sorted(self.times)
         p95 = t[min(len(t) - 1, int(0.95 * len(t)))]
         return (
             f"{100 * np.mean(self.exact):.1f} %",
+            f"{sum(self.silent)}",
             f"{100 * np.mean(self.chars):.2f} %",
             f"{1000 * statistics.median(t):.0f}",
             f"{1000 * p95:.0f}",
         )
 
 
-def passporteye_setup() -> tuple[Callable[[str], str], Callable[[np.ndarray], str]] | str:
+def passporteye_setup() -> (
+    tuple[Callable[[str], tuple[str, bool]], Callable[[np.ndarray], str]] | str
+):
     """PassportEye's page and line readers, or why they cannot run."""
     warnings.filterwarnings("ignore", category=FutureWarning)  # skimage deprecations
     try:
@@ -89,12 +96,12 @@ def passporteye_setup() -> tuple[Callable[[str], str], Callable[[np.ndarray], st
     shutil.copy(DATA / "tessdata" / "mrz.traineddata", tess / "eng.traineddata")
     os.environ["TESSDATA_PREFIX"] = str(tess)
 
-    def page(path: str) -> str:
+    def page(path: str) -> tuple[str, bool]:
         mrz = read_mrz(path)
         if mrz is None:
-            return ""
+            return "", False
         # the lines PassportEye itself parsed, after its own OCR clean-up
-        return "\n".join(MRZOCRCleaner.apply(mrz.aux["raw_text"]))
+        return "\n".join(MRZOCRCleaner.apply(mrz.aux["raw_text"])), bool(mrz.valid)
 
     def line(gray: np.ndarray) -> str:
         return ocr(gray, mrz_mode=True).replace(" ", "").strip()
@@ -119,14 +126,15 @@ def run(per_level: int, max_lines: int, with_pe: bool) -> str:
             t0 = time.perf_counter()
             res = read_image(path, today=TODAY)
             dt_ours = time.perf_counter() - t0
-            ours.add("\n".join(res.mrz.lines) if res.mrz else "", truth, dt_ours)
+            accepted = res.mrz is not None and res.mrz.valid and not res.reasons
+            ours.add("\n".join(res.mrz.lines) if res.mrz else "", truth, dt_ours, accepted)
             if not isinstance(pe, str):
                 t0 = time.perf_counter()
                 try:
-                    got = pe[0](str(path))
+                    got, valid = pe[0](str(path))
                 except Exception as exc:  # PassportEye raises on some pages: a failed read
-                    got = f"error {type(exc).__name__}"
-                theirs.add(got, truth, time.perf_counter() - t0)
+                    got, valid = f"error {type(exc).__name__}", False
+                theirs.add(got, truth, time.perf_counter() - t0, valid)
         n = f"{level} pages ({per_level})"
         rows.append((n, "autogate", *ours.row()))
         if theirs.times:
@@ -155,8 +163,8 @@ def run(per_level: int, max_lines: int, with_pe: bool) -> str:
     if theirs.times:
         rows.append((n, "PassportEye", *theirs.row()))
 
-    head = "| input | reader | exact | per-character | median ms | p95 ms |"
-    out = [head, "|" + " --- |" * 6]
+    head = "| input | reader | exact | valid but wrong | per-character | median ms | p95 ms |"
+    out = [head, "|" + " --- |" * 7]
     out += ["| " + " | ".join(r) + " |" for r in rows]
     if pe_note:
         out.append(f"\nPassportEye: {pe_note}")

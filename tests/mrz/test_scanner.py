@@ -11,6 +11,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from drivers.scanner import OcrScanner, build, read_image
 from gate.config import GateConfig, OcrScannerConfig, parse_config
@@ -127,3 +129,24 @@ async def test_scanner_device_reports_placed_and_removed(tmp_path: Path) -> None
     finally:
         await scanner.close()
         await scanner.close()  # idempotent
+
+
+@settings(max_examples=25, deadline=None)
+@given(data=st.binary(max_size=2000))
+def test_reader_never_raises_on_arbitrary_bytes(data: bytes) -> None:
+    res = read_image(data, today=TODAY)
+    assert res.mrz is None and res.reasons in ((R.DOC_UNREADABLE,), (R.DOC_NOT_FOUND,))
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    h=st.integers(1, 300),
+    w=st.integers(1, 300),
+    c=st.sampled_from([0, 1, 3, 4]),
+    seed=st.integers(),
+)
+def test_reader_never_raises_on_arbitrary_arrays(h: int, w: int, c: int, seed: int) -> None:
+    rng = np.random.default_rng(seed % 2**32)
+    shape = (h, w) if c == 0 else (h, w, c)
+    res = read_image(rng.integers(0, 256, shape, dtype=np.uint8), today=TODAY)
+    assert res.mrz is None or not res.mrz.valid
