@@ -12,6 +12,7 @@ no MRZ library offers check-digit-driven repair with a record of what changed.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 from gate.mrz.checkdigit import verify
 from gate.mrz.layout import Layout, Span, split_number
@@ -58,8 +59,8 @@ def _filler_k(lines: list[str], span: Span, log: list[Repair]) -> None:
 def _unique(
     lines: list[str],
     spans: list[Span],
-    ok: callable,
-    log: list[Repair],  # type: ignore[valid-type]
+    ok: Callable[[list[str]], bool],
+    log: list[Repair],
 ) -> None:
     """Try letter/digit swaps over ``spans``; apply them only if exactly one combination passes."""
     if ok(lines):
@@ -92,7 +93,7 @@ def _unique(
 
 def repair(lines: list[str] | tuple[str, ...], lay: Layout) -> tuple[list[str], list[Repair]]:
     """Repaired copy of ``lines`` (already of ``lay``'s shape) and the list of repairs made."""
-    out, log = list(lines), []
+    out, log = list(lines), list[Repair]()
     for span in lay.spans():
         if span.kind != "alnum":
             _by_kind(out, span, log)
