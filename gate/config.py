@@ -54,6 +54,22 @@ class SimScannerConfig(Strict):
     type: Literal["sim"] = "sim"
 
 
+class OcrScannerConfig(Strict):
+    """The OCR document reader (``drivers/scanner.py``): reads the data-page image its
+    camera writes to ``image_path`` (in the simulator, ``sim/page.py`` writes it)."""
+
+    type: Literal["ocr"] = "ocr"
+    image_path: Path = Field(description="page image file the reader's camera writes")
+    poll_s: float = Field(0.2, gt=0, le=5, description="how often to look for a new page")
+    min_confidence: float = Field(
+        0.55,
+        ge=0,
+        le=1,
+        description="a read whose least sure character is below this"
+        " also carries DOC_LOW_CONFIDENCE (names have no check digit)",
+    )
+
+
 class SimChipConfig(Strict):
     type: Literal["sim"] = "sim"
 
@@ -248,7 +264,7 @@ class CompositeListsConfig(Strict):
         return self
 
 
-ScannerConfig = Annotated[SimScannerConfig, Field(discriminator="type")]
+ScannerConfig = Annotated[SimScannerConfig | OcrScannerConfig, Field(discriminator="type")]
 ChipConfig = Annotated[SimChipConfig | PcscChipConfig, Field(discriminator="type")]
 CameraConfig = Annotated[SimCameraConfig, Field(discriminator="type")]
 FaceConfig = Annotated[SimFaceConfig, Field(discriminator="type")]
