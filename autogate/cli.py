@@ -23,6 +23,7 @@ TOOL_MODULES = (
     "drivers.watchlist_cli",
     "drivers.bus_cli",
     "console.cli",
+    "sim.cli",
 )
 
 
@@ -89,11 +90,6 @@ async def _run(cfg: GateConfig, scripted: bool) -> int:
     return 0
 
 
-def cmd_sim(args: argparse.Namespace) -> int:
-    args.sim = True
-    return cmd_run(args)
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="autogate", description="Edge controller of an e-gate")
     p.add_argument("-v", "--verbose", action="store_true", help="log debug detail to stderr")
@@ -109,10 +105,6 @@ def build_parser() -> argparse.ArgumentParser:
     chk = sub.add_parser("check-config", help="validate a gate config and exit (2 on error)")
     chk.add_argument("file")
     chk.set_defaults(func=cmd_check_config)
-
-    sim = sub.add_parser("sim", help="run the gate against the simulator")
-    sim.add_argument("--config", default="config/gate.example.yaml")
-    sim.set_defaults(func=cmd_sim)
 
     audit = sub.add_parser("audit", help="audit journal tools")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)

@@ -64,6 +64,7 @@ STATUS_WATCHDOG = 0x0001
 FUNCTION_CODES = {
     "read_coils": 1,
     "read_discrete_inputs": 2,
+    "read_holding_registers": 3,
     "read_input_registers": 4,
     "write_coil": 5,
     "write_register": 6,
@@ -174,6 +175,9 @@ class ModbusBarrier:
         self._frames: deque[dict[str, Any]] = deque(maxlen=BLACK_BOX_FRAMES)
         self._tx_pdu = ""
         self._rx_seen = False
+        # one request on the line at a time: the poller and door commands from other
+        # tasks share the client, and RTU can only pair a reply with the last request
+        self._line = asyncio.Lock()
         self.polls = 0
 
     # --- Device -----------------------------------------------------------------
@@ -317,6 +321,10 @@ class ModbusBarrier:
         if hr.watchdog_ds is not None:
             ds = round(self.cfg.watchdog_s * 10)
             await self._call("set watchdog", "write_register", hr.watchdog_ds, ds)
+        # go on from the controller's current heartbeat value: a restarted daemon that
+        # wrote the value its predecessor last wrote would look dead to the watchdog
+        hb = await self._call("read heartbeat", "read_holding_registers", hr.heartbeat)
+        self._heartbeat = hb.registers[0]
         await self._beat(force=True)
         self._latest = await self._read_inputs()
         boot = self._latest.boot_count
@@ -329,6 +337,12 @@ class ModbusBarrier:
 
     async def _call(self, what: str, method: str, address: int, value: Any = None, **kw: Any):  # type: ignore[no-untyped-def]
         """One Modbus request; failures become ``LinkError`` / ``ControllerError``."""
+        async with self._line:
+            return await self._call_locked(what, method, address, value, **kw)
+
+    async def _call_locked(
+        self, what: str, method: str, address: int, value: Any = None, **kw: Any
+    ):  # type: ignore[no-untyped-def]
         tries = self.cfg.retries + 1
         for _ in range(tries):
             rr = await self._request(what, method, address, value, **kw)
@@ -358,7 +372,7 @@ class ModbusBarrier:
             return rr.address == address and bool(rr.bits and rr.bits[0]) == bool(value)
         if method == "write_register":
             return rr.address == address and list(rr.registers) == [value]
-        if method == "read_input_registers":
+        if method in ("read_input_registers", "read_holding_registers"):
             return len(rr.registers) == count
         return len(rr.bits) >= count  # bit replies are padded to whole bytes
 
@@ -503,15 +517,17 @@ class ModbusBarrier:
         """Emit what changed since the last snapshot (everything when ``full``)."""
         prev = None if full else self.snapshot
         self.snapshot = snap
+        # causes before effects: the emergency input releases the doors in hardware, so
+        # the core must hear of it before it hears the doors open (not a forced door)
+        if prev is None or prev.emergency != snap.emergency:
+            self._send(EmergencyChanged(snap.emergency))
+        if prev is None or prev.tamper != snap.tamper:
+            self._send(TamperChanged(snap.tamper))
         for door in Door:
             if prev is None or prev.closed[door] != snap.closed[door]:
                 self._send(DoorChanged(door, snap.closed[door]))
         if prev is None or prev.presence != snap.presence:
             self._send(PresenceChanged(snap.presence))
-        if prev is None or prev.emergency != snap.emergency:
-            self._send(EmergencyChanged(snap.emergency))
-        if prev is None or prev.tamper != snap.tamper:
-            self._send(TamperChanged(snap.tamper))
         self._notify()
 
     def _notify(self) -> None:

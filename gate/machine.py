@@ -358,7 +358,9 @@ def _door_fault(gate: Gate, ev: i.DoorFault, now: float) -> Result | None:
 def _door_changed(gate: Gate, ev: i.DoorChanged, now: float) -> Result | None:
     commanded_open = gate.entry_open if ev.door is Door.ENTRY else gate.exit_open
     if not ev.closed and not commanded_open and gate.state is not State.EMERGENCY:
-        if gate.state is State.ALARM:
+        if gate.state in (State.ALARM, State.OUT_OF_SERVICE):
+            # already alarmed, or out of service (technicians at work, a link coming back
+            # reports doors where the controller's watchdog left them): nothing to add
             return gate, []
         return _alarm(gate, ReasonCode.GATE_DOOR_FORCED, now, detail=f"{ev.door.value} door opened")
     return None  # state rules may care (entry closed behind the traveller)

@@ -40,10 +40,10 @@ class MrzRecord:
     valid: bool = False
     reasons: tuple[ReasonCode, ...] = ()
     repaired: tuple[tuple[int, int, str, str], ...] = ()
-    # the raw 6-digit dates and check digits BAC/PACE derive their key from
-    birth_raw: str = ""
-    expiry_raw: str = ""
-    document_number_raw: str = ""  # with '<' fillers and check digit: 9+ chars then check
+    # the fields BAC/PACE derive their key from, as printed (gate.mrz.parse.mrz_information):
+    birth_raw: str = ""  # YYMMDD then its check digit (7 characters)
+    expiry_raw: str = ""  # YYMMDD then its check digit
+    document_number_raw: str = ""  # the number with '<' fillers, then its check digit
 
 
 @dataclass(frozen=True)

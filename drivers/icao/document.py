@@ -144,8 +144,11 @@ def access_key(mrz: MrzRecord) -> str:
     number = mrz.document_number.replace("<", "")
     if len(number) <= 9 and mrz.document_number_raw:
         number = mrz.document_number_raw[:9].rstrip("<")  # as printed, fillers dropped
-    birth = mrz.birth_raw or (mrz.date_of_birth.strftime("%y%m%d") if mrz.date_of_birth else "")
-    expiry = mrz.expiry_raw or (mrz.date_of_expiry.strftime("%y%m%d") if mrz.date_of_expiry else "")
+    # the raw fields may carry their check digit (the MRZ parser's form): keep YYMMDD
+    birth = mrz.birth_raw[:6] or (mrz.date_of_birth.strftime("%y%m%d") if mrz.date_of_birth else "")
+    expiry = mrz.expiry_raw[:6] or (
+        mrz.date_of_expiry.strftime("%y%m%d") if mrz.date_of_expiry else ""
+    )
     return bac.keys.mrz_information(number, birth, expiry)
 
 

@@ -15,6 +15,7 @@ from asn1crypto import core
 
 from drivers.icao import tlv
 from drivers.icao.errors import LDSError, TLVError
+from gate.mrz import parse_mrz
 from gate.results import MrzRecord
 
 AID_EMRTD = bytes.fromhex("A0000002471001")
@@ -111,53 +112,21 @@ def _date(raw: str, *, birth: bool, today: dt.date) -> dt.date | None:
 
 
 def dg1_to_mrz(lines: tuple[str, ...], today: dt.date | None = None) -> MrzRecord:
-    """DG1's MRZ as an ``MrzRecord`` (TD1, TD2, TD3).
+    """DG1's MRZ as an ``MrzRecord`` (TD1, TD2, TD3), through the same ICAO 9303 parser
+    as the printed page (``gate.mrz``), so the two compare field by field.
 
-    Stop-gap until the shared parser of ``gate/mrz`` lands: the lead swaps this one
-    function for it. Check digits are not judged here (the chip's DG1 is signed).
+    Check digits are reported by the parser but not judged here: DG1 is covered by the
+    SOD signature, and a mismatch with the printed page is the policy's to weigh.
     """
-    today = today or dt.date.today()
-    if len(lines) == 2 and len(lines[0]) == 44:
-        l1, l2 = lines
-        fmt, code, state, names = "TD3", l1[0:2], l1[2:5], l1[5:44]
-        number_raw, nat, birth, sex, expiry = l2[0:10], l2[10:13], l2[13:19], l2[20], l2[21:27]
-        opt, opt2 = l2[28:42], ""
-    elif len(lines) == 2 and len(lines[0]) == 36:
-        l1, l2 = lines
-        fmt, code, state, names = "TD2", l1[0:2], l1[2:5], l1[5:36]
-        number_raw, nat, birth, sex, expiry = l2[0:10], l2[10:13], l2[13:19], l2[20], l2[21:27]
-        opt, opt2 = l2[28:35], ""
-    elif len(lines) == 3 and len(lines[0]) == 30:
-        l1, l2, l3 = lines
-        fmt, code, state = "TD1", l1[0:2], l1[2:5]
-        number_raw, opt = l1[5:15], l1[15:30]
-        birth, sex, expiry, nat, opt2 = l2[0:6], l2[7], l2[8:14], l2[15:18], l2[18:29]
-        names = l3
-    else:
+    if not (
+        (len(lines) == 2 and len(lines[0]) in (44, 36) and len(lines[1]) == len(lines[0]))
+        or (len(lines) == 3 and all(len(line) == 30 for line in lines))
+    ):
         raise LDSError("DG1 MRZ is not TD1, TD2 or TD3")
-    surname, _, given = names.partition("<<")
-    number = number_raw[:9].rstrip("<")
-    if number_raw[9] == "<" and opt.strip("<"):  # long document number continues in opt
-        number = number_raw[:9] + opt.split("<", 1)[0][:-1]
-    return MrzRecord(
-        format=fmt,
-        document_code=code.rstrip("<"),
-        issuing_state=state,
-        surname=surname.replace("<", " ").strip(),
-        given_names=given.replace("<", " ").strip(),
-        document_number=number,
-        nationality=nat,
-        date_of_birth=_date(birth, birth=True, today=today),
-        sex={"<": "X"}.get(sex, sex),
-        date_of_expiry=_date(expiry, birth=False, today=today),
-        optional_data=opt.rstrip("<"),
-        optional_data_2=opt2.rstrip("<"),
-        lines=tuple(lines),
-        valid=True,
-        birth_raw=birth,
-        expiry_raw=expiry,
-        document_number_raw=number_raw,
-    )
+    rec = parse_mrz(tuple(lines), today=today or dt.date.today())
+    if rec.format not in ("TD1", "TD2", "TD3"):
+        raise LDSError(f"DG1 MRZ is not a travel document's ({rec.format or 'unknown'})")
+    return rec
 
 
 # --- DG2: the portrait ------------------------------------------------------------------

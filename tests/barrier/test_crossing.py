@@ -132,3 +132,15 @@ async def test_model_without_counter_counts_bodies_from_beams(rec: Recorder) -> 
             assert not rec.of(DoorFault)
         finally:
             await b.close()
+
+
+async def test_commands_from_concurrent_tasks_share_the_line(
+    sim: SimController, barrier: ModbusBarrier, rec: Recorder
+) -> None:
+    """The daemon releases both doors at once in EMERGENCY (and closes both at once on a
+    fault): two tasks writing on one RTU line must not garble each other's replies."""
+    await asyncio.gather(barrier.open(Door.ENTRY), barrier.open(Door.EXIT))
+    assert not sim.door_closed(Door.ENTRY) and not sim.door_closed(Door.EXIT)
+    await asyncio.gather(barrier.close_door(Door.ENTRY), barrier.close_door(Door.EXIT))
+    assert sim.door_closed(Door.ENTRY) and sim.door_closed(Door.EXIT)
+    assert not rec.of(LinkLost) and not rec.of(DoorFault)

@@ -51,7 +51,7 @@ def test_td1_dg1() -> None:
         "ERIKSSON",
         "ANNA MARIA",
     )
-    assert rec.birth_raw == "740812" and rec.expiry_raw == "120415" and rec.nationality == "UTO"
+    assert rec.birth_raw == "7408122" and rec.expiry_raw == "1204159" and rec.nationality == "UTO"
 
 
 @pytest.mark.parametrize("raw", ["", "61", "6103", "61035F1F00", "7503", "75027F61", "600A5C0299"])
@@ -78,7 +78,7 @@ def test_td2_dg1() -> None:
         "TD2",
         "D23145890",
         "ERIKSSON",
-        "740812",
+        "7408122",
     )
 
 
