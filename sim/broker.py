@@ -172,15 +172,17 @@ class Broker:
     port: int = field(default_factory=free_port)
     tls_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    gates: tuple[str, ...] = GATES  # gate ids of SITE with their own login and ACL block
 
     def __post_init__(self) -> None:
         d = self.directory
         d.mkdir(parents=True, exist_ok=True)
         passwd = d / "passwd"
-        for i, (user, pw) in enumerate(PASSWORDS.items()):
+        self.passwords = dict(PASSWORDS) | {f"gate-{SITE}-{g}": f"pw-{g}" for g in self.gates}
+        for i, (user, pw) in enumerate(self.passwords.items()):
             args = ["mosquitto_passwd", "-b"] + (["-c"] if i == 0 else []) + [str(passwd), user, pw]
             subprocess.run(args, check=True, capture_output=True)
-        (d / "acl").write_text(acl_text(SITE, GATES))
+        (d / "acl").write_text(acl_text(SITE, self.gates))
         root = "user root\n" if os.getuid() == 0 else ""
         (d / "mosquitto.conf").write_text(
             f"{root}"

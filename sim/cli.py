@@ -39,6 +39,11 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:  # type: ig
     run.add_argument("--all", action="store_true", help="every file in sim/scenarios/")
     run.add_argument("--run-dir", type=Path)
     run.set_defaults(func=cmd_run)
+    fleet = sub.add_parser("fleet", help="N light gates against one broker and one console")
+    fleet.add_argument("--gates", type=int, default=50)
+    fleet.add_argument("--seconds", type=float, default=60.0)
+    fleet.add_argument("--run-dir", type=Path)
+    fleet.set_defaults(func=cmd_fleet)
 
 
 def _run_dir(arg: Path | None) -> Path:
@@ -80,6 +85,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"passed {counts['passed']}, failed {counts['failed']}, pending {counts['pending']}"
     )
     return 1 if counts["failed"] else 0
+
+
+def cmd_fleet(args: argparse.Namespace) -> int:
+    import logging
+
+    from sim.fleet import run_fleet
+
+    logging.getLogger().setLevel(logging.WARNING)  # fifty gates' state changes drown the report
+    report = asyncio.run(run_fleet(args.gates, args.seconds, _run_dir(args.run_dir)))
+    print(report.table())
+    return 0
 
 
 # --- by hand -------------------------------------------------------------------------
