@@ -20,8 +20,13 @@ TOOL_MODULES = ("drivers.mrz_cli", "drivers.chip_cli", "drivers.face_cli", "driv
 
 
 def _load(path: str) -> GateConfig:
+    """Load the gate config and the policy file it names; any error exits with status 2."""
+    from gate.policy_config import policy_for
+
     try:
-        return load_config(path)
+        cfg = load_config(path)
+        policy_for(cfg)
+        return cfg
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None

@@ -10,12 +10,15 @@ import functools
 
 from autogate.daemon import Devices
 from drivers.stdout_bus import StdoutBus
-from gate import machine, policy_basic
+from gate import machine, policy
 from gate.config import GateConfig
+from gate.policy_config import Policy, policy_for
 from sim.devices import SimBarrier, SimCamera, SimChip, SimFace, SimHall, SimLists, SimScanner
 
 
-def settings_from(cfg: GateConfig) -> machine.Settings:
+def settings_from(cfg: GateConfig, site_policy: Policy | None = None) -> machine.Settings:
+    """Core settings: timeouts per state and the site's decision (``gate/policy.py``)."""
+    site_policy = site_policy or policy_for(cfg)
     t = cfg.timeouts
     S = machine.State
     timeouts = {
@@ -31,8 +34,8 @@ def settings_from(cfg: GateConfig) -> machine.Settings:
     }
     return machine.Settings(
         timeouts=timeouts,
-        decide_document=functools.partial(policy_basic.decide_document, cfg.policy),
-        decide_face=policy_basic.decide_face,
+        decide_document=functools.partial(_decide_document, site_policy),
+        decide_face=functools.partial(_decide_face, site_policy),
     )
 
 
@@ -50,3 +53,11 @@ def build_devices(cfg: GateConfig, hall: SimHall | None = None) -> tuple[Devices
         lists=SimLists(hall, d.lists.stolen_documents),
     )
     return devices, hall
+
+
+def _decide_document(site_policy: Policy, doc, chip, lists, today):  # type: ignore[no-untyped-def]
+    return policy.decide_document(doc.mrz, doc, chip, lists, site_policy, today)
+
+
+def _decide_face(site_policy: Policy, face):  # type: ignore[no-untyped-def]
+    return policy.decide_face(face, site_policy)

@@ -83,13 +83,62 @@ class SimListsConfig(Strict):
     stolen_documents: list[str] = Field(default_factory=list)
 
 
+class LocalListsConfig(Strict):
+    """A hashed list file built by ``autogate lists build`` (drivers/watchlist.py)."""
+
+    type: Literal["local"] = "local"
+    name: str = Field("local", min_length=1, description="adapter name in reasons and logs")
+    path: Path = Field(description="hashed list JSON; re-read when its mtime changes")
+    service: Literal["watchlist", "passes"] = Field(
+        "watchlist", description="stolen/lost/person checks, or pass registry lookups"
+    )
+    required: bool = Field(True, description="a failed check refers the traveller")
+
+
+class HttpListsConfig(Strict):
+    """A national watchlist or pass registry service over HTTP(S)."""
+
+    type: Literal["http"] = "http"
+    name: str = Field("national", min_length=1)
+    url: str = Field(pattern=r"^https?://[^\s]+$", description="service base URL")
+    service: Literal["watchlist", "passes"] = "watchlist"
+    required: bool = True
+    timeout_s: float = Field(1.5, gt=0, le=30, description="per request, connect + read")
+    failure_threshold: int = Field(3, ge=1, description="failures in a row that open the breaker")
+    reset_after_s: float = Field(30.0, gt=0, description="open breaker tries again after this")
+    ca_file: Path | None = Field(None, description="CA bundle for the service's TLS certificate")
+
+
+AdapterConfig = Annotated[LocalListsConfig | HttpListsConfig, Field(discriminator="type")]
+
+
+class CompositeListsConfig(Strict):
+    """Several adapters asked concurrently; their answers merge into one ListsResult."""
+
+    type: Literal["composite"] = "composite"
+    adapters: list[AdapterConfig] = Field(min_length=1)
+    timeout_s: float = Field(
+        3.0, gt=0, le=60, description="whole check; late adapters count as unavailable"
+    )
+
+    @model_validator(mode="after")
+    def _verify(self) -> CompositeListsConfig:
+        names = [a.name for a in self.adapters]
+        if len(set(names)) != len(names):
+            raise ValueError(f"adapters: each needs its own name, got {names}")
+        return self
+
+
 ScannerConfig = Annotated[SimScannerConfig, Field(discriminator="type")]
 ChipConfig = Annotated[SimChipConfig, Field(discriminator="type")]
 CameraConfig = Annotated[SimCameraConfig, Field(discriminator="type")]
 FaceConfig = Annotated[SimFaceConfig, Field(discriminator="type")]
 BarrierConfig = Annotated[SimBarrierConfig, Field(discriminator="type")]
 BusConfig = Annotated[StdoutBusConfig, Field(discriminator="type")]
-ListsConfig = Annotated[SimListsConfig, Field(discriminator="type")]
+ListsConfig = Annotated[
+    SimListsConfig | LocalListsConfig | HttpListsConfig | CompositeListsConfig,
+    Field(discriminator="type"),
+]
 
 
 class Devices(Strict):
@@ -102,18 +151,17 @@ class Devices(Strict):
     lists: ListsConfig = Field(default_factory=SimListsConfig)
 
 
-# --- the decision (a minimal policy; the policy issue extends it) -------------------
+# --- the decision: rules live in a policy file (gate/policy_config.py) ---------------
 
 
 class PolicyConfig(Strict):
-    issuing_state: str = Field("MYS", pattern=r"^[A-Z<]{3}$")
-    eligible_nationalities: list[Annotated[str, Field(pattern=r"^[A-Z<]{3}$")]] = Field(
-        default_factory=list
-    )
-    document_codes: list[str] = Field(default_factory=lambda: ["P", "PP", "PS", "PD", "PO"])
-    min_age: int = Field(12, ge=0, le=150)
-    min_validity_days: int = Field(1, ge=0)
-    chip_required: bool = True
+    """Where the site's decision rules are; ``gate.policy_config.policy_for`` loads them.
+
+    ``file`` is a policy YAML (relative paths are relative to the working directory);
+    without it the built-in default policy of ``gate.policy_config.Policy`` applies.
+    """
+
+    file: Path | None = Field(None, description="policy YAML (config/policy.example.yaml)")
 
 
 class Storage(Strict):

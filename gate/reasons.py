@@ -53,6 +53,7 @@ class ReasonCode(StrEnum):
     CHIP_CA_FAILED = "chip_ca_failed"  # chip authentication failed: clone
     CHIP_MRZ_MISMATCH = "chip_mrz_mismatch"  # DG1 differs from the printed MRZ
     CHIP_NO_PORTRAIT = "chip_no_portrait"  # DG2 missing or undecodable
+    CHIP_NOT_VERIFIED = "chip_not_verified"  # passive auth (or a required AA/CA) not done
 
     # --- face -------------------------------------------------------------------
     FACE_NOT_FOUND = "face_not_found"
@@ -132,6 +133,7 @@ TEXT: dict[ReasonCode, str] = {
     ReasonCode.CHIP_CA_FAILED: "Chip authentication failed: possible cloned chip",
     ReasonCode.CHIP_MRZ_MISMATCH: "Chip data differs from the printed page",
     ReasonCode.CHIP_NO_PORTRAIT: "Chip portrait is missing or unreadable",
+    ReasonCode.CHIP_NOT_VERIFIED: "Chip data could not be verified as genuine",
     ReasonCode.FACE_NOT_FOUND: "No face seen by the camera",
     ReasonCode.FACE_MULTIPLE: "More than one face seen by the camera",
     ReasonCode.FACE_QUALITY: "Live face image quality too low",

@@ -113,3 +113,13 @@ def test_parse_config_accepts_minimal() -> None:
 def test_every_reason_code_has_console_text() -> None:
     assert set(TEXT) == set(ReasonCode)
     assert all(code.value == code.value.lower() for code in ReasonCode)
+
+
+def test_check_config_refuses_a_bad_policy_file(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("version: 1\nstate: MYS\nage: {min: 18, max: 12}\n")
+    cfg = tmp_path / "gate.yaml"
+    cfg.write_text(f"gate: {{site: s, id: g}}\npolicy: {{file: {policy}}}\n")
+    res = autogate("check-config", str(cfg))
+    assert res.returncode == 2
+    assert str(policy) in res.stderr and "age" in res.stderr

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 
-from gate import machine, policy_basic
-from gate.config import PolicyConfig
+from gate import machine, policy
+from gate.policy_config import Policy
 from gate.results import Check, ChipResult, DocumentResult, FaceResult, ListsResult, MrzRecord
 
 T0 = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.UTC).timestamp()
@@ -24,12 +24,14 @@ TIMEOUTS = {
 }
 
 
-def settings(policy: PolicyConfig | None = None) -> machine.Settings:
-    policy = policy or PolicyConfig()
+def settings(site: Policy | None = None) -> machine.Settings:
+    site = site or Policy()
     return machine.Settings(
         timeouts=dict(TIMEOUTS),
-        decide_document=functools.partial(policy_basic.decide_document, policy),
-        decide_face=policy_basic.decide_face,
+        decide_document=lambda d, c, lists, today: policy.decide_document(
+            d.mrz, d, c, lists, site, today
+        ),
+        decide_face=functools.partial(policy.decide_face, policy=site),
     )
 
 
