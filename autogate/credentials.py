@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import os
 from pathlib import Path
 
@@ -76,12 +77,13 @@ def aes_key(name: str) -> bytes:
     data = read(name)
     if len(data) == 32:
         return data
-    text = data.strip()
-    for decode in (bytes.fromhex, lambda t: base64.b64decode(t, validate=True)):
-        try:
-            key = decode(text.decode("ascii") if decode is bytes.fromhex else text)
-        except (ValueError, binascii.Error, UnicodeDecodeError):
-            continue
+    text = data.strip().decode("ascii", errors="replace")
+    candidates = []
+    with contextlib.suppress(ValueError):
+        candidates.append(bytes.fromhex(text))
+    with contextlib.suppress(ValueError, binascii.Error):
+        candidates.append(base64.b64decode(text, validate=True))
+    for key in candidates:
         if len(key) == 32:
             return key
     raise CredentialError(

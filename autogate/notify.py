@@ -14,11 +14,10 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-
-import sdnotify
 
 log = logging.getLogger("autogate.notify")
 
@@ -37,20 +36,32 @@ def watchdog_interval(env: Mapping[str, str]) -> float | None:
 
 
 class Notifier:
-    """Sends sd_notify messages when ``$NOTIFY_SOCKET`` is set; otherwise does nothing."""
+    """Sends sd_notify messages when ``$NOTIFY_SOCKET`` is set; otherwise does nothing.
+
+    The protocol is one datagram per message on a unix socket (``sd_notify(3)``). The
+    ``sdnotify`` package reads only ``os.environ`` and hides send errors; these few lines
+    take the environment as a parameter and log a failed send once.
+    """
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         env = os.environ if env is None else env
-        self.enabled = bool(env.get("NOTIFY_SOCKET"))
+        addr = env.get("NOTIFY_SOCKET", "")
+        self.enabled = bool(addr)
         self.watchdog_s = watchdog_interval(env) if self.enabled else None
-        self._sd = sdnotify.SystemdNotifier() if self.enabled else None
-        self.sent: list[str] = []  # last messages, for the metrics and for tests
+        self._addr = "\0" + addr[1:] if addr.startswith("@") else addr  # abstract namespace
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) if self.enabled else None
+        self._failing = False
 
     def send(self, message: str) -> None:
-        if self._sd is None:
+        if self._sock is None:
             return
-        self._sd.notify(message)
-        self.sent = (self.sent + [message])[-20:]
+        try:
+            self._sock.sendto(message.encode(), self._addr)
+            self._failing = False
+        except OSError as exc:
+            if not self._failing:
+                log.error("sd_notify to %s failed: %s", self._addr, exc)
+            self._failing = True
 
     def ready(self, status: str) -> None:
         self.send(f"READY=1\nSTATUS={status}\nMAINPID={os.getpid()}")

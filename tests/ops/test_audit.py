@@ -39,6 +39,23 @@ def fill(j: Journal, start: int, n: int, tag: str = "real") -> None:
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``autogate audit verify`` in-process (argparse and all); ``cli_subprocess`` once."""
+    import argparse
+    import contextlib
+    import io
+
+    from autogate.audit import add_verify_arguments, cmd_verify
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("file")
+    add_verify_arguments(parser)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cmd_verify(parser.parse_args(list(args)))
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+
+def cli_subprocess(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "autogate.cli", "audit", "verify", *args],
         capture_output=True,
@@ -71,7 +88,7 @@ def signed(tmp_path: Path, key: Ed25519PrivateKey) -> tuple[Path, Path, Path]:
 
 def test_intact_journal_is_anchored_by_its_checkpoints(signed: tuple[Path, Path, Path]) -> None:
     jpath, cps, pub = signed
-    res = cli(str(jpath), "--checkpoints", str(cps), "--public-key", str(pub))
+    res = cli_subprocess(str(jpath), "--checkpoints", str(cps), "--public-key", str(pub))
     assert res.returncode == 0, res.stdout + res.stderr
     assert "anchored by 2 signed checkpoints" in res.stdout
 
