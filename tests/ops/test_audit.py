@@ -191,3 +191,14 @@ def test_rotation_detects_a_removed_middle_file(tmp_path: Path) -> None:
     assert not cv.ok and "missing" in cv.verdict.problem
     res = cli(str(jpath))
     assert res.returncode == 1 and "BROKEN" in res.stdout
+
+
+def test_ops_section_is_optional_and_checked() -> None:
+    from gate.config import ConfigError, parse_config
+
+    cfg = parse_config("gate: {site: s, id: g}\n")
+    assert cfg.ops.metrics.enabled is False and cfg.ops.audit.signing_key is None
+    with pytest.raises(ConfigError, match="ops.audit.rotate_bytes"):
+        parse_config("gate: {site: s, id: g}\nops: {audit: {rotate_bytes: 10}}\n")
+    with pytest.raises(ConfigError, match="ops.privacy.retentoin_s: unknown key"):
+        parse_config("gate: {site: s, id: g}\nops: {privacy: {retentoin_s: 10}}\n")

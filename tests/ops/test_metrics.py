@@ -113,3 +113,33 @@ async def test_link_down_and_outbox_from_a_bus_that_reports_it(tmp_path: Path) -
     assert m[("autogate_gate_state", (("autogate_gate_state", "OUT_OF_SERVICE"),))] == 1
     assert m[("autogate_outbox_depth", ())] == 7
     assert m[("autogate_outbox_oldest_age_seconds", ())] == 42
+
+
+def test_dashboard_uses_only_metrics_the_gate_exports() -> None:
+    import json
+    import re
+    from types import SimpleNamespace
+
+    from autogate.metrics import Metrics
+    from tests.ops.helpers import ROOT
+
+    bus = SimpleNamespace(depth=lambda: 0, oldest_age=lambda: 0.0)
+    daemon = SimpleNamespace(
+        alive_at=1.0,
+        journal=SimpleNamespace(head=lambda: SimpleNamespace(seq=1)),
+        vault=SimpleNamespace(held=lambda: []),
+        dev=SimpleNamespace(bus=bus),
+    )
+    metrics = Metrics()
+    metrics.bind(daemon)
+    exported: set[str] = set()
+    for fam in metrics.registry.collect():
+        suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_count", "_sum"]}
+        exported |= {fam.name + s for s in suffixes.get(fam.type, [""])}
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "autogate.json").read_text())
+    used: set[str] = set()
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            used |= set(re.findall(r"autogate_[a-z_]+", target["expr"]))
+    assert used and used <= exported, used - exported
+    assert len(used) >= 14
