@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from autogate import credentials
 from gate import checkpoint
-from gate.journal import Head, iter_records, journal_files, verify_all
+from gate.journal import Head, iter_records, journal_files, verify, verify_all
 
 log = logging.getLogger("autogate.audit")
 
@@ -93,6 +93,66 @@ class Checkpointer:
                     log.error("publishing checkpoint seq=%d failed: %s", cp.seq, exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)
+
+
+def last_checkpoint(path: Path) -> checkpoint.Checkpoint | None:
+    """The newest checkpoint of a checkpoints file (None if there is none yet)."""
+    if not path.exists():
+        return None
+    lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    if not lines:
+        return None
+    return checkpoint.load_lines(lines[-1])[0]
+
+
+def check_at_start(journal: Path, checkpoints: Path, key: Ed25519PrivateKey) -> str | None:
+    """Before the gate runs: does the journal still hold the last head this gate signed?
+
+    Cheap on purpose (start-up must stay fast): only the newest checkpoint, and only the
+    journal files from the one holding its record to the live file. Returns the problem
+    in one line, or None. A full check is ``autogate audit verify --checkpoints``.
+    """
+    try:
+        cp = last_checkpoint(checkpoints)
+    except (OSError, checkpoint.CheckpointError) as exc:
+        return f"{checkpoints}: {exc}"
+    if cp is None or cp.seq == 0:
+        return None
+    try:
+        checkpoint.check_signature(key.public_key(), cp)
+    except checkpoint.CheckpointError as exc:
+        return f"{checkpoints}: {exc}"
+    files = journal_files(journal)
+    tail: list[Path] = []
+    for f in reversed(files):  # newest first, until the file that starts at or before cp.seq
+        tail.insert(0, f)
+        first = next((r for r in iter_records(f) if isinstance(r, dict)), None)
+        if first is not None and isinstance(first.get("seq"), int) and first["seq"] <= cp.seq:
+            start = Head(first["seq"] - 1, str(first.get("prev", "")))
+            break
+    else:
+        return (
+            f"{journal}: no journal record seq={cp.seq}, signed at {cp.ts}: "
+            "the journal was replaced or truncated"
+        )
+    found = False
+    for f in tail:
+        v = verify(f, start)
+        if not v.ok:
+            return f"{f}: line {v.line}: {v.problem}"
+        start = v.head
+    for f in tail:
+        for rec in iter_records(f):
+            if isinstance(rec, dict) and rec.get("seq") == cp.seq:
+                found = rec.get("hash") == cp.hash
+                if not found:
+                    return (
+                        f"{journal}: record seq={cp.seq} differs from the checkpoint signed at "
+                        f"{cp.ts}: the journal was rewritten"
+                    )
+    if not found:
+        return f"{journal}: journal ends before seq={cp.seq} signed at {cp.ts}: records removed"
+    return None
 
 
 def _all_records(journal: Path) -> Iterator[Any]:

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from autogate import credentials, logs
-from autogate.audit import Checkpointer
+from autogate.audit import Checkpointer, check_at_start
 from autogate.metrics import Metrics, MetricsError
 from autogate.notify import Notifier, StatusObserver, Watchdog
 from autogate.vault import ReferralStore, Vault
@@ -73,6 +73,13 @@ class Ops:
             raise OpsError(str(exc)) from None
         except OSError as exc:
             raise OpsError(f"referral store {cfg.storage.data_dir}: {exc}") from None
+        if key is not None:
+            problem = check_at_start(cfg.storage.journal, ops.audit.checkpoints, key)
+            if problem is not None:
+                raise OpsError(
+                    f"audit journal does not match its signed checkpoints: {problem}; "
+                    "keep both files as evidence, move them aside, then start"
+                )
         metrics = None
         if ops.metrics.enabled:
             metrics = Metrics()

@@ -202,3 +202,81 @@ def test_ops_section_is_optional_and_checked() -> None:
         parse_config("gate: {site: s, id: g}\nops: {audit: {rotate_bytes: 10}}\n")
     with pytest.raises(ConfigError, match="ops.privacy.retentoin_s: unknown key"):
         parse_config("gate: {site: s, id: g}\nops: {privacy: {retentoin_s: 10}}\n")
+
+
+def started_gate(tmp_path: Path, key: Ed25519PrivateKey, rotate: int | None = None):  # type: ignore[no-untyped-def]
+    """A gate config with a signing key, a journal and two checkpoints made as the daemon would."""
+    from gate.config import parse_config
+
+    write_key(tmp_path / "signing.pem", key)
+    audit = {"signing_key": str(tmp_path / "signing.pem"), "checkpoints": str(tmp_path / "cps")}
+    if rotate:
+        audit["rotate_bytes"] = rotate
+    cfg = parse_config(
+        "gate: {site: s, id: g}\n"
+        f"storage: {{data_dir: {tmp_path}, journal: {tmp_path}/journal.jsonl}}\n"
+        f"ops: {{audit: {json.dumps(audit)}}}\n"
+    )
+    j = Journal(cfg.storage.journal, fsync=False, rotate_bytes=rotate)
+    signer = Checkpointer(key, tmp_path / "cps", "s", "g", j.head)
+    fill(j, 0, 60)
+    signer.write()
+    fill(j, 60, 60)
+    signer.write()
+    fill(j, 120, 5)  # records after the last checkpoint (a crash before the next one)
+    j.close()
+    return cfg
+
+
+@pytest.mark.parametrize("rotate", [None, 4096])
+def test_start_accepts_a_journal_that_holds_its_last_checkpoint(
+    tmp_path: Path, key: Ed25519PrivateKey, rotate: int | None
+) -> None:
+    from autogate.ops import Ops
+
+    cfg = started_gate(tmp_path, key, rotate)
+    assert (len(journal_files(cfg.storage.journal)) > 1) == (rotate is not None)
+    Ops.build(cfg, env={}).close()
+
+
+def test_start_refuses_a_journal_rewritten_from_the_start(
+    tmp_path: Path, key: Ed25519PrivateKey
+) -> None:
+    from autogate.ops import Ops, OpsError
+
+    cfg = started_gate(tmp_path, key)
+    cfg.storage.journal.unlink()
+    forged = Journal(cfg.storage.journal, fsync=False)
+    fill(forged, 0, 200, tag="forged")
+    forged.close()
+    with pytest.raises(OpsError, match="seq=120 differs .* rewritten; keep both files"):
+        Ops.build(cfg, env={})
+
+
+def test_start_refuses_a_truncated_or_replaced_journal(
+    tmp_path: Path, key: Ed25519PrivateKey
+) -> None:
+    from autogate.ops import Ops, OpsError
+
+    cfg = started_gate(tmp_path, key)
+    rows = cfg.storage.journal.read_text().splitlines()[:100]
+    cfg.storage.journal.write_text("\n".join(rows) + "\n")
+    with pytest.raises(OpsError, match="ends before seq=120"):
+        Ops.build(cfg, env={})
+    cfg.storage.journal.unlink()
+    with pytest.raises(OpsError, match="no journal record seq=120"):
+        Ops.build(cfg, env={})
+
+
+def test_start_refuses_a_checkpoint_whose_signature_fails(
+    tmp_path: Path, key: Ed25519PrivateKey
+) -> None:
+    from autogate.ops import Ops, OpsError
+
+    cfg = started_gate(tmp_path, key)
+    cps = tmp_path / "cps"
+    rows = [json.loads(r) for r in cps.read_text().splitlines()]
+    rows[-1]["seq"] = 125
+    cps.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    with pytest.raises(OpsError, match="signature does not verify"):
+        Ops.build(cfg, env={})
