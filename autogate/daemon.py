@@ -345,9 +345,12 @@ class Daemon:
         door_worker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await door_worker
-        for dev in reversed(self._device_list()):
+        for dev in [*reversed(self._device_list()), self.dev.lists, self.dev.face]:
+            close = getattr(dev, "close", None)
+            if close is None:
+                continue
             try:
-                await dev.close()
+                await close()
             except Exception:
                 log.exception("closing %s", getattr(dev, "name", dev))
         self._journal("daemon.stop", {"state": self.gate.state.value})

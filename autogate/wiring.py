@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 
 from autogate.daemon import Devices
+from drivers.interfaces import Watchlist
 from drivers.stdout_bus import StdoutBus
 from gate import machine, policy
 from gate.config import GateConfig
@@ -50,7 +51,7 @@ def build_devices(cfg: GateConfig, hall: SimHall | None = None) -> tuple[Devices
         face=SimFace(hall, d.face.threshold),
         barrier=SimBarrier(hall),
         bus=StdoutBus(),
-        lists=SimLists(hall, d.lists.stolen_documents),
+        lists=_lists(cfg, hall),
     )
     return devices, hall
 
@@ -61,3 +62,12 @@ def _decide_document(site_policy: Policy, doc, chip, lists, today):  # type: ign
 
 def _decide_face(site_policy: Policy, face):  # type: ignore[no-untyped-def]
     return policy.decide_face(face, site_policy)
+
+
+def _lists(cfg: GateConfig, hall: SimHall) -> Watchlist:
+    d = cfg.devices.lists
+    if d.type == "sim":
+        return SimLists(hall, d.stolen_documents)
+    from drivers import watchlist
+
+    return watchlist.build(d, cfg)

@@ -8,7 +8,8 @@ decision (``gate/policy.py``) refers on it. Adapters:
   date) from a list file that holds only HMAC-SHA256 digests under the list's own salt
   (built by ``autogate lists build``); the file is re-read when it changes on disk.
 - ``LocalPassRegistry``: registered passes (document -> pass type, valid until) from the
-  same kind of file.
+  same kind of file. A registry that cannot answer reports ``pass_checked=False`` (not
+  ``unavailable``): the decision refers the travellers who need a pass, and only them.
 - ``HttpWatchlist`` / ``HttpPassRegistry``: a national service over HTTP(S) (httpx), with
   a per-request deadline and a circuit breaker so a dead service costs no waiting.
 - ``CompositeWatchlist``: asks the configured adapters concurrently under one deadline
@@ -172,7 +173,7 @@ def hash_entries(entries: Iterable[Entry], salt: bytes | None = None) -> HashedL
             continue
         if not norm_number(e.document_number):
             raise ValueError(f"a {e.kind} entry needs document_number")
-        key = document_keys(salt, e.issuing_state, e.document_number)[0 if e.issuing_state else 1]
+        key = digest(salt, "doc", norm_state(e.issuing_state), norm_number(e.document_number))
         if e.kind == "stolen":
             stolen.add(key)
         elif e.kind == "lost":
@@ -244,14 +245,19 @@ class _Base:
 
     def __init__(self, name: str, required: bool = True) -> None:
         self.name = name
-        self.required = required
+        # A pass registry that cannot answer leaves ``pass_checked`` false instead: the
+        # decision then refers only the travellers who need a pass, not the citizens.
+        self.required = required and self.kind == "watchlist"
 
     async def check(self, mrz: MrzRecord) -> ListsResult:
         t0 = time.monotonic()
         try:
             result = await self._check(mrz)
-        except Unavailable as exc:
-            log.warning("%s %s unavailable: %s", self.kind, self.name, exc)
+        except Exception as exc:  # a bug here must refer the traveller, not crash the gate
+            if isinstance(exc, Unavailable):
+                log.warning("%s %s unavailable: %s", self.kind, self.name, exc)
+            else:
+                log.exception("%s %s failed", self.kind, self.name)
             return ListsResult(
                 unavailable=(self.name,) if self.required else (),
                 elapsed_s=time.monotonic() - t0,
@@ -421,17 +427,21 @@ class _HttpBase(_Base):
     async def _request(self, method: str, path: str, body: Any = None) -> httpx.Response:
         if not self.breaker.allow():
             raise Unavailable("circuit open")
-        try:
+        healthy = False  # anything but an answer below 500 counts against the service,
+        try:  # a cancellation by the composite's deadline too (else half-open would stick)
             # httpx times each phase; this bounds the whole exchange (a slow drip too)
             async with asyncio.timeout(self.timeout_s):
                 resp = await self._client.request(method, path, json=body)
+            healthy = resp.status_code < 500  # a 4xx is our problem, not the service's
         except (httpx.HTTPError, TimeoutError) as exc:
-            self.breaker.failure()
             raise Unavailable(f"{type(exc).__name__}: {exc}".rstrip(": ")) from None
+        finally:
+            if healthy:
+                self.breaker.success()
+            else:
+                self.breaker.failure()
         if resp.status_code >= 500:
-            self.breaker.failure()
             raise Unavailable(f"HTTP {resp.status_code}")
-        self.breaker.success()  # the service answered; a 4xx is our problem, not its health
         return resp
 
     async def close(self) -> None:

@@ -78,6 +78,69 @@ class StdoutBusConfig(Strict):
     type: Literal["stdout"] = "stdout"
 
 
+class MqttTLSConfig(Strict):
+    """TLS to the broker; a client certificate is optional (the broker may require one)."""
+
+    ca_file: Path = Field(description="CA bundle that signed the broker's certificate")
+    cert_file: Path | None = Field(None, description="client certificate (PEM)")
+    key_file: Path | None = Field(None, description="client private key (PEM)")
+
+    @model_validator(mode="after")
+    def _pair(self) -> MqttTLSConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        return self
+
+
+class CommandKeyConfig(Strict):
+    """An Ed25519 public key trusted to sign officer commands (the console's)."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$", description="key_id in commands")
+    public_key: str | None = Field(None, description="base64 of the 32 raw bytes")
+    public_key_file: Path | None = Field(None, description="PEM or base64 file")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CommandKeyConfig:
+        if (self.public_key is None) == (self.public_key_file is None):
+            raise ValueError("give exactly one of public_key and public_key_file")
+        return self
+
+
+class MqttBusConfig(Strict):
+    """Events to an MQTT broker through the on-disk outbox; signed commands back (drivers/bus.py)."""
+
+    type: Literal["mqtt"] = "mqtt"
+    host: str = "localhost"
+    port: int = Field(8883, ge=1, le=65535)
+    client_id: str | None = Field(None, description="default autogate-{site}-{gate}")
+    username: str | None = None
+    password_file: Path | None = Field(None, description="file holding the broker password")
+    tls: MqttTLSConfig | None = None
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    reconnect_max_s: float = Field(10.0, gt=0, le=600, description="cap of the reconnect backoff")
+    outbox: Path | None = Field(None, description="default {storage.data_dir}/outbox.sqlite")
+    outbox_max_rows: int = Field(100_000, ge=10)
+    outbox_sync: Literal["full", "normal"] = Field(
+        "full", description="full: fsync per event (power-loss safe); normal: crash safe"
+    )
+    inflight: int = Field(100, ge=1, le=65000, description="publishes awaiting PUBACK at once")
+    command_keys: list[CommandKeyConfig] = Field(default_factory=list)
+    clock_skew_s: float = Field(30.0, gt=0, le=600, description="accepted command ts window")
+    heartbeat_s: float = Field(30.0, gt=0, description="status heartbeat period (daemon)")
+    document_key_file: Path | None = Field(
+        None, description="secret for the keyed hash of document numbers on crossing events"
+    )
+
+    @model_validator(mode="after")
+    def _keys_unique(self) -> MqttBusConfig:
+        ids = [k.id for k in self.command_keys]
+        if len(ids) != len(set(ids)):
+            raise ValueError("command_keys: duplicate id")
+        if self.password_file is not None and self.username is None:
+            raise ValueError("password_file needs a username")
+        return self
+
+
 class SimListsConfig(Strict):
     type: Literal["sim"] = "sim"
     stolen_documents: list[str] = Field(default_factory=list)
@@ -92,7 +155,11 @@ class LocalListsConfig(Strict):
     service: Literal["watchlist", "passes"] = Field(
         "watchlist", description="stolen/lost/person checks, or pass registry lookups"
     )
-    required: bool = Field(True, description="a failed check refers the traveller")
+    required: bool = Field(
+        True,
+        description="watchlists: a failed check refers every traveller (a pass registry"
+        " outage always refers just the travellers who need a pass)",
+    )
 
 
 class HttpListsConfig(Strict):
@@ -102,7 +169,7 @@ class HttpListsConfig(Strict):
     name: str = Field("national", min_length=1)
     url: str = Field(pattern=r"^https?://[^\s]+$", description="service base URL")
     service: Literal["watchlist", "passes"] = "watchlist"
-    required: bool = True
+    required: bool = Field(True, description="as for type local")
     timeout_s: float = Field(1.5, gt=0, le=30, description="per request, connect + read")
     failure_threshold: int = Field(3, ge=1, description="failures in a row that open the breaker")
     reset_after_s: float = Field(30.0, gt=0, description="open breaker tries again after this")
@@ -134,7 +201,7 @@ ChipConfig = Annotated[SimChipConfig, Field(discriminator="type")]
 CameraConfig = Annotated[SimCameraConfig, Field(discriminator="type")]
 FaceConfig = Annotated[SimFaceConfig, Field(discriminator="type")]
 BarrierConfig = Annotated[SimBarrierConfig, Field(discriminator="type")]
-BusConfig = Annotated[StdoutBusConfig, Field(discriminator="type")]
+BusConfig = Annotated[StdoutBusConfig | MqttBusConfig, Field(discriminator="type")]
 ListsConfig = Annotated[
     SimListsConfig | LocalListsConfig | HttpListsConfig | CompositeListsConfig,
     Field(discriminator="type"),

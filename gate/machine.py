@@ -349,7 +349,8 @@ def _presence(gate: Gate, ev: i.PresenceChanged, now: float) -> Result | Gate:
     if g.state in (State.IDLE, State.DOC_CHECK):
         allowed = 0  # nobody may be inside before the entry opened
     if ev.count > allowed:
-        return _alarm(g, ReasonCode.GATE_TAILGATING, now, count=ev.count)
+        reason = ReasonCode.GATE_TAILGATING if allowed else ReasonCode.GATE_UNEXPECTED_OCCUPANT
+        return _alarm(g, reason, now, count=ev.count)
     return g if g.state in _PRESENCE_STATES else (g, [])
 
 

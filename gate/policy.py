@@ -117,7 +117,7 @@ def document_rules(
     reasons.add(*doc.reasons)
     if not doc.valid and not doc.reasons:
         reasons.add(R.DOC_FORMAT)  # invalid without saying why: still invalid
-    if doc_result.confidence < policy.min_ocr_confidence:
+    if not doc_result.confidence >= policy.min_ocr_confidence:  # NaN fails too
         reasons.add(R.DOC_LOW_CONFIDENCE)
 
     rule = accepted_document(doc, policy)

@@ -87,6 +87,7 @@ class ReasonCode(StrEnum):
     # --- the gate ---------------------------------------------------------------
     GATE_TIMEOUT = "gate_timeout"  # a step took longer than its state allows
     GATE_TAILGATING = "gate_tailgating"
+    GATE_UNEXPECTED_OCCUPANT = "gate_unexpected_occupant"  # someone inside with no crossing
     GATE_DOOR_FORCED = "gate_door_forced"
     GATE_DOOR_STUCK = "gate_door_stuck"  # a door did not close/open when commanded
     GATE_TAMPER = "gate_tamper"
@@ -159,6 +160,7 @@ TEXT: dict[ReasonCode, str] = {
     ReasonCode.LIST_UNAVAILABLE: "A required watchlist check could not be made",
     ReasonCode.GATE_TIMEOUT: "The step took too long",
     ReasonCode.GATE_TAILGATING: "More than one person in the gate",
+    ReasonCode.GATE_UNEXPECTED_OCCUPANT: "Someone is in the gate without a crossing",
     ReasonCode.GATE_DOOR_FORCED: "A door was forced open",
     ReasonCode.GATE_DOOR_STUCK: "A door did not move as commanded",
     ReasonCode.GATE_TAMPER: "Gate cabinet tamper switch",

@@ -100,6 +100,9 @@ def test_hit_or_unavailable_check_never_accepts(doc, data, lists, pol) -> None: 
     splp = doc is not None and doc.document_code == "PL"  # the SPLP rule: chip optional
     if pol.chip.required and chip_missing and not splp:
         assert not decision.accept
+    if decision.accept and decision.category == "pass_holder":  # registry asked, pass valid
+        assert lists is not None and lists.pass_checked and lists.pass_record is not None
+        assert lists.pass_record.valid_until >= TODAY
     if decision.accept:
         assert doc is not None and doc.date_of_birth is not None
         assert doc.date_of_expiry is not None and doc.date_of_expiry >= TODAY

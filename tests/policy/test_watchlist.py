@@ -208,7 +208,8 @@ async def test_http_service_misbehaving_is_unavailable(service: WatchlistService
         await watch.close()
         await passes.close()
     assert w.unavailable == ("national",) and w.hits == ()
-    assert p.unavailable == ("registry",) and not p.pass_checked and p.pass_record is None
+    # a registry outage is "not checked" (refers those who need a pass), not "unavailable"
+    assert p.unavailable == () and not p.pass_checked and p.pass_record is None
 
 
 async def test_service_stopped_is_unavailable(service: WatchlistService) -> None:
@@ -250,6 +251,36 @@ async def test_circuit_breaker_opens_then_half_opens(service: WatchlistService) 
         await adapter.close()
 
 
+async def test_trial_cancelled_by_the_deadline_reopens_the_breaker(
+    service: WatchlistService,
+) -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(failure_threshold=1, reset_after_s=10, clock=clock)
+    adapter = HttpWatchlist("national", service.url, timeout_s=5.0, breaker=breaker)
+    composite = CompositeWatchlist([adapter], timeout_s=0.2)
+    try:
+        service.set_mode("failing")
+        await composite.check(STOLEN)
+        clock.now += 10
+        service.set_mode("slow", delay_s=2.0)
+        assert (await composite.check(STOLEN)).unavailable == ("national",)  # trial cancelled
+        assert breaker.state == "open"  # not stuck half-open with a trial "in flight"
+        service.set_mode("normal")
+        clock.now += 10
+        assert (await composite.check(STOLEN)).hits == (R.LIST_STOLEN_DOC,)
+    finally:
+        await composite.close()
+
+
+async def test_adapter_bug_is_unavailable_not_a_crash() -> None:
+    class Broken(LocalWatchlist):
+        async def _check(self, mrz):  # type: ignore[no-untyped-def]
+            raise KeyError("bug")
+
+    result = await Broken("broken", Path("/nonexistent")).check(STOLEN)
+    assert result.unavailable == ("broken",) and result.hits == ()
+
+
 def test_breaker_lets_one_trial_through_when_half_open() -> None:
     clock = FakeClock()
     b = CircuitBreaker(failure_threshold=1, reset_after_s=5, clock=clock)
@@ -274,7 +305,8 @@ async def test_composite_merges_concurrent_adapters(
             LocalWatchlist("local", list_file),
             LocalPassRegistry("local-passes", list_file),
             HttpWatchlist("national", service.url, timeout_s=5.0),
-            HttpPassRegistry("national-passes", service.url, timeout_s=5.0, required=False),
+            HttpPassRegistry("national-passes", service.url, timeout_s=5.0),
+            HttpWatchlist("optional", service.url, timeout_s=5.0, required=False),
         ],
         timeout_s=0.3,
     )
@@ -286,6 +318,7 @@ async def test_composite_merges_concurrent_adapters(
         await composite.close()
     assert result.hits == (R.LIST_STOLEN_DOC,)  # from the local list, in time
     assert result.unavailable == ("national",)  # late and required; the optional one is not
+    assert any("national-passes: unavailable" in d for d in result.details)
     assert result.pass_checked and result.elapsed_s < 1.0
 
 

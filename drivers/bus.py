@@ -1,0 +1,464 @@
+"""The MQTT ``EventBus``: outbox to broker with QoS 1, retained status, last will, signed commands.
+
+Three workers, one job each:
+
+- ``publish`` (the daemon's loop) validates the payload against its schema and writes it
+  to the SQLite outbox on a single I/O thread (so rows keep the order of the calls); it
+  returns when the row is on disk. Nothing is published from here.
+- the drainer thread reads rows in ``seq`` order and hands them to paho with QoS 1,
+  keeping at most ``inflight`` unacknowledged; each PUBACK (``on_publish``, by message
+  id) marks its row, and the drainer deletes marked rows in batches. After a reconnect
+  paho resends what it still holds; after a restart the drainer starts again from the
+  first row left. A crash between PUBACK and delete only causes a duplicate with the same
+  ``event_id``.
+- paho's network thread (``loop_start``) connects, reconnects with a capped backoff, and
+  delivers commands; they are verified on the daemon's loop (``gate.commands``) and an
+  accepted one goes to the core as ``OfficerCommand`` through ``emit``. A refused one is
+  answered here: a negative ``cmd-ack`` and an ``alarm.raised`` (``gate_command_refused``).
+
+On every connect the bus republishes the gate's last status, retained (the broker may
+have published the last will, ``online: false`` / ``OFFLINE``, while it was away). The
+periodic heartbeat is the daemon's: it publishes ``status`` every ``heartbeat_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import datetime as dt
+import json
+import logging
+import ssl
+import threading
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.reasoncodes import ReasonCode as MqttReasonCode
+
+from drivers.errors import DeviceError
+from drivers.interfaces import Emit
+from gate import events
+from gate.actions import EventType, Publish
+from gate.commands import NonceStore, Refusal, load_public_key, verify_command
+from gate.config import GateConfig, MqttBusConfig
+from gate.inputs import OfficerCommand
+from gate.outbox import Outbox, OutboxFull
+from gate.reasons import ReasonCode
+
+log = logging.getLogger("autogate.bus")
+
+FULL_CLEAR_RATIO = 0.9  # the "outbox full" alarm clears when the backlog falls below this
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class MqttBus:
+    """``EventBus`` over paho-mqtt 2.x (MQTT 5) with the durable outbox of ``gate.outbox``."""
+
+    name = "bus"
+
+    def __init__(
+        self,
+        cfg: MqttBusConfig,
+        *,
+        site: str,
+        gate: str,
+        outbox_path: Path,
+        password: str | None = None,
+        command_keys: dict[str, Ed25519PublicKey] | None = None,
+        document_key: bytes = b"",
+        clock: Callable[[], dt.datetime] = _utcnow,
+    ) -> None:
+        self.cfg = cfg
+        self.site, self.gate = site, gate
+        self.outbox_path = outbox_path
+        self.document_key = document_key
+        self.heartbeat_s = cfg.heartbeat_s
+        self.on_refused: Callable[[Refusal], None] | None = None  # e.g. the daemon's journal
+        self.stats = {"published": 0, "acked": 0, "broker_refused": 0, "commands_refused": 0}
+        self._password = password
+        self._keys = dict(command_keys or {})
+        self._clock = clock
+        self._prefix = events.topic(site, gate, "")
+        self._outbox: Outbox | None = None
+        self._client: mqtt.Client | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._emit: Emit | None = None
+        self._nonces: NonceStore | None = None
+        self._io = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="outbox")
+        self._drainer: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._connected = threading.Event()
+        self._lock = threading.Lock()  # guards the four fields below, never held into paho
+        self._inflight: dict[int, int] = {}  # paho mid -> outbox seq
+        self._early: set[int] = set()  # mids acked before publish() returned their mid
+        self._direct: set[int] = set()  # mids of status publishes made outside the outbox
+        self._acked: list[int] = []  # seqs to delete
+        self._last_sent = 0
+        self._last_status: dict[str, Any] | None = None
+        self._full_alarm = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    # --- Device ---------------------------------------------------------------------
+
+    async def start(self, emit: Emit) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._emit = emit
+        self._nonces = NonceStore(self.cfg.clock_skew_s, not_before=self._clock())
+        try:
+            self._outbox = await self._loop.run_in_executor(
+                self._io,
+                lambda: Outbox(self.outbox_path, self.cfg.outbox_max_rows, self.cfg.outbox_sync),
+            )
+        except Exception as exc:  # sqlite3 errors, permissions
+            raise DeviceError("bus", f"cannot open outbox {self.outbox_path}: {exc}") from exc
+        # a status left from before a restart (often the OFFLINE of close()) is stale: the
+        # status published on connect, then the daemon's own, supersede it
+        stale = await self._loop.run_in_executor(
+            self._io, self._outbox.discard_retained, self._prefix + "status"
+        )
+        if stale:
+            log.info("bus: dropped %d stale status row(s) from the outbox", stale)
+        self._client = self._make_client()
+        self._client.connect_async(self.cfg.host, self.cfg.port, self.cfg.keepalive_s)
+        self._client.loop_start()
+        self._drainer = threading.Thread(target=self._drain, name="bus-drainer", daemon=True)
+        self._drainer.start()
+
+    async def close(self) -> None:
+        """Announce ``offline`` (retained), give the backlog a moment, then disconnect."""
+        if self._closed or self._loop is None:
+            return
+        self._closed = True
+        try:
+            status = dict(self._last_status or {"state": "OFFLINE"})
+            leaf, payload = self._event(EventType.GATE_STATUS, state="OFFLINE", online=False)
+            payload.update({k: status[k] for k in ("doors", "version") if k in status})
+            await self._put(leaf, payload, retain=True, reserve=True)
+            if self.connected:  # else it waits on disk, like everything else
+                await self.flush(timeout=2.0)
+        except Exception as exc:  # closing must not fail on a full or broken outbox
+            log.warning("bus: offline status not queued: %s", exc)
+        self._stop.set()
+        self._wake.set()
+        if self._drainer is not None:
+            await asyncio.to_thread(self._drainer.join, 5.0)
+        if self._client is not None:
+            self._client.disconnect()
+            self._client.loop_stop()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._outbox is not None:
+            outbox = self._outbox
+            await self._loop.run_in_executor(self._io, self._flush_acks)
+            await self._loop.run_in_executor(self._io, outbox.close)
+        self._io.shutdown(wait=True)
+
+    # --- EventBus -------------------------------------------------------------------
+
+    async def publish(self, topic_leaf: str, payload: dict[str, Any], retain: bool = False) -> None:
+        """Queue ``payload`` for ``.../{topic_leaf}``; returns once it is on disk.
+
+        Raises ``EventError`` for a payload that does not match its schema and
+        ``OutboxFull`` when the backlog reached ``outbox_max_rows`` (an ``alarm.raised``
+        with ``gate_outbox_full`` is queued once, from the reserve).
+        """
+        if self._closed:
+            raise DeviceError("bus", "closed")
+        events.validate(payload)
+        if topic_leaf == "status":
+            retain = True  # status is state: a new subscriber must see it at once
+            self._last_status = payload
+        try:
+            await self._put(topic_leaf, payload, retain)
+        except OutboxFull:
+            if not self._full_alarm:
+                self._full_alarm = True
+                leaf, alarm = self._event(
+                    EventType.ALARM_RAISED,
+                    reasons=(ReasonCode.GATE_OUTBOX_FULL,),
+                    detail=f"{len(self._box())} events waiting for the broker",
+                )
+                await self._put(leaf, alarm, reserve=True)
+                log.error("bus: outbox full (%d rows)", len(self._box()))
+            raise
+
+    async def publish_action(self, action: Publish) -> None:
+        """Stamp ``event_id``/``ts``/site/gate on a core ``Publish`` and publish it."""
+        payload = events.build_payload(
+            action,
+            site=self.site,
+            gate=self.gate,
+            ts=self._clock(),
+            event_id=str(uuid.uuid4()),
+            document_key=self.document_key,
+        )
+        await self.publish(events.topic_leaf(action.type), payload)
+
+    async def flush(self, timeout: float) -> bool:
+        """Wait until the broker acknowledged every queued row; False on timeout."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(self._box()) > 0:
+            if asyncio.get_running_loop().time() > deadline:
+                return False
+            await asyncio.sleep(0.01)
+        return True
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    @property
+    def backlog(self) -> int:
+        return len(self._box())
+
+    # --- internals: outbox side -----------------------------------------------------
+
+    def _box(self) -> Outbox:
+        if self._outbox is None:
+            raise DeviceError("bus", "not started")
+        return self._outbox
+
+    async def _put(
+        self, leaf: str, payload: dict[str, Any], retain: bool = False, reserve: bool = False
+    ) -> None:
+        assert self._loop is not None
+        topic = events.topic(self.site, self.gate, leaf)
+        data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+        outbox = self._box()
+        await self._loop.run_in_executor(
+            self._io, lambda: outbox.put(topic, data, retain, reserve=reserve)
+        )
+        self._wake.set()
+
+    def _event(
+        self,
+        etype: EventType,
+        reasons: tuple[ReasonCode, ...] = (),
+        **data: Any,
+    ) -> tuple[str, dict[str, Any]]:
+        payload = events.build_payload(
+            Publish(etype, reasons=reasons, data=data),
+            site=self.site,
+            gate=self.gate,
+            ts=self._clock(),
+            event_id=str(uuid.uuid4()),
+        )
+        return events.topic_leaf(etype), payload
+
+    def _flush_acks(self) -> None:
+        with self._lock:
+            acked, self._acked = self._acked, []
+        if acked:
+            self._box().delete(acked)
+            self.stats["acked"] += len(acked)
+
+    def _drain(self) -> None:
+        """Drainer thread: outbox rows, in order, to paho; acknowledged rows deleted."""
+        outbox = self._box()
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                self._flush_acks()
+                self._check_full_cleared(outbox)
+                sent = self._send_some(outbox) if self._connected.is_set() else 0
+            except Exception:  # keep draining: a transient sqlite or socket error
+                log.exception("bus: drainer error")
+                sent = 0
+            if not sent:
+                self._wake.wait(0.5)
+
+    def _send_some(self, outbox: Outbox) -> int:
+        assert self._client is not None
+        with self._lock:
+            room = self.cfg.inflight - len(self._inflight)
+            after = self._last_sent
+        if room <= 0:
+            return 0
+        rows = outbox.peek(after, room)
+        for row in rows:
+            info = self._client.publish(row.topic, row.payload, qos=1, retain=row.retain)
+            # NO_CONN: paho keeps the message and sends it after the reconnect
+            if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+                log.warning("bus: publish of row %d failed: %s", row.seq, info.rc)
+                break
+            with self._lock:
+                if info.mid in self._early:
+                    self._early.discard(info.mid)
+                    self._acked.append(row.seq)
+                else:
+                    self._inflight[info.mid] = row.seq
+                self._last_sent = row.seq
+            self.stats["published"] += 1
+        return len(rows)
+
+    def _check_full_cleared(self, outbox: Outbox) -> None:
+        if self._full_alarm and len(outbox) < FULL_CLEAR_RATIO * outbox.max_rows:
+            self._full_alarm = False
+            leaf, payload = self._event(
+                EventType.ALARM_CLEARED, reasons=(ReasonCode.GATE_OUTBOX_FULL,)
+            )
+            data = json.dumps(payload, separators=(",", ":")).encode()
+            outbox.put(events.topic(self.site, self.gate, leaf), data, reserve=True)
+
+    # --- internals: paho side (network thread) --------------------------------------
+
+    def _make_client(self) -> mqtt.Client:
+        cfg = self.cfg
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=cfg.client_id or f"autogate-{self.site}-{self.gate}",
+            protocol=mqtt.MQTTv5,
+        )
+        if cfg.username is not None:
+            client.username_pw_set(cfg.username, self._password)
+        if cfg.tls is not None:
+            client.tls_set(
+                ca_certs=str(cfg.tls.ca_file),
+                certfile=str(cfg.tls.cert_file) if cfg.tls.cert_file else None,
+                keyfile=str(cfg.tls.key_file) if cfg.tls.key_file else None,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        _, will = self._event(EventType.GATE_STATUS, state="OFFLINE", online=False)
+        client.will_set(
+            events.topic(self.site, self.gate, "status"), json.dumps(will), qos=1, retain=True
+        )
+        client.reconnect_delay_set(min_delay=1, max_delay=max(1, int(cfg.reconnect_max_s)))
+        client.max_inflight_messages_set(cfg.inflight)
+        client.max_queued_messages_set(0)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        return client
+
+    def _on_connect(self, client: mqtt.Client, _ud: Any, _flags: Any, rc: Any, _props: Any) -> None:
+        if rc.is_failure:
+            log.warning("bus: broker refused the connection: %s", rc)
+            return
+        log.info("bus: connected to %s:%d", self.cfg.host, self.cfg.port)
+        client.subscribe(self._prefix + "cmd/+", qos=1)
+        # the will may have replaced our retained status while we were away
+        status = self._last_status or self._event(EventType.GATE_STATUS, state="STARTING")[1]
+        status = {**status, "event_id": str(uuid.uuid4()), "ts": events.format_ts(self._clock())}
+        info = client.publish(self._prefix + "status", json.dumps(status), qos=1, retain=True)
+        with self._lock:  # its PUBACK is read by this same thread, after this callback
+            self._direct.add(info.mid)
+        self._connected.set()
+        self._wake.set()
+
+    def _on_disconnect(self, _c: mqtt.Client, _ud: Any, _flags: Any, rc: Any, _p: Any) -> None:
+        self._connected.clear()
+        if not self._closed:
+            log.warning("bus: disconnected: %s", rc)
+
+    def _on_publish(
+        self, _c: mqtt.Client, _ud: Any, mid: int, rc: MqttReasonCode, _props: Any
+    ) -> None:
+        if rc.is_failure:  # e.g. 0x87 not authorized: retrying would block the queue
+            self.stats["broker_refused"] += 1
+            log.error("bus: broker refused publish mid=%d: %s", mid, rc)
+        with self._lock:
+            if mid in self._direct:
+                self._direct.discard(mid)
+                return
+            seq = self._inflight.pop(mid, None)
+            if seq is None:
+                self._early.add(mid)
+            else:
+                self._acked.append(seq)
+        self._wake.set()
+
+    def _on_message(self, _c: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
+        if self._loop is not None and not self._closed:
+            self._loop.call_soon_threadsafe(self._command, msg.topic, bytes(msg.payload))
+
+    # --- commands (daemon loop) -----------------------------------------------------
+
+    def _command(self, topic: str, raw: bytes) -> None:
+        assert self._nonces is not None and self._emit is not None
+        leaf = topic.removeprefix(self._prefix + "cmd/")
+        result = verify_command(
+            raw,
+            topic_command=leaf,
+            site=self.site,
+            gate=self.gate,
+            keys=self._keys,
+            now=self._clock(),
+            nonces=self._nonces,
+        )
+        if isinstance(result, OfficerCommand):
+            log.info("bus: command %s from %s", result.command, result.officer)
+            self._emit(result)
+            return
+        self.stats["commands_refused"] += 1
+        log.warning("bus: command refused on %s: %s %s", topic, result.reason, result.detail)
+        if self.on_refused is not None:
+            self.on_refused(result)
+        task = asyncio.ensure_future(self._answer_refusal(result))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer_refusal(self, refusal: Refusal) -> None:
+        who = {"officer": refusal.officer} if refusal.officer else {}
+        cid = {"command_id": refusal.command_id} if refusal.command_id else {}
+        detail = f"{refusal.reason}: {refusal.detail}"[:500]
+        leaf, alarm = self._event(
+            EventType.ALARM_RAISED,
+            reasons=(ReasonCode.GATE_COMMAND_REFUSED,),
+            detail=detail,
+            **cid,
+            **who,
+        )
+        ack_leaf, ack = self._event(
+            EventType.COMMAND_ACK,
+            reasons=(ReasonCode.GATE_COMMAND_REFUSED,),
+            command_id=refusal.command_id,
+            command=refusal.command,
+            accepted=False,
+            detail=detail,
+            **who,
+        )
+        try:
+            await self.publish(ack_leaf, ack)
+            await self.publish(leaf, alarm)
+        except OutboxFull:
+            log.error("bus: refusal of %s not published: outbox full", refusal.command_id)
+
+
+def _read_secret(path: Path) -> bytes:
+    try:
+        return path.read_bytes().strip()
+    except OSError as exc:
+        raise DeviceError("bus", f"cannot read {path}: {exc}") from exc
+
+
+def build(cfg: MqttBusConfig, gate_cfg: GateConfig) -> MqttBus:
+    """The MQTT bus from config: reads the password, document key and command keys."""
+    keys: dict[str, Ed25519PublicKey] = {}
+    for key in cfg.command_keys:
+        try:
+            text = key.public_key or _read_secret(key.public_key_file)  # type: ignore[arg-type]
+            keys[key.id] = load_public_key(text)
+        except ValueError as exc:
+            raise DeviceError("bus", f"command key {key.id!r}: {exc}") from exc
+    password = _read_secret(cfg.password_file).decode() if cfg.password_file else None
+    doc_key = _read_secret(cfg.document_key_file) if cfg.document_key_file else b""
+    return MqttBus(
+        cfg,
+        site=gate_cfg.gate.site,
+        gate=gate_cfg.gate.id,
+        outbox_path=cfg.outbox or gate_cfg.storage.data_dir / "outbox.sqlite",
+        password=password,
+        command_keys=keys,
+        document_key=doc_key,
+    )

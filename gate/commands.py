@@ -1,0 +1,208 @@
+"""Officer commands from the console: envelope, Ed25519 signature, time window, replay store.
+
+The broker's ACL already lets only the console role publish on ``.../cmd/#``; the gate
+still trusts no message it cannot verify itself (a stolen console password, a broker
+misconfiguration). A command is a JSON object (schema ``command/1``) signed with Ed25519
+over its canonical form: every field but ``sig``, keys sorted, no whitespace, UTF-8. The
+fields are strings only, so this simple form is byte-identical to RFC 8785 (JCS) and any
+console can produce it with its JSON library.
+
+It is refused when: not JSON or not the schema (``malformed``), no signature
+(``unsigned``), a key the gate does not know (``unknown_key``), a signature that does not
+verify (``bad_signature``), meant for another gate or sent on another command's topic
+(``wrong_gate``, ``topic_mismatch``), signed outside ``now ± window`` or before this
+process started (``expired``), or a nonce already used (``replayed``). Nonces are kept
+only for the window: an older command is refused by its timestamp anyway, and one signed
+before a restart by the start time, so the store needs no disk.
+
+Pure: time comes in as ``now``; keys come in as objects.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import secrets
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from gate.events import EventError, format_ts, parse_ts, validate
+from gate.inputs import Command, OfficerCommand
+
+SCHEMA = "command/1"
+
+
+class RefusalReason(StrEnum):
+    MALFORMED = "malformed"
+    UNSIGNED = "unsigned"
+    UNKNOWN_KEY = "unknown_key"
+    BAD_SIGNATURE = "bad_signature"
+    WRONG_GATE = "wrong_gate"
+    TOPIC_MISMATCH = "topic_mismatch"
+    EXPIRED = "expired"
+    REPLAYED = "replayed"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a command was refused, with what could be read of it (for the ack and alarm)."""
+
+    reason: RefusalReason
+    detail: str = ""
+    command_id: str | None = None
+    command: Command | None = None
+    officer: str = ""
+
+
+def canonical(fields: Mapping[str, Any]) -> bytes:
+    """The signed bytes: every field except ``sig``, sorted keys, compact, UTF-8."""
+    body = {k: v for k, v in fields.items() if k != "sig"}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def sign_command(
+    private_key: Ed25519PrivateKey,
+    *,
+    site: str,
+    gate: str,
+    command: Command | str,
+    officer: str,
+    key_id: str,
+    ts: dt.datetime,
+    nonce: str | None = None,
+    command_id: str | None = None,
+) -> dict[str, Any]:
+    """A signed ``command/1`` payload (the console side; publish it on ``.../cmd/{command}``)."""
+    fields: dict[str, Any] = {
+        "schema": SCHEMA,
+        "command_id": command_id or str(uuid.uuid4()),
+        "site": site,
+        "gate": gate,
+        "command": str(Command(command)),
+        "officer": officer,
+        "ts": format_ts(ts),
+        "nonce": nonce or secrets.token_hex(16),
+        "key_id": key_id,
+    }
+    fields["sig"] = base64.b64encode(private_key.sign(canonical(fields))).decode("ascii")
+    return fields
+
+
+def load_public_key(data: str | bytes) -> Ed25519PublicKey:
+    """An Ed25519 public key from PEM (SubjectPublicKeyInfo) or base64 of the 32 raw bytes."""
+    raw = data.encode() if isinstance(data, str) else data
+    if raw.lstrip().startswith(b"-----BEGIN"):
+        key = serialization.load_pem_public_key(raw)
+        if not isinstance(key, Ed25519PublicKey):
+            raise ValueError("not an Ed25519 public key")
+        return key
+    try:
+        decoded = base64.b64decode(raw.strip(), validate=True)
+    except binascii.Error:
+        raise ValueError("public key is neither PEM nor base64") from None
+    if len(decoded) != 32:
+        raise ValueError(f"raw Ed25519 public key must be 32 bytes, got {len(decoded)}")
+    return Ed25519PublicKey.from_public_bytes(decoded)
+
+
+def public_key_b64(key: Ed25519PublicKey) -> str:
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return base64.b64encode(raw).decode("ascii")
+
+
+class NonceStore:
+    """Nonces seen within the window; commands signed before ``not_before`` are refused."""
+
+    def __init__(self, window_s: float, not_before: dt.datetime, max_entries: int = 10_000):
+        self.window = dt.timedelta(seconds=window_s)
+        self.not_before = not_before
+        self.max_entries = max_entries
+        self._seen: dict[str, dt.datetime] = {}  # nonce -> when it may be forgotten
+
+    def use(self, nonce: str, ts: dt.datetime, now: dt.datetime) -> bool:
+        """Record ``nonce``; False if it was already used (a replay) or the store is full."""
+        self._prune(now)
+        if nonce in self._seen or len(self._seen) >= self.max_entries:
+            return False
+        self._seen[nonce] = max(ts, now) + self.window
+        return True
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def _prune(self, now: dt.datetime) -> None:
+        for nonce in [n for n, until in self._seen.items() if until < now]:
+            del self._seen[nonce]
+
+
+def verify_command(
+    raw: bytes | str,
+    *,
+    topic_command: str,
+    site: str,
+    gate: str,
+    keys: Mapping[str, Ed25519PublicKey],
+    now: dt.datetime,
+    nonces: NonceStore,
+) -> OfficerCommand | Refusal:
+    """Verify one command message received on ``.../cmd/{topic_command}``."""
+    try:
+        msg = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return Refusal(RefusalReason.MALFORMED, f"not JSON: {exc}"[:200])
+    if not isinstance(msg, dict):
+        return Refusal(RefusalReason.MALFORMED, "not a JSON object")
+    seen = _readable(msg)
+    if not msg.get("sig"):
+        return Refusal(RefusalReason.UNSIGNED, "no signature", **seen)
+    if msg.get("schema") != SCHEMA:
+        return Refusal(RefusalReason.MALFORMED, f"schema is not {SCHEMA!r}", **seen)
+    try:
+        validate(msg)
+    except EventError as exc:
+        return Refusal(RefusalReason.MALFORMED, str(exc)[:200], **seen)
+    key = keys.get(msg["key_id"])
+    if key is None:
+        return Refusal(RefusalReason.UNKNOWN_KEY, f"key {msg['key_id']!r} not trusted", **seen)
+    try:
+        key.verify(base64.b64decode(msg["sig"]), canonical(msg))
+    except (InvalidSignature, binascii.Error):
+        return Refusal(RefusalReason.BAD_SIGNATURE, "signature does not verify", **seen)
+    if (msg["site"], msg["gate"]) != (site, gate):
+        return Refusal(RefusalReason.WRONG_GATE, f"for {msg['site']}/{msg['gate']}", **seen)
+    if msg["command"] != topic_command:
+        return Refusal(RefusalReason.TOPIC_MISMATCH, f"sent on cmd/{topic_command}", **seen)
+    ts = parse_ts(msg["ts"])
+    skew = abs((now - ts).total_seconds())
+    if skew > nonces.window.total_seconds():
+        return Refusal(RefusalReason.EXPIRED, f"signed {skew:.0f} s from now", **seen)
+    if ts < nonces.not_before:
+        return Refusal(RefusalReason.EXPIRED, "signed before the gate started", **seen)
+    if not nonces.use(msg["nonce"], ts, now):
+        return Refusal(RefusalReason.REPLAYED, "nonce already used", **seen)
+    return OfficerCommand(
+        Command(msg["command"]), officer=msg["officer"], command_id=msg["command_id"]
+    )
+
+
+def _readable(msg: dict[str, Any]) -> dict[str, Any]:
+    """What a refused message says about itself, kept only if well-formed (for the ack)."""
+    out: dict[str, Any] = {}
+    cid = msg.get("command_id")
+    if isinstance(cid, str) and len(cid) <= 64:
+        out["command_id"] = cid
+    if msg.get("command") in set(Command):
+        out["command"] = Command(msg["command"])
+    officer = msg.get("officer")
+    if isinstance(officer, str) and len(officer) <= 64:
+        out["officer"] = officer
+    return out

@@ -1,0 +1,160 @@
+"""The event outbox: every message is on disk before it is published, until the broker acks it.
+
+SQLite in WAL mode, one row per message, ``seq`` gives the publishing order. A row is
+deleted only when the broker acknowledged its publish (QoS 1 PUBACK), so a crash of the
+daemon or the broker at any moment loses nothing: on restart the rows left are sent again
+in order (consumers drop duplicates by ``event_id``). The size is bounded by a row count;
+a full outbox refuses new rows with ``OutboxFull`` instead of dropping old ones, and keeps
+a small reserve so the alarm that says so can still be queued.
+
+Retained state (the gate's ``status``) is not history: a new retained row replaces the
+unsent retained rows of the same topic, so a long outage does not queue thousands of stale
+heartbeats.
+
+The only I/O is this file; the object is thread-safe (one connection behind a lock).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+RESERVE_ROWS = 16  # room above the bound for the "outbox full" alarm and the final status
+
+
+class OutboxFull(Exception):
+    """The outbox holds ``max_rows`` unacknowledged messages; the new one was not stored."""
+
+
+@dataclass(frozen=True)
+class Row:
+    seq: int
+    topic: str
+    payload: bytes
+    retain: bool
+
+
+class Outbox:
+    def __init__(
+        self,
+        path: str | Path,
+        max_rows: int = 100_000,
+        sync: Literal["full", "normal"] = "full",
+    ) -> None:
+        """Open (or create) the outbox at ``path``.
+
+        ``sync="full"`` fsyncs every commit (survives power loss); ``"normal"`` survives a
+        crash of the process but not of the machine, and is several times faster.
+        """
+        if max_rows < 1:
+            raise ValueError("max_rows must be at least 1")
+        self.path = Path(path)
+        self.max_rows = max_rows
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=10.0
+        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={'FULL' if sync == 'full' else 'NORMAL'}")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS outbox ("
+            " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " topic TEXT NOT NULL,"
+            " payload BLOB NOT NULL,"
+            " retain INTEGER NOT NULL DEFAULT 0,"
+            " created REAL NOT NULL)"
+        )
+        self._count = self._db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+        self._closed = False
+
+    def put(
+        self, topic: str, payload: bytes, retain: bool = False, *, reserve: bool = False
+    ) -> int:
+        """Store one message durably and return its ``seq``; ``OutboxFull`` when full.
+
+        ``reserve=True`` may use the few rows kept above the bound (for the alarm that
+        reports the full outbox).
+        """
+        limit = self.max_rows + (RESERVE_ROWS if reserve else 0)
+        with self._lock:
+            self._check_open()
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if retain:
+                    # keep only the newest unsent retained message of a topic
+                    cur = self._db.execute(
+                        "DELETE FROM outbox WHERE topic = ? AND retain = 1", (topic,)
+                    )
+                    self._count -= cur.rowcount
+                if self._count >= limit:
+                    raise OutboxFull(f"outbox full: {self._count} rows unacknowledged")
+                cur = self._db.execute(
+                    "INSERT INTO outbox (topic, payload, retain, created) VALUES (?, ?, ?, ?)",
+                    (topic, payload, int(retain), time.time()),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                self._count = self._db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+                raise
+            self._count += 1
+            assert cur.lastrowid is not None
+            return cur.lastrowid
+
+    def discard_retained(self, topic: str) -> int:
+        """Drop unsent retained rows of ``topic`` (a restarted gate's stale status)."""
+        with self._lock:
+            self._check_open()
+            cur = self._db.execute("DELETE FROM outbox WHERE topic = ? AND retain = 1", (topic,))
+            self._count -= cur.rowcount
+            return cur.rowcount
+
+    def peek(self, after: int = 0, limit: int = 100) -> list[Row]:
+        """Up to ``limit`` rows with ``seq > after``, oldest first."""
+        with self._lock:
+            self._check_open()
+            rows = self._db.execute(
+                "SELECT seq, topic, payload, retain FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after, limit),
+            ).fetchall()
+        return [
+            Row(seq, topic, bytes(payload), bool(retain)) for seq, topic, payload, retain in rows
+        ]
+
+    def delete(self, seqs: Iterable[int]) -> int:
+        """Forget acknowledged rows (one transaction); returns how many were still there."""
+        batch = [(s,) for s in seqs]
+        if not batch:
+            return 0
+        with self._lock:
+            self._check_open()
+            self._db.execute("BEGIN IMMEDIATE")
+            before = self._db.total_changes
+            self._db.executemany("DELETE FROM outbox WHERE seq = ?", batch)
+            removed = self._db.total_changes - before
+            self._db.execute("COMMIT")
+            self._count -= removed
+            return removed
+
+    def __len__(self) -> int:
+        return self._count
+
+    @property
+    def full(self) -> bool:
+        return self._count >= self.max_rows
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._db.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("outbox is closed")

@@ -1,0 +1,1 @@
+"""Packaged JSON Schemas of the MQTT messages (see gate/events.py)."""

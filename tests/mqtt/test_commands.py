@@ -1,0 +1,150 @@
+"""Command signatures, time window and replay store (pure; no broker)."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from gate.commands import (
+    NonceStore,
+    Refusal,
+    RefusalReason,
+    canonical,
+    load_public_key,
+    public_key_b64,
+    sign_command,
+    verify_command,
+)
+from gate.inputs import Command, OfficerCommand
+
+NOW = dt.datetime(2026, 11, 25, 10, 0, 0, tzinfo=dt.UTC)
+KEY = Ed25519PrivateKey.generate()
+KEYS = {"console-1": KEY.public_key()}
+
+
+def signed(**kw: Any) -> dict[str, Any]:
+    args: dict[str, Any] = dict(
+        site="kul1", gate="g01", command="release", officer="o7", key_id="console-1", ts=NOW
+    )
+    args.update(kw)
+    return sign_command(args.pop("key", KEY), **args)
+
+
+def verify(msg: Any, nonces: NonceStore | None = None, topic: str = "release", now=NOW) -> Any:  # type: ignore[no-untyped-def]
+    raw = msg if isinstance(msg, bytes) else json.dumps(msg).encode()
+    return verify_command(
+        raw,
+        topic_command=topic,
+        site="kul1",
+        gate="g01",
+        keys=KEYS,
+        now=now,
+        nonces=NonceStore(30, NOW - dt.timedelta(hours=1)) if nonces is None else nonces,
+    )
+
+
+def test_good_command_becomes_an_officer_command() -> None:
+    msg = signed()
+    assert verify(msg) == OfficerCommand(Command.RELEASE, "o7", msg["command_id"])
+
+
+def test_canonical_form_is_sorted_compact_and_excludes_sig() -> None:
+    msg = signed()
+    body = canonical(msg)
+    assert b"sig" not in body.replace(b'"key_id"', b"")
+    assert body.startswith(b'{"command":"release","command_id":')
+    assert b" " not in body
+    KEY.public_key().verify(base64.b64decode(msg["sig"]), body)
+
+
+def _reason(result: Any) -> RefusalReason:
+    assert isinstance(result, Refusal), result
+    return result.reason
+
+
+@pytest.mark.parametrize(
+    ("msg", "reason"),
+    [
+        (b"{not json", RefusalReason.MALFORMED),
+        (b"[1, 2]", RefusalReason.MALFORMED),
+        ({k: v for k, v in signed().items() if k != "sig"}, RefusalReason.UNSIGNED),
+        ({**signed(), "sig": ""}, RefusalReason.UNSIGNED),
+        ({**signed(), "schema": "command/0"}, RefusalReason.MALFORMED),
+        ({**signed(), "extra": 1}, RefusalReason.MALFORMED),
+        ({**signed(), "sig": "A" * 86 + "=="}, RefusalReason.BAD_SIGNATURE),
+        ({**signed(), "officer": "o8"}, RefusalReason.BAD_SIGNATURE),
+        (signed(key=Ed25519PrivateKey.generate()), RefusalReason.BAD_SIGNATURE),
+        (signed(key_id="console-2"), RefusalReason.UNKNOWN_KEY),
+        (signed(gate="g02"), RefusalReason.WRONG_GATE),
+        (signed(command="in_service"), RefusalReason.TOPIC_MISMATCH),
+        (signed(ts=NOW - dt.timedelta(seconds=31)), RefusalReason.EXPIRED),
+        (signed(ts=NOW + dt.timedelta(seconds=31)), RefusalReason.EXPIRED),
+    ],
+)
+def test_refusals(msg: Any, reason: RefusalReason) -> None:
+    assert _reason(verify(msg)) is reason
+
+
+def test_refusal_keeps_what_the_ack_needs() -> None:
+    msg = signed(gate="g02")
+    r = verify(msg)
+    assert (r.command_id, r.command, r.officer) == (msg["command_id"], Command.RELEASE, "o7")
+
+
+def test_replay_refused_within_the_window_and_by_start_time_after() -> None:
+    nonces = NonceStore(30, not_before=NOW - dt.timedelta(seconds=60))
+    msg = signed()
+    assert isinstance(verify(msg, nonces), OfficerCommand)
+    assert _reason(verify(msg, nonces)) is RefusalReason.REPLAYED
+    later = NOW + dt.timedelta(seconds=20)
+    assert _reason(verify(msg, nonces, now=later)) is RefusalReason.REPLAYED
+    # past the window the timestamp refuses it, and the nonce may be forgotten
+    much_later = NOW + dt.timedelta(seconds=120)
+    assert _reason(verify(msg, nonces, now=much_later)) is RefusalReason.EXPIRED
+    assert isinstance(verify(signed(ts=much_later), nonces, now=much_later), OfficerCommand)
+    assert len(nonces) == 1
+    # a restarted gate has an empty store: commands signed before its start are refused
+    restarted = NonceStore(30, not_before=NOW + dt.timedelta(seconds=5))
+    assert (
+        _reason(verify(msg, restarted, now=NOW + dt.timedelta(seconds=6))) is RefusalReason.EXPIRED
+    )
+
+
+def test_nonce_store_is_bounded() -> None:
+    nonces = NonceStore(30, not_before=NOW - dt.timedelta(hours=1), max_entries=2)
+    assert isinstance(verify(signed(), nonces), OfficerCommand)
+    assert isinstance(verify(signed(), nonces), OfficerCommand)
+    assert _reason(verify(signed(), nonces)) is RefusalReason.REPLAYED
+
+
+def test_public_keys_load_from_base64_or_pem_and_bad_ones_are_refused() -> None:
+    pub = KEY.public_key()
+    pem = pub.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    raw = pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    assert load_public_key(public_key_b64(pub)).public_bytes_raw() == raw
+    assert load_public_key(pem).public_bytes_raw() == raw
+    for bad in ("not base64!", base64.b64encode(b"short").decode()):
+        with pytest.raises(ValueError):
+            load_public_key(bad)
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    ec_pem = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    with pytest.raises(ValueError, match="Ed25519"):
+        load_public_key(ec_pem)
+
+
+def test_sign_command_refuses_unknown_commands() -> None:
+    with pytest.raises(ValueError):
+        signed(command="open_both_doors")

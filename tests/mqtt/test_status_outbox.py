@@ -1,0 +1,128 @@
+"""Retained status, last will, graceful offline, and the bounded outbox, with a real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from drivers.bus import build
+from drivers.errors import DeviceError
+from gate.actions import EventType, Publish
+from gate.events import validate
+from gate.outbox import OutboxFull
+from tests.mqtt.broker import Broker
+from tests.mqtt.conftest import Monitor, gate_yaml
+from tests.mqtt.test_zero_loss import _producer, _until_produced
+
+
+def _statuses(monitor: Monitor) -> list[tuple[dict[str, Any], bool]]:
+    return [(p, r) for t, p, r in monitor.messages if t.endswith("/status")]
+
+
+def _retained_status(broker: Broker, name: str) -> dict[str, Any]:
+    """What a console that connects now sees first on the gate's status topic."""
+    fresh = Monitor(broker, topic="autogate/v1/kul1/g01/status", client_id=name)
+    try:
+        assert fresh.wait_for(lambda m: len(m) >= 1, 5)
+        _topic, payload, retained = fresh.messages[0]
+        assert retained, "the first status a new subscriber gets is the retained one"
+        validate(payload)
+        return payload
+    finally:
+        fresh.close()
+
+
+async def test_status_on_connect_and_last_will_when_the_gate_dies(
+    broker: Broker, monitor: Monitor, certs: Any, tmp_path: Path
+) -> None:
+    cfg = tmp_path / "gate.yaml"
+    cfg.write_text(gate_yaml(broker, certs, tmp_path))
+    proc = _producer(cfg, tmp_path / "progress")
+    try:
+        await _until_produced(tmp_path / "progress", proc, 50)
+        ok = await asyncio.to_thread(
+            monitor.wait_for, lambda m: any(p["online"] for p, _ in _statuses(monitor)), 10
+        )
+        assert ok, "no status on connect"
+        assert _retained_status(broker, "console-a")["online"] is True
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(5)
+    # the broker publishes the will when the connection drops
+    ok = await asyncio.to_thread(
+        monitor.wait_for, lambda m: any(not p["online"] for p, _ in _statuses(monitor)), 10
+    )
+    assert ok
+    offline = _retained_status(broker, "console-b")
+    assert (offline["online"], offline["state"]) == (False, "OFFLINE")
+
+
+async def test_heartbeat_status_is_retained_and_close_announces_offline(
+    broker: Broker, monitor: Monitor, gate_cfg_factory: Any
+) -> None:
+    cfg = gate_cfg_factory()
+    bus = build(cfg.devices.bus, cfg)
+    await bus.start(lambda _i: None)
+    for state in ("IDLE", "DOC_CHECK", "IDLE"):
+        await bus.publish_action(
+            Publish(EventType.GATE_STATUS, data={"state": state, "presence": 0})
+        )
+    assert await bus.flush(10)
+    status = _retained_status(broker, "console-a")
+    assert (status["state"], status["online"], status["presence"]) == ("IDLE", True, 0)
+    await bus.close()
+    assert _retained_status(broker, "console-b")["state"] == "OFFLINE"
+
+
+async def test_full_outbox_refuses_raises_one_alarm_then_drains_in_order(
+    broker: Broker, monitor: Monitor, gate_cfg_factory: Any
+) -> None:
+    broker.wait_saved()
+    broker.kill()  # the gate starts with the broker away
+    cfg = gate_cfg_factory(max_rows=20)
+    bus = build(cfg.devices.bus, cfg)
+    await bus.start(lambda _i: None)
+    for i in range(20):
+        await bus.publish_action(Publish(EventType.CROSSING_ACCEPTED, txn_id=f"t{i:02d}"))
+    for i in (20, 21):
+        with pytest.raises(OutboxFull):
+            await bus.publish_action(Publish(EventType.CROSSING_ACCEPTED, txn_id=f"t{i:02d}"))
+    assert bus.backlog == 21  # 20 events + one alarm from the reserve; nothing dropped
+    broker.start()
+    assert await bus.flush(15)
+    await bus.close()
+    ok = await asyncio.to_thread(
+        monitor.wait_for,
+        lambda m: len(monitor.on("event/crossing")) >= 20 and len(monitor.on("event/alarm")) >= 2,
+        15,
+    )
+    assert ok
+    assert [p["txn_id"] for p in monitor.on("event/crossing")] == [f"t{i:02d}" for i in range(20)]
+    alarms = monitor.on("event/alarm")
+    assert [(a["type"], a["reasons"]) for a in alarms] == [
+        ("alarm.raised", ["gate_outbox_full"]),
+        ("alarm.cleared", ["gate_outbox_full"]),
+    ]
+
+
+@pytest.mark.parametrize(
+    "flaw", [{"password": "wrong"}, {"client_cert": False}], ids=["bad-password", "no-client-cert"]
+)
+async def test_refused_credentials_keep_events_on_disk(
+    broker: Broker, gate_cfg_factory: Any, flaw: dict[str, Any]
+) -> None:
+    cfg = gate_cfg_factory(**flaw)
+    bus = build(cfg.devices.bus, cfg)
+    await bus.start(lambda _i: None)
+    for i in range(5):
+        await bus.publish_action(Publish(EventType.CROSSING_ACCEPTED, txn_id=f"t{i}"))
+    await asyncio.sleep(1.5)  # a few connection attempts
+    assert not bus.connected
+    assert bus.backlog == 5
+    await bus.close()
+    with pytest.raises(DeviceError):
+        await bus.publish_action(Publish(EventType.CROSSING_ACCEPTED, txn_id="late"))
