@@ -32,7 +32,8 @@ CHECKPOINT_LEAF = "audit/checkpoint"
 
 
 def _utc(now: float) -> str:
-    return dt.datetime.fromtimestamp(now, dt.UTC).isoformat().replace("+00:00", "Z")
+    stamp = dt.datetime.fromtimestamp(now, dt.UTC).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")
 
 
 class Checkpointer:

@@ -58,8 +58,8 @@ class _Live(Collector):
         for name, (doc, fn) in self.sources.items():
             try:
                 value = fn()
-            except Exception:  # a source that fails is left out of this scrape
-                log.exception("metric %s", name)
+            except Exception as exc:  # e.g. the bus before start: left out of this scrape
+                log.debug("metric %s unavailable: %s", name, exc)
                 continue
             if value is not None:
                 yield GaugeMetricFamily(name, doc, value=float(value))
@@ -152,6 +152,10 @@ class Metrics:
         bus = daemon.dev.bus
         if callable(getattr(bus, "depth", None)):
             self.live.add("autogate_outbox_depth", "Events waiting in the outbox", bus.depth)
+        elif hasattr(type(bus), "backlog"):  # the MQTT bus: rows not yet acknowledged
+            self.live.add(
+                "autogate_outbox_depth", "Events waiting in the outbox", lambda: bus.backlog
+            )
         if callable(getattr(bus, "oldest_age", None)):
             self.live.add(
                 "autogate_outbox_oldest_age_seconds",

@@ -135,8 +135,7 @@ class Ops:
         if self.watchdog is not None:
             self._tasks.append(asyncio.ensure_future(self.watchdog.run(self._stop)))
         if self.checkpointer is not None:
-            interval = self.cfg.ops.audit.checkpoint_interval_s
-            self._tasks.append(asyncio.ensure_future(self.checkpointer.run(interval, self._stop)))
+            self._tasks.append(asyncio.ensure_future(self._checkpoints(daemon)))
         if self.vault.store is not None:
             self._tasks.append(asyncio.ensure_future(self._purge()))
 
@@ -144,6 +143,17 @@ class Ops:
         await daemon.ready.wait()
         self.notifier.ready(daemon.gate.state.value)
         log.info("ready", extra={"state": daemon.gate.state.value})
+
+    async def _checkpoints(self, daemon: Any) -> None:
+        """Sign the head on a timer once the devices (the bus among them) have started."""
+        assert self.checkpointer is not None
+        ready = asyncio.ensure_future(daemon.ready.wait())
+        stopped = asyncio.ensure_future(self._stop.wait())
+        await asyncio.wait({ready, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        for t in (ready, stopped):
+            t.cancel()
+        if daemon.ready.is_set() and not self._stop.is_set():
+            await self.checkpointer.run(self.cfg.ops.audit.checkpoint_interval_s, self._stop)
 
     async def _stopping(self, stop: asyncio.Event) -> None:
         await stop.wait()

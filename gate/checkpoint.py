@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from gate.journal import Head, canonical
 
-SCHEMA = "autogate/audit.checkpoint/v1"
+SCHEMA = "audit.checkpoint/1"  # gate/schemas/audit.checkpoint.v1.json
 
 
 class CheckpointError(ValueError):

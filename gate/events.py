@@ -52,6 +52,7 @@ SCHEMA_FILES = {
     "alarm/1": "alarm.v1.json",
     "command/1": "command.v1.json",
     "command.ack/1": "command.ack.v1.json",
+    "audit.checkpoint/1": "audit.checkpoint.v1.json",  # gate/checkpoint.py (ops)
 }
 
 # ``Publish.data`` keys each schema family accepts (anything else is a programming error:

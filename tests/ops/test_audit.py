@@ -280,3 +280,19 @@ def test_start_refuses_a_checkpoint_whose_signature_fails(
     cps.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     with pytest.raises(OpsError, match="signature does not verify"):
         Ops.build(cfg, env={})
+
+
+def test_checkpoint_message_matches_its_shipped_schema(
+    tmp_path: Path, key: Ed25519PrivateKey
+) -> None:
+    from gate import events
+
+    j = Journal(tmp_path / "j.jsonl", fsync=False)
+    fill(j, 0, 3)
+    signer = Checkpointer(key, tmp_path / "cps", "kul1", "g01", j.head)
+    cp = signer.write()
+    assert cp is not None
+    events.validate(signer.payload(cp))
+    bad = signer.payload(cp) | {"document_number": "A12345678"}
+    with pytest.raises(events.EventError):
+        events.validate(bad)
