@@ -16,7 +16,14 @@ from gate.config import ConfigError, Devices, GateConfig, load_config
 EXIT_CONFIG = 2
 
 # device tools register their own subcommands (``add_subcommands``) when installed
-TOOL_MODULES = ("drivers.mrz_cli", "drivers.chip_cli", "drivers.face_cli", "drivers.watchlist_cli")
+TOOL_MODULES = (
+    "drivers.mrz_cli",
+    "drivers.chip_cli",
+    "drivers.face_cli",
+    "drivers.watchlist_cli",
+    "drivers.bus_cli",
+    "console.cli",
+)
 
 
 def _load(path: str) -> GateConfig:

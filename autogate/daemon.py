@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import time
 import uuid
@@ -19,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autogate.payload import ack_payload, event_payload
 from autogate.vault import Vault
 from drivers.errors import DeviceError
 from drivers.interfaces import (
@@ -31,8 +31,8 @@ from drivers.interfaces import (
     FaceVerifier,
     Watchlist,
 )
+from gate import events, machine
 from gate import inputs as i
-from gate import machine
 from gate.actions import (
     OUTCOME_EVENTS,
     AckCommand,
@@ -219,16 +219,7 @@ class Daemon:
             case ForgetBiometrics(txn_id=txn, keep_for_referral=keep):
                 self.vault.forget(txn, keep)
             case Publish():
-                self._journal(
-                    "event",
-                    {
-                        "type": act.type.value,
-                        "txn_id": act.txn_id,
-                        "reasons": [r.value for r in act.reasons],
-                    },
-                )
-                leaf, payload = event_payload(act, self.cfg.gate.site, self.cfg.gate.id, now)
-                self._spawn(self._publish(leaf, payload, retain=act.type is EventType.GATE_STATUS))
+                self._send(act, now)
             case AckCommand():
                 self._journal(
                     "command",
@@ -239,8 +230,26 @@ class Daemon:
                         "detail": act.detail,
                     },
                 )
-                leaf, payload = ack_payload(act, self.cfg.gate.site, self.cfg.gate.id, now)
-                self._spawn(self._publish(leaf, payload))
+                self._send(events.ack_action(act), now)
+
+    def _send(self, act: Publish, now: float) -> None:
+        """Journal the event (no personal data), build its wire form, hand it to the bus."""
+        reasons = [r.value for r in act.reasons]
+        self._journal("event", {"type": act.type.value, "txn_id": act.txn_id, "reasons": reasons})
+        try:
+            payload = events.build_payload(
+                act,
+                site=self.cfg.gate.site,
+                gate=self.cfg.gate.id,
+                ts=dt.datetime.fromtimestamp(now, dt.UTC),
+                event_id=str(uuid.uuid4()),
+                document_key=getattr(self.dev.bus, "document_key", b""),
+            )
+        except events.EventError as exc:  # our bug, not the traveller's: log it, go on
+            log.error("event %s not publishable: %s", act.type.value, exc)
+            return
+        leaf = events.topic_leaf(act.type)
+        self._spawn(self._publish(leaf, payload, retain=act.type is EventType.GATE_STATUS))
 
     async def _publish(self, leaf: str, payload: dict[str, Any], retain: bool = False) -> None:
         try:

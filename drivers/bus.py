@@ -2,9 +2,10 @@
 
 Three workers, one job each:
 
-- ``publish`` (the daemon's loop) validates the payload against its schema and writes it
-  to the SQLite outbox on a single I/O thread (so rows keep the order of the calls); it
-  returns when the row is on disk. Nothing is published from here.
+- ``publish`` (the daemon's loop) validates the payload against its schema and queues it
+  for the SQLite outbox; one writer commits what is queued in a single transaction on a
+  single I/O thread (group commit: concurrent publishes share the fsync, rows keep the
+  order of the calls); it returns when its row is on disk. Nothing is published here.
 - the drainer thread reads rows in ``seq`` order and hands them to paho with QoS 1,
   keeping at most ``inflight`` unacknowledged; each PUBACK (``on_publish``, by message
   id) marks its row, and the drainer deletes marked rows in batches. After a reconnect
@@ -47,6 +48,7 @@ from gate import events
 from gate.actions import EventType, Publish
 from gate.commands import NonceStore, Refusal, load_public_key, verify_command
 from gate.config import GateConfig, MqttBusConfig
+from gate.events import EventError
 from gate.inputs import OfficerCommand
 from gate.outbox import Outbox, OutboxFull
 from gate.reasons import ReasonCode
@@ -107,6 +109,8 @@ class MqttBus:
         self._last_status: dict[str, Any] | None = None
         self._full_alarm = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._pending: list[tuple[str, bytes, bool, bool, asyncio.Future[int]]] = []
+        self._writer: asyncio.Future[None] | None = None
         self._closed = False
 
     # --- Device ---------------------------------------------------------------------
@@ -173,9 +177,14 @@ class MqttBus:
         ``OutboxFull`` when the backlog reached ``outbox_max_rows`` (an ``alarm.raised``
         with ``gate_outbox_full`` is queued once, from the reserve).
         """
+        events.validate(payload)
+        if events.topic_leaf(payload["type"]) != topic_leaf:
+            raise EventError(f"a {payload['type']} does not go on {topic_leaf!r}")
+        await self._publish_valid(topic_leaf, payload, retain)
+
+    async def _publish_valid(self, topic_leaf: str, payload: dict[str, Any], retain: bool) -> None:
         if self._closed:
             raise DeviceError("bus", "closed")
-        events.validate(payload)
         if topic_leaf == "status":
             retain = True  # status is state: a new subscriber must see it at once
             self._last_status = payload
@@ -202,8 +211,8 @@ class MqttBus:
             ts=self._clock(),
             event_id=str(uuid.uuid4()),
             document_key=self.document_key,
-        )
-        await self.publish(events.topic_leaf(action.type), payload)
+        )  # validated by build_payload
+        await self._publish_valid(events.topic_leaf(action.type), payload, retain=False)
 
     async def flush(self, timeout: float) -> bool:
         """Wait until the broker acknowledged every queued row; False on timeout."""
@@ -237,14 +246,39 @@ class MqttBus:
     async def _put(
         self, leaf: str, payload: dict[str, Any], retain: bool = False, reserve: bool = False
     ) -> None:
+        """Queue one row for the writer and wait until it is committed (or refused)."""
         assert self._loop is not None
         topic = events.topic(self.site, self.gate, leaf)
         data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-        outbox = self._box()
-        await self._loop.run_in_executor(
-            self._io, lambda: outbox.put(topic, data, retain, reserve=reserve)
-        )
+        done: asyncio.Future[int] = self._loop.create_future()
+        self._pending.append((topic, data, retain, reserve, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.ensure_future(self._write_pending())
+        await asyncio.shield(done)  # a cancelled caller does not unqueue a row being written
         self._wake.set()
+
+    async def _write_pending(self) -> None:
+        """Commit everything queued so far in one transaction (group commit), in order."""
+        assert self._loop is not None
+        outbox = self._box()
+        while self._pending:
+            batch, self._pending = self._pending, []
+            rows = [item[:4] for item in batch]
+            try:
+                results = await self._loop.run_in_executor(self._io, outbox.put_many, rows)
+            except Exception as exc:  # sqlite failure: nothing of the batch was stored
+                err = DeviceError("bus", f"outbox write failed: {exc}")
+                for *_, done in batch:
+                    if not done.done():
+                        done.set_exception(err)
+                continue
+            for (*_, done), result in zip(batch, results, strict=True):
+                if done.done():
+                    continue
+                if isinstance(result, OutboxFull):
+                    done.set_exception(result)
+                else:
+                    done.set_result(result)
 
     def _event(
         self,
@@ -435,8 +469,8 @@ class MqttBus:
             **who,
         )
         try:
-            await self.publish(ack_leaf, ack)
-            await self.publish(leaf, alarm)
+            await self._publish_valid(ack_leaf, ack, retain=False)
+            await self._publish_valid(leaf, alarm, retain=False)
         except OutboxFull:
             log.error("bus: refusal of %s not published: outbox full", refusal.command_id)
 

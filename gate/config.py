@@ -58,6 +58,22 @@ class SimChipConfig(Strict):
     type: Literal["sim"] = "sim"
 
 
+class PcscChipConfig(Strict):
+    """A contactless reader over PC/SC (pcscd); see docs/chip.md."""
+
+    type: Literal["pcsc"]
+    reader: str = Field("Virtual PCD 00 00", description="reader name, or a unique prefix of it")
+    csca_dir: Path | None = Field(None, description="trusted CSCA certificates (DER/PEM, .ml)")
+    master_list: Path | None = Field(None, description="an ICAO CSCA master list file")
+    crl_dir: Path | None = Field(None, description="CRLs (*.crl, DER or PEM) of the CSCAs")
+    card_wait_s: float = Field(1.0, ge=0, le=30, description="wait for a card in the field")
+    apdu_timeout_s: float = Field(3.0, gt=0, le=60, description="one APDU; lost tags hang")
+    read_timeout_s: float = Field(10.0, gt=0, le=120, description="the whole read")
+    pace: Literal["prefer", "never"] = Field("prefer", description="PACE if offered, else BAC")
+    extended_length: Literal["auto", "on", "off"] = Field("auto", description="auto: ATR")
+    max_extended_read: int = Field(0xFF00, ge=256, le=0xFF00)
+
+
 class SimCameraConfig(Strict):
     type: Literal["sim"] = "sim"
 
@@ -197,7 +213,7 @@ class CompositeListsConfig(Strict):
 
 
 ScannerConfig = Annotated[SimScannerConfig, Field(discriminator="type")]
-ChipConfig = Annotated[SimChipConfig, Field(discriminator="type")]
+ChipConfig = Annotated[SimChipConfig | PcscChipConfig, Field(discriminator="type")]
 CameraConfig = Annotated[SimCameraConfig, Field(discriminator="type")]
 FaceConfig = Annotated[SimFaceConfig, Field(discriminator="type")]
 BarrierConfig = Annotated[SimBarrierConfig, Field(discriminator="type")]

@@ -59,9 +59,19 @@ SCHEMA_FILES = {
 # refusing it keeps personal data from leaking onto a topic by accident)
 _COMMON_KEYS = {"detail", "timings", "direction"}
 _DATA_KEYS: dict[str, set[str]] = {
-    "gate.status/1": {"detail", "state", "online", "doors", "presence", "outbox_depth", "version"},
-    "crossing/1": _COMMON_KEYS | {"mrz", "document", "access_control"},
-    "referral/1": _COMMON_KEYS | {"mrz", "document", "resolution", "officer", "command_id"},
+    "gate.status/1": {
+        "detail",
+        "state",
+        "online",
+        "doors",
+        "presence",
+        "links",
+        "outbox_depth",
+        "version",
+    },
+    "crossing/1": _COMMON_KEYS | {"mrz", "document", "access_control", "stage"},
+    "referral/1": _COMMON_KEYS
+    | {"mrz", "document", "resolution", "officer", "command_id", "stage", "chip", "face"},
     "alarm/1": {"detail", "device", "state", "command_id", "officer"},
     "command.ack/1": {"detail", "command_id", "command", "accepted", "officer"},
 }

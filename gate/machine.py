@@ -117,6 +117,7 @@ class Gate:
     tamper: bool = False
     faults: frozenset[str] = frozenset()
     sending_back: bool = False  # an officer sent the occupant back out through the entry
+    alarm: tuple[ReasonCode, ...] = ()  # what the current ALARM was raised for
 
 
 Result = tuple[Gate, list[Action]]
@@ -145,14 +146,19 @@ def step(gate: Gate, event: i.Input, now: float) -> Result:
 # --- helpers ----------------------------------------------------------------------
 
 
-def _status(gate: Gate, **extra: Any) -> Publish:
+LINKS = ("barrier", "scanner", "chip", "camera", "face", "lists", "bus")
+
+
+def _status(gate: Gate) -> Publish:
     data: dict[str, Any] = {
         "state": gate.state.value,
-        "occupancy": gate.occupancy,
-        "faults": sorted(gate.faults),
-        "emergency": gate.emergency,
+        "presence": min(gate.occupancy, 99),
+        "doors": {
+            "entry": "open" if gate.entry_open else "closed",
+            "exit": "open" if gate.exit_open else "closed",
+        },
+        "links": {d: "fault" if d in gate.faults else "ok" for d in (*LINKS, *sorted(gate.faults))},
     }
-    data.update(extra)
     return Publish(EventType.GATE_STATUS, gate.txn.id if gate.txn else None, (), data)
 
 
@@ -183,7 +189,7 @@ def _enter(gate: Gate, state: State, now: float) -> Gate:
 
 
 def _end(
-    gate: Gate, outcome: EventType, reasons: tuple[ReasonCode, ...], **data: Any
+    gate: Gate, outcome: EventType, reasons: tuple[ReasonCode, ...], now: float
 ) -> tuple[Gate, list[Action]]:
     """Publish the transaction's one outcome; later calls for the same txn do nothing."""
     txn = gate.txn
@@ -194,9 +200,9 @@ def _end(
         EventType.REFERRAL_OPENED: "referred",
         EventType.CROSSING_ABORTED: "aborted",
     }[outcome]
-    payload: dict[str, Any] = {"stage": _stage(gate), "duration_s": 0.0}
-    payload.update(data)
-    acts: list[Action] = [Publish(outcome, txn.id, reasons, payload)]
+    data: dict[str, Any] = {"stage": _stage(gate), "timings": _timings(txn, now)}
+    data.update(_summary(txn, referral=outcome is EventType.REFERRAL_OPENED))
+    acts: list[Action] = [Publish(outcome, txn.id, reasons, data)]
     referred = outcome is EventType.REFERRAL_OPENED
     acts.append(ForgetBiometrics(txn.id, keep_for_referral=referred))
     return replace(gate, txn=replace(txn, outcome=name)), acts
@@ -210,54 +216,66 @@ def _stage(gate: Gate) -> str:
     return "document"
 
 
-def _with_duration(gate: Gate, acts: list[Action], now: float) -> list[Action]:
-    if gate.txn is None:
-        return acts
-    out: list[Action] = []
-    for a in acts:
-        if isinstance(a, Publish) and "duration_s" in a.data:
-            a = replace(a, data={**a.data, "duration_s": round(now - gate.txn.started, 3)})
-        out.append(a)
+def _timings(txn: Txn, now: float) -> dict[str, float]:
+    """Seconds per step as the devices measured them, and the whole transaction."""
+    out = {"total": round(max(0.0, now - txn.started), 3)}
+    steps = (("mrz", txn.doc), ("chip", txn.chip), ("lists", txn.lists), ("face", txn.face))
+    for step, result in steps:
+        if result is not None and result.elapsed_s > 0:
+            out[step] = round(result.elapsed_s, 4)
+    return out
+
+
+def _summary(txn: Txn, referral: bool) -> dict[str, Any]:
+    """What each topic's readers need: crossings get the document (hashed downstream);
+    referrals also get the chip and face results an officer decides on."""
+    out: dict[str, Any] = {}
+    if txn.doc is not None and txn.doc.mrz is not None:
+        out["mrz"] = txn.doc.mrz
+    chip, face = txn.chip, txn.face
+    if not referral:
+        if chip is not None and chip.access_control:
+            out["access_control"] = chip.access_control
+        return out
+    if chip is not None:
+        out["chip"] = {
+            "present": chip.present,
+            "access_control": chip.access_control or None,
+            "passive_auth": chip.passive_auth.value,
+            "active_auth": chip.active_auth.value,
+            "chip_auth": chip.chip_auth.value,
+        }
+    if face is not None:
+        out["face"] = {
+            "match": face.match,
+            "score": round(face.score, 4),
+            "threshold": round(face.threshold, 4),
+            "pad_score": round(face.pad_score, 4),
+            "quality": round(face.quality, 4),
+            "backend": face.backend,
+        }
     return out
 
 
 def _refer(gate: Gate, reasons: tuple[ReasonCode, ...], now: float) -> Result:
     """Every reject ends here: doors closed, referral event, officer decides."""
     g, acts = _doors(gate, entry=False, exit_=False)
-    g, ended = _end(g, EventType.REFERRAL_OPENED, reasons, **_summary(g))
+    g, ended = _end(g, EventType.REFERRAL_OPENED, reasons, now)
     g = _enter(g, State.REFERRED, now)
-    return g, _with_duration(gate, acts + ended, now) + [_status(g)]
-
-
-def _summary(gate: Gate) -> dict[str, Any]:
-    """Results an officer needs on a referral (the event schema decides what is sent)."""
-    txn = gate.txn
-    out: dict[str, Any] = {}
-    if txn is None:
-        return out
-    if txn.doc is not None and txn.doc.mrz is not None:
-        out["mrz"] = txn.doc.mrz
-    if txn.chip is not None:
-        out["chip"] = txn.chip
-    if txn.face is not None:
-        out["face"] = txn.face
-    if txn.lists is not None:
-        out["lists"] = txn.lists
-    return out
+    return g, acts + ended + [_status(g)]
 
 
 def _abort(gate: Gate, reason: ReasonCode, now: float) -> tuple[Gate, list[Action]]:
-    g, acts = _end(gate, EventType.CROSSING_ABORTED, (reason,))
-    return g, _with_duration(gate, acts, now)
+    return _end(gate, EventType.CROSSING_ABORTED, (reason,), now)
 
 
 def _alarm(gate: Gate, reason: ReasonCode, now: float, **data: Any) -> Result:
     """Tailgating, forced door, tamper, stuck door: doors closed, officer must reset."""
     g, acts = _close_all(gate)
     if g.txn is not None and g.txn.outcome is None:
-        g, ended = _end(g, EventType.REFERRAL_OPENED, (reason,), **_summary(g))
-        acts += _with_duration(gate, ended, now)
-    g = _enter(g, State.ALARM, now)
+        g, ended = _end(g, EventType.REFERRAL_OPENED, (reason,), now)
+        acts += ended
+    g = _enter(replace(g, alarm=(reason,)), State.ALARM, now)
     acts.append(Publish(EventType.ALARM_RAISED, g.txn.id if g.txn else None, (reason,), dict(data)))
     return g, acts + [_status(g)]
 
@@ -329,7 +347,8 @@ def _tamper(gate: Gate, ev: i.TamperChanged, now: float) -> Result | None:
 def _door_fault(gate: Gate, ev: i.DoorFault, now: float) -> Result | None:
     if gate.state is State.EMERGENCY:
         return gate, []
-    return _alarm(gate, ReasonCode.GATE_DOOR_STUCK, now, door=ev.door.value, detail=ev.detail)
+    detail = f"{ev.door.value} door: {ev.detail}" if ev.detail else f"{ev.door.value} door"
+    return _alarm(gate, ReasonCode.GATE_DOOR_STUCK, now, device="barrier", detail=detail)
 
 
 def _door_changed(gate: Gate, ev: i.DoorChanged, now: float) -> Result | None:
@@ -337,7 +356,7 @@ def _door_changed(gate: Gate, ev: i.DoorChanged, now: float) -> Result | None:
     if not ev.closed and not commanded_open and gate.state is not State.EMERGENCY:
         if gate.state is State.ALARM:
             return gate, []
-        return _alarm(gate, ReasonCode.GATE_DOOR_FORCED, now, door=ev.door.value)
+        return _alarm(gate, ReasonCode.GATE_DOOR_FORCED, now, detail=f"{ev.door.value} door opened")
     return None  # state rules may care (entry closed behind the traveller)
 
 
@@ -350,7 +369,7 @@ def _presence(gate: Gate, ev: i.PresenceChanged, now: float) -> Result | Gate:
         allowed = 0  # nobody may be inside before the entry opened
     if ev.count > allowed:
         reason = ReasonCode.GATE_TAILGATING if allowed else ReasonCode.GATE_UNEXPECTED_OCCUPANT
-        return _alarm(g, reason, now, count=ev.count)
+        return _alarm(g, reason, now, detail=f"{ev.count} people in the mantrap")
     return g if g.state in _PRESENCE_STATES else (g, [])
 
 
@@ -394,7 +413,7 @@ def _started(gate: Gate, ev: i.Started, now: float) -> Result:
                 EventType.CROSSING_ABORTED,
                 ev.interrupted_txn,
                 (ReasonCode.GATE_RESTART,),
-                {"stage": "unknown", "duration_s": 0.0},
+                {"stage": "unknown"},
             )
         )
     if g.faults or g.emergency:
@@ -504,8 +523,8 @@ def _exit_presence(gate: Gate, ev: i.PresenceChanged, now: float) -> Result:
     acts: list[Action] = []
     g = gate
     if g.txn is not None and g.txn.outcome is None:
-        g, ended = _end(g, EventType.CROSSING_ACCEPTED, (), **_summary(g))
-        acts += _with_duration(gate, ended, now)
+        g, ended = _end(g, EventType.CROSSING_ACCEPTED, (), now)
+        acts += ended
     elif g.txn is not None and g.txn.released:
         acts.append(ForgetBiometrics(g.txn.id))
     g, idle = _to_idle(g, now)
@@ -514,12 +533,12 @@ def _exit_presence(gate: Gate, ev: i.PresenceChanged, now: float) -> Result:
 
 def _referred_command(gate: Gate, ev: i.OfficerCommand, now: float) -> Result:
     txn = gate.txn
-    resolved = Publish(
-        EventType.REFERRAL_RESOLVED,
-        txn.id if txn else None,
-        (),
-        {"resolution": ev.command.value, "officer": ev.officer},
-    )
+    # a referral without a transaction (someone found inside after an alarm) has no
+    # referral event to resolve: the ack and the journal record the officer's decision
+    resolved: list[Action] = []
+    if txn is not None:
+        data = {"resolution": ev.command.value, "officer": ev.officer, "command_id": ev.command_id}
+        resolved = [Publish(EventType.REFERRAL_RESOLVED, txn.id, (), data)]
     if ev.command is Command.RELEASE:
         if txn is None:
             return gate, [_ack(ev, False, "no traveller to release")]
@@ -532,14 +551,14 @@ def _referred_command(gate: Gate, ev: i.OfficerCommand, now: float) -> Result:
                 replace(gate, txn=replace(txn, entered=False)), entry=True, exit_=False
             )
             g = _enter(g, State.ENTRY_OPEN, now)
-        return g, [_ack(ev, True), resolved, *acts, _status(g)]
+        return g, [_ack(ev, True), *resolved, *acts, _status(g)]
     if ev.command is Command.SEND_BACK:
         if gate.occupancy >= 1:
             g, acts = _doors(replace(gate, sending_back=True), entry=True, exit_=False)
-            return g, [_ack(ev, True), resolved, *acts]
+            return g, [_ack(ev, True), *resolved, *acts]
         g, idle = _to_idle(gate, now)
         forget: list[Action] = [ForgetBiometrics(txn.id)] if txn else []
-        return g, [_ack(ev, True), resolved, *forget, *idle]
+        return g, [_ack(ev, True), *resolved, *forget, *idle]
     return gate, [_ack(ev, False, f"{ev.command.value} not applicable in REFERRED")]
 
 
@@ -556,16 +575,20 @@ def _alarm_command(gate: Gate, ev: i.OfficerCommand, now: float) -> Result:
         return gate, [_ack(ev, False, f"{ev.command.value} not applicable in ALARM")]
     if gate.tamper:
         return gate, [_ack(ev, False, "tamper input still active")]
+    reasons = gate.alarm or (ReasonCode.GATE_OFFICER,)
     cleared = Publish(
-        EventType.ALARM_CLEARED, gate.txn.id if gate.txn else None, (), {"officer": ev.officer}
+        EventType.ALARM_CLEARED,
+        gate.txn.id if gate.txn else None,
+        reasons,
+        {"officer": ev.officer, "command_id": ev.command_id},
     )
     if gate.occupancy > 0:
         # someone is still inside: the officer decides through the referral
-        g = _enter(gate, State.REFERRED, now)
+        g = _enter(replace(gate, alarm=()), State.REFERRED, now)
         return g, [_ack(ev, True), cleared, _status(g)]
     txn = gate.txn
     forget: list[Action] = [ForgetBiometrics(txn.id)] if txn else []
-    g, idle = _to_idle(gate, now)
+    g, idle = _to_idle(replace(gate, alarm=()), now)
     return g, [_ack(ev, True), cleared, *forget, *idle]
 
 
@@ -586,7 +609,7 @@ def _timeout_refer(gate: Gate, now: float) -> Result:
 def _timeout_entry(gate: Gate, now: float) -> Result:
     if gate.txn is not None and gate.txn.entered:
         # the traveller is inside but the entry never reported closed
-        return _alarm(gate, ReasonCode.GATE_DOOR_STUCK, now, door=Door.ENTRY.value)
+        return _alarm(gate, ReasonCode.GATE_DOOR_STUCK, now, detail="entry door did not close")
     g, acts = _abort(gate, ReasonCode.GATE_ENTRY_NOT_USED, now)
     g2, idle = _to_idle(g, now)
     return g2, acts + idle
@@ -599,7 +622,10 @@ def _timeout_renew(reason: ReasonCode | None) -> Callable[[Gate, float], Result]
         if reason is not None:
             acts.append(
                 Publish(
-                    EventType.ALARM_RAISED, g.txn.id if g.txn else None, (reason,), {"repeat": True}
+                    EventType.ALARM_RAISED,
+                    g.txn.id if g.txn else None,
+                    (reason,),
+                    {"detail": "still unresolved"},
                 )
             )
         return g, acts + [_status(g)]

@@ -81,31 +81,53 @@ class Outbox:
         ``reserve=True`` may use the few rows kept above the bound (for the alarm that
         reports the full outbox).
         """
-        limit = self.max_rows + (RESERVE_ROWS if reserve else 0)
+        result = self.put_many([(topic, payload, retain, reserve)])[0]
+        if isinstance(result, OutboxFull):
+            raise result
+        return result
+
+    def put_many(self, items: list[tuple[str, bytes, bool, bool]]) -> list[int | OutboxFull]:
+        """Store ``(topic, payload, retain, reserve)`` rows in order in ONE transaction.
+
+        Group commit: with ``sync="full"`` the fsync, not the insert, is the cost, so
+        messages queued together share it. Each item gets its ``seq`` or an ``OutboxFull``
+        (the others are still stored); a database error stores none and raises.
+        """
+        results: list[int | OutboxFull] = []
         with self._lock:
             self._check_open()
+            count = self._count
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                if retain:
-                    # keep only the newest unsent retained message of a topic
+                for topic, payload, retain, reserve in items:
+                    # a retained message replaces the unsent retained rows of its topic
+                    replaced = 0
+                    if retain:
+                        replaced = self._db.execute(
+                            "SELECT count(*) FROM outbox WHERE topic = ? AND retain = 1", (topic,)
+                        ).fetchone()[0]
+                    limit = self.max_rows + (RESERVE_ROWS if reserve else 0)
+                    if not replaced and count >= limit:  # a replacement never grows it
+                        results.append(OutboxFull(f"outbox full: {count} rows unacknowledged"))
+                        continue
+                    if replaced:
+                        self._db.execute(
+                            "DELETE FROM outbox WHERE topic = ? AND retain = 1", (topic,)
+                        )
+                        count -= replaced
                     cur = self._db.execute(
-                        "DELETE FROM outbox WHERE topic = ? AND retain = 1", (topic,)
+                        "INSERT INTO outbox (topic, payload, retain, created) VALUES (?, ?, ?, ?)",
+                        (topic, payload, int(retain), time.time()),
                     )
-                    self._count -= cur.rowcount
-                if self._count >= limit:
-                    raise OutboxFull(f"outbox full: {self._count} rows unacknowledged")
-                cur = self._db.execute(
-                    "INSERT INTO outbox (topic, payload, retain, created) VALUES (?, ?, ?, ?)",
-                    (topic, payload, int(retain), time.time()),
-                )
+                    assert cur.lastrowid is not None
+                    results.append(cur.lastrowid)
+                    count += 1
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
-                self._count = self._db.execute("SELECT count(*) FROM outbox").fetchone()[0]
                 raise
-            self._count += 1
-            assert cur.lastrowid is not None
-            return cur.lastrowid
+            self._count = count
+        return results
 
     def discard_retained(self, topic: str) -> int:
         """Drop unsent retained rows of ``topic`` (a restarted gate's stale status)."""

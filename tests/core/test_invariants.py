@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from gate import inputs as i
 from gate import machine
-from gate.actions import OUTCOME_EVENTS, CloseDoor, OpenDoor, Publish, ReadDocument
+from gate.actions import OUTCOME_EVENTS, AckCommand, CloseDoor, OpenDoor, Publish, ReadDocument
+from gate.events import ack_action, build_payload
 from gate.inputs import Command, Door
 from gate.reasons import ReasonCode
 from gate.results import ListsResult
@@ -24,6 +25,8 @@ from tests.core.helpers import T0, chip, doc, face, mrz
 from tests.core.helpers import settings as core_settings
 
 S = machine.State
+WHEN = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.UTC)
+EVENT_ID = "00000000-0000-4000-8000-000000000000"
 
 noise = st.one_of(
     st.just(("placed",)),
@@ -156,6 +159,10 @@ def test_safety_invariants(seq: list[tuple]) -> None:
                 started.append(act.txn_id)
             elif isinstance(act, Publish) and act.type in OUTCOME_EVENTS and act.txn_id:
                 outcomes[act.txn_id] += 1
+            if isinstance(act, Publish):  # every event the core emits has a valid wire form
+                build_payload(act, site="s1", gate="g1", ts=WHEN, event_id=EVENT_ID)
+            elif isinstance(act, AckCommand):
+                build_payload(ack_action(act), site="s1", gate="g1", ts=WHEN, event_id=EVENT_ID)
 
         if gate.state is not S.EMERGENCY:
             assert not (commanded[Door.ENTRY] and commanded[Door.EXIT]), "both doors open"

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from gate.actions import EventType
+from gate.events import topic_leaf, validate
 from gate.journal import Journal, verify
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,20 +43,22 @@ def test_one_accepted_and_one_referred_traveller(tmp_path: Path) -> None:
     events = run_sim(cfg)
     by_type: dict[str, list[dict]] = {}
     for e in events:
+        topic = e.pop("topic")
+        validate(e)  # every message matches its shipped JSON Schema
+        assert topic == topic_leaf(EventType(e["type"]))
         assert e["gate"] == "gate-01" and e["site"] == "klia-t1-arr"
         assert len(e["event_id"]) == 36
         by_type.setdefault(e["type"], []).append(e)
 
     (accepted,) = by_type["crossing.accepted"]
-    assert accepted["reasons"] == []
-    assert accepted["topic"] == "event/crossing"
+    assert accepted["reasons"] == [] and accepted["decision"] == "accepted"
     # a crossing carries only a masked and hashed document number
     assert accepted["document"]["number_masked"].endswith("678")
     assert "document_number" not in accepted["document"] and "surname" not in accepted["document"]
 
     (referred,) = by_type["referral.opened"]
-    assert [r["code"] for r in referred["reasons"]] == ["doc_expired"]
-    assert referred["reasons"][0]["text"]
+    assert referred["reasons"] == ["doc_expired"]
+    assert referred["stage"] == "document"
     assert referred["document"]["surname"] == "LIM"  # the officer needs the name
     (resolved,) = by_type["referral.resolved"]
     assert resolved["resolution"] == "send_back"
@@ -82,7 +86,7 @@ def test_restart_reports_the_half_crossing_and_does_not_resume_it(tmp_path: Path
     events = run_sim(cfg)
     first_aborted = next(e for e in events if e["type"] == "crossing.aborted")
     assert first_aborted["txn_id"] == "dead-000001"
-    assert [r["code"] for r in first_aborted["reasons"]] == ["gate_restart"]
+    assert first_aborted["reasons"] == ["gate_restart"]
     assert verify(journal_path).ok
 
 

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gate.outbox import RESERVE_ROWS, Outbox, OutboxFull
 
@@ -105,4 +107,69 @@ def test_discard_retained_drops_only_that_topics_retained_rows(tmp_path: Path) -
     assert box.discard_retained("a/status") == 1
     assert [r.payload for r in box.peek()] == [b"e", b"IDLE"]
     assert len(box) == 2
+    box.close()
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("put"), st.booleans()),
+            st.tuples(st.just("ack"), st.integers(0, 20)),
+            st.tuples(st.just("reopen"), st.none()),
+        ),
+        max_size=40,
+    )
+)
+def test_whatever_happens_unacked_rows_stay_in_order(ops: list[tuple[str, object]]) -> None:
+    """Invariant: the outbox holds exactly the unacknowledged rows, oldest first (a retained
+    status row is replaced by a newer one), across reopenings, and never more than the bound."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "o.sqlite"
+        box = Outbox(path, 25, sync="normal")
+        model: list[tuple[str, bytes]] = []
+        n = 0
+        for op, arg in ops:
+            if op == "put":
+                retain = bool(arg)
+                topic, n = ("s" if retain else "e"), n + 1
+                if retain:
+                    model = [m for m in model if m[0] != "s"]
+                if len(model) >= 25:
+                    with pytest.raises(OutboxFull):
+                        box.put(topic, str(n).encode(), retain)
+                    continue
+                box.put(topic, str(n).encode(), retain)
+                model.append((topic, str(n).encode()))
+            elif op == "ack":
+                rows = box.peek(0, 100)
+                k = min(int(arg), len(rows))  # type: ignore[call-overload]
+                box.delete(r.seq for r in rows[:k])
+                model = model[k:]
+            else:
+                box.close()
+                box = Outbox(path, 25, sync="normal")
+            assert [(r.topic, r.payload) for r in box.peek(0, 100)] == model
+            assert len(box) == len(model)
+        box.close()
+
+
+def test_put_many_is_one_transaction_with_a_result_per_row(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite", 2)
+    box.put("s", b"old status", retain=True)
+    results = box.put_many(
+        [("e", b"1", False, False), ("e", b"2", False, False), ("s", b"new", True, False)]
+    )
+    assert isinstance(results[0], int) and isinstance(results[1], OutboxFull)
+    assert isinstance(results[2], int)  # replacing the old status needs no room
+    assert [r.payload for r in box.peek()] == [b"1", b"new"]
+    # above the bound (reserve in use) a refused status must not take the old one with it
+    box.put("a", b"alarm", reserve=True)
+    assert isinstance(box.put_many([("s", b"newer", True, False)])[0], int)
+    box.put("a", b"alarm2", reserve=True)
+    box.put("s2", b"x", retain=True, reserve=True)
+    assert isinstance(box.put_many([("s3", b"y", True, False)])[0], OutboxFull)
+    assert [r.payload for r in box.peek()] == [b"1", b"alarm", b"newer", b"alarm2", b"x"]
     box.close()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import signal
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +14,9 @@ import pytest
 from drivers.bus import build
 from drivers.errors import DeviceError
 from gate.actions import EventType, Publish
-from gate.events import validate
+from gate.events import EventError, build_payload, validate
 from gate.outbox import OutboxFull
+from gate.reasons import ReasonCode
 from tests.mqtt.broker import Broker
 from tests.mqtt.conftest import Monitor, gate_yaml
 from tests.mqtt.test_zero_loss import _producer, _until_produced
@@ -126,3 +129,46 @@ async def test_refused_credentials_keep_events_on_disk(
     await bus.close()
     with pytest.raises(DeviceError):
         await bus.publish_action(Publish(EventType.CROSSING_ACCEPTED, txn_id="late"))
+
+
+async def test_publish_refuses_invalid_payloads_before_the_outbox(
+    broker: Broker, gate_cfg_factory: Any
+) -> None:
+    cfg = gate_cfg_factory()
+    bus = build(cfg.devices.bus, cfg)
+    await bus.start(lambda _i: None)
+    try:
+        good = build_payload(
+            Publish(EventType.ALARM_RAISED, reasons=(ReasonCode.GATE_TAMPER,)),
+            site="kul1",
+            gate="g01",
+            ts=dt.datetime.now(dt.UTC),
+            event_id=str(uuid.uuid4()),
+        )
+        with pytest.raises(EventError, match="does not go on"):
+            await bus.publish("event/crossing", good)
+        with pytest.raises(EventError):
+            await bus.publish("event/alarm", {**good, "surname": "ERIKSSON"})
+        assert bus.backlog == 0
+    finally:
+        await bus.close()
+
+
+async def test_concurrent_publishes_keep_call_order_on_the_wire(
+    broker: Broker, monitor: Monitor, gate_cfg_factory: Any
+) -> None:
+    """The daemon spawns a task per publish: group commit must not reorder them."""
+    cfg = gate_cfg_factory()
+    bus = build(cfg.devices.bus, cfg)
+    await bus.start(lambda _i: None)
+    txns = [f"t{i:03d}" for i in range(200)]
+    await asyncio.gather(
+        *(bus.publish_action(Publish(EventType.CROSSING_ACCEPTED, txn_id=t)) for t in txns)
+    )
+    assert await bus.flush(15)
+    await bus.close()
+    ok = await asyncio.to_thread(
+        monitor.wait_for, lambda m: len(monitor.on("event/crossing")) >= len(txns), 10
+    )
+    assert ok
+    assert [p["txn_id"] for p in monitor.on("event/crossing")] == txns

@@ -1,0 +1,448 @@
+"""The console's ASGI app (Starlette): pages, the live stream, images and commands.
+
+Nothing answers without a session except the login page, its script and style sheet,
+and the two login endpoints. Every POST needs the session's CSRF token in
+``X-CSRF-Token`` (and, when the browser sends one, an ``Origin`` of this host). Live
+updates go out as server-sent events: a full snapshot on connect, then one message per
+changed gate; ``EventSource`` reconnects by itself and the page shows a banner meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from console.audit import Audit
+from console.auth import ALLOWED, Officers, Session, Sessions, Throttle, same_token
+from console.mqtt import Signer
+from console.state import Hall
+from gate.inputs import Command
+
+log = logging.getLogger("autogate.console")
+
+SESSION_COOKIE = "ag_session"
+LOGIN_COOKIE = "ag_login"
+LOGIN_TOKEN_AGE_S = 600
+PUBLIC_STATIC = {"login.js", "style.css"}
+STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
+KEEPALIVE_S = 10.0
+QUEUE_LIMIT = 2000
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self'; connect-src 'self'; script-src 'self'; "
+        "style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+class CommandPublisher(Protocol):
+    def publish_command(self, cmd: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class Console:
+    """Everything the app needs; ``console.cli`` builds it from the config file."""
+
+    hall: Hall
+    officers: Officers
+    audit: Audit
+    signer: Signer
+    publisher: CommandPublisher
+    secret: bytes
+    max_age_s: int = 8 * 3600
+    secure_cookie: bool = True
+    throttle: Throttle = field(default_factory=lambda: Throttle(5, 300))
+    clock: Callable[[], float] = time.time
+    broker_up: bool = False
+    on_start: Callable[[asyncio.AbstractEventLoop], None] | None = None
+    on_stop: Callable[[], None] | None = None
+
+    def __post_init__(self) -> None:
+        self.sessions = Sessions(self.max_age_s)
+        self.cookies = URLSafeTimedSerializer(self.secret, salt="autogate-console-session")
+        self.login_tokens = URLSafeTimedSerializer(self.secret, salt="autogate-console-login")
+        self.streams: set[asyncio.Queue[str]] = set()
+
+    # --- broker side (called on the event loop) ----------------------------------------
+
+    def on_message(self, topic: str, raw: bytes) -> None:
+        gate = self.hall.ingest(topic, raw, self.clock())
+        for g, cmd in self.hall.take_acks():
+            ack = cmd["ack"]
+            self.audit.record(
+                "command.ack",
+                cmd["officer"],
+                gate=g,
+                command=cmd["command"],
+                command_id=cmd["command_id"],
+                accepted=ack["accepted"],
+                detail=ack["detail"],
+            )
+        if gate is not None:
+            self.push_gate(gate)
+
+    def on_link(self, up: bool) -> None:
+        self.broker_up = up
+        self._broadcast("link", {"broker": up})
+
+    def push_gate(self, gate: str) -> None:
+        self._broadcast("gate", self.hall.view(gate).snapshot(self.clock()))
+
+    def _broadcast(self, event: str, data: Any) -> None:
+        frame = f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+        for q in list(self.streams):
+            try:
+                q.put_nowait(frame)
+            except asyncio.QueueFull:  # a stuck page: drop it, it reconnects to a snapshot
+                self.streams.discard(q)
+                with contextlib.suppress(asyncio.QueueFull):
+                    q.put_nowait("")
+
+    # --- sessions ----------------------------------------------------------------------
+
+    def session_of(self, request: Request) -> Session | None:
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if not cookie:
+            return None
+        try:
+            sid = self.cookies.loads(cookie, max_age=self.max_age_s)
+        except BadSignature:
+            return None
+        session = self.sessions.get(str(sid))
+        if session is None:
+            return None
+        if self.officers.get(session.officer) is None:  # disabled since login
+            self.sessions.end(session.sid)
+            return None
+        return session
+
+
+Handler = Callable[[Request, Console, Session], Awaitable[Response]]
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _origin_ok(request: Request) -> bool:
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return origin is None
+    return urlsplit(origin).netloc == request.headers.get("host", "")
+
+
+def _deny(status: int, why: str) -> JSONResponse:
+    return JSONResponse({"error": why}, status_code=status)
+
+
+def guarded(handler: Handler, *, page: bool = False, write: bool = False) -> Any:
+    """Wrap an endpoint: a live session always, CSRF token and origin for writes."""
+
+    async def endpoint(request: Request) -> Response:
+        console: Console = request.app.state.console
+        session = console.session_of(request)
+        if session is None:
+            if page:
+                return RedirectResponse("/login", status_code=303)
+            return _deny(401, "login required")
+        if write:
+            if not _origin_ok(request):
+                return _deny(403, "cross-origin request refused")
+            if not same_token(request.headers.get("x-csrf-token"), session.csrf):
+                return _deny(403, "missing or wrong CSRF token")
+        return await handler(request, console, session)
+
+    return endpoint
+
+
+def _static(name: str) -> Response:
+    try:
+        body = resources.files("console.static").joinpath(name).read_bytes()
+    except (FileNotFoundError, IsADirectoryError):
+        return _deny(404, "not found")
+    ext = name[name.rfind(".") :]
+    return Response(body, media_type=STATIC_TYPES.get(ext, "application/octet-stream"))
+
+
+# --- public: login -----------------------------------------------------------------------
+
+
+async def login_page(request: Request) -> Response:
+    return _static("login.html")
+
+
+async def public_static(request: Request) -> Response:
+    name = request.path_params["name"]
+    if name in PUBLIC_STATIC:
+        return _static(name)
+    console: Console = request.app.state.console
+    if console.session_of(request) is None:
+        return _deny(401, "login required")
+    if "/" in name or name.startswith("."):
+        return _deny(404, "not found")
+    return _static(name)
+
+
+async def login_token(request: Request) -> Response:
+    """A pre-login CSRF token (double submit: signed cookie + header)."""
+    import secrets
+
+    console: Console = request.app.state.console
+    token = secrets.token_urlsafe(24)
+    resp = JSONResponse({"csrf": token})
+    resp.set_cookie(
+        LOGIN_COOKIE,
+        console.login_tokens.dumps(token),
+        max_age=LOGIN_TOKEN_AGE_S,
+        httponly=True,
+        secure=console.secure_cookie,
+        samesite="strict",
+    )
+    return resp
+
+
+async def login(request: Request) -> Response:
+    console: Console = request.app.state.console
+    if not _origin_ok(request):
+        return _deny(403, "cross-origin request refused")
+    try:
+        expected = console.login_tokens.loads(
+            request.cookies.get(LOGIN_COOKIE, ""), max_age=LOGIN_TOKEN_AGE_S
+        )
+    except BadSignature:
+        expected = None
+    if not same_token(request.headers.get("x-csrf-token"), expected):
+        return _deny(403, "missing or wrong CSRF token")
+    try:
+        body = await request.json()
+        name, password = str(body["name"]), str(body["password"])
+    except (ValueError, KeyError, TypeError):
+        return _deny(400, "expected JSON {name, password}")
+    name = name.strip().lower()[:64]
+    client = _client(request)
+    keys = (f"user:{name}", f"addr:{client}")
+    if console.throttle.blocked(*keys):
+        log.warning("login throttled: %r from %s", name, client)
+        console.audit.record("login.throttled", name, client=client)
+        return _deny(429, "too many failed logins; wait and try again")
+    officer = await asyncio.to_thread(console.officers.check, name, password)
+    if officer is None:
+        console.throttle.failed(*keys)
+        log.warning("login failed: %r from %s", name, client)
+        console.audit.record("login.failed", name, client=client)
+        return _deny(401, "wrong name or password")
+    console.throttle.succeeded(f"user:{name}")
+    session = console.sessions.start(officer)
+    console.audit.record("login", officer.name, role=officer.role.value, client=client)
+    resp = JSONResponse({"officer": officer.name, "role": officer.role.value, "csrf": session.csrf})
+    resp.set_cookie(
+        SESSION_COOKIE,
+        console.cookies.dumps(session.sid),
+        max_age=console.max_age_s,
+        httponly=True,
+        secure=console.secure_cookie,
+        samesite="strict",
+    )
+    resp.delete_cookie(LOGIN_COOKIE)
+    return resp
+
+
+# --- behind a session ----------------------------------------------------------------------
+
+
+async def hall_page(request: Request, console: Console, session: Session) -> Response:
+    return _static("hall.html")
+
+
+async def me(request: Request, console: Console, session: Session) -> Response:
+    allowed = sorted(c.value for c in ALLOWED[session.role])
+    return JSONResponse(
+        {
+            "officer": session.officer,
+            "role": session.role.value,
+            "csrf": session.csrf,
+            "allowed": allowed,
+            "site": console.hall.site,
+        }
+    )
+
+
+async def logout(request: Request, console: Console, session: Session) -> Response:
+    console.sessions.end(session.sid)
+    console.audit.record("logout", session.officer)
+    resp = JSONResponse({"ok": True})
+    resp.delete_cookie(SESSION_COOKIE)
+    return resp
+
+
+async def hall_json(request: Request, console: Console, session: Session) -> Response:
+    return JSONResponse(
+        {"broker": console.broker_up, "gates": console.hall.snapshot(console.clock())}
+    )
+
+
+async def stream(request: Request, console: Console, session: Session) -> Response:
+    queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_LIMIT)
+    console.streams.add(queue)
+    sid = session.sid
+
+    async def frames() -> AsyncIterator[str]:
+        try:
+            snap = {"broker": console.broker_up, "gates": console.hall.snapshot(console.clock())}
+            yield f"retry: 1000\nevent: hall\ndata: {json.dumps(snap, separators=(',', ':'))}\n\n"
+            while True:
+                try:
+                    frame = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+                except TimeoutError:
+                    frame = ": keepalive\n\n"
+                live = console.sessions.get(sid)
+                if not frame or live is None or console.officers.get(live.officer) is None:
+                    return  # dropped as too slow, logged out, expired or disabled
+                yield frame
+        finally:
+            console.streams.discard(queue)
+
+    return StreamingResponse(
+        frames(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+async def image(request: Request, console: Console, session: Session) -> Response:
+    gate, txn, which = (request.path_params[k] for k in ("gate", "txn", "which"))
+    images = console.hall.open_images(gate, txn)
+    data = None
+    if images is not None:
+        data = {"portrait": images.portrait, "frame": images.frame}.get(which)
+    if data is None:
+        return _deny(404, "no open referral with that image")
+    console.audit.record("images.viewed", session.officer, gate=gate, txn_id=txn, image=which)
+    return Response(
+        data,
+        media_type="image/jpeg",
+        headers={"Cache-Control": "no-store, max-age=0", "Pragma": "no-cache"},
+    )
+
+
+async def command(request: Request, console: Console, session: Session) -> Response:
+    gate = request.path_params["gate"]
+    try:
+        cmd = Command(request.path_params["command"])
+    except ValueError:
+        return _deny(404, "unknown command")
+    if gate not in console.hall.gates:
+        return _deny(404, "unknown gate")
+    if cmd not in ALLOWED[session.role]:
+        console.audit.record(
+            "command.refused",
+            session.officer,
+            gate=gate,
+            command=cmd.value,
+            role=session.role.value,
+        )
+        return _deny(403, f"{cmd.value} needs the supervisor role")
+    view = console.hall.view(gate)
+    signed = console.signer.sign(gate, cmd, session.officer)
+    console.audit.record(
+        "command.sent",
+        session.officer,
+        gate=gate,
+        command=cmd.value,
+        command_id=signed["command_id"],
+        txn_id=view.referral["txn_id"] if view.referral else None,
+        gate_state=view.state,
+    )
+    try:
+        console.publisher.publish_command(signed)
+    except ConnectionError as exc:
+        console.audit.record(
+            "command.failed", session.officer, command_id=signed["command_id"], detail=str(exc)
+        )
+        return _deny(503, str(exc))
+    console.hall.command_sent(gate, signed)
+    console.push_gate(gate)
+    return JSONResponse({"command_id": signed["command_id"]}, status_code=202)
+
+
+class SecurityHeaders:
+    """Pure ASGI (no buffering, so the event stream flows): adds the headers above."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                for k, v in SECURITY_HEADERS.items():
+                    if k.lower().encode() not in present:
+                        headers.append((k.lower().encode(), v.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+# the endpoints behind a session, listed once so tests can walk all of them
+PROTECTED: list[tuple[str, str, Handler, bool]] = [
+    ("GET", "/", hall_page, False),
+    ("GET", "/api/me", me, False),
+    ("GET", "/api/hall", hall_json, False),
+    ("GET", "/api/stream", stream, False),
+    ("GET", "/api/gates/{gate}/referral/{txn}/{which}", image, False),
+    ("POST", "/api/gates/{gate}/cmd/{command}", command, True),
+    ("POST", "/api/logout", logout, True),
+]
+
+
+def create_app(console: Console) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if console.on_start is not None:
+            console.on_start(asyncio.get_running_loop())
+        yield
+        for q in list(console.streams):
+            with contextlib.suppress(asyncio.QueueFull):
+                q.put_nowait("")
+        if console.on_stop is not None:
+            console.on_stop()
+
+    routes = [
+        Route("/login", login_page),
+        Route("/static/{name}", public_static),
+        Route("/api/login-token", login_token),
+        Route("/api/login", login, methods=["POST"]),
+    ]
+    for method, path, handler, write in PROTECTED:
+        routes.append(
+            Route(path, guarded(handler, page=path == "/", write=write), methods=[method])
+        )
+    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)], lifespan=lifespan)
+    app.state.console = console
+    return app

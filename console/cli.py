@@ -1,0 +1,175 @@
+"""``autogate console --config FILE`` and ``autogate console user add/disable``.
+
+Hooked into ``autogate/cli.py`` by ``add_subcommands``; also runs as
+``python -m console.cli console ...`` for tests and before the hook exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import sys
+
+from console.auth import OfficerError, Officers, Role
+from console.config import ConsoleConfig, ConsoleConfigError, load_console_config
+
+EXIT_CONFIG = 2
+log = logging.getLogger("autogate.console")
+
+
+def _config(path: str) -> ConsoleConfig:
+    try:
+        return load_console_config(path)
+    except ConsoleConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
+
+
+def build_console(cfg: ConsoleConfig):  # type: ignore[no-untyped-def]
+    """The app's ``Console`` with its broker client wired in (not yet connected)."""
+    from console.app import Console
+    from console.audit import Audit
+    from console.auth import Throttle
+    from console.mqtt import ConsoleBus, Signer
+    from console.state import Hall
+
+    secret = cfg.session.secret_file.read_bytes().strip()
+    if len(secret) < 32:
+        raise ConsoleConfigError(f"{cfg.session.secret_file}: secret shorter than 32 bytes")
+    password = cfg.broker.password_file.read_text(encoding="utf-8").strip()
+    hall = Hall(cfg.site, cfg.gates)
+
+    def on_start(loop):  # type: ignore[no-untyped-def]
+        bus.start(loop)
+
+    console = Console(
+        hall=hall,
+        officers=Officers(cfg.officers_file),
+        audit=Audit(cfg.audit_file),
+        signer=Signer.from_config(cfg.signing, cfg.site),
+        publisher=None,  # type: ignore[arg-type]  # set below: the bus needs the console
+        secret=secret,
+        max_age_s=cfg.session.max_age_s,
+        secure_cookie=cfg.session.secure_cookie,
+        throttle=Throttle(cfg.session.login_attempts, cfg.session.login_window_s),
+        on_start=on_start,
+    )
+    bus = ConsoleBus(cfg.broker, cfg.site, password, console.on_message)
+    bus.on_link = console.on_link
+    console.publisher = bus
+    console.on_stop = bus.stop
+    return console
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from console.app import create_app
+
+    cfg = _config(args.config)
+    try:
+        console = build_console(cfg)
+    except (OSError, ValueError) as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    app = create_app(console)
+    uvicorn.run(
+        app,
+        host=cfg.listen.host,
+        port=cfg.listen.port,
+        log_level="warning",
+        proxy_headers=False,
+        access_log=False,
+    )
+    return 0
+
+
+def _officers(args: argparse.Namespace) -> Officers:
+    if args.officers:
+        return Officers(args.officers)
+    config = getattr(args, "user_config", None) or args.config  # after `user add` or before
+    if config:
+        return Officers(_config(config).officers_file)
+    print("give --config FILE or --officers FILE", file=sys.stderr)
+    raise SystemExit(EXIT_CONFIG)
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"password for {args.name}: ")
+        if password != getpass.getpass("again: "):
+            print("passwords differ", file=sys.stderr)
+            return 1
+    try:
+        officer = _officers(args).add(args.name, password, args.role)
+    except OfficerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"officer {officer.name} ({officer.role.value}) added")
+    return 0
+
+
+def cmd_user_disable(args: argparse.Namespace) -> int:
+    try:
+        _officers(args).disable(args.name)
+    except OfficerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"officer {args.name} disabled (open sessions end at their next request)")
+    return 0
+
+
+def cmd_user_list(args: argparse.Namespace) -> int:
+    for o in _officers(args).all():
+        print(f"{o.name}\t{o.role.value}\t{'disabled' if o.disabled else 'active'}")
+    return 0
+
+
+def add_subcommands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    con = subparsers.add_parser("console", help="the officers' web console")
+    con.add_argument("--config", help="console config YAML (see config/console.example.yaml)")
+    con.set_defaults(func=_serve_or_help(con))
+    sub = con.add_subparsers(dest="console_command")
+    user = sub.add_parser("user", help="manage the officer list")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    for name, func, helptext in (
+        ("add", cmd_user_add, "add an officer or reset a password/role"),
+        ("disable", cmd_user_disable, "disable an officer (ends their sessions)"),
+        ("list", cmd_user_list, "list officers"),
+    ):
+        p = user_sub.add_parser(name, help=helptext)
+        p.add_argument("--config", dest="user_config", help="console config YAML")
+        p.add_argument("--officers", help="officer list file (instead of --config)")
+        if name != "list":
+            p.add_argument("name")
+        if name == "add":
+            p.add_argument("--role", choices=[r.value for r in Role], default=Role.OFFICER.value)
+            p.add_argument(
+                "--password-stdin", action="store_true", help="read the password from stdin"
+            )
+        p.set_defaults(func=func)
+
+
+def _serve_or_help(parser: argparse.ArgumentParser):  # type: ignore[no-untyped-def]
+    def run(args: argparse.Namespace) -> int:
+        if not args.config:
+            parser.error("--config FILE is required to run the console")
+        return cmd_serve(args)
+
+    return run
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="autogate")
+    sub = p.add_subparsers(dest="command", required=True)
+    add_subcommands(sub)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,87 @@
+"""The console's own YAML: broker, credentials, signing key, officers file, listen address.
+
+Strict like the gate's config tree (unknown keys are errors) so a typo never silently
+turns a security setting off.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TlsConfig(Strict):
+    ca_file: Path
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+
+class BrokerConfig(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    username: str = "console"
+    password_file: Path = Field(description="file holding the console's broker password")
+    client_id: str = "autogate-console"
+    tls: TlsConfig | None = None
+
+
+class SigningConfig(Strict):
+    key_file: Path = Field(description="Ed25519 private key (PEM, PKCS#8) that signs commands")
+    key_id: str = Field("console-1", pattern=r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class ListenConfig(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+
+
+class SessionConfig(Strict):
+    secret_file: Path = Field(description="random secret that signs session cookies")
+    max_age_s: int = Field(8 * 3600, ge=60, description="an officer's shift")
+    secure_cookie: bool = Field(True, description="only false behind no TLS in a lab")
+    login_attempts: int = Field(5, ge=1, description="failures per window before lock-out")
+    login_window_s: int = Field(300, ge=1)
+
+
+class ConsoleConfig(Strict):
+    site: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    gates: list[str] = Field(default_factory=list, description="gates shown before they speak")
+    broker: BrokerConfig
+    signing: SigningConfig
+    officers_file: Path
+    audit_file: Path
+    session: SessionConfig
+    listen: ListenConfig = ListenConfig()
+
+
+class ConsoleConfigError(ValueError):
+    pass
+
+
+def parse_console_config(text: str, base: Path | None = None) -> ConsoleConfig:
+    try:
+        data: Any = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConsoleConfigError(f"not YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConsoleConfigError("top level must be a mapping")
+    try:
+        return ConsoleConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConsoleConfigError(str(exc)) from None
+
+
+def load_console_config(path: str | Path) -> ConsoleConfig:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConsoleConfigError(f"{p}: {exc}") from None
+    return parse_console_config(text)

@@ -1,0 +1,1 @@
+"""Pages, scripts and styles of the console (plain files, no build step)."""

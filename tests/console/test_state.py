@@ -1,0 +1,214 @@
+"""The hall state: folding gate messages in, faulty gates, images only while open."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from console.images import build_image_message
+from console.state import Hall
+from gate.actions import EventType
+from gate.reasons import TEXT, ReasonCode
+from tests.console.helpers import DOCUMENT, SITE, jpeg, message
+
+PORTRAIT, FRAME = jpeg((180, 140, 120)), jpeg((170, 130, 110))
+
+
+def _hall() -> Hall:
+    return Hall(SITE, ["g01", "g02"])
+
+
+def _feed(hall: Hall, *msgs: tuple[str, bytes]) -> None:
+    for t, raw in msgs:
+        hall.ingest(t, raw, time.time())
+
+
+def _referral(hall: Hall, gate: str = "g01", txn: str = "b1-000001") -> None:
+    _feed(
+        hall,
+        message(gate, EventType.GATE_STATUS, state="REFERRED"),
+        message(
+            gate,
+            EventType.REFERRAL_OPENED,
+            txn,
+            (ReasonCode.FACE_NO_MATCH,),
+            document=DOCUMENT,
+        ),
+        build_image_message(
+            site=SITE,
+            gate=gate,
+            txn_id=txn,
+            portrait_jpeg=PORTRAIT,
+            frame_jpeg=FRAME,
+            match=0.41,
+            match_threshold=0.6,
+            pad=0.97,
+        ),
+    )
+
+
+def test_referral_shows_reasons_in_plain_words_document_and_scores() -> None:
+    hall = _hall()
+    _referral(hall)
+    snap = hall.view("g01").snapshot(time.time())
+    assert snap["state"] == "REFERRED"
+    ref = snap["referral"]
+    assert ref["reasons"] == [{"code": "face_no_match", "text": TEXT[ReasonCode.FACE_NO_MATCH]}]
+    assert ref["document"]["surname"] == "ERIKSSON"
+    assert ref["portrait"] and ref["frame"]
+    assert ref["scores"] == {"match": 0.41, "match_threshold": 0.6, "pad": 0.97}
+    assert "data" not in json.dumps(snap)  # no image bytes in the page state
+    images = hall.open_images("g01", "b1-000001")
+    assert images is not None and images.portrait == PORTRAIT and images.frame == FRAME
+
+
+def test_images_dropped_when_referral_resolved_and_crossing_counted() -> None:
+    hall = _hall()
+    _referral(hall)
+    _feed(
+        hall,
+        message(
+            "g01",
+            EventType.REFERRAL_RESOLVED,
+            "b1-000001",
+            resolution="release",
+            officer="alice",
+        ),
+    )
+    assert hall.open_images("g01", "b1-000001") is None
+    view = hall.view("g01")
+    assert view.referral is None and view.images is None
+    snap = view.snapshot(time.time())
+    assert snap["crossings_hour"] == 1
+    assert snap["last_decision"]["decision"] == "released"
+    assert snap["last_decision"]["officer"] == "alice"
+
+
+def test_images_arriving_before_the_referral_are_kept_for_it_only() -> None:
+    hall = _hall()
+    _feed(
+        hall,
+        build_image_message(
+            site=SITE, gate="g01", txn_id="b1-000002", portrait_jpeg=PORTRAIT, frame_jpeg=None
+        ),
+        message("g01", EventType.REFERRAL_OPENED, "b1-000002", (ReasonCode.CHIP_AA_FAILED,)),
+    )
+    images = hall.open_images("g01", "b1-000002")
+    assert images is not None and images.portrait == PORTRAIT and images.frame is None
+    assert hall.open_images("g01", "b1-000001") is None  # another txn: nothing
+
+
+def test_gate_back_idle_closes_referral_and_clears_alarms() -> None:
+    hall = _hall()
+    _referral(hall)
+    _feed(
+        hall,
+        message(
+            "g01",
+            EventType.ALARM_RAISED,
+            None,
+            (ReasonCode.GATE_LINK_LOST,),
+            device="barrier",
+        ),
+    )
+    snap = hall.view("g01").snapshot(time.time())
+    assert snap["links"]["barrier"] == "down" and snap["alarms"][0]["code"] == "gate_link_lost"
+    _feed(hall, message("g01", EventType.GATE_STATUS, state="IDLE"))
+    snap = hall.view("g01").snapshot(time.time())
+    assert snap["referral"] is None and snap["alarms"] == []
+    assert snap["links"]["barrier"] == "up"
+    assert hall.open_images("g01", "b1-000001") is None
+
+
+def test_last_will_shows_gate_offline() -> None:
+    hall = _hall()
+    _feed(hall, message("g01", EventType.GATE_STATUS, state="IDLE"))
+    _feed(hall, message("g01", EventType.GATE_STATUS, state="OFFLINE", online=False))
+    snap = hall.view("g01").snapshot(time.time())
+    assert snap["state"] == "OFFLINE" and snap["links"]["broker"] == "down"
+    assert snap["links"]["barrier"] == "unknown"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"not json{",
+        b"[1, 2]",
+        b"\xff\xfe",
+        json.dumps({"schema": "gate.status/1", "type": "gate.status"}).encode(),
+    ],
+    ids=["not-json", "not-object", "not-utf8", "schema-invalid"],
+)
+def test_bad_message_marks_only_that_gate_faulty(raw: bytes) -> None:
+    hall = _hall()
+    _feed(hall, message("g01", EventType.GATE_STATUS, state="IDLE"))
+    _feed(hall, message("g02", EventType.GATE_STATUS, state="IDLE"))
+    changed = hall.ingest(f"autogate/v1/{SITE}/g02/status", raw, time.time())
+    assert changed == "g02"
+    assert hall.view("g02").faulty is not None
+    assert hall.view("g02").faulty["leaf"] == "status"
+    assert hall.view("g02").state == "IDLE"  # the last good state is kept
+    assert hall.view("g01").faulty is None
+    # the hall goes on: g01 still follows its gate
+    _feed(hall, message("g01", EventType.GATE_STATUS, state="DOC_CHECK"))
+    assert hall.view("g01").state == "DOC_CHECK"
+    # the next valid message on the same topic clears the mark
+    _feed(hall, message("g02", EventType.GATE_STATUS, state="IDLE"))
+    assert hall.view("g02").faulty is None
+
+
+def test_payload_for_another_gate_or_wrong_leaf_is_faulty() -> None:
+    hall = _hall()
+    t, raw = message("g01", EventType.GATE_STATUS, state="IDLE")
+    hall.ingest(t.replace("/g01/", "/g02/"), raw, time.time())
+    assert "payload is for" in hall.view("g02").faulty["detail"]
+    t, raw = message("g01", EventType.ALARM_RAISED, None, (ReasonCode.GATE_TAMPER,))
+    hall.ingest(t.replace("event/alarm", "event/crossing"), raw, time.time())
+    assert "does not belong" in hall.view("g01").faulty["detail"]
+
+
+def test_bad_image_message_marks_gate_faulty() -> None:
+    hall = _hall()
+    t, raw = build_image_message(
+        site=SITE, gate="g01", txn_id="t", portrait_jpeg=PORTRAIT, frame_jpeg=None
+    )
+    body = json.loads(raw)
+    body["portrait"]["data"] = "!!!"
+    hall.ingest(t, json.dumps(body).encode(), time.time())
+    assert "base64" in hall.view("g01").faulty["detail"]
+
+
+def test_other_site_and_junk_topics_are_ignored() -> None:
+    hall = _hall()
+    assert hall.ingest("autogate/v1/other/g01/status", b"{}", time.time()) is None
+    assert hall.ingest("autogate/v1/kul1/../status", b"{}", time.time()) is None
+    assert set(hall.gates) == {"g01", "g02"}
+
+
+def test_redelivered_event_counted_once_and_hour_window() -> None:
+    hall = _hall()
+    msg = message("g01", EventType.CROSSING_ACCEPTED, "b1-000009")
+    _feed(hall, msg, msg)
+    view = hall.view("g01")
+    now = time.time()
+    assert view.crossings_this_hour(now) == 1
+    assert view.crossings_this_hour(now + 3601) == 0
+
+
+def test_ack_matches_the_command_sent() -> None:
+    from gate.actions import AckCommand
+    from gate.events import ack_action
+    from gate.inputs import Command
+
+    hall = _hall()
+    hall.command_sent(
+        "g01",
+        {"command_id": "c-1", "command": "release", "officer": "alice", "ts": "now"},
+    )
+    act = ack_action(AckCommand(Command.RELEASE, "c-1", True), officer="alice")
+    _feed(hall, message("g01", act.type, None, **act.data))
+    cmd = hall.view("g01").commands[0]
+    assert cmd["ack"]["accepted"] is True
+    assert hall.take_acks()[0][0] == "g01"
