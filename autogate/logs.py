@@ -16,8 +16,8 @@ import sys
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from autogate.payload import mask_number
 from gate.actions import OUTCOME_EVENTS, Publish
+from gate.events import mask_document_number as mask_number
 from gate.results import MrzRecord
 
 # attributes every LogRecord has; anything else came in through ``extra=`` and is logged
@@ -83,7 +83,8 @@ class EventLogObserver:
             mrz = act.data.get("mrz")
             if isinstance(mrz, MrzRecord):
                 fields["doc"] = mask_number(mrz.document_number)
-            if "duration_s" in act.data:
-                fields["duration_s"] = act.data["duration_s"]
+            timings = act.data.get("timings")
+            if isinstance(timings, dict) and "total" in timings:
+                fields["duration_s"] = timings["total"]
             level = logging.WARNING if act.type not in OUTCOME_EVENTS else logging.INFO
             self.log.log(level, act.type.value, extra=fields)

@@ -83,7 +83,7 @@ class Metrics:
         )
         self.stage_seconds = Histogram(
             "autogate_stage_seconds",
-            "Device stage durations reported by drivers (document, chip, face)",
+            "Step durations of finished transactions as devices measured them (mrz, chip, lists, face)",
             ["stage"],
             buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10),
             registry=r,
@@ -174,16 +174,9 @@ class Metrics:
         if after.faults != before.faults:
             for d in set(DEVICES) | set(after.faults):
                 self.link_up.labels(d).set(0 if d in after.faults else 1)
-        match event:
-            case i.DocumentRead(result=r) if r.elapsed_s:
-                self.stage_seconds.labels("document").observe(r.elapsed_s)
-            case i.ChipRead(result=r) if r.elapsed_s:
-                self.stage_seconds.labels("chip").observe(r.elapsed_s)
-            case i.FaceVerified(result=r):
-                if r.elapsed_s:
-                    self.stage_seconds.labels("face").observe(r.elapsed_s)
-                self.match_score.observe(r.score)
-                self.pad_score.observe(r.pad_score)
+        if isinstance(event, i.FaceVerified):
+            self.match_score.observe(event.result.score)
+            self.pad_score.observe(event.result.pad_score)
         for act in actions:
             if not isinstance(act, Publish):
                 continue
@@ -191,8 +184,12 @@ class Metrics:
                 decision = DECISION[act.type]
                 for reason in act.reasons or ("none",):
                     self.crossings.labels(decision, str(reason)).inc()
-                if "duration_s" in act.data:
-                    self.transaction_seconds.labels(decision).observe(act.data["duration_s"])
+                timings = act.data.get("timings") or {}
+                for stage, seconds in timings.items():
+                    if stage == "total":
+                        self.transaction_seconds.labels(decision).observe(seconds)
+                    else:
+                        self.stage_seconds.labels(stage).observe(seconds)
             elif act.type is EventType.ALARM_RAISED:
                 for reason in act.reasons or ("none",):
                     self.alarms.labels(str(reason)).inc()

@@ -43,6 +43,7 @@ _ROUTE: dict[EventType, tuple[str, str]] = {
     EventType.ALARM_RAISED: ("alarm/1", "event/alarm"),
     EventType.ALARM_CLEARED: ("alarm/1", "event/alarm"),
     EventType.COMMAND_ACK: ("command.ack/1", "cmd-ack"),
+    EventType.AUDIT_CHECKPOINT: ("audit.checkpoint/1", "audit/checkpoint"),
 }
 
 SCHEMA_FILES = {
