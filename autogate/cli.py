@@ -139,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logs.setup(verbose=args.verbose)  # JSON lines on stderr (journald)
+    # pymodbus logs every timeout with a frame dump at ERROR; the barrier driver reports
+    # link faults itself (typed, journaled), so keep only pymodbus's critical messages
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     code = args.func(args)
     return int(code or 0)
 

@@ -48,7 +48,7 @@ from gate.actions import (
     ReadDocument,
 )
 from gate.config import GateConfig
-from gate.journal import Journal, iter_records
+from gate.journal import Journal, iter_records, journal_files
 from gate.results import ListsResult
 
 log = logging.getLogger("autogate.daemon")
@@ -67,11 +67,12 @@ class Devices:
 
 def interrupted_transaction(path: Path) -> str | None:
     """The last transaction the journal saw start but never end (a crash mid-crossing)."""
-    if not path.exists():
+    files = journal_files(path)[-2:]  # a transaction may straddle a journal rotation
+    if not files:
         return None
     open_txn: str | None = None
     outcomes = {e.value for e in OUTCOME_EVENTS}
-    for rec in iter_records(path):
+    for rec in (r for f in files for r in iter_records(f)):
         if not isinstance(rec, dict):
             continue
         data = rec.get("data") or {}

@@ -296,3 +296,19 @@ def test_checkpoint_message_matches_its_shipped_schema(
     bad = signer.payload(cp) | {"document_number": "A12345678"}
     with pytest.raises(events.EventError):
         events.validate(bad)
+
+
+def test_interrupted_transaction_is_found_across_a_rotation(tmp_path: Path) -> None:
+    from autogate.daemon import interrupted_transaction
+
+    jpath = tmp_path / "journal.jsonl"
+    j = Journal(jpath, fsync=False, rotate_bytes=4096)
+    fill(j, 0, 30)
+    j.append("txn.start", {"txn_id": "b1-000007"}, "2026-11-25T10:00:00Z")
+    files = len(journal_files(jpath))
+    while len(journal_files(jpath)) == files:  # until the file holding txn.start rotates
+        j.append("door", {"command": "OpenDoor", "door": "entry"}, "2026-11-25T10:00:01Z")
+    j.append("state", {"from": "ENTRY_OPEN", "to": "IN_MANTRAP"}, "2026-11-25T10:00:02Z")
+    j.close()
+    assert "b1-000007" not in jpath.read_text()  # its start sits in a rotated file
+    assert interrupted_transaction(jpath) == "b1-000007"
