@@ -123,7 +123,8 @@ class Ops:
                 clock=daemon.clock,
             )
             if self.metrics is not None:
-                self.checkpointer.on_checkpoint.append(lambda _: self.metrics.checkpoints.inc())
+                counter = self.metrics.checkpoints
+                self.checkpointer.on_checkpoint.append(lambda _: counter.inc())
 
     async def start(self, daemon: Any, stop: asyncio.Event) -> None:
         """Run the service tasks beside ``daemon.run(stop)``."""
