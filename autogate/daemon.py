@@ -308,20 +308,36 @@ class Daemon:
             self.emit(i.DeviceFault(device, f"{type(exc).__name__}: {exc}"))
 
     async def _door_worker(self) -> None:
+        """Door commands in the order the core gave them: it closes one door before it
+        opens the other. Commands of one kind that come together (both doors released in
+        EMERGENCY, both closed on a fault) run at once: each waits for its confirmation,
+        and neither may wait behind the other."""
         while True:
-            act = await self.doors.get()
-            try:
-                if isinstance(act, OpenDoor):
-                    await self.dev.barrier.open(act.door)
-                elif isinstance(act, CloseDoor):
-                    await self.dev.barrier.close_door(act.door)
-            except asyncio.CancelledError:
-                raise
-            except DeviceError as exc:
-                self.emit(i.DeviceFault("barrier", exc.detail))
-            except Exception as exc:
-                log.exception("door command failed")
-                self.emit(i.DeviceFault("barrier", f"{type(exc).__name__}: {exc}"))
+            batch = [await self.doors.get()]
+            while not self.doors.empty():
+                nxt = self.doors.get_nowait()
+                if type(nxt) is not type(batch[0]):
+                    await self._run_doors(batch)
+                    batch = []
+                batch.append(nxt)
+            await self._run_doors(batch)
+
+    async def _run_doors(self, batch: list[Action]) -> None:
+        await asyncio.gather(*(self._door(act) for act in batch))
+
+    async def _door(self, act: Action) -> None:
+        try:
+            if isinstance(act, OpenDoor):
+                await self.dev.barrier.open(act.door)
+            elif isinstance(act, CloseDoor):
+                await self.dev.barrier.close_door(act.door)
+        except asyncio.CancelledError:
+            raise
+        except DeviceError as exc:
+            self.emit(i.DeviceFault("barrier", exc.detail))
+        except Exception as exc:
+            log.exception("door command failed")
+            self.emit(i.DeviceFault("barrier", f"{type(exc).__name__}: {exc}"))
 
     def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)

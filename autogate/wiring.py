@@ -1,20 +1,38 @@
 """Build the devices and the core's settings from a gate config (the composition root).
 
-Each device section's ``type`` picks an implementation; ``sim`` types share one
-``SimHall``. Real drivers register here as they land; the core never changes.
+Each device section's ``type`` picks an implementation: ``sim`` types are the in-process
+simulated devices sharing one ``SimHall``; any other type names a real driver module,
+imported only when chosen (OpenCV, dlib and pyscard are heavy and a gate loads only what
+it uses). The core never changes when a device does.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+import importlib
+from typing import Any
 
 from autogate.daemon import Devices
-from drivers.interfaces import Watchlist
 from drivers.stdout_bus import StdoutBus
 from gate import machine, policy
 from gate.config import GateConfig
 from gate.policy_config import Policy, policy_for
+from gate.results import ChipResult, DocumentResult, FaceResult, ListsResult
 from sim.devices import SimBarrier, SimCamera, SimChip, SimFace, SimHall, SimLists, SimScanner
+
+# (device section, config type) -> driver module with ``build(cfg, gate_cfg)``
+DRIVERS: dict[tuple[str, str], str] = {
+    ("scanner", "ocr"): "drivers.scanner",
+    ("chip", "pcsc"): "drivers.chip",
+    ("camera", "opencv"): "drivers.camera",
+    ("face", "dlib"): "drivers.face.verifier",
+    ("barrier", "modbus_rtu"): "drivers.barrier",
+    ("bus", "mqtt"): "drivers.bus",
+    ("lists", "local"): "drivers.watchlist",
+    ("lists", "http"): "drivers.watchlist",
+    ("lists", "composite"): "drivers.watchlist",
+}
 
 
 def settings_from(cfg: GateConfig, site_policy: Policy | None = None) -> machine.Settings:
@@ -40,34 +58,43 @@ def settings_from(cfg: GateConfig, site_policy: Policy | None = None) -> machine
     )
 
 
-def build_devices(cfg: GateConfig, hall: SimHall | None = None) -> tuple[Devices, SimHall]:
-    """Devices for ``cfg``; a ``SimHall`` is always returned (empty if nothing is simulated)."""
-    d = cfg.devices
-    hall = hall or SimHall(door_travel_s=getattr(d.barrier, "door_travel_s", 0.05))
-    devices = Devices(
-        scanner=SimScanner(hall),
-        chip=SimChip(hall),
-        camera=SimCamera(hall),
-        face=SimFace(hall, d.face.threshold),
-        barrier=SimBarrier(hall),
-        bus=StdoutBus(),
-        lists=_lists(cfg, hall),
-    )
-    return devices, hall
-
-
-def _decide_document(site_policy: Policy, doc, chip, lists, today):  # type: ignore[no-untyped-def]
+def _decide_document(
+    site_policy: Policy,
+    doc: DocumentResult,
+    chip: ChipResult | None,
+    lists: ListsResult | None,
+    today: dt.date,
+) -> policy.Decision:
     return policy.decide_document(doc.mrz, doc, chip, lists, site_policy, today)
 
 
-def _decide_face(site_policy: Policy, face):  # type: ignore[no-untyped-def]
+def _decide_face(site_policy: Policy, face: FaceResult) -> policy.Decision:
     return policy.decide_face(face, site_policy)
 
 
-def _lists(cfg: GateConfig, hall: SimHall) -> Watchlist:
-    d = cfg.devices.lists
-    if d.type == "sim":
-        return SimLists(hall, d.stolen_documents)
-    from drivers import watchlist
+def _real(section: str, dev_cfg: Any, cfg: GateConfig) -> Any:
+    module = importlib.import_module(DRIVERS[(section, dev_cfg.type)])
+    return module.build(dev_cfg, cfg)
 
-    return watchlist.build(d, cfg)
+
+def build_devices(cfg: GateConfig, hall: SimHall | None = None) -> tuple[Devices, SimHall]:
+    """Devices for ``cfg``; a ``SimHall`` is always returned (idle if nothing is simulated)."""
+    d = cfg.devices
+    hall = hall or SimHall(door_travel_s=getattr(d.barrier, "door_travel_s", 0.05))
+    sim: dict[str, Any] = {
+        "scanner": lambda: SimScanner(hall),
+        "chip": lambda: SimChip(hall),
+        "camera": lambda: SimCamera(hall),
+        "face": lambda: SimFace(hall, getattr(d.face, "threshold", 0.5)),
+        "barrier": lambda: SimBarrier(hall),
+        "bus": StdoutBus,
+        "lists": lambda: SimLists(hall, getattr(d.lists, "stolen_documents", ())),
+    }
+    built: dict[str, Any] = {}
+    for section in ("scanner", "chip", "camera", "face", "barrier", "bus", "lists"):
+        dev_cfg = getattr(d, section)
+        if dev_cfg.type in ("sim", "stdout"):
+            built[section] = sim[section]()
+        else:
+            built[section] = _real(section, dev_cfg, cfg)
+    return Devices(**built), hall

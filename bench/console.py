@@ -31,10 +31,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey 
 from console.auth import Officers  # noqa: E402
 from gate.actions import EventType  # noqa: E402
 from gate.reasons import ReasonCode  # noqa: E402
+from sim.broker import PASSWORDS, SITE, free_port  # noqa: E402
 from tests.console.gatesim import SimGate  # noqa: E402
 from tests.console.helpers import DOCUMENT, jpeg  # noqa: E402
 from tests.console.live import chrome, gate_user, hall_broker  # noqa: E402
-from tests.mqtt.broker import PASSWORDS, SITE, free_port  # noqa: E402
 
 CYCLE = ["DOC_CHECK", "ENTRY_OPEN", "IN_MANTRAP", "EXIT_OPEN", "IDLE"]
 TICKS = 1 / 100  # os clock ticks per second is 100 on Linux

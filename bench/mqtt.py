@@ -37,7 +37,7 @@ from drivers.bus import build  # noqa: E402
 from gate.actions import EventType, Publish  # noqa: E402
 from gate.config import parse_config  # noqa: E402
 from gate.events import build_payload  # noqa: E402
-from tests.mqtt.broker import PASSWORDS, Broker, make_certs  # noqa: E402
+from sim.broker import PASSWORDS, Broker, make_certs  # noqa: E402
 from tests.mqtt.conftest import gate_yaml  # noqa: E402
 
 

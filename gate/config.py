@@ -54,6 +54,22 @@ class SimScannerConfig(Strict):
     type: Literal["sim"] = "sim"
 
 
+class OcrScannerConfig(Strict):
+    """The OCR document reader (``drivers/scanner.py``): reads the data-page image its
+    camera writes to ``image_path`` (in the simulator, ``sim/page.py`` writes it)."""
+
+    type: Literal["ocr"] = "ocr"
+    image_path: Path = Field(description="page image file the reader's camera writes")
+    poll_s: float = Field(0.2, gt=0, le=5, description="how often to look for a new page")
+    min_confidence: float = Field(
+        0.55,
+        ge=0,
+        le=1,
+        description="a read whose least sure character is below this"
+        " also carries DOC_LOW_CONFIDENCE (names have no check digit)",
+    )
+
+
 class SimChipConfig(Strict):
     type: Literal["sim"] = "sim"
 
@@ -86,6 +102,42 @@ class SimFaceConfig(Strict):
 class SimBarrierConfig(Strict):
     type: Literal["sim"] = "sim"
     door_travel_s: float = Field(0.05, ge=0, description="simulated door travel time")
+
+
+class ModbusBarrierConfig(Strict):
+    """Gate controller over Modbus RTU on a serial line (drivers/barrier.py, docs/barrier.md)."""
+
+    type: Literal["modbus_rtu"] = "modbus_rtu"
+    port: str = Field(min_length=1, description="serial device, e.g. /dev/ttyUSB0")
+    baudrate: int = Field(115200, gt=0, le=4_000_000)
+    parity: Literal["N", "E", "O"] = Field("E", description="Modbus serial default: even")
+    stopbits: Literal[1, 2] = 1
+    slave_id: int = Field(1, ge=1, le=247, description="controller's Modbus address")
+    model: str = Field(
+        "generic-2door",
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$",
+        description="register map: config/barrier-models/<model>.yaml",
+    )
+    model_file: Path | None = Field(None, description="register map file; overrides model")
+    poll_s: float = Field(0.05, gt=0, le=5, description="input poll period")
+    confirm_poll_s: float = Field(0.01, gt=0, le=1, description="poll period while confirming")
+    confirm_timeout_s: float = Field(3.0, gt=0, le=60, description="door must reach position")
+    heartbeat_s: float = Field(0.5, gt=0, le=60, description="heartbeat register write period")
+    watchdog_s: float = Field(
+        2.0, ge=0, le=6553, description="controller closes and locks after this heartbeat silence"
+    )
+    timeout_s: float = Field(0.2, gt=0, le=10, description="reply timeout per request")
+    retries: int = Field(2, ge=0, le=10, description="retries per request before a fault")
+    backoff_min_s: float = Field(0.1, gt=0, le=60, description="first reconnect delay")
+    backoff_max_s: float = Field(5.0, gt=0, le=600, description="reconnect delay cap")
+
+    @model_validator(mode="after")
+    def _verify(self) -> ModbusBarrierConfig:
+        if self.backoff_min_s > self.backoff_max_s:
+            raise ValueError("backoff_min_s must not exceed backoff_max_s")
+        if self.watchdog_s and self.watchdog_s <= self.heartbeat_s:
+            raise ValueError("watchdog_s must exceed heartbeat_s (or be 0 to disable)")
+        return self
 
 
 class StdoutBusConfig(Strict):
@@ -212,11 +264,11 @@ class CompositeListsConfig(Strict):
         return self
 
 
-ScannerConfig = Annotated[SimScannerConfig, Field(discriminator="type")]
+ScannerConfig = Annotated[SimScannerConfig | OcrScannerConfig, Field(discriminator="type")]
 ChipConfig = Annotated[SimChipConfig | PcscChipConfig, Field(discriminator="type")]
 CameraConfig = Annotated[SimCameraConfig, Field(discriminator="type")]
 FaceConfig = Annotated[SimFaceConfig, Field(discriminator="type")]
-BarrierConfig = Annotated[SimBarrierConfig, Field(discriminator="type")]
+BarrierConfig = Annotated[SimBarrierConfig | ModbusBarrierConfig, Field(discriminator="type")]
 BusConfig = Annotated[StdoutBusConfig | MqttBusConfig, Field(discriminator="type")]
 ListsConfig = Annotated[
     SimListsConfig | LocalListsConfig | HttpListsConfig | CompositeListsConfig,

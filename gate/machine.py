@@ -347,6 +347,10 @@ def _tamper(gate: Gate, ev: i.TamperChanged, now: float) -> Result | None:
 def _door_fault(gate: Gate, ev: i.DoorFault, now: float) -> Result | None:
     if gate.state is State.EMERGENCY:
         return gate, []
+    if gate.state is State.ALARM:
+        # already alarmed with doors commanded closed: re-commanding a blocked door every
+        # confirmation timeout would only hammer it; the alarm re-announces on its timeout
+        return gate, []
     detail = f"{ev.door.value} door: {ev.detail}" if ev.detail else f"{ev.door.value} door"
     return _alarm(gate, ReasonCode.GATE_DOOR_STUCK, now, device="barrier", detail=detail)
 

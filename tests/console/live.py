@@ -13,7 +13,7 @@ import uvicorn
 
 from console.app import Console, create_app
 from console.mqtt import ConsoleBus
-from tests.mqtt.broker import PASSWORDS, SITE, Broker, acl_text, free_port, make_certs
+from sim.broker import PASSWORDS, SITE, Broker, acl_text, free_port, make_certs
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"

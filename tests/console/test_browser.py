@@ -269,8 +269,8 @@ def test_console_service_from_its_config_file(hall: dict[str, Any], tmp_path: Pa
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from tests.mqtt.broker import PASSWORDS as BROKER_PASSWORDS
-    from tests.mqtt.broker import free_port
+    from sim.broker import PASSWORDS as BROKER_PASSWORDS
+    from sim.broker import free_port
 
     key = tmp_path / "sign.pem"
     key.write_bytes(

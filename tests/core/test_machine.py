@@ -301,3 +301,10 @@ def test_every_state_input_pair_is_total() -> None:
                 new, acts = machine.step(gate, ev, T0 + 1)
                 assert isinstance(new, machine.Gate)
                 assert all(a is not None for a in acts)
+
+
+def test_door_fault_in_alarm_does_not_recommand_the_blocked_door() -> None:
+    r = Run()
+    r.feed(i.DoorFault(Door.ENTRY, "blocked"))
+    assert r.gate.state is S.ALARM
+    assert r.feed(i.DoorFault(Door.ENTRY, "blocked")) == []

@@ -21,7 +21,7 @@ from paho.mqtt.properties import Properties
 
 from gate.commands import public_key_b64
 from gate.config import GateConfig, parse_config
-from tests.mqtt.broker import PASSWORDS, SITE, Broker, Certs, make_certs
+from sim.broker import PASSWORDS, SITE, Broker, Certs, make_certs
 
 if shutil.which("mosquitto_passwd") is None:
     pytest.skip("mosquitto not installed (./run installs it)", allow_module_level=True)

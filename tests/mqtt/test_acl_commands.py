@@ -18,7 +18,7 @@ from gate.actions import AckCommand
 from gate.commands import sign_command
 from gate.events import ack_action, validate
 from gate.inputs import Command, OfficerCommand
-from tests.mqtt.broker import PASSWORDS, Broker
+from sim.broker import PASSWORDS, Broker
 from tests.mqtt.conftest import Monitor
 
 G01 = "autogate/v1/kul1/g01"
@@ -217,7 +217,7 @@ def test_example_acl_has_the_tested_gate_blocks() -> None:
     """config/mosquitto/acl is the layout these tests run against (kept in sync)."""
     from pathlib import Path
 
-    from tests.mqtt.broker import GATES, SITE, acl_text
+    from sim.broker import GATES, SITE, acl_text
 
     example = (Path(__file__).resolve().parents[2] / "config/mosquitto/acl").read_text()
     for block in acl_text(SITE, GATES).split("\n\n"):

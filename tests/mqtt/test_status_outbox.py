@@ -17,7 +17,7 @@ from gate.actions import EventType, Publish
 from gate.events import EventError, build_payload, validate
 from gate.outbox import OutboxFull
 from gate.reasons import ReasonCode
-from tests.mqtt.broker import Broker
+from sim.broker import Broker
 from tests.mqtt.conftest import Monitor, gate_yaml
 from tests.mqtt.test_zero_loss import _producer, _until_produced
 

@@ -19,7 +19,7 @@ import pytest
 from drivers.bus import build
 from gate.actions import EventType, Publish
 from gate.events import build_payload, validate
-from tests.mqtt.broker import Broker
+from sim.broker import Broker
 from tests.mqtt.conftest import SubMonitor, gate_yaml
 
 N = 1000

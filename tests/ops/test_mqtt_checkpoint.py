@@ -19,11 +19,7 @@ from autogate.wiring import build_devices, settings_from  # noqa: E402
 from drivers import bus as mqtt_bus  # noqa: E402
 from gate import checkpoint  # noqa: E402
 from gate.config import parse_config  # noqa: E402
-
-try:  # the test broker may move to sim/ (shared with the console's tests)
-    from tests.mqtt.broker import Broker, make_certs  # noqa: E402
-except ImportError:
-    from sim.broker import Broker, make_certs  # type: ignore[import-not-found,no-redef]  # noqa: E402
+from sim.broker import Broker, make_certs  # noqa: E402
 from tests.mqtt.conftest import Monitor, gate_yaml  # noqa: E402
 from tests.ops.helpers import free_port, write_signing_key  # noqa: E402
 from tests.ops.test_metrics import samples  # noqa: E402

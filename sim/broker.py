@@ -1,4 +1,4 @@
-"""A real Mosquitto for tests: own config, password file, ACL, persistence and TLS certificates.
+"""A real Mosquitto for tests and the simulator: own config, password file, ACL, persistence, TLS.
 
 Certificates are generated at test time with ``cryptography`` (a CA, the broker's server
 certificate for 127.0.0.1, and client certificates), so nothing secret is in the repo.

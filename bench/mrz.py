@@ -1,0 +1,185 @@
+"""MRZ reading benchmark: autogate's reader against PassportEye on the same inputs.
+
+    /work/main/.venv/bin/python bench/mrz.py [--per-level 80] [--lines 0] [--no-passporteye]
+
+Inputs: ``--per-level`` rendered data pages (``sim/page.py``; every 4th a TD1 card) per
+degradation level, written once as PNG so both readers decode the same file; and the real
+MRZ line crops in ``../shared/data/mrz/real_lines`` (``--lines`` limits them, 0 = all).
+PassportEye gets its best setup: Tesseract with the MRZ-trained model of the tesseractMRZ
+project (``../shared/data/mrz/tessdata``), installed as ``eng.traineddata`` in a temp
+folder that ``TESSDATA_PREFIX`` points at. On line crops PassportEye's own Tesseract call
+(``passporteye.util.ocr.ocr``, MRZ mode) reads each crop; autogate's ``read_line`` reads
+it without being told the length. Prints a Markdown table; "valid but wrong" counts
+reads the reader accepted (valid check digits; for autogate also no low-confidence flag)
+that differ from the truth: the errors a gate would not notice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from drivers.mrz_ocr import load_model, read_line  # noqa: E402
+from drivers.scanner import read_image  # noqa: E402
+from sim.page import LEVELS, render_page  # noqa: E402
+
+DATA = ROOT / "../shared/data/mrz"
+TODAY = dt.date(2026, 11, 25)
+
+
+def levenshtein(a: str, b: str) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def char_acc(got: str, truth: str) -> float:
+    return max(0.0, 1 - levenshtein(got, truth) / len(truth))
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.exact: list[bool] = []
+        self.chars: list[float] = []
+        self.times: list[float] = []
+        self.silent: list[bool] = []  # accepted as valid, yet wrong
+
+    def add(self, got: str, truth: str, seconds: float, accepted: bool = False) -> None:
+        self.silent.append(accepted and got != truth)
+        self.exact.append(got == truth)
+        self.chars.append(char_acc(got, truth))
+        self.times.append(seconds)
+
+    def row(self) -> tuple[str, str, str, str, str]:
+        t = sorted(self.times)
+        p95 = t[min(len(t) - 1, int(0.95 * len(t)))]
+        return (
+            f"{100 * np.mean(self.exact):.1f} %",
+            f"{sum(self.silent)}",
+            f"{100 * np.mean(self.chars):.2f} %",
+            f"{1000 * statistics.median(t):.0f}",
+            f"{1000 * p95:.0f}",
+        )
+
+
+def passporteye_setup() -> (
+    tuple[Callable[[str], tuple[str, bool]], Callable[[np.ndarray], str]] | str
+):
+    """PassportEye's page and line readers, or why they cannot run."""
+    warnings.filterwarnings("ignore", category=FutureWarning)  # skimage deprecations
+    try:
+        from passporteye import read_mrz
+        from passporteye.mrz.text import MRZOCRCleaner
+        from passporteye.util.ocr import ocr
+    except ImportError as exc:
+        return f"passporteye not installed ({exc})"
+    tess = Path(tempfile.mkdtemp(prefix="mrz-tessdata-"))
+    shutil.copy(DATA / "tessdata" / "mrz.traineddata", tess / "eng.traineddata")
+    os.environ["TESSDATA_PREFIX"] = str(tess)
+
+    def page(path: str) -> tuple[str, bool]:
+        mrz = read_mrz(path)
+        if mrz is None:
+            return "", False
+        # the lines PassportEye itself parsed, after its own OCR clean-up
+        return "\n".join(MRZOCRCleaner.apply(mrz.aux["raw_text"])), bool(mrz.valid)
+
+    def line(gray: np.ndarray) -> str:
+        return ocr(gray, mrz_mode=True).replace(" ", "").strip()
+
+    return page, line
+
+
+def run(per_level: int, max_lines: int, with_pe: bool) -> str:
+    pe = passporteye_setup() if with_pe else "not run (--no-passporteye)"
+    pe_note = pe if isinstance(pe, str) else ""
+    load_model()
+    rows: list[tuple[str, ...]] = []
+    tmp = Path(tempfile.mkdtemp(prefix="mrz-bench-"))
+    for li, level in enumerate(LEVELS):
+        ours, theirs = Stats(), Stats()
+        for i in range(per_level):
+            seed = 100_000 + 1000 * li + i
+            img, _, lines = render_page(seed, level, "TD1" if i % 4 == 3 else "TD3")
+            path = tmp / f"{level}-{i}.png"
+            cv2.imwrite(str(path), img)
+            truth = "\n".join(lines)
+            t0 = time.perf_counter()
+            res = read_image(path, today=TODAY)
+            dt_ours = time.perf_counter() - t0
+            accepted = res.mrz is not None and res.mrz.valid and not res.reasons
+            ours.add("\n".join(res.mrz.lines) if res.mrz else "", truth, dt_ours, accepted)
+            if not isinstance(pe, str):
+                t0 = time.perf_counter()
+                try:
+                    got, valid = pe[0](str(path))
+                except Exception as exc:  # PassportEye raises on some pages: a failed read
+                    got, valid = f"error {type(exc).__name__}", False
+                theirs.add(got, truth, time.perf_counter() - t0, valid)
+        n = f"{level} pages ({per_level})"
+        rows.append((n, "autogate", *ours.row()))
+        if theirs.times:
+            rows.append((n, "PassportEye", *theirs.row()))
+        print(f"  {level}: done", file=sys.stderr, flush=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+    files = sorted((DATA / "real_lines").glob("*.tif"))
+    if max_lines:
+        files = files[:max_lines]
+    ours, theirs = Stats(), Stats()
+    for f in files:
+        gray = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)
+        truth = f.with_name(f.stem + ".gt.txt").read_text().strip()
+        if gray is None or not truth:
+            continue
+        t0 = time.perf_counter()
+        got = read_line(gray).text
+        ours.add(got, truth, time.perf_counter() - t0)
+        if not isinstance(pe, str):
+            t0 = time.perf_counter()
+            got = pe[1](gray)
+            theirs.add(got, truth, time.perf_counter() - t0)
+    n = f"real line crops ({len(ours.times)})"
+    rows.append((n, "autogate", *ours.row()))
+    if theirs.times:
+        rows.append((n, "PassportEye", *theirs.row()))
+
+    head = "| input | reader | exact | valid but wrong | per-character | median ms | p95 ms |"
+    out = [head, "|" + " --- |" * 7]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    if pe_note:
+        out.append(f"\nPassportEye: {pe_note}")
+    return "\n".join(out)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--per-level", type=int, default=80)
+    ap.add_argument("--lines", type=int, default=0, help="real line crops to use, 0 = all")
+    ap.add_argument("--no-passporteye", action="store_true")
+    args = ap.parse_args()
+    print(run(args.per_level, args.lines, not args.no_passporteye))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

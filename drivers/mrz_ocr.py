@@ -1,0 +1,313 @@
+"""Recognise MRZ characters: find the MRZ lines on a page, cut glyphs, classify them.
+
+Why our own recogniser: Debian's stock Tesseract model misreads MRZs (``<`` as K, O as 0),
+no registry ships an MRZ model, and the gate must not fetch files at run time. The MRZ is
+one fixed typeface (OCR-B) at a fixed pitch with a 37-symbol alphabet, and every one of
+its positions holds a glyph (no spaces), so it is a small, well-posed problem:
+
+1. ``find_lines``: on a downscaled copy, a black-hat filter brings out dark print, a wide
+   closing joins the characters of each text line, and the longest group of 2-3 parallel
+   lines of similar length is the MRZ (OpenCV morphology, as in PassportEye).
+2. Each line is cut out at full resolution along its own rotated rectangle (this undoes
+   rotation, and perspective line by line), normalised against its own background (uneven
+   light, glare) and scaled to a fixed height.
+3. ``glyphs``: connected components give the character pitch; a fixed-pitch model fitted
+   to their centres places every character, touching or broken ones included.
+4. A small numpy MLP (``models/mrz/``, trained by ``models/mrz/train.py`` from OCR-B
+   glyphs under heavy augmentation) classifies each glyph window.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ<"
+LINE_H = 40  # a line crop is scaled to this height (capitals about 24 px)
+GLYPH_W, GLYPH_H = 16, 24  # classifier input, one character cell
+MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "mrz"
+DETECT_W = 800
+
+
+@dataclass(frozen=True)
+class LineRead:
+    text: str
+    probs: np.ndarray  # (n, 37) class probabilities, one row per character
+
+
+# --- 1. find the MRZ lines -----------------------------------------------------------
+
+
+def _line_boxes(gray: np.ndarray) -> tuple[list[tuple], float]:
+    """Rotated rectangles of text lines on a downscaled copy, and the downscale factor."""
+    h, w = gray.shape
+    scale = min(1.0, DETECT_W / w)
+    small = cv2.resize(gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+    sw = small.shape[1]
+    k = max(3, round(sw / 80))  # about a character's width on a page that fills the frame
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k * 2 + 1, k + 1))
+    closed = cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel)
+    # black-hat relative to the local background, so print under glare or in shadow
+    # stands out as much as print in even light
+    # (dark surroundings are not paper: their ratio is not amplified)
+    c = closed.astype(np.float32)
+    black = np.clip((c - small) * 255.0 / np.maximum(c, 128.0), 0, 255).astype(np.uint8)
+    _, mask = cv2.threshold(black, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    mask = cv2.morphologyEx(
+        mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (2 * k, max(3, k // 2)))
+    )
+    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, 3)))
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    boxes = []
+    for c in contours:
+        (cx, cy), (bw, bh), ang = cv2.minAreaRect(c)
+        if bw < bh:
+            bw, bh, ang = bh, bw, ang - 90
+        ang = (ang + 90) % 180 - 90  # the reading direction: within +-90 degrees of x
+        if bh < 2 or bw < 0.2 * sw or bw / bh < 8:
+            continue
+        boxes.append(((cx / scale, cy / scale), (bw / scale, bh / scale), ang))
+    return boxes, scale
+
+
+def _group(boxes: list[tuple]) -> list[tuple]:
+    """The MRZ: the longest line and the parallel lines stacked with it, as boxes that all
+    span the group's full length (glare or wear may have hidden part of one line)."""
+    if not boxes:
+        return []
+    boxes = sorted(boxes, key=lambda b: -b[1][0])
+    best: list[tuple] = []
+    for ref in boxes[:4]:
+        (rx, ry), (rw, rh), ra = ref
+        t = np.deg2rad(ra)
+        normal = np.array([-np.sin(t), np.cos(t)])
+        axis = np.array([np.cos(t), np.sin(t)])
+        members = []
+        for b in boxes:
+            (x, y), (bw, bh), a = b
+            d = np.array([x - rx, y - ry])
+            along = d @ axis
+            start, end = along - bw / 2, along + bw / 2
+            aligned = abs(start + rw / 2) < 0.08 * rw or abs(end - rw / 2) < 0.08 * rw
+            if (
+                bw > 0.55 * rw
+                and bw < 1.1 * rw
+                and aligned
+                and abs((a - ra + 90) % 180 - 90) < 4
+                and abs(d @ normal) < 5 * rh
+            ):
+                members.append((float(d @ normal), start, end, b))
+        members.sort(key=lambda m: m[0])
+        if len(members) > 3:  # text above the MRZ: keep the bottom lines
+            members = members[-3:]
+        lo = min(m[1] for m in members)
+        hi = max(m[2] for m in members)
+        group = []
+        for off, _, _, b in members:
+            (_, _), (bw, bh), a = b
+            centre = np.array([rx, ry]) + axis * (lo + hi) / 2 + normal * off
+            group.append(
+                ((float(centre[0]), float(centre[1])), (hi - lo, bh), a if bw > 0.85 * rw else ra)
+            )
+        if len(group) > len(best) or (
+            len(group) == len(best) and group and best and group[0][1][0] > best[0][1][0]
+        ):
+            best = group
+    return best
+
+
+def _cut_line(gray: np.ndarray, box: tuple, pitch_hint: float) -> np.ndarray:
+    """The line upright at ``LINE_H`` pixels high, widened a little at both ends."""
+    (cx, cy), (bw, bh), ang = box
+    s = LINE_H / (bh * 1.9)
+    out_w = round((bw + 2 * pitch_hint) * s)
+    m = cv2.getRotationMatrix2D((cx, cy), ang, s)
+    m[0, 2] += out_w / 2 - cx
+    m[1, 2] += LINE_H / 2 - cy
+    return cv2.warpAffine(
+        gray, m, (out_w, LINE_H), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE
+    )
+
+
+def find_lines(gray: np.ndarray) -> list[np.ndarray]:
+    """Upright gray crops of the MRZ lines, top to bottom (empty when no MRZ is seen)."""
+    boxes, _ = _line_boxes(gray)
+    group = _group(boxes)
+    if len(group) < 2:
+        return []
+    return [_cut_line(gray, b, b[1][1]) for b in group]
+
+
+# --- 2/3. normalise a line and cut it into character windows -------------------------
+
+
+def ink(line: np.ndarray) -> np.ndarray:
+    """Ink strength in [0, 1] against the local background: uneven light and glare cancel."""
+    g = line.astype(np.float32)
+    k = max(3, line.shape[0] // 2) | 1
+    bg = cv2.dilate(g, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    bg = cv2.blur(bg, (k, k))
+    v = np.clip((bg - g) / (bg + 1.0), 0, None)
+    top = float(np.percentile(v, 99)) or 1.0
+    return np.clip(v / top, 0, 1)
+
+
+def glyphs(line: np.ndarray, n: int | None = None, allowed: tuple[int, ...] = ()) -> np.ndarray:
+    """Character windows (k, GLYPH_H * GLYPH_W) of a line crop, left to right.
+
+    ``n`` fixes the number of characters; else it is estimated from the pitch and snapped
+    to ``allowed`` when given. Returns an empty array when no characters are found.
+    """
+    if line.ndim == 3:
+        line = cv2.cvtColor(line, cv2.COLOR_BGR2GRAY)
+    if line.shape[0] != LINE_H:
+        s = LINE_H / line.shape[0]
+        line = cv2.resize(
+            line, (max(1, round(line.shape[1] * s)), LINE_H), interpolation=cv2.INTER_AREA
+        )
+    v = ink(line)
+    binary = (v > 0.45).astype(np.uint8)
+    count, _, stats, cents = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    hmax = LINE_H
+    comps = [
+        (stats[i, 0], stats[i, 1], stats[i, 2], stats[i, 3], cents[i, 0])
+        for i in range(1, count)
+        if stats[i, 3] >= 0.2 * hmax and stats[i, 4] >= 6 and stats[i, 3] < 0.95 * hmax
+    ]
+    if len(comps) < 3:
+        return np.zeros((0, GLYPH_H * GLYPH_W), np.float32)
+    heights = np.array([c[3] for c in comps])
+    tall_h = np.percentile(heights, 90)
+    # drop specks far from the text row
+    tall = [c for c in comps if c[3] >= 0.75 * tall_h]
+    row_top = np.median([c[1] for c in tall])
+    row_bot = np.median([c[1] + c[3] for c in tall])
+    comps = [c for c in comps if c[1] < row_bot and c[1] + c[3] > row_top and c[3] >= 0.3 * tall_h]
+    comps.sort(key=lambda c: c[4])
+    # merge pieces of one broken glyph (overlapping in x)
+    merged: list[list[float]] = []
+    for x, y, w, h, _ in comps:
+        if merged and x < merged[-1][0] + merged[-1][2] - 0.5 * min(w, merged[-1][2]):
+            m = merged[-1]
+            x1 = max(m[0] + m[2], x + w)
+            m[0] = min(m[0], x)
+            m[2] = x1 - m[0]
+        else:
+            merged.append([x, y, w, h])
+    if len(merged) < 3:
+        return np.zeros((0, GLYPH_H * GLYPH_W), np.float32)
+    xs = np.array([m[0] + m[2] / 2 for m in merged])
+    ws = np.array([m[2] for m in merged])
+    gaps = np.diff(xs)
+    single = ws < 1.3 * np.median(ws)
+    pitch = (
+        float(np.median(gaps[(single[:-1]) & (single[1:])]))
+        if np.any(single[:-1] & single[1:])
+        else float(np.median(gaps))
+    )
+    slots = np.zeros(len(xs))
+    for i in range(1, len(xs)):
+        slots[i] = slots[i - 1] + max(1, round(gaps[i - 1] / pitch))
+    fit = single if single.sum() >= 3 else np.ones_like(single)
+    a_b = np.polyfit(slots[fit], xs[fit], 2 if fit.sum() > 10 else 1)
+    b = float(np.polyval(np.polyder(a_b), slots[fit].mean()))
+    left, right = merged[0][0], merged[-1][0] + merged[-1][2]
+    est = max(1, round((right - left) / b + 0.3))
+    k = len(merged)
+    # one component per character (also proportional fonts): take their own centres;
+    # else (touching or missing glyphs) the fixed-pitch model places the characters
+    clean = bool(np.all(ws < 1.45 * b))
+    if n == k or (n is None and clean and (not allowed or k in allowed)):
+        centres, n = xs, k
+    else:
+        if n is None:
+            n = min(allowed, key=lambda a: abs(a - est)) if allowed else est
+        centres = np.polyval(a_b, np.arange(n))
+    # the text row from the tall components, with a margin
+    top = row_top - 0.2 * (row_bot - row_top)
+    bot = row_bot + 0.2 * (row_bot - row_top)
+    return _cells(v, np.asarray(centres, np.float32), b, top, bot)
+
+
+def _cells(v: np.ndarray, centres: np.ndarray, pitch: float, top: float, bot: float) -> np.ndarray:
+    """One remap cuts every window (pitch wide, centred on each character) at once.
+
+    Hand-rolled rather than one ``cv2.resize`` per cell: dozens of tiny OpenCV calls cost
+    more in thread wake-ups than in work on a loaded 2-core machine.
+    """
+    n = len(centres)
+    jx = (np.arange(GLYPH_W, dtype=np.float32) + 0.5) * (pitch / GLYPH_W) - pitch / 2 - 0.5
+    map_x = (centres[:, None] + jx[None, :]).reshape(1, -1).repeat(GLYPH_H, axis=0)
+    jy = top + (np.arange(GLYPH_H, dtype=np.float32) + 0.5) * ((bot - top) / GLYPH_H) - 0.5
+    map_y = np.repeat(jy[:, None], n * GLYPH_W, axis=1).astype(np.float32)
+    out = cv2.remap(v, map_x.astype(np.float32), map_y, cv2.INTER_LINEAR, borderValue=0)
+    return out.reshape(GLYPH_H, n, GLYPH_W).transpose(1, 0, 2).reshape(n, -1).copy()
+
+
+# --- 4. the classifier ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mlp:
+    """A two-layer perceptron in numpy: 88 glyphs of a TD3 take about a millisecond."""
+
+    w1: np.ndarray
+    b1: np.ndarray
+    w2: np.ndarray
+    b2: np.ndarray
+    mean: float
+    std: float
+
+    def probs(self, x: np.ndarray) -> np.ndarray:
+        # einsum, not BLAS: a threaded BLAS waking up for a 44 x 384 product costs tens of
+        # milliseconds on a busy machine; this loop costs about one
+        h = np.maximum(np.einsum("ij,jk->ik", (x - self.mean) / self.std, self.w1) + self.b1, 0)
+        z = np.einsum("ij,jk->ik", h, self.w2) + self.b2
+        z = np.exp(z - z.max(axis=1, keepdims=True))
+        return z / z.sum(axis=1, keepdims=True)
+
+    def save(self, path: Path) -> None:
+        np.savez_compressed(
+            path,
+            w1=self.w1.astype(np.float16),
+            b1=self.b1.astype(np.float32),
+            w2=self.w2.astype(np.float16),
+            b2=self.b2.astype(np.float32),
+            norm=np.array([self.mean, self.std], np.float32),
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> Mlp:
+        with np.load(path) as z:
+            return cls(
+                z["w1"].astype(np.float32),
+                z["b1"],
+                z["w2"].astype(np.float32),
+                z["b2"],
+                float(z["norm"][0]),
+                float(z["norm"][1]),
+            )
+
+
+@cache
+def load_model(model_dir: Path = MODEL_DIR) -> Mlp:
+    desc = json.loads((model_dir / "model.json").read_text())
+    if desc["alphabet"] != ALPHABET or desc["input"] != [GLYPH_H, GLYPH_W]:
+        raise ValueError(f"{model_dir}: model does not match this recogniser")
+    return Mlp.load(model_dir / desc["weights"])
+
+
+def read_line(
+    line: np.ndarray, n: int | None = None, allowed: tuple[int, ...] = (), model: Mlp | None = None
+) -> LineRead:
+    """Recognise one line crop (gray or BGR, any height)."""
+    g = glyphs(line, n, allowed)
+    if len(g) == 0:
+        return LineRead("", np.zeros((0, len(ALPHABET)), np.float32))
+    p = (model or load_model()).probs(g)
+    return LineRead("".join(ALPHABET[i] for i in p.argmax(axis=1)), p)

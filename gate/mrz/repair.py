@@ -1,0 +1,126 @@
+"""Undo typical OCR confusions using what each MRZ position may hold and the check digits.
+
+OCR engines confuse O/0, I/1, B/8, S/5, Z/2, G/6 and ``<``/K. A position that may only
+hold digits (dates, check digits) or only letters (codes, names, sex) is repaired from its
+field type alone: the mapping is one-to-one, so the repair is unique. A field that mixes
+letters and digits (document number, optional data) is repaired only through its check
+digit, and only when exactly one combination of the ambiguous characters satisfies it
+(ICAO's 7-3-1 digit is mod 10, so a non-unique repair would be a guess). Hand-written:
+no MRZ library offers check-digit-driven repair with a record of what changed.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+
+from gate.mrz.checkdigit import verify
+from gate.mrz.layout import Layout, Span, split_number
+
+Repair = tuple[int, int, str, str]  # (line, column, read, replaced)
+
+TO_DIGIT = {"O": "0", "Q": "0", "D": "0", "I": "1", "L": "1", "B": "8", "S": "5", "Z": "2"}
+TO_DIGIT |= {"G": "6", "T": "7"}
+TO_ALPHA = {"0": "O", "1": "I", "8": "B", "5": "S", "2": "Z", "6": "G", "4": "A", "7": "T"}
+# letter <-> digit swaps worth trying inside mixed fields, plus the filler/K confusion
+SWAPS = {"O": "0", "0": "O", "I": "1", "1": "I", "B": "8", "8": "B", "S": "5", "5": "S"}
+SWAPS |= {"Z": "2", "2": "Z", "G": "6", "6": "G", "K": "<", "<": "K"}
+MAX_AMBIGUOUS = 10  # 2**10 candidates at most per field
+
+
+def _set(lines: list[str], line: int, col: int, ch: str, log: list[Repair]) -> None:
+    old = lines[line][col]
+    lines[line] = lines[line][:col] + ch + lines[line][col + 1 :]
+    log.append((line, col, old, ch))
+
+
+def _by_kind(lines: list[str], span: Span, log: list[Repair]) -> None:
+    text = span.of(lines)
+    for i, c in enumerate(text):
+        col = span.start + i
+        if span.kind == "digit" and c in TO_DIGIT:
+            _set(lines, span.line, col, TO_DIGIT[c], log)
+        elif span.kind == "alpha" and c in TO_ALPHA:
+            _set(lines, span.line, col, TO_ALPHA[c], log)
+
+
+def _filler_k(lines: list[str], span: Span, log: list[Repair]) -> None:
+    """A K in the name's trailing padding is a misread ``<``.
+
+    Only after three or more fillers: ``<`` and ``<<`` separate name parts, so a K right
+    after them may be a one-letter name (``SMITH<<K``) and is left alone.
+    """
+    for i in range(span.end - span.start):
+        text = span.of(lines)
+        if text[i] == "K" and text[max(0, i - 3) : i] == "<<<" and set(text[i:]) <= {"<", "K"}:
+            _set(lines, span.line, span.start + i, "<", log)
+
+
+def _unique(
+    lines: list[str],
+    spans: list[Span],
+    ok: Callable[[list[str]], bool],
+    log: list[Repair],
+) -> None:
+    """Try letter/digit swaps over ``spans``; apply them only if exactly one combination passes."""
+    if ok(lines):
+        return
+    positions = [
+        (s.line, s.start + i)
+        for s in spans
+        for i, c in enumerate(s.of(lines))
+        if c in SWAPS and s.kind == "alnum"
+    ]
+    if not positions or len(positions) > MAX_AMBIGUOUS:
+        return
+    found: list[list[str]] = []
+    for mask in itertools.product((False, True), repeat=len(positions)):
+        if not any(mask):
+            continue
+        cand = list(lines)
+        for (ln, col), flip in zip(positions, mask, strict=True):
+            if flip:
+                cand[ln] = cand[ln][:col] + SWAPS[cand[ln][col]] + cand[ln][col + 1 :]
+        if ok(cand):
+            found.append(cand)
+            if len(found) > 1:
+                return
+    if len(found) == 1:
+        for ln, col in positions:
+            if found[0][ln][col] != lines[ln][col]:
+                _set(lines, ln, col, found[0][ln][col], log)
+
+
+def repair(lines: list[str] | tuple[str, ...], lay: Layout) -> tuple[list[str], list[Repair]]:
+    """Repaired copy of ``lines`` (already of ``lay``'s shape) and the list of repairs made."""
+    out, log = list(lines), list[Repair]()
+    for span in lay.spans():
+        if span.kind != "alnum":
+            _by_kind(out, span, log)
+    _filler_k(out, lay.name, log)
+
+    def number_ok(c: list[str]) -> bool:
+        p = split_number(c, lay)
+        return verify(p.number, p.check)
+
+    if not split_number(out, lay).overflowed:
+        _unique(out, [lay.document_number], number_ok, log)
+    if lay.optional_check is not None:
+        oc = lay.optional_check
+
+        def optional_ok(c: list[str]) -> bool:
+            return verify(lay.optional.of(c), oc.of(c), empty_filler_ok=True)
+
+        _unique(out, [lay.optional], optional_ok, log)
+    if lay.composite is not None:
+        comp = lay.composite
+
+        def composite_ok(c: list[str]) -> bool:
+            return verify("".join(s.of(c) for s in lay.composite_over), comp.of(c))
+
+        # fields no other digit covers: TD1/TD2 optional data
+        free = [lay.optional] if lay.optional_check is None else []
+        free += [lay.optional_2] if lay.optional_2 else []
+        if free and number_ok(out):
+            _unique(out, free, composite_ok, log)
+    return out, log

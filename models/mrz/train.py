@@ -1,0 +1,234 @@
+"""Train the MRZ glyph classifier from Debian's OCR-B font (reproducible, a few CPU minutes).
+
+    /work/main/.venv/bin/python models/mrz/train.py [--lines 4000] [--epochs 12]
+
+Lines of MRZ text (realistic MRZs from ``sim.page`` and uniform random strings, so the
+model learns glyphs, not the prior of a field) are rendered in OCR-B at random sizes and
+pitches, degraded (stroke weight, shear, rotation, uneven light, glare, blur, loss of
+resolution, noise, JPEG, thresholding), and cut into character windows by the very
+``drivers.mrz_ocr.glyphs`` the reader uses, so segmentation quirks are in the training
+data. A 2-layer MLP is fitted with Adam in numpy and saved as float16 weights
+(``ocrb_mlp.npz``) beside ``model.json`` (alphabet, input size, hash, validation error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from functools import cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from drivers.mrz_ocr import ALPHABET, GLYPH_H, GLYPH_W, Mlp, glyphs  # noqa: E402
+from sim.page import ocrb_font_path, random_identity  # noqa: E402
+
+OUT = Path(__file__).resolve().parent
+
+
+# Mostly OCR-B (Debian fonts-ocr-b: regular, sharp, oblique); real MRZs are also printed
+# in look-alikes, so common sans fonts join when installed (missing ones are skipped).
+_OTHER_FONTS = [
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSansMono-Bold.ttf",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSansCondensed-Bold.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Bold.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationMono-Regular.ttf",
+]
+
+
+@cache
+def fonts() -> tuple[list[str], list[float]]:
+    ocrb = Path(ocrb_font_path())
+    main = [str(ocrb)] + [
+        str(ocrb.with_name(v)) for v in ("OCRBS.otf", "OCRBL.otf") if ocrb.with_name(v).is_file()
+    ]
+    other = [f for f in _OTHER_FONTS if Path(f).is_file()]
+    weights = [0.45] + [0.2 / max(1, len(main) - 1)] * (len(main) - 1)
+    weights += [0.35 / max(1, len(other))] * len(other)
+    w = np.array(weights[: len(main) + len(other)])
+    return main + other, list(w / w.sum())
+
+
+@cache
+def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(path, size)
+
+
+def random_text(rng: np.random.Generator) -> str:
+    if rng.random() < 0.45:
+        fmt = str(rng.choice(["TD3", "TD1"]))
+        lines = random_identity(rng, fmt).lines()
+        return lines[int(rng.integers(len(lines)))]
+    n = int(rng.integers(20, 45))
+    text = "".join(rng.choice(list(ALPHABET), n))
+    if rng.random() < 0.5:  # filler runs as MRZs have them
+        k = int(rng.integers(1, n // 2))
+        text = text[: n - k] + "<" * k
+    return text
+
+
+def render_line(text: str, rng: np.random.Generator) -> np.ndarray:
+    """One MRZ-like line, gray, degraded like a camera crop or a thresholded scan."""
+    size = int(rng.integers(28, 64))
+    paths, weights = fonts()
+    font = _font(paths[int(rng.choice(len(paths), p=weights))], size)
+    adv = font.getlength("M")
+    pitch = adv * rng.uniform(0.98, 1.3)
+    proportional = rng.random() < 0.25  # some documents space characters by their width
+    track = rng.uniform(0.1, 0.5) * adv
+    cap = font.getbbox("H")[3] - font.getbbox("H")[1]
+    h = int(cap * rng.uniform(2.1, 2.8))
+    xs = [pitch * (1 + i) for i in range(len(text))]
+    if proportional:
+        xs = list(pitch + np.cumsum([0] + [font.getlength(c) + track for c in text[:-1]]))
+    w = int(xs[-1] + 2 * pitch)
+    bg, fg = int(rng.integers(140, 256)), int(rng.integers(0, 90))
+    img = Image.new("L", (w, h), bg)
+    d = ImageDraw.Draw(img)
+    y0 = (h - cap) / 2 - font.getbbox("H")[1] + rng.normal(0, 0.04) * cap
+    for i, ch in enumerate(text):
+        x = xs[i] + rng.normal(0, 0.03) * pitch
+        d.text((x, y0 + rng.normal(0, 0.02) * cap), ch, fill=fg, font=font)
+    a = np.asarray(img, np.float32)
+    if rng.random() < 0.5:  # stroke weight: ink spread or thin print
+        k = cv2.getStructuringElement(
+            cv2.MORPH_ELLIPSE, (int(rng.integers(2, 3 + size // 24)),) * 2
+        )
+        a = cv2.erode(a, k) if rng.random() < 0.6 else cv2.dilate(a, k)
+    # shear (perspective seen on one line), small residual rotation
+    sh = rng.normal(0, 0.08)
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), rng.normal(0, 0.25), 1.0).astype(np.float32)
+    m[0, 1] += sh
+    m[0, 2] -= sh * h / 2
+    a = cv2.warpAffine(a, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
+    if rng.random() < 0.5:  # uneven light
+        g = np.linspace(rng.uniform(0.5, 1), rng.uniform(0.5, 1), w, dtype=np.float32)
+        a = a * g[None, :]
+    if rng.random() < 0.25:  # glare
+        cx, r = rng.uniform(0, w), rng.uniform(0.5, 3) * h
+        xx = np.arange(w, dtype=np.float32)
+        a = a + 120 * rng.uniform(0.2, 0.8) * np.exp(-((xx - cx) ** 2) / (2 * r * r))[None, :]
+    if rng.random() < 0.7:
+        a = cv2.GaussianBlur(a, (0, 0), rng.uniform(0.3, 0.07 * size))
+    f = rng.uniform(0.35, 1.0)  # loss of resolution
+    a = cv2.resize(a, (max(8, int(w * f)), max(8, int(h * f))), interpolation=cv2.INTER_AREA)
+    a = a + rng.normal(0, rng.uniform(0, 12), a.shape)
+    a8 = np.clip(a, 0, 255).astype(np.uint8)
+    if rng.random() < 0.5:
+        ok, buf = cv2.imencode(".jpg", a8, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 95))])
+        a8 = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+    if rng.random() < 0.3:  # thresholded scans (as the real line crops are)
+        _, a8 = cv2.threshold(a8, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    return a8
+
+
+def make_set(n_lines: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    xs, ys = [], []
+    for _ in range(n_lines):
+        text = random_text(rng)
+        g = glyphs(render_line(text, rng), n=len(text))
+        if len(g) != len(text):
+            continue
+        xs.append(g)
+        ys.append([ALPHABET.index(c) for c in text])
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def train(x: np.ndarray, y: np.ndarray, hidden: int, epochs: int, seed: int) -> Mlp:
+    rng = np.random.default_rng(seed)
+    mean, std = float(x.mean()), float(x.std()) + 1e-6
+    xn = ((x - mean) / std).astype(np.float32)
+    d, k = x.shape[1], len(ALPHABET)
+    params = [
+        rng.normal(0, np.sqrt(2 / d), (d, hidden)).astype(np.float32),
+        np.zeros(hidden, np.float32),
+        rng.normal(0, np.sqrt(2 / hidden), (hidden, k)).astype(np.float32),
+        np.zeros(k, np.float32),
+    ]
+    m1 = [np.zeros_like(p) for p in params]
+    m2 = [np.zeros_like(p) for p in params]
+    step, batch = 0, 256
+    for epoch in range(epochs):
+        lr = 2e-3 * (0.5 * (1 + np.cos(np.pi * epoch / epochs)))
+        order = rng.permutation(len(xn))
+        loss = 0.0
+        for i in range(0, len(order), batch):
+            idx = order[i : i + batch]
+            xb, yb = xn[idx], y[idx]
+            w1, b1, w2, b2 = params
+            hpre = xb @ w1 + b1
+            hb = np.maximum(hpre, 0)
+            z = hb @ w2 + b2
+            z -= z.max(axis=1, keepdims=True)
+            p = np.exp(z)
+            p /= p.sum(axis=1, keepdims=True)
+            loss += -np.log(p[np.arange(len(yb)), yb] + 1e-9).sum()
+            p[np.arange(len(yb)), yb] -= 1
+            p /= len(yb)
+            gw2, gb2 = hb.T @ p + 1e-4 * w2, p.sum(0)
+            gh = (p @ w2.T) * (hpre > 0)
+            gw1, gb1 = xb.T @ gh + 1e-4 * w1, gh.sum(0)
+            step += 1
+            for j, g in enumerate((gw1, gb1, gw2, gb2)):
+                m1[j] = 0.9 * m1[j] + 0.1 * g
+                m2[j] = 0.999 * m2[j] + 0.001 * g * g
+                mh = m1[j] / (1 - 0.9**step)
+                vh = m2[j] / (1 - 0.999**step)
+                params[j] -= lr * mh / (np.sqrt(vh) + 1e-8)
+        print(f"epoch {epoch + 1}/{epochs} loss {loss / len(xn):.4f}", flush=True)
+    return Mlp(params[0], params[1], params[2], params[3], mean, std)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lines", type=int, default=4000)
+    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--hidden", type=int, default=192)
+    ap.add_argument("--seed", type=int, default=9303)
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args()
+    t0 = time.time()
+    x, y = make_set(args.lines, args.seed)
+    xv, yv = make_set(max(200, args.lines // 10), args.seed + 1)
+    print(f"{len(x)} training glyphs, {len(xv)} validation, {time.time() - t0:.0f} s", flush=True)
+    model = train(x, y, args.hidden, args.epochs, args.seed)
+    err = float((model.probs(xv).argmax(1) != yv).mean())
+    weights = args.out / "ocrb_mlp.npz"
+    model.save(weights)
+    desc = {
+        "name": "autogate OCR-B MRZ glyph classifier",
+        "kind": "mlp-numpy",
+        "weights": weights.name,
+        "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+        "alphabet": ALPHABET,
+        "input": [GLYPH_H, GLYPH_W],
+        "hidden": args.hidden,
+        "fonts": [Path(f).name for f in fonts()[0]],
+        "trained_with": (
+            f"models/mrz/train.py --lines {args.lines} --epochs {args.epochs} "
+            f"--hidden {args.hidden} --seed {args.seed}"
+        ),
+        "train_glyphs": int(len(x)),
+        "validation_char_error": round(err, 5),
+        "train_seconds": round(time.time() - t0),
+    }
+    (args.out / "model.json").write_text(json.dumps(desc, indent=1) + "\n")
+    print(json.dumps(desc, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

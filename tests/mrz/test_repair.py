@@ -1,0 +1,64 @@
+"""OCR repair: by field type, and by check digit only when the repair is unique."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from gate.mrz import build_td3, parse_mrz
+from gate.reasons import ReasonCode as R
+
+TODAY = dt.date(2026, 11, 25)
+L1 = "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<"
+L2 = "L898902C36UTO7408122F1204159ZE184226B<<<<<10"
+
+
+def test_digits_in_letter_fields_and_letters_in_digit_fields() -> None:
+    l1 = L1.replace("UTO", "UT0").replace("ANNA", "ANN4")
+    l2 = L2.replace("7408122", "74O8I22").replace("UTO7", "UT07")
+    rec = parse_mrz([l1, l2], today=TODAY, repair=True)
+    assert rec.valid, rec.reasons
+    assert (1, 15, "O", "0") in rec.repaired and (1, 17, "I", "1") in rec.repaired
+    assert (0, 4, "0", "O") in rec.repaired
+    assert rec.given_names == "ANNA MARIA"
+
+
+def test_filler_read_as_k_in_names() -> None:
+    l1 = L1[:-6] + "<K<<K<"  # fillers from column 30
+    rec = parse_mrz([l1, L2], today=TODAY, repair=True)
+    assert rec.valid and rec.given_names == "ANNA MARIA"
+    assert (0, 39, "K", "<") in rec.repaired
+
+
+def test_document_number_repaired_through_its_check_digit() -> None:
+    # only the 'B' (column 3) of this number is ambiguous: the one swap that fits
+    good = build_td3(
+        surname="ERIKSSON",
+        given_names="ANNA",
+        document_number="HM78439W7",
+        nationality="UTO",
+        date_of_birth="740812",
+        sex="F",
+        date_of_expiry="320415",
+    )
+    l2 = "HM7B439W7" + good[1][9:]
+    rec = parse_mrz([good[0], l2], today=TODAY, repair=True)
+    assert rec.valid and rec.document_number == "HM78439W7"
+    assert rec.repaired == ((1, 3, "B", "8"),)
+
+
+def test_without_repair_the_same_lines_are_invalid() -> None:
+    l2 = "L8B8902C3" + L2[9:]
+    rec = parse_mrz([L1, l2], today=TODAY)
+    assert not rec.valid and R.DOC_CHECK_NUMBER in rec.reasons and rec.repaired == ()
+
+
+def test_ambiguous_repair_is_not_applied() -> None:
+    # every digit is swappable: many combinations satisfy one mod-10 digit, so no repair
+    number = "OIBSZGOIB"
+    from gate.mrz import check_digit
+
+    wrong = str((int(check_digit(number)) + 1) % 10)
+    l2 = number + wrong + L2[10:]
+    rec = parse_mrz([L1, l2], today=TODAY, repair=True)
+    assert R.DOC_CHECK_NUMBER in rec.reasons
+    assert not any(r[0] == 1 and r[1] < 9 for r in rec.repaired)
