@@ -8,10 +8,10 @@ import importlib
 import logging
 import signal
 import sys
-from pathlib import Path
 
+from autogate import logs
+from autogate.audit import add_verify_arguments
 from gate.config import ConfigError, Devices, GateConfig, load_config
-from gate.journal import verify
 
 EXIT_CONFIG = 2
 
@@ -47,16 +47,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    path = Path(args.file)
-    if not path.exists():
-        print(f"{path}: file not found", file=sys.stderr)
-        return 2
-    v = verify(path)
-    if v.ok:
-        print(f"{path}: ok, {v.records} records, head seq={v.head.seq} {v.head.hash[:16]}")
-        return 0
-    print(f"{path}: BROKEN at line {v.line}: {v.problem} ({v.records} records verified before it)")
-    return 1
+    from autogate.audit import cmd_verify  # rotated files and signed checkpoints (ops)
+
+    return cmd_verify(args)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -68,17 +61,25 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 async def _run(cfg: GateConfig, scripted: bool) -> int:
     from autogate.daemon import Daemon
+    from autogate.ops import EXIT_OPS, Ops, OpsError
     from autogate.wiring import build_devices, settings_from
     from sim.devices import DEFAULT_TRAVELLERS
 
+    try:  # keys and metrics port before any device: a missing one stops here, doors untouched
+        ops = Ops.build(cfg)
+    except OpsError as exc:
+        print(f"autogate: cannot start: {exc}", file=sys.stderr)
+        return EXIT_OPS
     devices, hall = build_devices(cfg)
-    daemon = Daemon(cfg, devices, settings_from(cfg))
+    daemon = Daemon(cfg, devices, settings_from(cfg), vault=ops.vault)
+    ops.attach(daemon)
     hall.emits["bus"] = daemon.emit  # the simulated officer speaks through the bus seam
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     runner = asyncio.ensure_future(daemon.run(stop))
+    await ops.start(daemon, stop)
     if scripted:
         await asyncio.wait_for(daemon.ready.wait(), 10)
         for traveller in DEFAULT_TRAVELLERS:
@@ -86,7 +87,10 @@ async def _run(cfg: GateConfig, scripted: bool) -> int:
             logging.getLogger("autogate.sim").info("traveller %r: %s", traveller.name, outcome)
         await asyncio.sleep(0.2)
         stop.set()
-    await runner
+    try:
+        await runner
+    finally:
+        await ops.stop()
     return 0
 
 
@@ -110,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     ver = audit_sub.add_parser("verify", help="verify the hash chain of a journal")
     ver.add_argument("file")
+    add_verify_arguments(ver)
     ver.set_defaults(func=cmd_audit_verify)
 
     for name in TOOL_MODULES:
@@ -125,11 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        stream=sys.stderr,
-        format='{"ts":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":%(message)r}',
-    )
+    logs.setup(verbose=args.verbose)  # JSON lines on stderr (journald)
     # pymodbus logs every timeout with a frame dump at ERROR; the barrier driver reports
     # link faults itself (typed, journaled), so keep only pymodbus's critical messages
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)

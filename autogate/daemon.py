@@ -48,7 +48,7 @@ from gate.actions import (
     ReadDocument,
 )
 from gate.config import GateConfig
-from gate.journal import Journal, iter_records
+from gate.journal import Journal, iter_records, journal_files
 from gate.results import ListsResult
 
 log = logging.getLogger("autogate.daemon")
@@ -67,11 +67,12 @@ class Devices:
 
 def interrupted_transaction(path: Path) -> str | None:
     """The last transaction the journal saw start but never end (a crash mid-crossing)."""
-    if not path.exists():
+    files = journal_files(path)[-2:]  # a transaction may straddle a journal rotation
+    if not files:
         return None
     open_txn: str | None = None
     outcomes = {e.value for e in OUTCOME_EVENTS}
-    for rec in iter_records(path):
+    for rec in (r for f in files for r in iter_records(f)):
         if not isinstance(rec, dict):
             continue
         data = rec.get("data") or {}
@@ -93,12 +94,13 @@ class Daemon:
         devices: Devices,
         settings: machine.Settings,
         clock: Callable[[], float] = time.time,
+        vault: Vault | None = None,
     ) -> None:
         self.cfg = cfg
         self.dev = devices
         self.clock = clock
-        self.vault = Vault()
-        self.journal = Journal(cfg.storage.journal)
+        self.vault = vault or Vault()
+        self.journal = Journal(cfg.storage.journal, rotate_bytes=cfg.ops.audit.rotate_bytes)
         self.gate = machine.initial(settings, clock(), boot=uuid.uuid4().hex[:8])
         self.queue: asyncio.Queue[i.Input] = asyncio.Queue()
         self.doors: asyncio.Queue[Action] = asyncio.Queue()
@@ -107,6 +109,9 @@ class Daemon:
         self.ready = asyncio.Event()
         self.alive_at = 0.0  # last time the core loop completed an iteration (watchdog)
         self.steps = 0
+        # ops hooks (metrics, systemd notify, logs): on_step(before, event, after, actions,
+        # elapsed_s) after each step, on_publish(leaf, payload, ok) after each publish
+        self.observers: list[Any] = []
 
     # -- inputs ------------------------------------------------------------------
 
@@ -171,7 +176,9 @@ class Daemon:
     def _step(self, event: i.Input) -> None:
         before = self.gate
         now = self.clock()
+        started = time.perf_counter()
         self.gate, actions = machine.step(before, event, now)
+        elapsed = time.perf_counter() - started
         self.steps += 1
         if self.gate.state is not before.state:
             self._journal(
@@ -193,6 +200,7 @@ class Daemon:
             self._journal("txn.start", {"txn_id": txn.id})
         for act in actions:
             self._act(act, now)
+        self._observe("on_step", before, event, self.gate, actions, elapsed)
 
     # -- actions -------------------------------------------------------------------
 
@@ -250,6 +258,17 @@ class Daemon:
         except Exception as exc:  # the bus owns durability; a failure here is a fault
             log.error("publish to %s failed: %s", leaf, exc)
             self.emit(i.DeviceFault("bus", str(exc)))
+            self._observe("on_publish", leaf, payload, False)
+        else:
+            self._observe("on_publish", leaf, payload, True)
+
+    def _observe(self, hook: str, *args: Any) -> None:
+        """Tell the ops observers; an observer that fails never stops the gate."""
+        for obs in self.observers:
+            try:
+                getattr(obs, hook, lambda *_: None)(*args)
+            except Exception:
+                log.exception("observer %s.%s failed", type(obs).__name__, hook)
 
     async def _read_document(self, txn: str) -> None:
         result = await self.dev.scanner.read()

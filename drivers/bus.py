@@ -31,6 +31,7 @@ import json
 import logging
 import ssl
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -229,6 +230,11 @@ class MqttBus:
     @property
     def backlog(self) -> int:
         return len(self._box())
+
+    def oldest_age(self) -> float:
+        """Seconds the oldest unacknowledged event has waited (0 when none; metrics)."""
+        created = self._box().oldest_created()
+        return 0.0 if created is None else max(0.0, time.time() - created)
 
     # --- internals: outbox side -----------------------------------------------------
 

@@ -66,6 +66,7 @@ class EventType(StrEnum):
     ALARM_CLEARED = "alarm.cleared"
     GATE_STATUS = "gate.status"
     COMMAND_ACK = "command.ack"
+    AUDIT_CHECKPOINT = "audit.checkpoint"  # signed journal head (ops; gate/checkpoint.py)
 
 
 @dataclass(frozen=True)

@@ -304,6 +304,76 @@ class Storage(Strict):
     journal: Path = Field(Path("var/journal.jsonl"))
 
 
+# --- operations: metrics, audit checkpoints, privacy (optional, safe defaults) --------
+
+
+def _loopback(host: str) -> str:
+    import ipaddress
+
+    if host == "localhost":
+        return host
+    try:
+        ok = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"metrics must listen on loopback only, not {host!r}")
+    return host
+
+
+class MetricsConfig(Strict):
+    """Prometheus endpoint; scraped locally (node agent) so it listens on loopback only."""
+
+    enabled: bool = False
+    host: str = Field("127.0.0.1", description="loopback address to listen on")
+    port: int = Field(9464, ge=1, le=65535)
+
+    @model_validator(mode="after")
+    def _host(self) -> MetricsConfig:
+        _loopback(self.host)
+        return self
+
+
+class AuditConfig(Strict):
+    """Signed checkpoints of the journal head and journal rotation."""
+
+    signing_key: str | None = Field(
+        None,
+        description="Ed25519 private key (PEM): a systemd credential name or a file path; "
+        "unset disables checkpoints",
+    )
+    checkpoints: Path = Field(Path("var/checkpoints.jsonl"), description="local copy")
+    checkpoint_interval_s: float = Field(300.0, gt=0)
+    rotate_bytes: int | None = Field(
+        None, ge=4096, description="start a new journal file past this size (chain kept)"
+    )
+
+
+class PrivacyConfig(Strict):
+    """Referral biometrics at rest: encrypted, deleted after resolution + retention."""
+
+    referral_key: str | None = Field(
+        None,
+        description="32-byte AES-256-GCM key (raw, hex or base64): a systemd credential "
+        "name or a file path; unset keeps referral biometrics in memory only",
+    )
+    retention_s: float = Field(
+        86400.0, ge=0, description="kept this long after the officer resolved the referral"
+    )
+    max_hold_s: float = Field(
+        7 * 86400.0, gt=0, description="deleted after this long even if never resolved"
+    )
+
+
+class OpsConfig(Strict):
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    audit: AuditConfig = Field(default_factory=AuditConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    watchdog_stale_s: float = Field(
+        5.0, gt=0, description="core loop silent this long: stop the systemd watchdog pings"
+    )
+
+
 class GateConfig(Strict):
     gate: GateIdentity
     timeouts: Timeouts = Field(default_factory=Timeouts)
@@ -312,6 +382,7 @@ class GateConfig(Strict):
     storage: Storage = Field(default_factory=Storage)
     face_burst: int = Field(5, ge=1, le=60, description="frames per capture burst")
     tick_s: float = Field(0.1, gt=0, le=5, description="period of timer ticks into the core")
+    ops: OpsConfig = Field(default_factory=OpsConfig)
 
     @model_validator(mode="after")
     def _verify(self) -> GateConfig:

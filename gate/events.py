@@ -43,6 +43,7 @@ _ROUTE: dict[EventType, tuple[str, str]] = {
     EventType.ALARM_RAISED: ("alarm/1", "event/alarm"),
     EventType.ALARM_CLEARED: ("alarm/1", "event/alarm"),
     EventType.COMMAND_ACK: ("command.ack/1", "cmd-ack"),
+    EventType.AUDIT_CHECKPOINT: ("audit.checkpoint/1", "audit/checkpoint"),
 }
 
 SCHEMA_FILES = {
@@ -52,6 +53,7 @@ SCHEMA_FILES = {
     "alarm/1": "alarm.v1.json",
     "command/1": "command.v1.json",
     "command.ack/1": "command.ack.v1.json",
+    "audit.checkpoint/1": "audit.checkpoint.v1.json",  # gate/checkpoint.py (ops)
 }
 
 # ``Publish.data`` keys each schema family accepts (anything else is a programming error:

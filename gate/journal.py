@@ -8,6 +8,10 @@ operations issue adds on top of ``head()``.
 
 This is one of the two modules of the core that write files (the other is the outbox);
 it is deliberately synchronous and small: one ``write`` + ``flush`` + ``fsync`` per record.
+
+Rotation (``rotate_bytes``) closes a full file and renames it ``journal.<first seq>.jsonl``;
+the next record in the fresh ``journal.jsonl`` continues ``seq`` and ``prev``, so the
+chain runs across files and ``verify_all`` walks them in order.
 """
 
 from __future__ import annotations
@@ -44,11 +48,15 @@ class Head:
 class Journal:
     """Appends chained records to ``path``; resumes the chain of an existing file."""
 
-    def __init__(self, path: str | Path, fsync: bool = True) -> None:
+    def __init__(
+        self, path: str | Path, fsync: bool = True, rotate_bytes: int | None = None
+    ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fsync = fsync
+        self._rotate_bytes = rotate_bytes
         self._head = _read_head(self.path)
+        self._first = _first_seq(self.path) or self._head.seq + 1
         self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - held open
 
     def head(self) -> Head:
@@ -68,21 +76,75 @@ class Journal:
         if self._fsync:
             os.fsync(self._fh.fileno())
         self._head = Head(record["seq"], record["hash"])
+        if self._rotate_bytes is not None and self._fh.tell() >= self._rotate_bytes:
+            self._rotate()
         return record
+
+    def _rotate(self) -> None:
+        """Archive the full file under its first seq; the chain goes on in a new file."""
+        self._fh.close()
+        archived = rotated_name(self.path, self._first)
+        os.rename(self.path, archived)
+        if self._fsync:
+            _fsync_dir(self.path.parent)
+        self._first = self._head.seq + 1
+        self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - held open
 
     def close(self) -> None:
         if not self._fh.closed:
             self._fh.close()
 
 
-def _read_head(path: Path) -> Head:
-    if not path.exists():
-        return Head(0, GENESIS)
-    head = Head(0, GENESIS)
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def rotated_name(path: Path, first_seq: int) -> Path:
+    return path.with_name(f"{path.stem}.{first_seq:010d}{path.suffix}")
+
+
+def journal_files(path: str | Path) -> list[Path]:
+    """Rotated files of ``path`` in chain order, then ``path`` itself if it exists."""
+    path = Path(path)
+    found: list[tuple[int, Path]] = []
+    for p in path.parent.glob(f"{path.stem}.*{path.suffix}"):
+        middle = p.name[len(path.stem) + 1 : len(p.name) - len(path.suffix)]
+        if middle.isdigit():
+            found.append((int(middle), p))
+    files = [p for _, p in sorted(found)]
+    if path.exists():
+        files.append(path)
+    return files
+
+
+def _last_head(path: Path) -> Head | None:
+    head = None
     for rec in iter_records(path):
         if isinstance(rec, dict) and "seq" in rec and "hash" in rec:
             head = Head(int(rec["seq"]), str(rec["hash"]))
     return head
+
+
+def _first_seq(path: Path) -> int | None:
+    if not path.exists():
+        return None
+    for rec in iter_records(path):
+        if isinstance(rec, dict) and isinstance(rec.get("seq"), int):
+            return int(rec["seq"])
+    return None
+
+
+def _read_head(path: Path) -> Head:
+    """The chain's head: the live file's last record, else the newest rotated file's."""
+    for p in reversed(journal_files(path)):
+        head = _last_head(p)
+        if head is not None:
+            return head
+    return Head(0, GENESIS)
 
 
 def iter_records(path: str | Path) -> Iterator[Any]:
@@ -106,9 +168,12 @@ class Verdict:
     head: Head = Head(0, GENESIS)
 
 
-def verify(path: str | Path) -> Verdict:
-    """Walk the chain; report the first edited, missing or reordered record."""
-    prev, expected, count, last = GENESIS, 1, 0, Head(0, GENESIS)
+def verify(path: str | Path, start: Head = Head(0, GENESIS)) -> Verdict:
+    """Walk the chain; report the first edited, missing or reordered record.
+
+    ``start`` is the head the file must continue (a rotated file's predecessor).
+    """
+    prev, expected, count, last = start.hash, start.seq + 1, 0, start
     try:
         records = list(iter_records(path))
     except OSError as exc:
@@ -133,3 +198,31 @@ def verify(path: str | Path) -> Verdict:
         prev, expected, count = rec["hash"], expected + 1, count + 1
         last = Head(seq, prev)
     return Verdict(True, count, head=last)
+
+
+@dataclass(frozen=True)
+class ChainVerdict:
+    """``verify`` over a rotated journal: which file broke, and the chain's head."""
+
+    verdict: Verdict
+    files: tuple[Path, ...]
+    broken_file: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict.ok
+
+
+def verify_all(path: str | Path) -> ChainVerdict:
+    """Verify ``path`` and its rotated predecessors as one chain from the genesis."""
+    files = journal_files(path)
+    head, total = Head(0, GENESIS), 0
+    for f in files:
+        v = verify(f, head)
+        total += v.records
+        if not v.ok:
+            return ChainVerdict(
+                Verdict(False, total, v.line, v.problem, v.head), tuple(files), broken_file=f
+            )
+        head = v.head
+    return ChainVerdict(Verdict(True, total, head=head), tuple(files))

@@ -167,6 +167,13 @@ class Outbox:
     def __len__(self) -> int:
         return self._count
 
+    def oldest_created(self) -> float | None:
+        """When the oldest unacknowledged row was stored (epoch s); None if empty (metrics)."""
+        with self._lock:
+            self._check_open()
+            row = self._db.execute("SELECT min(created) FROM outbox").fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
     @property
     def full(self) -> bool:
         return self._count >= self.max_rows

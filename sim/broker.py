@@ -53,6 +53,7 @@ def acl_text(site: str, gates: tuple[str, ...]) -> str:
             f"topic write {base}/status\n"
             f"topic write {base}/event/#\n"
             f"topic write {base}/cmd-ack\n"
+            f"topic write {base}/audit/checkpoint\n"
             f"topic read {base}/cmd/#\n"
         )
     blocks.append("user console\ntopic write autogate/v1/+/+/cmd/#\ntopic read autogate/v1/#\n")

@@ -1,0 +1,90 @@
+"""Structured logs: one JSON object per line on stderr (journald keeps it as MESSAGE).
+
+Every line carries the current transaction id (from a context the daemon's wiring sets),
+so ``journalctl -u autogate@gate-01 | jq 'select(.txn_id=="...")'`` shows one traveller.
+Personal data: none but the masked document number; events log their type, reasons and
+timings, never names, dates of birth, full document numbers or images.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any, TextIO
+
+from gate.actions import OUTCOME_EVENTS, Publish
+from gate.events import mask_document_number as mask_number
+from gate.results import MrzRecord
+
+# attributes every LogRecord has; anything else came in through ``extra=`` and is logged
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+_context: Callable[[], dict[str, Any]] = dict
+
+
+def set_context(fn: Callable[[], dict[str, Any]]) -> None:
+    """Fields added to every line (the daemon's wiring passes the current ``txn_id``)."""
+    global _context
+    _context = fn
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": dt.datetime.fromtimestamp(record.created, dt.UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        with contextlib.suppress(Exception):  # a broken context must not lose the line
+            line.update({k: v for k, v in _context().items() if v is not None})
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_"):
+                line[key] = value
+        if record.exc_info:
+            line["exc"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str, ensure_ascii=False)
+
+
+def setup(verbose: bool = False, stream: TextIO | None = None) -> None:
+    """Replace the root handlers with one JSON-lines handler."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+class EventLogObserver:
+    """Daemon observer: one log line per transaction outcome and alarm, PII-free."""
+
+    def __init__(self) -> None:
+        self.log = logging.getLogger("autogate.event")
+
+    def on_step(
+        self, before: Any, event: Any, after: Any, actions: list[Any], elapsed: float
+    ) -> None:
+        for act in actions:
+            if not isinstance(act, Publish) or act.type.value == "gate.status":
+                continue
+            fields: dict[str, Any] = {
+                "event": act.type.value,
+                "txn_id": act.txn_id,
+                "reasons": [r.value for r in act.reasons],
+            }
+            mrz = act.data.get("mrz")
+            if isinstance(mrz, MrzRecord):
+                fields["doc"] = mask_number(mrz.document_number)
+            timings = act.data.get("timings")
+            if isinstance(timings, dict) and "total" in timings:
+                fields["duration_s"] = timings["total"]
+            level = logging.WARNING if act.type not in OUTCOME_EVENTS else logging.INFO
+            self.log.log(level, act.type.value, extra=fields)

@@ -1,0 +1,154 @@
+"""Referral biometrics: sealed with AES-GCM at rest, deleted after resolution + retention."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from autogate.vault import ReferralStore, Vault, VaultError
+from tests.ops.helpers import has_image_magic, image_hits
+
+
+def face_jpeg() -> bytes:
+    """A face-sized JPEG portrait, as DG2 carries (ISO/IEC 19794-5 token image size)."""
+    rng = np.random.default_rng(7)
+    img = Image.fromarray(rng.integers(0, 255, (320, 240, 3), dtype=np.uint8))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=80)
+    return buf.getvalue()
+
+
+def face_frame() -> np.ndarray:
+    return np.random.default_rng(11).integers(0, 255, (480, 640, 3), dtype=np.uint8)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_790_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def vault(tmp_path: Path, clock: Clock, key: bytes | None = None, retention: float = 60) -> Vault:
+    store = ReferralStore(tmp_path / "referrals", key or b"k" * 32, retention, 3600)
+    return Vault(store, clock)
+
+
+def referred(v: Vault, txn: str) -> tuple[bytes, np.ndarray]:
+    portrait, frame = face_jpeg(), face_frame()
+    v.put_portrait(txn, portrait)
+    v.put_frame(txn, frame)
+    v.forget(txn, keep_for_referral=True)
+    return portrait, frame
+
+
+def test_referral_is_sealed_on_disk_and_opens_with_the_key(tmp_path: Path, clock: Clock) -> None:
+    v = vault(tmp_path, clock)
+    portrait, frame = referred(v, "b1-000001")
+    assert v._items == {}  # not in memory any more: on disk, sealed
+    files = sorted(p.name for p in (tmp_path / "referrals").iterdir())
+    assert files == ["b1-000001.bin", "b1-000001.json"]
+    assert os.stat(tmp_path / "referrals" / "b1-000001.bin").st_mode & 0o077 == 0
+    # neither the JPEG nor any stretch of the raw frame is on disk in the clear
+    assert image_hits(tmp_path, (portrait[100:164], frame.tobytes()[5000:5064])) == []
+    assert has_image_magic(portrait)  # the probe does find a JPEG in the clear
+    bio = v.get("b1-000001")
+    assert bio is not None and bio.portrait == portrait
+    assert bio.best_frame is not None and np.array_equal(bio.best_frame, frame)
+    assert v.held() == ["b1-000001"]
+
+
+def test_wrong_key_or_tampered_file_is_a_vault_error(tmp_path: Path, clock: Clock) -> None:
+    v = vault(tmp_path, clock)
+    referred(v, "b1-000002")
+    other = vault(tmp_path, clock, key=b"x" * 32)
+    with pytest.raises(VaultError, match="wrong key or tampered"):
+        other.get("b1-000002")
+    blob = tmp_path / "referrals" / "b1-000002.bin"
+    data = bytearray(blob.read_bytes())
+    data[40] ^= 1
+    blob.write_bytes(bytes(data))
+    with pytest.raises(VaultError):
+        v.get("b1-000002")
+    # a sealed file moved to another transaction's name does not open either (AAD)
+    v2 = vault(tmp_path / "b", clock)
+    referred(v2, "b1-000003")
+    (tmp_path / "b" / "referrals" / "b1-000003.bin").rename(
+        tmp_path / "b" / "referrals" / "b1-000004.bin"
+    )
+    with pytest.raises(VaultError):
+        v2.get("b1-000004")
+
+
+def test_deleted_after_resolution_plus_retention(tmp_path: Path, clock: Clock) -> None:
+    v = vault(tmp_path, clock, retention=60)
+    referred(v, "b1-000005")
+    clock.now += 1000  # an unresolved referral stays, however long the officer takes
+    v.purge()
+    assert v.held() == ["b1-000005"]
+    v.forget("b1-000005")  # the officer resolved it
+    clock.now += 59
+    v.purge()
+    assert v.held() == ["b1-000005"]
+    clock.now += 2
+    v.purge()
+    assert v.held() == [] and list((tmp_path / "referrals").iterdir()) == []
+
+
+def test_zero_retention_deletes_at_resolution(tmp_path: Path, clock: Clock) -> None:
+    v = vault(tmp_path, clock, retention=0)
+    referred(v, "b1-000006")
+    v.forget("b1-000006")
+    assert list((tmp_path / "referrals").iterdir()) == []
+
+
+def test_never_resolved_is_deleted_after_max_hold(tmp_path: Path, clock: Clock) -> None:
+    v = vault(tmp_path, clock)
+    referred(v, "b1-000007")
+    clock.now += 3600
+    v.purge()
+    assert v.held() == []
+
+
+def test_restart_treats_old_referrals_as_resolved(tmp_path: Path, clock: Clock) -> None:
+    v = vault(tmp_path, clock, retention=60)
+    referred(v, "b1-000008")
+    store = ReferralStore(tmp_path / "referrals", b"k" * 32, 60, 3600)  # the next boot
+    store.resolve_all(clock.now)
+    assert store.purge(clock.now + 61) == ["b1-000008"]
+
+
+def test_accepted_transaction_never_touches_disk(tmp_path: Path, clock: Clock) -> None:
+    v = vault(tmp_path, clock)
+    v.put_portrait("b1-000009", face_jpeg())
+    v.put_frame("b1-000009", face_frame())
+    v.forget("b1-000009")
+    assert v.held() == [] and list((tmp_path / "referrals").iterdir()) == []
+
+
+def test_memory_only_vault_keeps_referral_in_memory() -> None:
+    v = Vault()
+    v.put_portrait("b1-000010", b"portrait")
+    v.forget("b1-000010", keep_for_referral=True)
+    bio = v.get("b1-000010")
+    assert bio is not None and bio.portrait == b"portrait"
+    v.forget("b1-000010")
+    assert v.get("b1-000010") is None
+
+
+def test_bad_transaction_id_cannot_escape_the_directory(tmp_path: Path, clock: Clock) -> None:
+    v = vault(tmp_path, clock)
+    v.put_portrait("../../etc/x", b"p")
+    with pytest.raises(ValueError, match="bad transaction id"):
+        v.forget("../../etc/x", keep_for_referral=True)
