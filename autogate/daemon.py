@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
+
 from autogate.vault import Vault
 from drivers.errors import DeviceError
 from drivers.interfaces import (
@@ -251,6 +253,39 @@ class Daemon:
             return
         leaf = events.topic_leaf(act.type)
         self._spawn(self._publish(leaf, payload, retain=act.type is EventType.GATE_STATUS))
+        if act.type is EventType.REFERRAL_OPENED and act.txn_id:
+            self._send_images(act, now)
+
+    def _send_images(self, act: Publish, now: float) -> None:
+        """The two photos an officer compares, beside the referral (console/images.py):
+        taken from the vault now, before the core's ForgetBiometrics seals or drops them."""
+        from console.images import LEAF, build_image_message
+
+        bio = self.vault.get(act.txn_id or "")
+        if bio is None or (bio.portrait is None and bio.best_frame is None):
+            return
+        frame = None
+        if bio.best_frame is not None:
+            ok, buf = cv2.imencode(".jpg", bio.best_frame, [cv2.IMWRITE_JPEG_QUALITY, 85])
+            frame = buf.tobytes() if ok else None
+        portrait = bio.portrait if bio.portrait and bio.portrait[:3] == b"\xff\xd8\xff" else None
+        face = act.data.get("face") or {}
+        try:
+            _, body = build_image_message(
+                site=self.cfg.gate.site,
+                gate=self.cfg.gate.id,
+                txn_id=act.txn_id or "",
+                portrait_jpeg=portrait,
+                frame_jpeg=frame,
+                match=face.get("score"),
+                match_threshold=face.get("threshold"),
+                pad=face.get("pad_score"),
+                ts=dt.datetime.fromtimestamp(now, dt.UTC),
+            )
+        except ValueError as exc:  # an image the console could not show: say so, go on
+            log.warning("referral images of %s not sent: %s", act.txn_id, exc)
+            return
+        self._spawn(self.dev.bus.publish_transient(LEAF, body))
 
     async def _publish(self, leaf: str, payload: dict[str, Any], retain: bool = False) -> None:
         try:

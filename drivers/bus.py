@@ -202,6 +202,20 @@ class MqttBus:
                 log.error("bus: outbox full (%d rows)", len(self._box()))
             raise
 
+    async def publish_transient(self, topic_leaf: str, body: bytes) -> bool:
+        """QoS 1, not retained, and never written to the outbox: for traveller images,
+        which must not rest on the gate's disk (the referral event itself is durable).
+        Returns False when the broker is not connected (the officer falls back to the
+        gate's own screen); it is not retried after a restart."""
+        client = self._client
+        if client is None or self._closed or not self._connected.is_set():
+            log.warning("bus: %s not sent: broker not connected", topic_leaf)
+            return False
+        with self._lock:
+            info = client.publish(self._prefix + topic_leaf, body, qos=1, retain=False)
+            self._direct.add(info.mid)
+        return info.rc == mqtt.MQTT_ERR_SUCCESS
+
     async def publish_action(self, action: Publish) -> None:
         """Stamp ``event_id``/``ts``/site/gate on a core ``Publish`` and publish it."""
         payload = events.build_payload(

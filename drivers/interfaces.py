@@ -87,6 +87,9 @@ class EventBus(Device, Protocol):
     async def publish(self, topic_leaf: str, payload: dict[str, Any], retain: bool = False) -> None:
         """Queue ``payload`` for ``.../{topic_leaf}``; returns once it is safe on disk."""
 
+    async def publish_transient(self, topic_leaf: str, body: bytes) -> bool:
+        """Send now, QoS 1, never via the disk (traveller images); False if not sent."""
+
 
 class Watchlist(Protocol):
     name: str

@@ -1,0 +1,59 @@
+"""A referral's photos reach the console over the broker and never touch the gate's disk."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from autogate.daemon import Daemon
+from autogate.wiring import build_devices, settings_from
+from console.images import parse_image_message
+from gate.config import GateConfig
+from sim.devices import SimTraveller, sim_mrz
+
+from .conftest import Monitor
+
+FACE = Path(__file__).resolve().parents[2] / "../shared/data/faces/london_009/01.jpg"
+
+
+async def _referral(cfg: GateConfig) -> None:
+    devices, hall = build_devices(cfg)
+    portrait = FACE.read_bytes()
+
+    real_read = devices.chip.read
+
+    async def read_with_real_portrait(mrz: Any) -> Any:
+        reading = await real_read(mrz)
+        return dataclasses.replace(reading, portrait=portrait)
+
+    devices.chip.read = read_with_real_portrait  # type: ignore[method-assign]
+    daemon = Daemon(cfg, devices, settings_from(cfg))
+    hall.emits["bus"] = daemon.emit
+    stop = asyncio.Event()
+    run = asyncio.ensure_future(daemon.run(stop))
+    await asyncio.wait_for(daemon.ready.wait(), 20)
+    # a traveller whose face does not match: referred in the mantrap, photos on both sides
+    await hall.walk(SimTraveller("impostor", sim_mrz(number="R1234567"), face_score=0.1))
+    await asyncio.sleep(1.0)
+    stop.set()
+    await run
+
+
+def test_referral_photos_travel_beside_the_referral_and_stay_off_disk(
+    gate_cfg_factory: Any, monitor: Monitor, tmp_path: Path
+) -> None:
+    cfg = gate_cfg_factory()
+    asyncio.run(_referral(cfg))
+    assert monitor.wait_for(lambda _: bool(monitor.on("event/referral-image")), 10)
+    (msg,) = monitor.on("event/referral-image")
+    (ref,) = [m for m in monitor.on("event/referral") if m["type"] == "referral.opened"]
+    images = parse_image_message(msg, "kul1", "g01")
+    assert images.txn_id == ref["txn_id"]
+    assert images.portrait == FACE.read_bytes()  # the chip portrait, byte for byte
+    assert images.frame is not None and images.frame[:3] == b"\xff\xd8\xff"  # the live frame
+    assert images.scores["match"] == ref["face"]["score"]
+    # nothing of either image rests in the gate's data directory (outbox, WAL, journal)
+    data = b"".join(p.read_bytes() for p in (tmp_path / "var").rglob("*") if p.is_file())
+    assert FACE.read_bytes()[:64] not in data and b"\xff\xd8\xff" not in data
