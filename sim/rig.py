@@ -148,6 +148,7 @@ class Monitor:
                 self.state = payload.get("state")
                 if self.state and (not self.states or self.states[-1] != self.state):
                     self.states.append(self.state)
+            payload["_rx"] = time.time()  # when the console side had it (latency)
             eid = payload.get("event_id")
             if eid and eid not in self.seen:
                 self.seen.add(eid)
@@ -216,6 +217,8 @@ class Rig:
     run_dir: Path
     baudrate: int = 115200
     level: str = "mild"  # degradation of rendered data pages
+    door_travel_s: float = 0.2  # the controller's doors (0: the throughput benchmark)
+    walk_s: float = 0.1  # a body crossing a doorway beam
     parts: dict[str, str | None] = field(default_factory=available_parts)
 
     def __post_init__(self) -> None:
@@ -224,6 +227,8 @@ class Rig:
         self.camera_dir = self.run_dir / "camera"
         self.daemon: subprocess.Popen[bytes] | None = None
         self.doors: list[str] = []
+        self.door_times: list[float] = []  # wall time each door command reached the coils
+        self.cold_starts: list[float] = []  # seconds from daemon spawn to IDLE
         self.rng = np.random.default_rng(7)
         self._tasks: list[asyncio.Task[None]] = []
         self._pcscd: subprocess.Popen[bytes] | None = None
@@ -248,7 +253,9 @@ class Rig:
         self.broker = Broker(d / "broker", certs)
         self.broker.start()
         self.console_key = Ed25519PrivateKey.generate()
-        self.host = ControllerHost(baudrate=self.baudrate, travel_s=0.2, walk_s=0.1)
+        self.host = ControllerHost(
+            baudrate=self.baudrate, travel_s=self.door_travel_s, walk_s=self.walk_s
+        )
         self.controller = self.host.sim
         await self.host.arun(self.controller.start())
         self._tasks.append(asyncio.ensure_future(self._watch_doors()))
@@ -387,6 +394,7 @@ class Rig:
                 now = self.controller.door_open_commanded(door)
                 if now != last[door]:
                     self.doors.append(f"{door.value}:{'open' if now else 'close'}")
+                    self.door_times.append(time.time())
                     last[door] = now
             await asyncio.sleep(0.005)
 
@@ -644,9 +652,11 @@ class Rig:
         if self.broker.proc is None or self.broker.proc.poll() is not None:
             self.broker.start()
         self.monitor.state = None
+        t0 = time.monotonic()
         self.start_daemon()
         if not await asyncio.to_thread(self.monitor.wait, lambda: self.monitor.state == "IDLE", 30):
             raise RuntimeError(f"gate did not come back to IDLE (state {self.monitor.state})")
+        self.cold_starts.append(time.monotonic() - t0)
 
 
 class StepFailed(Exception):
