@@ -9,7 +9,8 @@ PassportEye gets its best setup: Tesseract with the MRZ-trained model of the tes
 project (``../shared/data/mrz/tessdata``), installed as ``eng.traineddata`` in a temp
 folder that ``TESSDATA_PREFIX`` points at. On line crops PassportEye's own Tesseract call
 (``passporteye.util.ocr.ocr``, MRZ mode) reads each crop; autogate's ``read_line`` reads
-it without being told the length. Prints a Markdown table; "valid but wrong" counts
+it without being told the length, then ``repair_line`` applies the field-type repair the
+page reader applies (which line of which format it is, guessed from length and content). Prints a Markdown table; "valid but wrong" counts
 reads the reader accepted (valid check digits; for autogate also no low-confidence flag)
 that differ from the truth: the errors a gate would not notice.
 """
@@ -36,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from drivers.mrz_ocr import load_model, read_line  # noqa: E402
 from drivers.scanner import read_image  # noqa: E402
+from gate.mrz.repair import repair_line  # noqa: E402
 from sim.page import LEVELS, render_page  # noqa: E402
 
 DATA = ROOT / "../shared/data/mrz"
@@ -152,7 +154,7 @@ def run(per_level: int, max_lines: int, with_pe: bool) -> str:
         if gray is None or not truth:
             continue
         t0 = time.perf_counter()
-        got = read_line(gray).text
+        got = repair_line(read_line(gray).text)[0]
         ours.add(got, truth, time.perf_counter() - t0)
         if not isinstance(pe, str):
             t0 = time.perf_counter()

@@ -15,7 +15,7 @@ import itertools
 from collections.abc import Callable
 
 from gate.mrz.checkdigit import verify
-from gate.mrz.layout import Layout, Span, split_number
+from gate.mrz.layout import TD1, TD2, TD3, Layout, Span, split_number
 
 Repair = tuple[int, int, str, str]  # (line, column, read, replaced)
 
@@ -124,3 +124,39 @@ def repair(lines: list[str] | tuple[str, ...], lay: Layout) -> tuple[list[str], 
         if free and number_ok(out):
             _unique(out, free, composite_ok, log)
     return out, log
+
+
+def repair_line(text: str) -> tuple[str, list[Repair]]:
+    """Type repair for one MRZ line read alone (a line crop, no page around it).
+
+    Which line of which format it is comes from its length and from how well its
+    digit-only and letter-only positions fit each candidate (at least 80 %); only those
+    positions are repaired, as on a page. A line that fits no candidate is left as read.
+    """
+    best: tuple[float, Layout, int] | None = None
+    for lay in (TD1, TD2, TD3):
+        if len(text) != lay.width:
+            continue
+        lines = [text] * lay.lines
+        for li in range(lay.lines):
+            spans = [s for s in lay.spans() if s.line == li and s.kind != "alnum"]
+            total = sum(s.end - s.start for s in spans)
+            fit = sum(
+                1
+                for s in spans
+                for c in s.of(lines)
+                if (c.isdigit() if s.kind == "digit" else (c.isalpha() or c == "<"))
+            )
+            score = fit / total if total else 0.0
+            if best is None or score > best[0]:
+                best = (score, lay, li)
+    if best is None or best[0] < 0.8:
+        return text, []
+    _, lay, li = best
+    lines, log = [text] * lay.lines, list[Repair]()
+    for span in lay.spans():
+        if span.line == li and span.kind != "alnum":
+            _by_kind(lines, span, log)
+    if lay.name.line == li:
+        _filler_k(lines, lay.name, log)
+    return lines[li], [(0, col, old, new) for _, col, old, new in log]

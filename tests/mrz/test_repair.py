@@ -62,3 +62,13 @@ def test_ambiguous_repair_is_not_applied() -> None:
     rec = parse_mrz([L1, l2], today=TODAY, repair=True)
     assert R.DOC_CHECK_NUMBER in rec.reasons
     assert not any(r[0] == 1 and r[1] < 9 for r in rec.repaired)
+
+
+def test_repair_line_alone_guesses_its_place() -> None:
+    from gate.mrz.repair import repair_line
+
+    fixed, log = repair_line(L2.replace("7408122", "74O8I22"))
+    assert fixed == L2 and (0, 15, "O", "0") in log
+    name_line = "ERIKSS0N<<ANNA<MARIA<<<<<<<<<"  # TD1 line 3 (30), a zero in a name
+    assert repair_line(name_line + "<")[0] == "ERIKSSON<<ANNA<MARIA<<<<<<<<<<"
+    assert repair_line("NOT AN MRZ LINE") == ("NOT AN MRZ LINE", [])
