@@ -24,7 +24,7 @@ class MrzRecord:
     ``(line, column, read, replaced)``.
     """
 
-    format: str  # TD1, TD2, TD3, MRVA, MRVB
+    format: str  # TD1, TD2, TD3, MRV-A, MRV-B (as gate.mrz names them)
     document_code: str  # as read: P, PN, I, V, "PS" ...; SPLP etc. kept as read
     issuing_state: str
     surname: str

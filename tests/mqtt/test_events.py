@@ -187,3 +187,26 @@ def test_validate_rejects_non_messages() -> None:
     for bad in ({}, {"schema": 3}, []):
         with pytest.raises(EventError):
             validate(bad)  # type: ignore[arg-type]
+
+
+def test_referral_of_a_visa_validates() -> None:
+    """Every format the MRZ parser names (visas included) is a valid referral document."""
+    import datetime as dt
+
+    from gate.actions import EventType, Publish
+    from gate.events import build_payload
+    from gate.mrz import build_mrz, parse_mrz
+
+    for fmt in ("TD1", "TD2", "TD3", "MRV-A", "MRV-B"):
+        lines = build_mrz(
+            fmt, surname="TAN", given_names="AH", document_number="X1234567",
+            nationality="MYS", date_of_birth="900101", sex="M", date_of_expiry="300101",
+        )  # fmt: skip
+        rec = parse_mrz(lines, today=dt.date(2026, 11, 25))
+        assert rec.format == fmt
+        act = Publish(EventType.REFERRAL_OPENED, "t-1", (), {"mrz": rec})
+        ts = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
+        payload = build_payload(
+            act, site="s", gate="g", ts=ts, event_id="0" * 8 + "-0000-4000-8000-" + "0" * 12
+        )
+        assert payload["document"]["format"] == fmt
