@@ -64,6 +64,9 @@ class Settings:
     defocus: Range  # Gaussian sigma of the camera
     noise: Range  # sensor noise sigma
     jpeg: Range  # JPEG quality
+    # chance that each cue group of an attack is switched off (training only): the
+    # classifier then has to learn every cue on its own, not lean on the strongest one
+    dropout: float = 0.0
 
 
 TRAIN = Settings(
@@ -74,6 +77,7 @@ TRAIN = Settings(
     band_period=Range(25, 60), band_depth=Range(0.04, 0.1), bezel=Range(0.04, 0.08),
     face_scale=Range(0.28, 0.42), tilt=Range(0, 12), shake=Range(0.5, 2.5),
     defocus=Range(0.6, 1.0), noise=Range(2.0, 4.0), jpeg=Range(85, 95),
+    dropout=0.4,
 )  # fmt: skip
 
 HELDOUT = Settings(
@@ -96,9 +100,26 @@ def camera(frame: np.ndarray, p: dict[str, float], rng: np.random.Generator) -> 
     return cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else out
 
 
+# neutral values that switch a cue group off (a bona fide camera image has these)
+_GROUPS = {
+    "gamut": {"saturation": 1.0, "black": 0.0, "white": 255.0},
+    "halftone": {"halftone_depth": 0.0},
+    "grain": {"grain": 0.0},
+    "glare": {"glare": 0.0},
+    "display": {"gamma": 1.0, "blue": 0.0},
+    "bands": {"band_depth": 0.0},
+}
+
+
 def draw(s: Settings, rng: np.random.Generator) -> dict[str, float]:
     p = {k: v.draw(rng) for k, v in vars(s).items() if isinstance(v, Range)}
     p["subpixel"] = s.subpixel
+    if s.dropout > 0:
+        off = [g for g in _GROUPS if rng.random() < s.dropout]
+        if {"gamut", "halftone", "grain", "glare"} <= set(off):
+            off.remove("gamut")  # a print keeps at least one of its cues
+        for g in off:
+            p.update(_GROUPS[g])
     return p
 
 

@@ -112,6 +112,7 @@ def training_set(det: Detector, seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
         add([src.image], 0)  # a live photo as it is
         add([attacks.bona_fide_frame(src.image, src.face_w, s, rng)], 0)
         add(attacks.attack_burst("print", [src.image], src.face_w, s, rng), 1)
+        add(attacks.attack_burst("print", [src.image], src.face_w, s, rng), 1)
         add(attacks.attack_burst("screen", [src.image], src.face_w, s, rng), 1)
     for run in video_frames("train", det):
         for k in range(0, len(run), 2):
