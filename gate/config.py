@@ -99,6 +99,59 @@ class SimFaceConfig(Strict):
     threshold: float = Field(0.5, ge=0, le=1)
 
 
+class OpenCVCameraConfig(Strict):
+    """A camera read through OpenCV (``drivers/camera.py``)."""
+
+    type: Literal["opencv"]
+    source: int | str = Field(
+        description="device index, RTSP/HTTP URL, video file, or folder of frame images"
+    )
+    width: int | None = Field(None, ge=16, le=8192)
+    height: int | None = Field(None, ge=16, le=8192)
+    fps: float | None = Field(None, gt=0, le=240)
+    loop: bool = Field(True, description="a video file or folder starts again at its end")
+    timeout_s: float = Field(2.0, gt=0, le=60, description="open/read timeout per frame")
+    frozen_tolerance: float = Field(
+        0.0, ge=0, le=10, description="mean grey difference at or below which frames are equal"
+    )
+
+
+class FaceQualityConfig(Strict):
+    """Limits of the live-frame quality gate (``drivers/face/quality.py``)."""
+
+    min_eye_distance: float = Field(30.0, gt=0, description="pixels between eye centres")
+    max_yaw: float = Field(25.0, gt=0, le=90, description="degrees")
+    max_pitch: float = Field(25.0, gt=0, le=90, description="degrees")
+    max_roll: float = Field(20.0, gt=0, le=90, description="degrees")
+    min_sharpness: float = Field(10.0, ge=0, description="Laplacian variance, 64 px eyes")
+    min_brightness: float = Field(40.0, ge=0, le=255)
+    max_brightness: float = Field(215.0, ge=0, le=255)
+    max_clipped: float = Field(0.25, ge=0, le=1)
+    min_eye_open: float = Field(0.12, ge=0, le=1, description="eye aspect ratio")
+    multi_face_ratio: float = Field(0.5, gt=0, le=1)
+
+
+class FacePadConfig(Strict):
+    """Presentation-attack detection (``drivers/face/pad.py``)."""
+
+    enabled: bool = True
+    model: Path = Field(Path("models/face/pad_texture.json"), description="PAD model + threshold")
+
+
+class DlibFaceConfig(Strict):
+    """The real face verifier (``drivers/face/verifier.py``)."""
+
+    type: Literal["dlib"]
+    descriptor: Path = Field(
+        Path("models/face/dlib_resnet_v1.json"), description="matcher model descriptor"
+    )
+    onnx_model: Path | None = Field(None, description="ArcFace ONNX file for an onnx descriptor")
+    quality: FaceQualityConfig = Field(default_factory=FaceQualityConfig)
+    pad: FacePadConfig = Field(default_factory=FacePadConfig)
+    max_side: int = Field(640, ge=160, le=4096, description="detection image size")
+    max_pixels: int = Field(50_000_000, gt=0, description="larger portraits are refused")
+
+
 class SimBarrierConfig(Strict):
     type: Literal["sim"] = "sim"
     door_travel_s: float = Field(0.05, ge=0, description="simulated door travel time")
@@ -266,8 +319,8 @@ class CompositeListsConfig(Strict):
 
 ScannerConfig = Annotated[SimScannerConfig | OcrScannerConfig, Field(discriminator="type")]
 ChipConfig = Annotated[SimChipConfig | PcscChipConfig, Field(discriminator="type")]
-CameraConfig = Annotated[SimCameraConfig, Field(discriminator="type")]
-FaceConfig = Annotated[SimFaceConfig, Field(discriminator="type")]
+CameraConfig = Annotated[SimCameraConfig | OpenCVCameraConfig, Field(discriminator="type")]
+FaceConfig = Annotated[SimFaceConfig | DlibFaceConfig, Field(discriminator="type")]
 BarrierConfig = Annotated[SimBarrierConfig | ModbusBarrierConfig, Field(discriminator="type")]
 BusConfig = Annotated[StdoutBusConfig | MqttBusConfig, Field(discriminator="type")]
 ListsConfig = Annotated[

@@ -1,0 +1,156 @@
+"""The gate camera through OpenCV: a device index, an RTSP/HTTP URL, a video file, or a
+folder of frames (the simulator's camera).
+
+``burst(n)`` returns ``n`` consecutive frames with their monotonic capture times. A
+camera that gives no frame, or frames that are all identical (a frozen pipeline repeats
+its last buffer, a real sensor never does), raises ``DeviceError``; the daemon turns
+that into OUT_OF_SERVICE. Every OpenCV call runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from drivers.errors import DeviceError
+from drivers.interfaces import Emit, Frame
+from gate.config import GateConfig, OpenCVCameraConfig
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".jp2", ".j2k", ".ppm", ".pgm", ".webp"}
+
+
+class _FolderSource:
+    """Frames from image files in name order, wrapping around (a virtual camera)."""
+
+    def __init__(self, folder: Path, loop: bool) -> None:
+        self.files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        self.loop = loop
+        self.pos = 0
+
+    def read(self) -> np.ndarray | None:
+        if not self.files or (self.pos >= len(self.files) and not self.loop):
+            return None
+        path = self.files[self.pos % len(self.files)]
+        self.pos += 1
+        return cv2.imread(str(path), cv2.IMREAD_COLOR)
+
+    def release(self) -> None:
+        self.files = []
+
+
+class _CaptureSource:
+    """cv2.VideoCapture over a device index, URL or video file."""
+
+    def __init__(self, source: int | str, cfg: OpenCVCameraConfig) -> None:
+        params: list[int] = [
+            cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(cfg.timeout_s * 1000),
+            cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(cfg.timeout_s * 1000),
+        ]  # fmt: skip
+        self.cap = cv2.VideoCapture(source, cv2.CAP_ANY, params)
+        self.is_file = isinstance(source, str) and Path(source).is_file()
+        self.loop = cfg.loop
+        if cfg.width:
+            self.cap.set(cv2.CAP_PROP_FRAME_WIDTH, cfg.width)
+        if cfg.height:
+            self.cap.set(cv2.CAP_PROP_FRAME_HEIGHT, cfg.height)
+        if cfg.fps:
+            self.cap.set(cv2.CAP_PROP_FPS, cfg.fps)
+
+    def opened(self) -> bool:
+        return bool(self.cap.isOpened())
+
+    def read(self) -> np.ndarray | None:
+        ok, frame = self.cap.read()
+        if not ok and self.is_file and self.loop:  # a video file plays again from the start
+            self.cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, frame = self.cap.read()
+        return frame if ok else None
+
+    def release(self) -> None:
+        self.cap.release()
+
+
+def open_source(cfg: OpenCVCameraConfig) -> _FolderSource | _CaptureSource:
+    src = cfg.source
+    if isinstance(src, str) and Path(src).is_dir():
+        folder = _FolderSource(Path(src), cfg.loop)
+        if not folder.files:
+            raise DeviceError("camera", f"no image files in {src}")
+        return folder
+    if isinstance(src, str) and "://" not in src and not Path(src).exists():
+        raise DeviceError("camera", f"no such video file or folder: {src}")
+    cap = _CaptureSource(src, cfg)
+    if not cap.opened():
+        cap.release()
+        raise DeviceError("camera", f"cannot open {src!r}")
+    return cap
+
+
+def frozen(frames: Sequence[np.ndarray], tolerance: float) -> bool:
+    """True when every frame equals the first (mean absolute difference <= tolerance)."""
+    if len(frames) < 2:
+        return False
+    first = frames[0].astype(np.int16)
+    for f in frames[1:]:
+        if f.shape != frames[0].shape:
+            return False
+        if float(np.abs(f.astype(np.int16) - first).mean()) > tolerance:
+            return False
+    return True
+
+
+class OpenCVCamera:
+    """``drivers.interfaces.Camera`` over OpenCV."""
+
+    def __init__(self, cfg: OpenCVCameraConfig, name: str = "camera") -> None:
+        self.cfg = cfg
+        self.name = name
+        self._src: _FolderSource | _CaptureSource | None = None
+        self._lock = threading.Lock()  # one OpenCV reader at a time
+        self._last: np.ndarray | None = None
+
+    async def start(self, emit: Emit) -> None:
+        self._src = await asyncio.to_thread(open_source, self.cfg)
+
+    def _burst(self, n: int) -> list[Frame]:
+        with self._lock:
+            if self._src is None:
+                self._src = open_source(self.cfg)
+            frames: list[Frame] = []
+            deadline = time.monotonic() + self.cfg.timeout_s * max(1, n)
+            while len(frames) < n:
+                img = self._src.read()
+                if img is None:
+                    raise DeviceError("camera", f"no frame from {self.cfg.source!r}")
+                frames.append(Frame(image=img, ts=time.monotonic()))
+                if time.monotonic() > deadline:
+                    raise DeviceError("camera", f"burst of {n} took longer than allowed")
+            images = [f.image for f in frames]
+            if self._last is not None:
+                images.insert(0, self._last)
+            if frozen(images, self.cfg.frozen_tolerance):
+                raise DeviceError("camera", "frozen: consecutive frames are identical")
+            self._last = images[-1]
+            return frames
+
+    async def burst(self, n: int) -> Sequence[Frame]:
+        if n < 1:
+            raise ValueError("burst needs n >= 1")
+        return await asyncio.to_thread(self._burst, n)
+
+    async def close(self) -> None:
+        with self._lock:
+            if self._src is not None:
+                self._src.release()
+                self._src = None
+
+
+def build(cfg: OpenCVCameraConfig, gate_cfg: GateConfig) -> OpenCVCamera:
+    """Factory for the daemon's wiring."""
+    return OpenCVCamera(cfg)

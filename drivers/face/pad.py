@@ -1,0 +1,234 @@
+"""Presentation-attack detection over a burst (ISO/IEC 30107-3 terms).
+
+Two kinds of evidence, both computed from what quality already found:
+
+- **Texture and colour, per frame.** A printed photo or a screen re-imaged by the camera
+  carries a loss of gamut, halftone dots or a sub-pixel grid (moire), banding and glare.
+  We describe the upright face crop by uniform LBP histograms in Y, Cr and Cb (the
+  colour-texture descriptor of Boulkenafet et al., 2015), a radial power spectrum (moire
+  and halftone peaks) and colour moments, and score it with a logistic regression that
+  ``sim/train_pad.py`` trains on generated attacks (no registry ships an anti-spoofing
+  model). The weights are ~200 numbers in ``models/face/pad_texture.json``; numpy
+  evaluates them, so there is no runtime to load.
+- **Motion, over the burst.** A flat photo moves as a plane: its landmarks in every
+  frame follow one homography of the first frame's, and its eyes never blink. A real
+  face's landmarks leave that plane (parallax, expression) and its eye aspect ratio
+  changes. These cues are reported; they only make a burst look *more* like an attack
+  when the model's ``motion`` section says so, since a traveller who stands still is
+  also nearly planar over 200 ms.
+
+The score is 0 (bona fide) to 1 (attack); the threshold comes from the model file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from drivers.errors import DeviceError
+from drivers.face.detect import Face
+from drivers.face.quality import eye_aspect_ratio, face_crop
+
+
+def _uniform_lut() -> np.ndarray:
+    """Map the 256 LBP codes to 59 bins: 58 uniform patterns and one for the rest."""
+    lut = np.full(256, 58, dtype=np.int64)
+    n = 0
+    for code in range(256):
+        bits = [(code >> i) & 1 for i in range(8)]
+        if sum(bits[i] != bits[(i + 1) % 8] for i in range(8)) <= 2:
+            lut[code] = n
+            n += 1
+    return lut
+
+
+_LUT = _uniform_lut()
+_OFFSETS = [(-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1)]
+
+
+def lbp_hist(channel: np.ndarray) -> np.ndarray:
+    """Normalised histogram of uniform LBP(8, 1) codes (hand-written: no scikit-image)."""
+    c = channel.astype(np.int16)
+    centre = c[1:-1, 1:-1]
+    code = np.zeros(centre.shape, dtype=np.int64)
+    for bit, (dy, dx) in enumerate(_OFFSETS):
+        nb = c[1 + dy : c.shape[0] - 1 + dy, 1 + dx : c.shape[1] - 1 + dx]
+        code |= (nb >= centre).astype(np.int64) << bit
+    hist = np.bincount(_LUT[code].ravel(), minlength=59).astype(np.float64)
+    return hist / hist.sum()
+
+
+def spectrum_profile(gray: np.ndarray, bands: int = 12) -> np.ndarray:
+    """Log power in radial frequency bands, plus the peakiness of the outer half."""
+    g = gray.astype(np.float32)
+    g = (g - g.mean()) * np.outer(np.hanning(g.shape[0]), np.hanning(g.shape[1]))
+    power = np.abs(np.fft.fftshift(np.fft.fft2(g))) ** 2 + 1e-6
+    h, w = power.shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    r = np.hypot((yy - h / 2) / (h / 2), (xx - w / 2) / (w / 2))
+    edges = np.linspace(0.02, 1.0, bands + 1)
+    total = np.log(power[(r > 0.02) & (r <= 1)].sum())
+    prof = [
+        np.log(power[(r > a) & (r <= b)].sum()) - total
+        for a, b in zip(edges[:-1], edges[1:], strict=True)
+    ]
+    outer = np.log(power[(r > 0.5) & (r <= 1)])
+    peak = float(np.percentile(outer, 99.9) - np.median(outer))
+    return np.array([*prof, peak], dtype=np.float64)
+
+
+def colour_moments(crop: np.ndarray) -> np.ndarray:
+    hsv = cv2.cvtColor(crop, cv2.COLOR_BGR2HSV).reshape(-1, 3).astype(np.float64) / 255
+    ycc = cv2.cvtColor(crop, cv2.COLOR_BGR2YCrCb).reshape(-1, 3).astype(np.float64) / 255
+    spec = np.mean((hsv[:, 2] > 0.94) & (hsv[:, 1] < 0.12))
+    return np.array(
+        [
+            *hsv[:, 1:].mean(0),
+            *hsv[:, 1:].std(0),
+            *ycc.mean(0),
+            *ycc.std(0),
+            np.percentile(ycc[:, 0], 2),
+            np.percentile(ycc[:, 0], 98),
+            spec,
+        ]
+    )
+
+
+def frame_features(bgr: np.ndarray, face: Face) -> np.ndarray:
+    """The texture/colour feature vector of one frame's face."""
+    crop = face_crop(bgr, face, eye_px=64.0, size=160)[16:144, 16:144]
+    ycc = cv2.cvtColor(crop, cv2.COLOR_BGR2YCrCb)
+    lbp = np.concatenate([lbp_hist(ycc[..., i]) for i in range(3)])
+    spec = spectrum_profile(ycc[..., 0])
+    return np.concatenate([lbp, spec, colour_moments(crop)])
+
+
+def motion_cues(faces: Sequence[Face]) -> dict[str, float]:
+    """Non-planar landmark motion and eye-aspect-ratio range over the burst."""
+    if len(faces) < 2:
+        return {"frames": float(len(faces))}
+    ied = float(np.mean([f.eye_distance for f in faces])) or 1.0
+    ref = faces[0].landmarks.astype(np.float32)
+    residuals, travel = [], []
+    for f in faces[1:]:
+        pts = f.landmarks.astype(np.float32)
+        h, _ = cv2.findHomography(ref, pts, 0)
+        if h is None:
+            continue
+        proj = cv2.perspectiveTransform(ref[None], h)[0]
+        residuals.append(float(np.sqrt(np.mean(np.sum((proj - pts) ** 2, axis=1)))) / ied)
+        travel.append(float(np.sqrt(np.mean(np.sum((pts - ref) ** 2, axis=1)))) / ied)
+    ears = [eye_aspect_ratio(f) for f in faces]
+    return {
+        "frames": float(len(faces)),
+        "nonplanar": max(residuals) if residuals else 0.0,
+        "motion": max(travel) if travel else 0.0,
+        "ear_range": float(max(ears) - min(ears)),
+    }
+
+
+@dataclass
+class PadModel:
+    """Standardise, then logistic regression; the threshold is part of the model."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    weights: np.ndarray
+    bias: float
+    threshold: float
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: str | Path) -> PadModel:
+        try:
+            d = json.loads(Path(path).read_text(encoding="utf-8"))
+            return cls(
+                np.array(d["mean"]),
+                np.array(d["std"]),
+                np.array(d["weights"]),
+                float(d["bias"]),
+                float(d["threshold"]),
+                d.get("meta", {}),
+            )
+        except (OSError, ValueError, KeyError) as exc:
+            raise DeviceError("face", f"PAD model {path}: {exc}") from None
+
+    def save(self, path: str | Path) -> None:
+        d = {
+            "meta": self.meta,
+            "threshold": round(self.threshold, 6),
+            "bias": self.bias,
+            "mean": [round(float(x), 6) for x in self.mean],
+            "std": [round(float(x), 6) for x in self.std],
+            "weights": [round(float(x), 6) for x in self.weights],
+        }
+        Path(path).write_text(json.dumps(d, indent=1) + "\n", encoding="utf-8")
+
+    def logit(self, feats: np.ndarray) -> np.ndarray:
+        x = (np.atleast_2d(feats) - self.mean) / self.std
+        return x @ self.weights + self.bias
+
+
+def sigmoid(x: np.ndarray | float) -> np.ndarray:
+    return 1 / (1 + np.exp(-np.clip(x, -40, 40)))
+
+
+def train_logistic(
+    x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 3000, lr: float = 0.5
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Full-batch gradient descent on the L2-penalised log-loss, balanced classes."""
+    mean, std = x.mean(0), x.std(0) + 1e-6
+    z = (x - mean) / std
+    w = np.zeros(z.shape[1])
+    b = 0.0
+    cw = np.where(y == 1, 0.5 / max(y.mean(), 1e-9), 0.5 / max(1 - y.mean(), 1e-9))
+    n = len(y)
+    for _ in range(steps):
+        p = sigmoid(z @ w + b)
+        g = cw * (p - y)
+        w -= lr * (z.T @ g / n + l2 * w / n)
+        b -= lr * float(g.mean())
+    return mean, std, w, b
+
+
+@dataclass(frozen=True)
+class PadResult:
+    score: float  # 0 bona fide .. 1 attack
+    attack: bool
+    cues: dict[str, float]
+
+
+class PAD:
+    """Burst-level presentation-attack detection."""
+
+    def __init__(self, model: PadModel) -> None:
+        self.model = model
+        m = model.meta.get("motion", {})
+        self.motion_rule = bool(m.get("enabled", False))
+        self.min_nonplanar = float(m.get("min_nonplanar", 0.0))
+        self.min_ear_range = float(m.get("min_ear_range", 0.0))
+        self.motion_weight = float(m.get("weight", 0.0))
+
+    def assess(self, frames: Sequence[np.ndarray], faces: Sequence[Face]) -> PadResult:
+        """``frames[i]`` shows ``faces[i]`` (one face per frame, from quality)."""
+        if not faces:
+            return PadResult(0.0, False, {})
+        feats = np.stack([frame_features(f, face) for f, face in zip(frames, faces, strict=True)])
+        logits = self.model.logit(feats)
+        score = float(sigmoid(float(np.mean(logits))))
+        cues = {"texture": round(score, 4), "texture_max": round(float(sigmoid(logits.max())), 4)}
+        cues |= {k: round(v, 4) for k, v in motion_cues(faces).items()}
+        if self.motion_rule and len(faces) >= 3:
+            planar = (
+                cues["nonplanar"] < self.min_nonplanar and cues["ear_range"] < self.min_ear_range
+            )
+            cues["planar"] = float(planar)
+            if planar:
+                score = min(1.0, score + self.motion_weight)
+        return PadResult(score, score >= self.model.threshold, cues)

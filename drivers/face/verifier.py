@@ -1,0 +1,273 @@
+"""``FaceVerifier``: quality, presentation-attack detection and 1:1 match of a burst.
+
+One call per crossing: decode the DG2 portrait (JPEG or JPEG 2000, also when wrapped in
+its ISO/IEC 19794-5 record), find faces in every frame, pick the best frame that passes
+quality, run PAD over the frames that show one face, and compare the best frame with
+the portrait. Bad input never raises: it becomes reason codes in ``FaceResult``. The
+CPU work runs in a worker thread so the daemon's loop stays free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from drivers.errors import DeviceError
+from drivers.face.detect import Detector, Face, check_frame, decode_image
+from drivers.face.match import DEFAULT_DESCRIPTOR, Descriptor, build_matcher
+from drivers.face.pad import PAD, PadModel
+from drivers.face.quality import QualityLimits, assess, best_frame
+from drivers.interfaces import FaceVerification, Frame
+from gate.config import DlibFaceConfig, GateConfig
+from gate.reasons import ReasonCode
+from gate.results import FaceResult
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Markers of an image stream inside a biometric record: JPEG SOI, JP2 signature box,
+# raw JPEG 2000 codestream (SOC + SIZ).
+_MARKERS = (b"\xff\xd8\xff", b"\x00\x00\x00\x0cjP  \r\n\x87\n", b"\xff\x4f\xff\x51")
+
+
+def resolve(path: Path) -> Path:
+    """Config paths are relative to the working directory, else to the repository."""
+    return path if path.is_absolute() or path.exists() else REPO / path
+
+
+def decode_portrait(data: bytes | None, max_pixels: int) -> np.ndarray | None:
+    """The portrait's pixels; also finds the image inside a 19794-5 / DG2 wrapper."""
+    if not data:
+        return None
+    img = decode_image(data, max_pixels)
+    if img is not None:
+        return img
+    for marker in _MARKERS:
+        at = data.find(marker, 1)
+        if at > 0:
+            img = decode_image(data[at:], max_pixels)
+            if img is not None:
+                return img
+    return None
+
+
+@dataclass
+class Report:
+    """Everything a verification found, for the CLI and the benchmark."""
+
+    result: FaceResult
+    best_frame: np.ndarray | None = None
+    quality: dict[str, Any] = field(default_factory=dict)
+    pad: dict[str, Any] = field(default_factory=dict)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        r = self.result
+        return {
+            "match": r.match,
+            "score": round(r.score, 4),
+            "threshold": round(r.threshold, 4),
+            "backend": r.backend,
+            "quality": self.quality,
+            "pad": self.pad,
+            "reasons": [str(c) for c in r.reasons],
+            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+        }
+
+
+class DlibFaceVerifier:
+    """``drivers.interfaces.FaceVerifier`` with dlib (default) or an ONNX matcher."""
+
+    name = "face"
+
+    def __init__(self, cfg: DlibFaceConfig) -> None:
+        self.cfg = cfg
+        self.descriptor = Descriptor.load(resolve(cfg.descriptor))
+        if self.descriptor.data.get("threshold") is None:
+            raise DeviceError("face", f"{self.descriptor.path.name} is not calibrated")
+        self.threshold = self.descriptor.threshold
+        onnx = resolve(cfg.onnx_model) if cfg.onnx_model else None
+        self.matcher = build_matcher(self.descriptor, onnx)
+        self.detector = Detector(max_side=cfg.max_side)
+        self.limits = QualityLimits(**cfg.quality.model_dump())
+        self.pad = PAD(PadModel.load(resolve(cfg.pad.model))) if cfg.pad.enabled else None
+        self._lock = threading.Lock()  # dlib objects are not shared across threads
+
+    async def verify(self, portrait: bytes | None, frames: Sequence[Frame]) -> FaceVerification:
+        report = await asyncio.to_thread(self.check, portrait, [f.image for f in frames])
+        return FaceVerification(result=report.result, best_frame=report.best_frame)
+
+    def _fail(self, t0: float, reasons: Sequence[ReasonCode], **kw: Any) -> Report:
+        res = FaceResult(
+            match=False,
+            threshold=self.threshold,
+            backend=self.matcher.backend,
+            reasons=tuple(reasons),
+            elapsed_s=time.perf_counter() - t0,
+            quality=kw.pop("q", 0.0),
+            pad_score=kw.pop("pad_score", 0.0),
+        )
+        return Report(res, **kw)
+
+    def check(self, portrait: bytes | None, images: Sequence[np.ndarray]) -> Report:
+        """Verify synchronously (the worker thread's body)."""
+        with self._lock:
+            return self._check(portrait, images)
+
+    def _check(self, portrait: bytes | None, images: Sequence[np.ndarray]) -> Report:
+        t0 = time.perf_counter()
+        timings: dict[str, float] = {}
+        if portrait is None:
+            return self._fail(t0, [ReasonCode.CHIP_NO_PORTRAIT], timings_ms=timings)
+        frames = [f for f in (check_frame(i) for i in images) if f is not None]
+        if not frames:
+            return self._fail(t0, [ReasonCode.FACE_UNREADABLE], timings_ms=timings)
+
+        t = time.perf_counter()
+        found = self.detector.detect_burst(frames)
+        timings["detect"] = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        qualities = [assess(f, faces, self.limits) for f, faces in zip(frames, found, strict=True)]
+        burst = best_frame(qualities)
+        timings["quality"] = (time.perf_counter() - t) * 1000
+        qinfo: dict[str, Any] = {
+            "frames": len(frames),
+            "best": burst.best,
+            "passed": sum(q.passed for q in qualities),
+        }
+        if burst.best is None:
+            near = [q for q in qualities if q.face is not None]
+            if near:
+                qinfo["measures"] = max(near, key=lambda q: q.score).measures()
+            return self._fail(t0, burst.reasons, quality=qinfo, timings_ms=timings)
+        best = qualities[burst.best]
+        qinfo["measures"] = best.measures()
+
+        pad_info: dict[str, Any] = {"enabled": self.pad is not None}
+        pad_score = 0.0
+        if self.pad is not None:
+            t = time.perf_counter()
+            usable = [(f, q.face) for f, q in zip(frames, qualities, strict=True) if q.face]
+            pres = self.pad.assess([f for f, _ in usable], [face for _, face in usable])
+            timings["pad"] = (time.perf_counter() - t) * 1000
+            pad_score = pres.score
+            pad_info |= {
+                "score": round(pres.score, 4),
+                "threshold": self.pad.model.threshold,
+                "attack": pres.attack,
+                "cues": pres.cues,
+            }
+            if pres.attack:
+                return self._fail(
+                    t0,
+                    [ReasonCode.FACE_PAD],
+                    q=best.score,
+                    pad_score=pad_score,
+                    best_frame=frames[burst.best],
+                    quality=qinfo,
+                    pad=pad_info,
+                    timings_ms=timings,
+                )
+
+        t = time.perf_counter()
+        ref = decode_portrait(portrait, self.cfg.max_pixels)
+        ref_faces: list[Face] = self.detector.detect(ref) if ref is not None else []
+        timings["portrait"] = (time.perf_counter() - t) * 1000
+        if not ref_faces:
+            return self._fail(
+                t0,
+                [ReasonCode.FACE_UNREADABLE],
+                q=best.score,
+                pad_score=pad_score,
+                best_frame=frames[burst.best],
+                quality=qinfo,
+                pad=pad_info,
+                timings_ms=timings,
+            )
+        t = time.perf_counter()
+        ref_vec = self.matcher.embed(ref, ref_faces[0])
+        live_vec = self.matcher.embed(frames[burst.best], best.face)  # type: ignore[arg-type]
+        score = self.matcher.score(ref_vec, live_vec)
+        timings["match"] = (time.perf_counter() - t) * 1000
+        match = score >= self.threshold
+        timings["total"] = (time.perf_counter() - t0) * 1000
+        res = FaceResult(
+            match=match,
+            score=score,
+            threshold=self.threshold,
+            pad_score=pad_score,
+            quality=best.score,
+            backend=self.matcher.backend,
+            reasons=() if match else (ReasonCode.FACE_NO_MATCH,),
+            elapsed_s=time.perf_counter() - t0,
+        )
+        return Report(res, frames[burst.best], qinfo, pad_info, timings)
+
+
+def build(cfg: DlibFaceConfig, gate_cfg: GateConfig) -> DlibFaceVerifier:
+    """Factory for the daemon's wiring (loads the models: about a second)."""
+    return DlibFaceVerifier(cfg)
+
+
+VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
+
+
+def read_live(paths: Sequence[Path], frames: int) -> list[np.ndarray]:
+    """Live frames from image files, or the first ``frames`` frames of one video."""
+    import cv2
+
+    if len(paths) == 1 and paths[0].suffix.lower() in VIDEO_SUFFIXES:
+        cap = cv2.VideoCapture(str(paths[0]))
+        out = []
+        while len(out) < frames:
+            ok, img = cap.read()
+            if not ok:
+                break
+            out.append(img)
+        cap.release()
+        return out
+    images = []
+    for p in paths:
+        try:
+            img = decode_image(p.read_bytes())
+        except OSError:
+            img = None
+        if img is not None:
+            images.append(img)
+    return images
+
+
+def verify_files(
+    portrait: Path,
+    live: Sequence[Path],
+    descriptor: Path | None = None,
+    onnx_model: Path | None = None,
+    frames: int = 5,
+    pad: bool = True,
+) -> tuple[dict[str, Any], int]:
+    """The CLI's verification: (JSON-ready dict, exit status 0/1/2)."""
+    from gate.config import FacePadConfig
+
+    cfg = DlibFaceConfig(
+        type="dlib",
+        descriptor=descriptor or DEFAULT_DESCRIPTOR,
+        onnx_model=onnx_model,
+        pad=FacePadConfig(enabled=pad),
+    )
+    try:
+        verifier = DlibFaceVerifier(cfg)
+        data = portrait.read_bytes()
+    except (DeviceError, OSError) as exc:
+        return {"error": str(exc), "reasons": [str(ReasonCode.FACE_UNREADABLE)]}, 2
+    report = verifier.check(data, read_live(live, frames))
+    out = report.as_dict()
+    unreadable = {ReasonCode.FACE_UNREADABLE, ReasonCode.CHIP_NO_PORTRAIT}
+    if report.result.match:
+        return out, 0
+    return out, 2 if unreadable & set(report.result.reasons) else 1

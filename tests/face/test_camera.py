@@ -1,0 +1,89 @@
+"""The OpenCV camera on real frames: folders, video files, dead and frozen cameras."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from drivers.camera import OpenCVCamera, build
+from drivers.errors import DeviceError
+from gate.config import GateConfig, OpenCVCameraConfig, parse_config
+
+
+def cam(source, **kw) -> OpenCVCamera:
+    return OpenCVCamera(OpenCVCameraConfig(type="opencv", source=source, **kw))
+
+
+async def test_folder_of_frames_gives_bursts_in_order_with_timestamps(faces_dir, tmp_path):
+    for i, name in enumerate(["01.jpg", "02.jpg", "03.jpg"]):
+        shutil.copy(faces_dir / "Colin_Powell" / name, tmp_path / f"f{i}.jpg")
+    c = cam(str(tmp_path))
+    await c.start(lambda _: None)
+    frames = await c.burst(4)  # wraps around the three files
+    assert len(frames) == 4
+    assert all(f.image.shape == (250, 250, 3) for f in frames)
+    assert [f.ts for f in frames] == sorted(f.ts for f in frames)
+    assert np.array_equal(frames[0].image, frames[3].image)
+    await c.close()
+    await c.close()  # idempotent
+
+
+async def test_video_file_burst(faces_dir):
+    c = cam(str(faces_dir / "video" / "single_face.mp4"))
+    await c.start(lambda _: None)
+    frames = await c.burst(5)
+    assert len(frames) == 5 and frames[0].image.shape == (360, 640, 3)
+    await c.close()
+
+
+async def test_video_without_loop_runs_dry_as_device_error(faces_dir):
+    c = cam(str(faces_dir / "video" / "single_face.mp4"), loop=False)
+    await c.start(lambda _: None)
+    with pytest.raises(DeviceError, match="no frame"):
+        for _ in range(40):  # 72 frames in the clip
+            await c.burst(5)
+    await c.close()
+
+
+async def test_frozen_camera_is_a_device_error(faces_dir, tmp_path):
+    shutil.copy(faces_dir / "london_002" / "01.jpg", tmp_path / "only.jpg")
+    c = cam(str(tmp_path))
+    await c.start(lambda _: None)
+    with pytest.raises(DeviceError, match="frozen"):
+        await c.burst(3)
+
+
+async def test_frozen_across_bursts_of_one(faces_dir, tmp_path):
+    shutil.copy(faces_dir / "london_002" / "01.jpg", tmp_path / "only.jpg")
+    c = cam(str(tmp_path))
+    await c.start(lambda _: None)
+    await c.burst(1)
+    with pytest.raises(DeviceError, match="frozen"):
+        await c.burst(1)
+
+
+@pytest.mark.parametrize("source", ["/nonexistent/cam.mp4", 97])
+async def test_absent_camera_is_a_device_error(source):
+    c = cam(source, timeout_s=0.5)
+    with pytest.raises(DeviceError):
+        await c.start(lambda _: None)
+
+
+async def test_empty_folder_is_a_device_error(tmp_path):
+    with pytest.raises(DeviceError, match="no image"):
+        await cam(str(tmp_path)).start(lambda _: None)
+
+
+def test_config_union_and_factory(tmp_path):
+    cfg = parse_config(
+        "gate: {site: s1, id: g1}\n"
+        f"devices:\n  camera: {{type: opencv, source: '{tmp_path}', width: 640, fps: 15}}\n"
+    )
+    assert isinstance(cfg.devices.camera, OpenCVCameraConfig)
+    assert isinstance(build(cfg.devices.camera, cfg), OpenCVCamera)
+    with pytest.raises(ValidationError):
+        OpenCVCameraConfig(type="opencv", source=0, colour="yes")
+    assert isinstance(GateConfig.model_validate({"gate": {"site": "s", "id": "g"}}), GateConfig)
