@@ -26,14 +26,35 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".jp2", ".j2k", ".ppm", ".pgm
 
 
 class _FolderSource:
-    """Frames from image files in name order, wrapping around (a virtual camera)."""
+    """Frames from image files in name order, wrapping around (a virtual camera).
+
+    The folder is the scene: when its content changes (a new traveller's frames written,
+    or the folder swapped for another), the next frame comes from the new content."""
 
     def __init__(self, folder: Path, loop: bool) -> None:
-        self.files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        self.folder = folder
         self.loop = loop
+        self.files: list[Path] = []
+        self.stamp: tuple[int, int] | None = None
         self.pos = 0
+        self._rescan()
+
+    def _rescan(self) -> None:
+        try:
+            st = self.folder.stat()
+        except OSError:
+            self.files, self.stamp = [], None
+            return
+        stamp = (st.st_ino, st.st_mtime_ns)
+        if stamp != self.stamp:
+            self.stamp = stamp
+            self.files = sorted(
+                p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
+            )
+            self.pos = 0
 
     def read(self) -> np.ndarray | None:
+        self._rescan()
         if not self.files or (self.pos >= len(self.files) and not self.loop):
             return None
         path = self.files[self.pos % len(self.files)]

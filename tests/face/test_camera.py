@@ -87,3 +87,30 @@ def test_config_union_and_factory(tmp_path):
     with pytest.raises(ValidationError):
         OpenCVCameraConfig(type="opencv", source=0, colour="yes")
     assert isinstance(GateConfig.model_validate({"gate": {"site": "s", "id": "g"}}), GateConfig)
+
+
+async def test_folder_camera_follows_the_scene_when_the_folder_is_swapped(faces_dir, tmp_path):
+    """The simulator swaps the frame folder for each traveller; the camera must show the
+    new scene, not fail on the old file names."""
+    scene = tmp_path / "camera"
+    scene.mkdir()
+    shutil.copy(faces_dir / "Colin_Powell" / "01.jpg", scene / "a.jpg")
+    shutil.copy(faces_dir / "Colin_Powell" / "02.jpg", scene / "b.jpg")
+    c = cam(str(scene))
+    await c.start(lambda _: None)
+    first = await c.burst(2)
+    new = tmp_path / "next"
+    new.mkdir()
+    for i, name in enumerate(["01.jpg", "02.jpg"]):
+        shutil.copy(faces_dir / "Ariel_Sharon" / name, new / f"{i}.jpg")
+    shutil.rmtree(scene)
+    new.rename(scene)
+    second = await c.burst(2)
+    expected = [faces_dir / "Ariel_Sharon" / "01.jpg", faces_dir / "Ariel_Sharon" / "02.jpg"]
+    import cv2
+
+    assert all(
+        np.array_equal(f.image, cv2.imread(str(p))) for f, p in zip(second, expected, strict=True)
+    )
+    assert not np.array_equal(first[0].image, second[0].image)
+    await c.close()
