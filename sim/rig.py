@@ -32,6 +32,7 @@ import sys
 import threading
 import time
 import uuid
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -460,18 +461,24 @@ class Rig:
         shutil.rmtree(old, ignore_errors=True)
 
     def _live_frames(self, t: Traveller) -> list[np.ndarray]:
+        """What stands in front of the camera, filmed by ``sim.attacks``' gate camera.
+
+        A real face is filmed under the gate camera's own conditions (the training
+        settings: the camera is ours and known); attacks use the held-out print and
+        screen settings the PAD model never saw (the attacker's instruments are not)."""
         from sim import attacks
 
-        settings = attacks.Settings()
+        face_w = 270.0  # the dlib face box of the London studio images is 220-320 px
         kind = t.face.live
         if kind in ("genuine", "impostor"):
             who = t.face.portrait if kind == "genuine" else t.face.impostor
             img = cv2.imread(str(FACES / who / "02.jpg"))
-            return attacks.bona_fide_burst([img] * 8, 250.0, settings, self.rng)
+            if img is None:
+                raise StepFailed(f"no live image for {who}")
+            return attacks.bona_fide_burst([img] * 8, face_w, attacks.TRAIN, self.rng)
         photo = cv2.imread(str(FACES / t.face.portrait / "01.jpg"))
-        return attacks.attack_burst(
-            "print" if kind == "print_attack" else "screen", [photo] * 8, 250.0, settings, self.rng
-        )
+        kind_name = "print" if kind == "print_attack" else "screen"
+        return attacks.attack_burst(kind_name, [photo] * 8, face_w, attacks.HELDOUT, self.rng)
 
     # -- steps (names as in scenario files) ---------------------------------------------
 
@@ -480,6 +487,8 @@ class Rig:
 
         self.traveller = t
         ident = self._identity(t)
+        # the same traveller renders the same page and frames in every run
+        self.rng = np.random.default_rng(zlib.crc32(t.model_dump_json().encode()))
         # the authority's records for this traveller
         state, number = ident.issuing_state, ident.document_number
         self.registry.stolen.discard((state, number))

@@ -59,7 +59,7 @@ class FaceSetup(_Strict):
 
     portrait: str = "london_009"  # identity folder under shared/data/faces (01.jpg)
     live: Literal["genuine", "impostor", "print_attack", "screen_attack"] = "genuine"
-    impostor: str = "london_020"  # whose face stands there when live is impostor
+    impostor: str = "london_022"  # whose face stands there when live is impostor
 
 
 class ListsSetup(_Strict):
