@@ -114,8 +114,8 @@ class DlibFaceConfig(Strict):
         Path("models/face/dlib_resnet_v1.json"), description="matcher model descriptor"
     )
     onnx_model: Path | None = Field(None, description="ArcFace ONNX file for an onnx descriptor")
-    quality: FaceQualityConfig = Field(default_factory=lambda: FaceQualityConfig())
-    pad: FacePadConfig = Field(default_factory=lambda: FacePadConfig())
+    quality: FaceQualityConfig = Field(default_factory=FaceQualityConfig)
+    pad: FacePadConfig = Field(default_factory=FacePadConfig)
     max_side: int = Field(640, ge=160, le=4096, description="detection image size")
     max_pixels: int = Field(50_000_000, gt=0, description="larger portraits are refused")
 
