@@ -10,6 +10,7 @@ CPU work runs in a worker thread so the daemon's loop stays free.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import threading
 import time
 from collections.abc import Sequence
@@ -98,6 +99,31 @@ class DlibFaceVerifier:
         self.limits = QualityLimits(**cfg.quality.model_dump())
         self.pad = PAD(PadModel.load(resolve(cfg.pad.model))) if cfg.pad.enabled else None
         self._lock = threading.Lock()  # dlib objects are not shared across threads
+        self._portraits: dict[bytes, np.ndarray | None] = {}  # sha256 -> embedding
+
+    async def prepare(self, portrait: bytes | None) -> None:
+        """Embed the DG2 portrait ahead of the burst (call after the chip read).
+
+        Optional: ``verify`` embeds it itself when it was not prepared. It saves one
+        embedding (about 75 ms) from the time the traveller waits in the mantrap.
+        """
+        if portrait:
+            await asyncio.to_thread(self._locked_portrait, portrait)
+
+    def _locked_portrait(self, portrait: bytes) -> np.ndarray | None:
+        with self._lock:
+            return self._portrait_vector(portrait)
+
+    def _portrait_vector(self, portrait: bytes) -> np.ndarray | None:
+        key = hashlib.sha256(portrait).digest()
+        if key not in self._portraits:
+            ref = decode_portrait(portrait, self.cfg.max_pixels)
+            faces: list[Face] = self.detector.detect(ref) if ref is not None else []
+            vec = self.matcher.embed(ref, faces[0]) if faces and ref is not None else None
+            while len(self._portraits) >= 4:  # a few crossings' worth, never a gallery
+                self._portraits.pop(next(iter(self._portraits)))
+            self._portraits[key] = vec
+        return self._portraits[key]
 
     async def verify(self, portrait: bytes | None, frames: Sequence[Frame]) -> FaceVerification:
         report = await asyncio.to_thread(self.check, portrait, [f.image for f in frames])
@@ -176,10 +202,9 @@ class DlibFaceVerifier:
                 )
 
         t = time.perf_counter()
-        ref = decode_portrait(portrait, self.cfg.max_pixels)
-        ref_faces: list[Face] = self.detector.detect(ref) if ref is not None else []
+        ref_vec = self._portrait_vector(portrait)  # cached when prepare() ran
         timings["portrait"] = (time.perf_counter() - t) * 1000
-        if not ref_faces:
+        if ref_vec is None:
             return self._fail(
                 t0,
                 [ReasonCode.FACE_UNREADABLE],
@@ -191,7 +216,6 @@ class DlibFaceVerifier:
                 timings_ms=timings,
             )
         t = time.perf_counter()
-        ref_vec = self.matcher.embed(ref, ref_faces[0])
         live_vec = self.matcher.embed(frames[burst.best], best.face)  # type: ignore[arg-type]
         score = self.matcher.score(ref_vec, live_vec)
         timings["match"] = (time.perf_counter() - t) * 1000

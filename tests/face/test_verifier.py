@@ -154,3 +154,18 @@ async def test_async_interface(verifier, faces_dir):
     out = await verifier.verify(read(faces_dir, "london_006/01.jpg"), frames)
     assert isinstance(out, FaceVerification)
     assert out.result.match and out.best_frame is not None
+
+
+async def test_prepared_portrait_gives_the_same_score(faces_dir):
+    from drivers.face.verifier import DlibFaceVerifier
+    from gate.config import DlibFaceConfig
+
+    fresh = DlibFaceVerifier(DlibFaceConfig(type="dlib"))
+    portrait = read(faces_dir, "london_009/01.jpg")
+    live = [img(faces_dir, "london_009/02.jpg")]
+    cold = fresh.check(portrait, live)
+    await fresh.prepare(portrait)
+    warm = fresh.check(portrait, live)
+    assert warm.result.match and warm.result.score == pytest.approx(cold.result.score)
+    await fresh.prepare(b"garbage")  # a bad portrait prepared is still a reason code later
+    assert fresh.check(b"garbage", live).result.reasons == (R.FACE_UNREADABLE,)
