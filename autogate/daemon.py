@@ -313,6 +313,10 @@ class Daemon:
         reading = await self.dev.chip.read(mrz)
         self.vault.put_portrait(txn, reading.portrait)
         self.emit(i.ChipRead(txn, reading.result))
+        prepare = getattr(self.dev.face, "prepare", None)
+        if prepare is not None and reading.portrait:
+            # embed DG2 while the traveller walks in: off the time spent in the mantrap
+            self._spawn(self._guard("face", prepare(reading.portrait)))
 
     async def _check_lists(self, txn: str, mrz: Any) -> None:
         try:

@@ -67,6 +67,9 @@ class FaceVerification:
 
 
 class FaceVerifier(Protocol):
+    """``prepare(portrait)`` may also be offered: the daemon calls it right after the
+    chip read so the portrait is embedded before the traveller reaches the camera."""
+
     name: str
 
     async def verify(self, portrait: bytes | None, frames: Sequence[Frame]) -> FaceVerification:
