@@ -42,6 +42,9 @@ def test_one_accepted_and_one_referred_traveller(tmp_path: Path) -> None:
     cfg = make_config(tmp_path)
     events = run_sim(cfg)
     by_type: dict[str, list[dict]] = {}
+    images = [e for e in events if e["topic"] == "event/referral-image"]
+    events = [e for e in events if e["topic"] != "event/referral-image"]
+    assert all(set(i) == {"topic", "bytes"} for i in images)  # images never printed
     for e in events:
         topic = e.pop("topic")
         validate(e)  # every message matches its shipped JSON Schema
