@@ -52,6 +52,21 @@ def traveller(i: int) -> Traveller:
     )
 
 
+async def wait_any(rig: Rig, states: tuple[str, ...], timeout: float = 20.0) -> str:
+    """The first of ``states`` the gate reaches (from the rig's state mark on)."""
+    start = rig.states_mark
+
+    def hit() -> str | None:
+        return next((s for s in rig.monitor.states[start:] if s in states), None)
+
+    if not await asyncio.to_thread(rig.monitor.wait, lambda: hit() is not None, timeout):
+        raise RuntimeError(f"none of {states} in {timeout:.0f} s")
+    found = hit()
+    assert found is not None
+    rig.states_mark = start + rig.monitor.states[start:].index(found) + 1
+    return found
+
+
 async def bench(n: int, run_dir: Path) -> str:
     rig = Rig(run_dir, door_travel_s=0.0, walk_s=0.0)
     await rig.start()
@@ -69,8 +84,11 @@ async def bench(n: int, run_dir: Path) -> str:
             await rig.place_document(t)
             await rig.wait_state(t, "ENTRY_OPEN")
             await rig.walk_in(t)
-            await rig.wait_state(t, "EXIT_OPEN")
-            await rig.walk_out(t)
+            if await wait_any(rig, ("EXIT_OPEN", "REFERRED")) == "EXIT_OPEN":
+                await rig.walk_out(t)
+            else:  # referred in the mantrap (face): the officer sends them back
+                await rig.officer(t, "send_back")
+                await rig.walk_back(t)
             await rig.wait_state(t, "IDLE")
             walls.append(time.monotonic() - t0)
         elapsed = time.monotonic() - t_start
@@ -101,6 +119,10 @@ async def bench(n: int, run_dir: Path) -> str:
     ms = 1000.0
     rows = [
         ("travellers (accepted / referred)", f"{n} ({len(crossings)} / {len(referred)})"),
+        (
+            "referral reasons",
+            ", ".join(sorted({r for e in referred for r in e.get("reasons", [])})) or "-",
+        ),
         ("wall time per traveller, p50 / p95", f"{pct(walls, 0.5):.2f} / {pct(walls, 0.95):.2f} s"),
         ("travellers per hour (one gate, no walking)", f"{3600 * n / elapsed:.0f}"),
     ]
