@@ -467,19 +467,18 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc if not (isinstance(p, str) and p in tags)) or "(root)"
 
 
-def load_config(path: str | Path) -> GateConfig:
-    """Load and validate a gate config; any problem becomes a one-line ``ConfigError``."""
-    path = Path(path)
+def read_text(path: str | Path) -> str:
+    """A config file's text, or a one-line ``ConfigError``."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
-    return parse_config(text, path)
 
 
-def parse_config(text: str, path: str | Path = "<config>") -> GateConfig:
+def load_yaml_mapping(text: str, path: str | Path) -> dict[str, Any]:
+    """Parse YAML whose top level must be a mapping; errors name the line."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -488,12 +487,29 @@ def parse_config(text: str, path: str | Path = "<config>") -> GateConfig:
         raise ConfigError(f"{path}: invalid YAML{where}: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def validation_error(path: str | Path, exc: ValidationError) -> ConfigError:
+    """The first error of ``exc`` as one line: file, field path, message (+N more)."""
+    err = exc.errors()[0]
+    more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    field = _field_path(tuple(err["loc"]))
+    prefix = "" if field == "(root)" else f"{field}: "
+    return ConfigError(f"{path}: {prefix}{msg}{more}")
+
+
+def load_config(path: str | Path) -> GateConfig:
+    """Load and validate a gate config; any problem becomes a one-line ``ConfigError``."""
+    return parse_config(read_text(path), Path(path))
+
+
+def parse_config(text: str, path: str | Path = "<config>") -> GateConfig:
+    data = load_yaml_mapping(text, path)
     try:
         return GateConfig.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        raise ConfigError(f"{path}: {_field_path(tuple(err['loc']))}: {msg}{more}") from None
+        raise validation_error(path, exc) from None

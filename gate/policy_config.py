@@ -21,10 +21,16 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import pycountry
-import yaml
 from pydantic import AfterValidator, Field, ValidationError, model_validator
 
-from gate.config import ConfigError, GateConfig, Strict, _field_path
+from gate.config import (
+    ConfigError,
+    GateConfig,
+    Strict,
+    load_yaml_mapping,
+    read_text,
+    validation_error,
+)
 
 Direction = Literal["arrival", "departure"]
 
@@ -237,32 +243,18 @@ def verify_documents(p: Policy) -> None:
 
 
 def load_policy(path: str | Path, gate_direction: Direction | None = None) -> Policy:
-    """Load and validate a policy file; any problem becomes a one-line ``ConfigError``.
+    """Load and validate a policy file; any problem is a one-line ``ConfigError``.
 
     With ``gate_direction``, a file that states a direction must agree with it and a
     file that does not state one takes it.
     """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from None
-    return parse_policy(text, path, gate_direction)
+    return parse_policy(read_text(path), Path(path), gate_direction)
 
 
 def parse_policy(
     text: str, path: str | Path = "<policy>", gate_direction: Direction | None = None
 ) -> Policy:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}: invalid YAML{where}: {getattr(exc, 'problem', exc)}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    data = load_yaml_mapping(text, path)
     if gate_direction is not None:
         stated = data.setdefault("direction", gate_direction)
         if stated != gate_direction:
@@ -272,14 +264,7 @@ def parse_policy(
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        field = _field_path(tuple(err["loc"]))
-        prefix = "" if field == "(root)" else f"{field}: "
-        raise ConfigError(f"{path}: {prefix}{msg}{more}") from None
+        raise validation_error(path, exc) from None
 
 
 def policy_for(cfg: GateConfig) -> Policy:
