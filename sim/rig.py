@@ -131,7 +131,7 @@ class Monitor:
             protocol=mqtt.MQTTv5,
         )
         self.client.username_pw_set("monitor", password)
-        self.client.reconnect_delay_set(min_delay=0.2, max_delay=1)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=2)
         self.client.on_connect = lambda c, *_: c.subscribe(f"autogate/v1/{SITE}/{GATE}/#", qos=1)
         self.client.on_message = self._on_message
         props = Properties(PacketTypes.CONNECT)
@@ -499,7 +499,8 @@ class Rig:
                 t.lists.pass_type,
                 dt.date.today() + dt.timedelta(days=365),
             )
-        self.lists.set_mode({"up": "normal", "down": "down", "slow": "slow"}[t.lists.service])
+        modes: dict[str, Any] = {"up": "normal", "down": "down", "slow": "slow"}
+        self.lists.set_mode(modes[t.lists.service])
         if t.chip.present:
             chip = await asyncio.to_thread(self._chip, t, ident)
             if self.card is None:
@@ -696,9 +697,10 @@ STEPS = {
 
 def step_call(rig: Rig, step: str | dict[str, Any], t: Traveller) -> Any:
     """The coroutine for one scenario step (``name`` or ``{name: argument}``)."""
+    args: tuple[Any, ...] = ()
     if isinstance(step, str):
-        name, args = step, ()
-    else:
+        name = step
+    else:  # {name: argument}
         ((name, arg),) = step.items()
         args = (arg,)
     if name not in STEPS:

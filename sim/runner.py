@@ -28,7 +28,7 @@ class Outcome:
 
 def judge(expect: Expect, events: list[dict[str, Any]], doors: list[str], state: str | None) -> str:
     """The first difference between what was expected and what was observed, or ""."""
-    types = [e.get("type") for e in events]
+    types = [str(e.get("type")) for e in events]
     for want in expect.events:
         found = [e for e in events if e.get("type") == want.type]
         if not found:
