@@ -139,11 +139,10 @@ class Daemon:
         interrupted = interrupted_transaction(self.cfg.storage.journal)
         self._journal("daemon.start", {"boot": self.gate.boot, "interrupted_txn": interrupted})
         door_worker = self._spawn(self._door_worker())
-        started: list[str] = []
         try:
-            for dev in self._device_list():
-                await dev.start(self.emit)
-                started.append(dev.name)
+            # devices open at once: serial, broker, PC/SC and camera wait on I/O, and a
+            # gate's cold start is the slowest of them, not their sum
+            await asyncio.gather(*(dev.start(self.emit) for dev in self._device_list()))
             self.emit(i.Started(interrupted_txn=interrupted))
             await self._loop(stop)
         finally:
