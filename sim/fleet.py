@@ -178,7 +178,9 @@ async def run_fleet(n: int, seconds: float, run: Path) -> FleetReport:
             hall.emits["bus"] = daemon.emit
             daemons.append((daemon, hall))
             tasks.append(asyncio.ensure_future(daemon.run(stop)))
-        await asyncio.gather(*(asyncio.wait_for(d.ready.wait(), 60) for d, _ in daemons))
+        t_ready = time.monotonic()
+        await asyncio.gather(*(asyncio.wait_for(d.ready.wait(), 120) for d, _ in daemons))
+        print(f"fleet: {n} gates ready in {time.monotonic() - t_ready:.1f} s", file=sys.stderr)
         cpu0 = (_cpu_s(broker.proc.pid), _cpu_s(console.pid), _cpu_s(os.getpid()))  # type: ignore[union-attr]
         t0 = time.monotonic()
         streams = [
@@ -190,6 +192,7 @@ async def run_fleet(n: int, seconds: float, run: Path) -> FleetReport:
         cpu1 = (_cpu_s(broker.proc.pid), _cpu_s(console.pid), _cpu_s(os.getpid()))  # type: ignore[union-attr]
         rss = (_rss_mb(broker.proc.pid), _rss_mb(console.pid))  # type: ignore[union-attr]
         stop.set()
+        print(f"fleet: measured {elapsed:.0f} s; stopping the gates", file=sys.stderr)
         await asyncio.gather(*streams, return_exceptions=True)
         await asyncio.gather(*tasks, return_exceptions=True)
     finally:
