@@ -211,9 +211,14 @@ class MqttBus:
         if client is None or self._closed or not self._connected.is_set():
             log.warning("bus: %s not sent: broker not connected", topic_leaf)
             return False
+        # never hold our lock into paho: its network thread takes paho's locks and then
+        # ours in _on_publish (lock order); a PUBACK that beats us lands in _early
+        info = client.publish(self._prefix + topic_leaf, body, qos=1, retain=False)
         with self._lock:
-            info = client.publish(self._prefix + topic_leaf, body, qos=1, retain=False)
-            self._direct.add(info.mid)
+            if info.mid in self._early:
+                self._early.discard(info.mid)
+            else:
+                self._direct.add(info.mid)
         return info.rc == mqtt.MQTT_ERR_SUCCESS
 
     async def publish_action(self, action: Publish) -> None:
