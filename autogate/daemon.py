@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 
 from autogate.vault import Vault
 from drivers.errors import DeviceError
@@ -267,7 +268,18 @@ class Daemon:
         if bio.best_frame is not None:
             ok, buf = cv2.imencode(".jpg", bio.best_frame, [cv2.IMWRITE_JPEG_QUALITY, 85])
             frame = buf.tobytes() if ok else None
-        portrait = bio.portrait if bio.portrait and bio.portrait[:3] == b"\xff\xd8\xff" else None
+        portrait = bio.portrait
+        if portrait and portrait[:3] != b"\xff\xd8\xff":
+            # DG2 is often JPEG 2000, which browsers do not show: the console gets a JPEG
+            img = cv2.imdecode(np.frombuffer(portrait, np.uint8), cv2.IMREAD_COLOR)
+            ok, buf = (
+                cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])
+                if img is not None
+                else (False, None)
+            )
+            portrait = buf.tobytes() if ok else None
+        if not portrait and frame is None:
+            return  # nothing the console could show
         face = act.data.get("face") or {}
         try:
             _, body = build_image_message(

@@ -7,6 +7,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from autogate.daemon import Daemon
 from autogate.wiring import build_devices, settings_from
 from console.images import parse_image_message
@@ -18,9 +20,18 @@ from .conftest import Monitor
 FACE = Path(__file__).resolve().parents[2] / "../shared/data/faces/london_009/01.jpg"
 
 
-async def _referral(cfg: GateConfig) -> None:
+def jpeg2000(path: Path) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.open(path).save(buf, format="JPEG2000")
+    return buf.getvalue()
+
+
+async def _referral(cfg: GateConfig, portrait: bytes) -> None:
     devices, hall = build_devices(cfg)
-    portrait = FACE.read_bytes()
 
     real_read = devices.chip.read
 
@@ -41,17 +52,27 @@ async def _referral(cfg: GateConfig) -> None:
     await run
 
 
+@pytest.mark.parametrize("fmt", ["jpeg", "jpeg2000"])
 def test_referral_photos_travel_beside_the_referral_and_stay_off_disk(
-    gate_cfg_factory: Any, monitor: Monitor, tmp_path: Path
+    fmt: str, gate_cfg_factory: Any, monitor: Monitor, tmp_path: Path
 ) -> None:
     cfg = gate_cfg_factory()
-    asyncio.run(_referral(cfg))
+    portrait = FACE.read_bytes() if fmt == "jpeg" else jpeg2000(FACE)
+    asyncio.run(_referral(cfg, portrait))
     assert monitor.wait_for(lambda _: bool(monitor.on("event/referral-image")), 10)
     (msg,) = monitor.on("event/referral-image")
     (ref,) = [m for m in monitor.on("event/referral") if m["type"] == "referral.opened"]
     images = parse_image_message(msg, "kul1", "g01")
     assert images.txn_id == ref["txn_id"]
-    assert images.portrait == FACE.read_bytes()  # the chip portrait, byte for byte
+    assert images.portrait is not None and images.portrait[:3] == b"\xff\xd8\xff"
+    if fmt == "jpeg":
+        assert images.portrait == FACE.read_bytes()  # the chip portrait, byte for byte
+    else:  # JPEG 2000 from the chip reaches the browser as a JPEG of the same picture
+        import cv2
+        import numpy as np
+
+        shown = cv2.imdecode(np.frombuffer(images.portrait, np.uint8), cv2.IMREAD_COLOR)
+        assert shown.shape == cv2.imread(str(FACE)).shape
     assert images.frame is not None and images.frame[:3] == b"\xff\xd8\xff"  # the live frame
     assert images.scores["match"] == ref["face"]["score"]
     # nothing of either image rests in the gate's data directory (outbox, WAL, journal)
