@@ -103,14 +103,3 @@ def _validate(args: argparse.Namespace) -> int:
                 bad += 1
                 print(f"{name}:{n}: {exc}")
     return 1 if bad else 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="autogate")
-    add_subcommands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return int(args.func(args))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 from pathlib import Path
 
 from drivers.chip import ReaderNotFound, list_readers, read_once
@@ -112,14 +111,3 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--wait", type=float, default=2.0, help="seconds to wait for a card")
     p.add_argument("--compact", action="store_true", help="one line of JSON")
     p.set_defaults(func=cmd_read)
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="autogate")
-    add_subcommands(ap.add_subparsers(dest="command", required=True))
-    args = ap.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

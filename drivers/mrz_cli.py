@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import sys
 from typing import Any
 
 from gate.mrz import parse_mrz
@@ -89,14 +88,3 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("image")
     r.add_argument("--today", help="ISO date used for two-digit years (default: today)")
     r.set_defaults(func=_read)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="autogate")
-    add_subcommands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return int(args.func(args))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

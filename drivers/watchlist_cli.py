@@ -141,14 +141,3 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:  # type: ig
     check.add_argument("--given-names")
     check.add_argument("--birth", help="date of birth, YYYY-MM-DD")
     check.set_defaults(func=cmd_check)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="autogate")
-    add_subcommands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return int(args.func(args))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from drivers.bus_cli import main
+from autogate.cli import main
 from gate.commands import NonceStore, load_public_key, verify_command
 from gate.inputs import Command, OfficerCommand
 

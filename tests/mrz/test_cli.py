@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from drivers.mrz_cli import main
+from autogate.cli import main
 
 L1 = "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<"
 L2 = "L898902C36UTO7408122F1204159ZE184226B<<<<<10"

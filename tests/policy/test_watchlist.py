@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from autogate.cli import main as lists_cli
 from drivers.watchlist import (
     CircuitBreaker,
     CompositeWatchlist,
@@ -21,7 +22,6 @@ from drivers.watchlist import (
     MemoryWatchlist,
     build,
 )
-from drivers.watchlist_cli import main as lists_cli
 from gate.config import parse_config
 from gate.policy import decide_document
 from gate.reasons import ReasonCode
