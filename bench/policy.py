@@ -31,24 +31,13 @@ from drivers.watchlist import (  # noqa: E402
 )
 from gate.policy import decide_document  # noqa: E402
 from gate.policy_config import load_policy  # noqa: E402
-from gate.results import Check, ChipResult, DocumentResult, ListsResult, MrzRecord  # noqa: E402
+from gate.results import Check, ChipResult, DocumentResult, ListsResult  # noqa: E402
 from sim.watchlist_service import Registry, WatchlistService  # noqa: E402
+from tests.policy.helpers import mrz  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TODAY = dt.date(2026, 11, 25)
-DOC = MrzRecord(
-    format="TD3",
-    document_code="P",
-    issuing_state="MYS",
-    surname="AHMAD",
-    given_names="SITI NUR",
-    document_number="A12345678",
-    nationality="MYS",
-    date_of_birth=dt.date(1990, 5, 17),
-    sex="F",
-    date_of_expiry=dt.date(2030, 1, 1),
-    valid=True,
-)
+DOC = mrz()  # the tests' citizen: one definition of a valid TD3 passport
 CHIP = ChipResult(
     present=True, dg1=DOC, passive_auth=Check.PASSED, chip_auth=Check.PASSED, has_portrait=True
 )

@@ -31,6 +31,7 @@ from drivers.icao.apdu import APDU
 from drivers.icao.errors import ICAOError, SMError
 from drivers.icao.pa import TrustStore
 from drivers.icao.sm import SecureMessaging
+from gate.mrz import build_mrz
 from gate.results import MrzRecord
 from sim import chip_pace as chip_pace_mod
 from sim.chip_pki import PKI, make_pki
@@ -61,26 +62,19 @@ class Holder:
     document_code: str = "P"
 
     def td3(self) -> tuple[str, str]:
-        """The two TD3 lines (ICAO 9303-4), check digits computed."""
-        cd = keys.check_digit
-        names = self.surname.replace(" ", "<") + "<<" + self.given_names.replace(" ", "<")
-        l1 = (self.document_code.ljust(2, "<") + self.issuing_state + names).ljust(44, "<")[:44]
-        number = self.document_number.ljust(9, "<")[:9]
-        opt = self.optional.ljust(14, "<")[:14]
-        opt_cd = cd(opt) if self.optional else "<"
-        part = number + cd(number)
-        comp = part + self.birth + cd(self.birth) + self.expiry + cd(self.expiry) + opt + opt_cd
-        l2 = (
-            part
-            + self.nationality
-            + self.birth
-            + cd(self.birth)
-            + self.sex
-            + self.expiry
-            + cd(self.expiry)
-            + opt
-            + opt_cd
-            + cd(comp)
+        """The two TD3 lines (ICAO 9303-4), check digits computed by ``gate.mrz``."""
+        l1, l2 = build_mrz(
+            "TD3",
+            surname=self.surname,
+            given_names=self.given_names,
+            document_number=self.document_number,
+            nationality=self.nationality,
+            issuing_state=self.issuing_state,
+            date_of_birth=self.birth,
+            sex={"<": "X"}.get(self.sex, self.sex),
+            date_of_expiry=self.expiry,
+            document_code=self.document_code,
+            optional_data=self.optional,
         )
         return l1, l2
 
