@@ -6,7 +6,8 @@ Two kinds of evidence, both computed from what quality already found:
   carries a loss of gamut, halftone dots or a sub-pixel grid (moire), banding and glare.
   We describe the upright face crop by uniform LBP histograms in Y, Cr and Cb (the
   colour-texture descriptor of Boulkenafet et al., 2015), a radial power spectrum (moire
-  and halftone peaks) and colour moments, and score it with a logistic regression that
+  and halftone peaks) of that crop and of a patch at the camera's full resolution, and
+  colour moments, and score it with a logistic regression that
   ``sim/train_pad.py`` trains on generated attacks (no registry ships an anti-spoofing
   model). The weights are ~200 numbers in ``models/face/pad_texture.json``; numpy
   evaluates them, so there is no runtime to load.
@@ -100,13 +101,40 @@ def colour_moments(crop: np.ndarray) -> np.ndarray:
     )
 
 
+NATIVE = 128  # side of the full-resolution patch whose spectrum is measured
+
+
+def native_patch(bgr: np.ndarray, face: Face) -> np.ndarray:
+    """The camera's own pixels around the nose, not resampled.
+
+    The 64-px-eye crop the other cues use is a downscale (INTER_AREA) that averages
+    away the frequencies where a halftone screen or a display's sub-pixel grid shows;
+    this patch keeps them. Clamped inside the frame; smaller when the frame is.
+    """
+    h, w = bgr.shape[:2]
+    side = min(NATIVE, h, w)
+    cx, cy = face.landmarks[27:36].mean(axis=0)
+    x0 = int(np.clip(round(cx) - side // 2, 0, w - side))
+    y0 = int(np.clip(round(cy) - side // 2, 0, h - side))
+    return bgr[y0 : y0 + side, x0 : x0 + side]
+
+
 def frame_features(bgr: np.ndarray, face: Face) -> np.ndarray:
-    """The texture/colour feature vector of one frame's face."""
+    """The texture/colour feature vector of one frame's face (``FEATURES`` numbers)."""
     crop = face_crop(bgr, face, eye_px=64.0, size=160)[16:144, 16:144]
     ycc = cv2.cvtColor(crop, cv2.COLOR_BGR2YCrCb)
     lbp = np.concatenate([lbp_hist(ycc[..., i]) for i in range(3)])
     spec = spectrum_profile(ycc[..., 0])
-    return np.concatenate([lbp, spec, colour_moments(crop)])
+    patch = native_patch(bgr, face)
+    native = (
+        spectrum_profile(cv2.cvtColor(patch, cv2.COLOR_BGR2YCrCb)[..., 0])
+        if min(patch.shape[:2]) >= 32
+        else spec  # a frame too small to hold a patch has no finer detail to show
+    )
+    return np.concatenate([lbp, spec, colour_moments(crop), native])
+
+
+FEATURES = 3 * 59 + 13 + 13 + 13  # LBP Y/Cr/Cb, crop spectrum, colour moments, native spectrum
 
 
 def motion_cues(faces: Sequence[Face]) -> dict[str, float]:
@@ -148,7 +176,7 @@ class PadModel:
     def load(cls, path: str | Path) -> PadModel:
         try:
             d = json.loads(Path(path).read_text(encoding="utf-8"))
-            return cls(
+            model = cls(
                 np.array(d["mean"]),
                 np.array(d["std"]),
                 np.array(d["weights"]),
@@ -158,6 +186,11 @@ class PadModel:
             )
         except (OSError, ValueError, KeyError) as exc:
             raise DeviceError("face", f"PAD model {path}: {exc}") from None
+        if not (len(model.mean) == len(model.std) == len(model.weights) == FEATURES):
+            raise DeviceError(
+                "face", f"PAD model {path}: {len(model.weights)} weights, features are {FEATURES}"
+            )
+        return model
 
     def save(self, path: str | Path) -> None:
         d = {
