@@ -23,6 +23,7 @@ The score is 0 (bona fide) to 1 (attack); the threshold comes from the model fil
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -65,21 +66,27 @@ def lbp_hist(channel: np.ndarray) -> np.ndarray:
     return hist / hist.sum()
 
 
-def spectrum_profile(gray: np.ndarray, bands: int = 12) -> np.ndarray:
-    """Log power in radial frequency bands, plus the peakiness of the outer half."""
-    g = gray.astype(np.float32)
-    g = (g - g.mean()) * np.outer(np.hanning(g.shape[0]), np.hanning(g.shape[1]))
-    power = np.abs(np.fft.fftshift(np.fft.fft2(g))) ** 2 + 1e-6
-    h, w = power.shape
+@functools.cache
+def _spectrum_layout(h: int, w: int, bands: int) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+    """Window and radial band masks of an h x w spectrum (computed once per size)."""
+    window = np.outer(np.hanning(h), np.hanning(w))
     yy, xx = np.mgrid[0:h, 0:w]
     r = np.hypot((yy - h / 2) / (h / 2), (xx - w / 2) / (w / 2))
     edges = np.linspace(0.02, 1.0, bands + 1)
-    total = np.log(power[(r > 0.02) & (r <= 1)].sum())
-    prof = [
-        np.log(power[(r > a) & (r <= b)].sum()) - total
-        for a, b in zip(edges[:-1], edges[1:], strict=True)
-    ]
-    outer = np.log(power[(r > 0.5) & (r <= 1)])
+    masks = [(r > a) & (r <= b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    return window, masks, (r > 0.5) & (r <= 1)
+
+
+def spectrum_profile(gray: np.ndarray, bands: int = 12) -> np.ndarray:
+    """Log power in radial frequency bands, plus the peakiness of the outer half."""
+    window, masks, outer_mask = _spectrum_layout(gray.shape[0], gray.shape[1], bands)
+    g = gray.astype(np.float32)
+    g = (g - g.mean()) * window
+    power = np.abs(np.fft.fftshift(np.fft.fft2(g))) ** 2 + 1e-6
+    sums = [float(power[m].sum()) for m in masks]
+    total = np.log(sum(sums))
+    prof = [np.log(x) - total for x in sums]
+    outer = np.log(power[outer_mask])
     peak = float(np.percentile(outer, 99.9) - np.median(outer))
     return np.array([*prof, peak], dtype=np.float64)
 
