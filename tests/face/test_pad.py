@@ -72,3 +72,22 @@ def test_planar_motion_has_no_nonplanar_residual_and_real_motion_has(verifier, f
     smile[48:68] += np.array([0.0, 6.0])  # the mouth moves on its own: not a plane
     real = motion_cues([_face(base), _face(moved), _face(smile)])
     assert real["nonplanar"] > 10 * planar["nonplanar"]
+
+
+def test_a_model_trained_on_other_features_is_refused(tmp_path):
+    """An old model file (203 features) must not be silently applied to 216 features."""
+    import json
+
+    import pytest
+
+    from drivers.errors import DeviceError
+    from drivers.face.pad import FEATURES, PadModel
+
+    old = {"threshold": 0.5, "bias": 0.0, "mean": [0.0] * 203, "std": [1.0] * 203}
+    path = tmp_path / "pad.json"
+    path.write_text(json.dumps(old | {"weights": [0.1] * 203}))
+    with pytest.raises(DeviceError, match=f"features are {FEATURES}"):
+        PadModel.load(path)
+    path.write_text(json.dumps({"threshold": 0.5}))
+    with pytest.raises(DeviceError):
+        PadModel.load(path)
