@@ -115,21 +115,43 @@ class Detector:
     def detect_burst(self, frames: list[np.ndarray]) -> list[list[Face]]:
         """Faces of every frame of a burst, cheaper than ``detect`` on each.
 
-        The first and last frames get a full search (so a second person is seen); the
-        frames between are searched only around the previous frame's single face, at a
-        scale where that face is about 120 px wide, falling back to a full search.
+        The first and last frames get a full search (so a second person is seen). When
+        both show one face at about the same place, the traveller stood there for the
+        whole burst (a burst is a fraction of a second), so the frames between only get
+        their landmarks fitted from a box interpolated between the two: no HOG search.
+        Otherwise they are searched around the previous frame's single face, falling
+        back to a full search.
         """
-        out: list[list[Face]] = []
-        prev: Face | None = None
-        for i, frame in enumerate(frames):
-            faces: list[Face] = []
-            if prev is not None and 0 < i < len(frames) - 1:
-                faces = self._around(frame, prev)
-            if not faces:
-                faces = self.detect(frame)
-            out.append(faces)
-            prev = faces[0] if len(faces) == 1 else None
+        n = len(frames)
+        if n < 3:
+            return [self.detect(f) for f in frames]
+        first, last = self.detect(frames[0]), self.detect(frames[-1])
+        out: list[list[Face]] = [first]
+        if len(first) == 1 and len(last) == 1 and iou(first[0].box, last[0].box) >= 0.5:
+            a, b = np.array(first[0].box, float), np.array(last[0].box, float)
+            conf = min(first[0].confidence, last[0].confidence)
+            for i in range(1, n - 1):
+                box = a + (b - a) * i / (n - 1)
+                out.append([self._fit(frames[i], tuple(int(round(v)) for v in box), conf)])
+        else:
+            prev = first[0] if len(first) == 1 else None
+            for frame in frames[1:-1]:
+                faces = self._around(frame, prev) if prev is not None else []
+                if not faces:
+                    faces = self.detect(frame)
+                out.append(faces)
+                prev = faces[0] if len(faces) == 1 else None
+        out.append(last)
         return out
+
+    def _fit(self, bgr: np.ndarray, box: tuple[int, ...], confidence: float) -> Face:
+        """The 68 landmarks inside a known box."""
+        import dlib
+
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        shape = self._shape(rgb, dlib.rectangle(*box))
+        pts = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+        return Face(box=(box[0], box[1], box[2], box[3]), landmarks=pts, confidence=confidence)
 
     def _around(self, bgr: np.ndarray, face: Face) -> list[Face]:
         h, w = bgr.shape[:2]
@@ -174,6 +196,15 @@ class Detector:
             faces.append(Face(box=box, landmarks=pts, confidence=float(score)))
         faces.sort(key=lambda f: f.width, reverse=True)
         return faces
+
+
+def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Intersection over union of two (left, top, right, bottom) boxes."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    inter = max(0, w) * max(0, h)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
 
 
 def largest(faces: list[Face]) -> Face | None:
