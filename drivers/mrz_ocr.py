@@ -201,6 +201,7 @@ def glyphs(line: np.ndarray, n: int | None = None, allowed: tuple[int, ...] = ()
             merged.append([x, y, w, h])
     if len(merged) < 3:
         return np.zeros((0, GLYPH_H * GLYPH_W), np.float32)
+    merged = _join_split(merged)
     xs = np.array([m[0] + m[2] / 2 for m in merged])
     ws = np.array([m[2] for m in merged])
     gaps = np.diff(xs)
@@ -232,6 +233,26 @@ def glyphs(line: np.ndarray, n: int | None = None, allowed: tuple[int, ...] = ()
     top = row_top - 0.2 * (row_bot - row_top)
     bot = row_bot + 0.2 * (row_bot - row_top)
     return _cells(v, np.asarray(centres, np.float32), b, top, bot)
+
+
+def _join_split(merged: list[list[float]]) -> list[list[float]]:
+    """Join the strokes of a glyph whose thin diagonal vanished when binarised (N, M, W in
+    light or bold print fall apart into side-by-side stems): neighbours separated by much
+    less white than the line's usual gap between characters, whose union is no wider than
+    a usual character."""
+    gaps = np.array([b[0] - (a[0] + a[2]) for a, b in zip(merged, merged[1:], strict=False)])
+    usual_gap = float(np.median(gaps))
+    usual_w = float(np.median([m[2] for m in merged]))
+    out = [list(merged[0])]
+    for m in merged[1:]:
+        last = out[-1]
+        gap = m[0] - (last[0] + last[2])
+        union = m[0] + m[2] - last[0]
+        if gap <= max(1.5, 0.4 * usual_gap) and union <= 1.25 * usual_w:
+            last[2] = union
+        else:
+            out.append(list(m))
+    return out
 
 
 def _cells(v: np.ndarray, centres: np.ndarray, pitch: float, top: float, bot: float) -> np.ndarray:
