@@ -12,9 +12,9 @@ no MRZ library offers check-digit-driven repair with a record of what changed.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from gate.mrz.checkdigit import verify
+from gate.mrz.checkdigit import ALPHABET, verify
 from gate.mrz.layout import TD1, TD2, TD3, Layout, Span, split_number
 
 Repair = tuple[int, int, str, str]  # (line, column, read, replaced)
@@ -25,6 +25,10 @@ TO_ALPHA = {"0": "O", "1": "I", "8": "B", "5": "S", "2": "Z", "6": "G", "4": "A"
 # letter <-> digit swaps worth trying inside mixed fields, plus the filler/K confusion
 SWAPS = {"O": "0", "0": "O", "I": "1", "1": "I", "B": "8", "8": "B", "S": "5", "5": "S"}
 SWAPS |= {"Z": "2", "2": "Z", "G": "6", "6": "G", "K": "<", "<": "K"}
+# prior odds of a digit against a letter in a mixed field (document number, optional data):
+# issuers number documents mostly with digits, a letter or two at most (ICAO 9303's own
+# specimens: L898902C3, D23145890, ...)
+DIGIT_ODDS = 4.0
 MAX_AMBIGUOUS = 10  # 2**10 candidates at most per field
 
 
@@ -126,12 +130,31 @@ def repair(lines: list[str] | tuple[str, ...], lay: Layout) -> tuple[list[str], 
     return out, log
 
 
-def repair_line(text: str) -> tuple[str, list[Repair]]:
+def _digit_odds(
+    lines: list[str], span: Span, probs: Sequence[Sequence[float]], log: list[Repair]
+) -> None:
+    """In a field that may hold letters and digits, a letter read where the recogniser
+    also saw a fair chance of a digit becomes that digit: such fields hold mostly digits,
+    so a posterior of the glyph alone undervalues them (``DIGIT_ODDS``)."""
+    for i, c in enumerate(span.of(lines)):
+        if not c.isalpha():
+            continue
+        row = probs[span.start + i]
+        d = max(range(10), key=lambda k: row[k])
+        if row[d] * DIGIT_ODDS > row[ALPHABET.index(c)]:
+            _set(lines, span.line, span.start + i, ALPHABET[d], log)
+
+
+def repair_line(
+    text: str, probs: Sequence[Sequence[float]] | None = None
+) -> tuple[str, list[Repair]]:
     """Type repair for one MRZ line read alone (a line crop, no page around it).
 
     Which line of which format it is comes from its length and from how well its
     digit-only and letter-only positions fit each candidate (at least 80 %); only those
     positions are repaired, as on a page. A line that fits no candidate is left as read.
+    ``probs`` (one row of class probabilities in ``ALPHABET`` order per character, as
+    the recogniser gives them) lets mixed fields lean to digits (``_digit_odds``).
     """
     best: tuple[float, Layout, int] | None = None
     for lay in (TD1, TD2, TD3):
@@ -159,4 +182,8 @@ def repair_line(text: str) -> tuple[str, list[Repair]]:
             _by_kind(lines, span, log)
     if lay.name.line == li:
         _filler_k(lines, lay.name, log)
+    if probs is not None and len(probs) == len(text):
+        for span in lay.spans():
+            if span.line == li and span.kind == "alnum":
+                _digit_odds(lines, span, probs, log)
     return lines[li], [(0, col, old, new) for _, col, old, new in log]

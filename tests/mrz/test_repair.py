@@ -72,3 +72,29 @@ def test_repair_line_alone_guesses_its_place() -> None:
     name_line = "ERIKSS0N<<ANNA<MARIA<<<<<<<<<"  # TD1 line 3 (30), a zero in a name
     assert repair_line(name_line + "<")[0] == "ERIKSSON<<ANNA<MARIA<<<<<<<<<<"
     assert repair_line("NOT AN MRZ LINE") == ("NOT AN MRZ LINE", [])
+
+
+def _probs(text: str, unsure: dict[int, dict[str, float]]) -> list[list[float]]:
+    from gate.mrz.checkdigit import ALPHABET
+
+    rows = []
+    for i, c in enumerate(text):
+        row = [0.0] * len(ALPHABET)
+        for ch, p in unsure.get(i, {c: 1.0}).items():
+            row[ALPHABET.index(ch)] = p
+        rows.append(row)
+    return rows
+
+
+def test_repair_line_leans_to_digits_in_mixed_fields_only_with_odds() -> None:
+    from gate.mrz.repair import repair_line
+
+    read = "L898902C36UTO7408122F1204159ZE184226B<<<<<10".replace("L898902C3", "L8989O2C3")
+    # an O the recogniser thought might well be a zero: a digit, in the document number
+    fixed, log = repair_line(read, _probs(read, {5: {"O": 0.7, "0": 0.3}}))
+    assert fixed == L2 and (0, 5, "O", "0") in log
+    # a sure O stays; the letters of the number (L, C) and the nationality are untouched
+    sure = _probs(read, {5: {"O": 0.95, "0": 0.05}, 0: {"L": 0.9, "1": 0.1}})
+    assert repair_line(read, sure)[0] == read
+    # rows that do not match the text are ignored
+    assert repair_line(read, [])[0] == read
