@@ -98,3 +98,27 @@ def test_repair_line_leans_to_digits_in_mixed_fields_only_with_odds() -> None:
     assert repair_line(read, sure)[0] == read
     # rows that do not match the text are ignored
     assert repair_line(read, [])[0] == read
+
+
+def test_repair_line_second_choice_only_when_it_alone_satisfies_the_checks() -> None:
+    from gate.mrz.repair import repair_line
+
+    wrong = L2[:14] + "7" + L2[15:]  # birth 740812 read as 770812: its check digit fails
+    fixed, log = repair_line(wrong, _probs(wrong, {14: {"7": 0.55, "4": 0.45}}))
+    assert fixed == L2 and (0, 14, "7", "4") in log
+    # without a credible runner-up nothing is guessed
+    assert repair_line(wrong, _probs(wrong, {14: {"7": 0.95, "4": 0.05}}))[0] == wrong
+    # a runner-up that breaks another check is no candidate: still the one repair
+    two = _probs(wrong, {14: {"7": 0.55, "4": 0.45}, 2: {"8": 0.5, "9": 0.5}})
+    assert repair_line(wrong, two)[0] == L2
+
+
+def test_repair_line_counts_letters_in_digit_positions_half() -> None:
+    from gate.mrz.repair import repair_line
+
+    # TD1 line 2 with five zeros read as O or D: 15 of 19 typed positions are digits or
+    # letters, so the line is still recognised and its dates repaired
+    truth = "7001017M0503084AUS20100101<<<8"
+    read = "7001O17MO5D3O84AUS2O1OO101<<<8"
+    assert repair_line(read)[0].startswith("7001017M0503084AUS")
+    assert repair_line(truth)[0] == truth
