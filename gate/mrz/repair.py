@@ -12,6 +12,8 @@ no MRZ library offers check-digit-driven repair with a record of what changed.
 from __future__ import annotations
 
 import itertools
+import math
+import re
 from collections.abc import Callable, Sequence
 
 from gate.mrz.checkdigit import ALPHABET, verify
@@ -29,7 +31,10 @@ SWAPS |= {"Z": "2", "2": "Z", "G": "6", "6": "G", "K": "<", "<": "K"}
 # issuers number documents mostly with digits, a letter or two at most (ICAO 9303's own
 # specimens: L898902C3, D23145890, ...)
 DIGIT_ODDS = 4.0
-MAX_AMBIGUOUS = 10  # 2**10 candidates at most per field
+MAX_AMBIGUOUS = 10
+# three digits in a row in a letter field: the line is not that line of that format (a
+# national card's own layout, say), however well the rest fits
+_DIGIT_RUN = re.compile(r"[0-9]{3}")  # 2**10 candidates at most per field
 
 
 def _set(lines: list[str], line: int, col: int, ch: str, log: list[Repair]) -> None:
@@ -131,18 +136,35 @@ def repair(lines: list[str] | tuple[str, ...], lay: Layout) -> tuple[list[str], 
 
 
 def _digit_odds(
-    lines: list[str], span: Span, probs: Sequence[Sequence[float]], log: list[Repair]
+    lines: list[str],
+    span: Span,
+    probs: Sequence[Sequence[float]],
+    proven: list[int],
+    log: list[Repair],
 ) -> None:
     """In a field that may hold letters and digits, a letter read where the recogniser
     also saw a fair chance of a digit becomes that digit: such fields hold mostly digits,
-    so a posterior of the glyph alone undervalues them (``DIGIT_ODDS``)."""
+    so a posterior of the glyph alone undervalues them (``DIGIT_ODDS``).
+
+    What is a fair chance depends on the typeface: ``proven`` are this line's digit-only
+    positions, whose glyphs the layout proves to be digits. When the recogniser found one
+    of them about as much a letter ``c`` as the digit ``d`` (a wide zero read as O), a
+    glyph of the mixed field no more ``c``-like than that is taken for ``d`` too.
+    """
+    text = lines[span.line]
     for i, c in enumerate(span.of(lines)):
         if not c.isalpha():
             continue
         row = probs[span.start + i]
         d = max(range(10), key=lambda k: row[k])
-        if row[d] * DIGIT_ODDS > row[ALPHABET.index(c)]:
+        ci = ALPHABET.index(c)
+        seen = [_log_odds(probs[j], ci, d) for j in proven if text[j] == ALPHABET[d]]
+        if _log_odds(row, ci, d) < math.log(DIGIT_ODDS) + max([0.0, *seen]):
             _set(lines, span.line, span.start + i, ALPHABET[d], log)
+
+
+def _log_odds(row: Sequence[float], a: int, b: int) -> float:
+    return math.log(row[a] + 1e-6) - math.log(row[b] + 1e-6)
 
 
 def _fit(c: str, kind: str) -> float:
@@ -179,6 +201,8 @@ def repair_line(
             total = sum(s.end - s.start for s in spans)
             fit = sum(_fit(c, s.kind) for s in spans for c in s.of(lines))
             score = fit / total if total else 0.0
+            if any(_DIGIT_RUN.search(s.of(lines)) for s in spans if s.kind == "alpha"):
+                score = 0.0  # digits printed as data, not letters misread (see _fit)
             if best is None or score > best[0]:
                 best = (score, lay, li)
     if best is None or best[0] < 0.8:
@@ -201,9 +225,15 @@ def _fix_line(
     if lay.name.line == li:
         _filler_k(lines, lay.name, log)
     if probs is not None:
+        proven = [
+            col
+            for span in lay.spans()
+            if span.line == li and span.kind == "digit"
+            for col in range(span.start, span.end)
+        ]
         for span in lay.spans():
             if span.line == li and span.kind == "alnum":
-                _digit_odds(lines, span, probs, log)
+                _digit_odds(lines, span, probs, proven, log)
     return lines[li], [(0, col, old, new) for _, col, old, new in log]
 
 

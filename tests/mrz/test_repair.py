@@ -122,3 +122,23 @@ def test_repair_line_counts_letters_in_digit_positions_half() -> None:
     read = "7001O17MO5D3O84AUS2O1OO101<<<8"
     assert repair_line(read)[0].startswith("7001017M0503084AUS")
     assert repair_line(truth)[0] == truth
+
+
+def test_repair_line_leaves_a_line_with_digit_data_in_letter_positions_alone() -> None:
+    from gate.mrz.repair import repair_line
+
+    # a national card's first line: name then digits where TD2's name field would be
+    line = "IDFRAPETE<<<<<<<<<<<<<<<<<<<<<952042"
+    assert repair_line(line) == (line, [])
+
+
+def test_repair_line_learns_the_typeface_from_proven_digits() -> None:
+    from gate.mrz.repair import repair_line
+
+    # every zero of this typeface reads as O with odds 23:2 (too sure for a second
+    # choice); the dates prove that is how its zeros look
+    read = L2.replace("0", "O")
+    zeros = {i: {"O": 0.92, "0": 0.08} for i, c in enumerate(L2) if c == "0"}
+    assert repair_line(read, _probs(read, zeros))[0] == L2
+    # without the proven zeros the same odds would keep the letter
+    assert repair_line(read)[0][:9] == "L8989O2C3"
