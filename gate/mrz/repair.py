@@ -163,6 +163,20 @@ def _digit_odds(
             _set(lines, span.line, span.start + i, ALPHABET[d], log)
 
 
+def _best_of_kind(
+    lines: list[str], span: Span, probs: Sequence[Sequence[float]], log: list[Repair]
+) -> None:
+    """What the type table cannot map (a W where only a digit may stand): the recogniser's
+    most probable character of the allowed kind (a filler is allowed anywhere: unknown
+    dates, an empty field's check digit, the TD1/TD2 long-number marker)."""
+    allowed = range(10) if span.kind == "digit" else range(10, len(ALPHABET))
+    for i, c in enumerate(span.of(lines)):
+        if c == "<" or (c.isdigit() if span.kind == "digit" else c.isalpha()):
+            continue
+        row = probs[span.start + i]
+        _set(lines, span.line, span.start + i, ALPHABET[max(allowed, key=lambda k: row[k])], log)
+
+
 def _log_odds(row: Sequence[float], a: int, b: int) -> float:
     return math.log(row[a] + 1e-6) - math.log(row[b] + 1e-6)
 
@@ -225,6 +239,9 @@ def _fix_line(
     if lay.name.line == li:
         _filler_k(lines, lay.name, log)
     if probs is not None:
+        for span in lay.spans():
+            if span.line == li and span.kind != "alnum":
+                _best_of_kind(lines, span, probs, log)
         proven = [
             col
             for span in lay.spans()

@@ -142,3 +142,12 @@ def test_repair_line_learns_the_typeface_from_proven_digits() -> None:
     assert repair_line(read, _probs(read, zeros))[0] == L2
     # without the proven zeros the same odds would keep the letter
     assert repair_line(read)[0][:9] == "L8989O2C3"
+
+
+def test_repair_line_puts_the_likeliest_digit_where_the_table_has_none() -> None:
+    from gate.mrz.repair import repair_line
+
+    read = L2[:-1] + "W"  # composite digit read as W: no letter-to-digit entry for it
+    fixed, log = repair_line(read, _probs(read, {43: {"W": 0.6, "0": 0.3, "8": 0.1}}))
+    assert fixed == L2 and (0, 43, "W", "0") in log
+    assert repair_line(read)[0] == read  # without probabilities it stays
