@@ -30,6 +30,7 @@ import numpy as np
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ<"
 LINE_H = 40  # a line crop is scaled to this height (capitals about 24 px)
 GLYPH_W, GLYPH_H = 16, 24  # classifier input, one character cell
+SHIFTS = (0.0, -0.06, 0.06)  # window offsets read_line combines, in pitches
 MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "mrz"
 DETECT_W = 800
 
@@ -157,11 +158,18 @@ def ink(line: np.ndarray) -> np.ndarray:
     return np.clip(v / top, 0, 1)
 
 
-def glyphs(line: np.ndarray, n: int | None = None, allowed: tuple[int, ...] = ()) -> np.ndarray:
+def glyphs(
+    line: np.ndarray,
+    n: int | None = None,
+    allowed: tuple[int, ...] = (),
+    shifts: tuple[float, ...] = (0.0,),
+) -> np.ndarray:
     """Character windows (k, GLYPH_H * GLYPH_W) of a line crop, left to right.
 
     ``n`` fixes the number of characters; else it is estimated from the pitch and snapped
     to ``allowed`` when given. Returns an empty array when no characters are found.
+    With several ``shifts`` (fractions of the pitch), the k windows of each shift follow
+    one another (len(shifts) * k rows).
     """
     if line.ndim == 3:
         line = cv2.cvtColor(line, cv2.COLOR_BGR2GRAY)
@@ -201,6 +209,7 @@ def glyphs(line: np.ndarray, n: int | None = None, allowed: tuple[int, ...] = ()
             merged.append([x, y, w, h])
     if len(merged) < 3:
         return np.zeros((0, GLYPH_H * GLYPH_W), np.float32)
+    merged = _join_split(merged)
     xs = np.array([m[0] + m[2] / 2 for m in merged])
     ws = np.array([m[2] for m in merged])
     gaps = np.diff(xs)
@@ -231,7 +240,28 @@ def glyphs(line: np.ndarray, n: int | None = None, allowed: tuple[int, ...] = ()
     # the text row from the tall components, with a margin
     top = row_top - 0.2 * (row_bot - row_top)
     bot = row_bot + 0.2 * (row_bot - row_top)
-    return _cells(v, np.asarray(centres, np.float32), b, top, bot)
+    c = np.asarray(centres, np.float32)
+    return np.concatenate([_cells(v, c + np.float32(sh * b), b, top, bot) for sh in shifts])
+
+
+def _join_split(merged: list[list[float]]) -> list[list[float]]:
+    """Join the strokes of a glyph whose thin diagonal vanished when binarised (N, M, W in
+    light or bold print fall apart into side-by-side stems): neighbours separated by much
+    less white than the line's usual gap between characters, whose union is no wider than
+    a usual character."""
+    gaps = np.array([b[0] - (a[0] + a[2]) for a, b in zip(merged, merged[1:], strict=False)])
+    usual_gap = float(np.median(gaps))
+    usual_w = float(np.median([m[2] for m in merged]))
+    out = [list(merged[0])]
+    for m in merged[1:]:
+        last = out[-1]
+        gap = m[0] - (last[0] + last[2])
+        union = m[0] + m[2] - last[0]
+        if gap <= max(1.5, 0.4 * usual_gap) and union <= 1.25 * usual_w:
+            last[2] = union
+        else:
+            out.append(list(m))
+    return out
 
 
 def _cells(v: np.ndarray, centres: np.ndarray, pitch: float, top: float, bot: float) -> np.ndarray:
@@ -305,9 +335,17 @@ def load_model(model_dir: Path = MODEL_DIR) -> Mlp:
 def read_line(
     line: np.ndarray, n: int | None = None, allowed: tuple[int, ...] = (), model: Mlp | None = None
 ) -> LineRead:
-    """Recognise one line crop (gray or BGR, any height)."""
-    g = glyphs(line, n, allowed)
+    """Recognise one line crop (gray or BGR, any height).
+
+    Each character is classified in its window and in windows moved a little left and
+    right (``SHIFTS``), and the three opinions are combined (geometric mean): a glyph the
+    pitch model placed slightly off, or one that sits between two readings, is decided
+    by the views that see it whole. About a millisecond more per page.
+    """
+    g = glyphs(line, n, allowed, SHIFTS)
     if len(g) == 0:
         return LineRead("", np.zeros((0, len(ALPHABET)), np.float32))
-    p = (model or load_model()).probs(g)
+    p = (model or load_model()).probs(g).reshape(len(SHIFTS), -1, len(ALPHABET))
+    p = np.exp(np.log(p + 1e-6).mean(axis=0))
+    p /= p.sum(axis=1, keepdims=True)
     return LineRead("".join(ALPHABET[i] for i in p.argmax(axis=1)), p)

@@ -68,6 +68,20 @@ class Layout:
         out += [s for s in (self.optional_check, self.optional_2, self.composite) if s]
         return out
 
+    def checks(self) -> list[tuple[tuple[Span, ...], Span]]:
+        """Each check digit with the spans it covers (the document number's ignores the
+        TD1/TD2 overflow, which ``split_number`` handles)."""
+        out = [
+            ((self.document_number,), self.number_check),
+            ((self.birth,), self.birth_check),
+            ((self.expiry,), self.expiry_check),
+        ]
+        if self.optional_check is not None:
+            out.append(((self.optional,), self.optional_check))
+        if self.composite is not None:
+            out.append((self.composite_over, self.composite))
+        return out
+
 
 def _two_line(fmt: str, width: int, *, opt_end: int, opt_check: bool, composite: bool) -> Layout:
     last = width - 1

@@ -12,9 +12,11 @@ no MRZ library offers check-digit-driven repair with a record of what changed.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+import math
+import re
+from collections.abc import Callable, Sequence
 
-from gate.mrz.checkdigit import verify
+from gate.mrz.checkdigit import ALPHABET, verify
 from gate.mrz.layout import TD1, TD2, TD3, Layout, Span, split_number
 
 Repair = tuple[int, int, str, str]  # (line, column, read, replaced)
@@ -25,7 +27,14 @@ TO_ALPHA = {"0": "O", "1": "I", "8": "B", "5": "S", "2": "Z", "6": "G", "4": "A"
 # letter <-> digit swaps worth trying inside mixed fields, plus the filler/K confusion
 SWAPS = {"O": "0", "0": "O", "I": "1", "1": "I", "B": "8", "8": "B", "S": "5", "5": "S"}
 SWAPS |= {"Z": "2", "2": "Z", "G": "6", "6": "G", "K": "<", "<": "K"}
-MAX_AMBIGUOUS = 10  # 2**10 candidates at most per field
+# prior odds of a digit against a letter in a mixed field (document number, optional data):
+# issuers number documents mostly with digits, a letter or two at most (ICAO 9303's own
+# specimens: L898902C3, D23145890, ...)
+DIGIT_ODDS = 4.0
+MAX_AMBIGUOUS = 10
+# three digits in a row in a letter field: the line is not that line of that format (a
+# national card's own layout, say), however well the rest fits
+_DIGIT_RUN = re.compile(r"[0-9]{3}")  # 2**10 candidates at most per field
 
 
 def _set(lines: list[str], line: int, col: int, ch: str, log: list[Repair]) -> None:
@@ -126,12 +135,75 @@ def repair(lines: list[str] | tuple[str, ...], lay: Layout) -> tuple[list[str], 
     return out, log
 
 
-def repair_line(text: str) -> tuple[str, list[Repair]]:
+def _digit_odds(
+    lines: list[str],
+    span: Span,
+    probs: Sequence[Sequence[float]],
+    proven: list[int],
+    log: list[Repair],
+) -> None:
+    """In a field that may hold letters and digits, a letter read where the recogniser
+    also saw a fair chance of a digit becomes that digit: such fields hold mostly digits,
+    so a posterior of the glyph alone undervalues them (``DIGIT_ODDS``).
+
+    What is a fair chance depends on the typeface: ``proven`` are this line's digit-only
+    positions, whose glyphs the layout proves to be digits. When the recogniser found one
+    of them about as much a letter ``c`` as the digit ``d`` (a wide zero read as O), a
+    glyph of the mixed field no more ``c``-like than that is taken for ``d`` too.
+    """
+    text = lines[span.line]
+    for i, c in enumerate(span.of(lines)):
+        if not c.isalpha():
+            continue
+        row = probs[span.start + i]
+        d = max(range(10), key=lambda k: row[k])
+        ci = ALPHABET.index(c)
+        seen = [_log_odds(probs[j], ci, d) for j in proven if text[j] == ALPHABET[d]]
+        if _log_odds(row, ci, d) < math.log(DIGIT_ODDS) + max([0.0, *seen]):
+            _set(lines, span.line, span.start + i, ALPHABET[d], log)
+
+
+def _best_of_kind(
+    lines: list[str], span: Span, probs: Sequence[Sequence[float]], log: list[Repair]
+) -> None:
+    """What the type table cannot map (a W where only a digit may stand): the recogniser's
+    most probable character of the allowed kind (a filler is allowed anywhere: unknown
+    dates, an empty field's check digit, the TD1/TD2 long-number marker)."""
+    allowed = range(10) if span.kind == "digit" else range(10, len(ALPHABET))
+    for i, c in enumerate(span.of(lines)):
+        if c == "<" or (c.isdigit() if span.kind == "digit" else c.isalpha()):
+            continue
+        row = probs[span.start + i]
+        _set(lines, span.line, span.start + i, ALPHABET[max(allowed, key=lambda k: row[k])], log)
+
+
+def _log_odds(row: Sequence[float], a: int, b: int) -> float:
+    return math.log(row[a] + 1e-6) - math.log(row[b] + 1e-6)
+
+
+def _fit(c: str, kind: str) -> float:
+    """How well a character read fits a digit-only or letter-only position: 1 when it is of
+    that kind; a letter the recogniser often reads for a digit (O for 0, D for 0) counts
+    half in a digit position. Only that way round: a recogniser trained on OCR-B's narrow
+    zero reads the wide zeros of other fonts as O, while letters are seldom read as digits,
+    and a line with digits in its letter positions is likelier another line."""
+    if kind == "digit":
+        return 1.0 if c.isdigit() else 0.5 if c in TO_DIGIT else 0.0
+    return 1.0 if c.isalpha() or c == "<" else 0.0
+
+
+def repair_line(
+    text: str, probs: Sequence[Sequence[float]] | None = None
+) -> tuple[str, list[Repair]]:
     """Type repair for one MRZ line read alone (a line crop, no page around it).
 
     Which line of which format it is comes from its length and from how well its
-    digit-only and letter-only positions fit each candidate (at least 80 %); only those
-    positions are repaired, as on a page. A line that fits no candidate is left as read.
+    digit-only and letter-only positions fit each candidate (at least 80 %, see ``_fit``);
+    those positions are repaired, as on a page. A line that fits no candidate is left as
+    read. ``probs`` (one row of class probabilities in ``ALPHABET`` order per character,
+    as the recogniser gives them) lets mixed fields lean to digits (``_digit_odds``) and,
+    when a check digit on the line still fails, tries the page reader's second-choice
+    repair on that line's checks (``_second_choice``).
     """
     best: tuple[float, Layout, int] | None = None
     for lay in (TD1, TD2, TD3):
@@ -141,22 +213,91 @@ def repair_line(text: str) -> tuple[str, list[Repair]]:
         for li in range(lay.lines):
             spans = [s for s in lay.spans() if s.line == li and s.kind != "alnum"]
             total = sum(s.end - s.start for s in spans)
-            fit = sum(
-                1
-                for s in spans
-                for c in s.of(lines)
-                if (c.isdigit() if s.kind == "digit" else (c.isalpha() or c == "<"))
-            )
+            fit = sum(_fit(c, s.kind) for s in spans for c in s.of(lines))
             score = fit / total if total else 0.0
+            if any(_DIGIT_RUN.search(s.of(lines)) for s in spans if s.kind == "alpha"):
+                score = 0.0  # digits printed as data, not letters misread (see _fit)
             if best is None or score > best[0]:
                 best = (score, lay, li)
     if best is None or best[0] < 0.8:
         return text, []
     _, lay, li = best
+    rows = probs if probs is not None and len(probs) == len(text) else None
+    fixed, log = _fix_line(text, lay, li, rows)
+    if rows is not None and _line_checks(fixed, lay, li) is False:
+        fixed, log = _second_choice(text, lay, li, rows) or (fixed, log)
+    return fixed, log
+
+
+def _fix_line(
+    text: str, lay: Layout, li: int, probs: Sequence[Sequence[float]] | None
+) -> tuple[str, list[Repair]]:
     lines, log = [text] * lay.lines, list[Repair]()
     for span in lay.spans():
         if span.line == li and span.kind != "alnum":
             _by_kind(lines, span, log)
     if lay.name.line == li:
         _filler_k(lines, lay.name, log)
+    if probs is not None:
+        for span in lay.spans():
+            if span.line == li and span.kind != "alnum":
+                _best_of_kind(lines, span, probs, log)
+        proven = [
+            col
+            for span in lay.spans()
+            if span.line == li and span.kind == "digit"
+            for col in range(span.start, span.end)
+        ]
+        for span in lay.spans():
+            if span.line == li and span.kind == "alnum":
+                _digit_odds(lines, span, probs, proven, log)
     return lines[li], [(0, col, old, new) for _, col, old, new in log]
+
+
+def _line_checks(text: str, lay: Layout, li: int) -> bool | None:
+    """Whether every check digit whose data and digit lie on line ``li`` holds; ``None``
+    when the line carries none (a name line)."""
+    lines = [text] * lay.lines
+    results = []
+    for data, digit in lay.checks():
+        spans = (*data, digit)
+        if any(s.line != li for s in spans):
+            continue
+        if digit == lay.number_check and lay.overflow:
+            if lay.optional.line != li:
+                continue
+            parts = split_number(lines, lay)
+            results.append(verify(parts.number, parts.check))
+            continue
+        results.append(
+            verify(
+                "".join(s.of(lines) for s in data),
+                digit.of(lines),
+                empty_filler_ok=digit == lay.optional_check,
+            )
+        )
+    return all(results) if results else None
+
+
+MAX_UNSURE = 6  # second choices tried at the least certain positions (as on a page)
+SECOND_MIN = 0.1  # a second choice below this probability is not a candidate
+
+
+def _second_choice(
+    text: str, lay: Layout, li: int, probs: Sequence[Sequence[float]]
+) -> tuple[str, list[Repair]] | None:
+    """The page reader's second-choice repair, on the checks of one line: the runner-up
+    at one of the least certain positions, kept only if it alone makes the line's check
+    digits hold."""
+    unsure = []
+    for col, row in enumerate(probs):
+        order = sorted(range(len(row)), key=lambda k: -row[k])
+        p1, p2 = row[order[0]], row[order[1]]
+        if p2 >= SECOND_MIN:
+            unsure.append((p1 - p2, col, ALPHABET[order[1]]))
+    found: dict[str, tuple[str, list[Repair]]] = {}
+    for _, col, ch in sorted(unsure)[:MAX_UNSURE]:
+        fixed, log = _fix_line(text[:col] + ch + text[col + 1 :], lay, li, probs)
+        if _line_checks(fixed, lay, li):
+            found[fixed] = (fixed, [(0, col, text[col], ch), *log])
+    return next(iter(found.values())) if len(found) == 1 else None

@@ -45,6 +45,11 @@ _OTHER_FONTS = [
     "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
     "/usr/share/fonts/truetype/liberation/LiberationSans-Bold.ttf",
     "/usr/share/fonts/truetype/liberation/LiberationMono-Regular.ttf",
+    # condensed and light faces: zeros and O's of other widths than OCR-B's
+    "/usr/share/fonts/truetype/dejavu/DejaVuSansCondensed.ttf",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans-ExtraLight.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSansNarrow-Regular.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSansNarrow-Bold.ttf",
 ]
 
 
@@ -94,19 +99,24 @@ def render_line(text: str, rng: np.random.Generator) -> np.ndarray:
     if proportional:
         xs = list(pitch + np.cumsum([0] + [font.getlength(c) + track for c in text[:-1]]))
     w = int(xs[-1] + 2 * pitch)
+    # glyphs wider or narrower against the pitch than the font draws them (printers'
+    # OCR-B variants, bold print): drawn at positions / sx, then the line stretched by sx
+    sx = float(rng.uniform(0.8, 1.35)) if rng.random() < 0.4 else 1.0
     bg, fg = int(rng.integers(140, 256)), int(rng.integers(0, 90))
-    img = Image.new("L", (w, h), bg)
+    img = Image.new("L", (max(8, round(w / sx)), h), bg)
     d = ImageDraw.Draw(img)
     y0 = (h - cap) / 2 - font.getbbox("H")[1] + rng.normal(0, 0.04) * cap
     for i, ch in enumerate(text):
-        x = xs[i] + rng.normal(0, 0.03) * pitch
+        x = (xs[i] + rng.normal(0, 0.03) * pitch) / sx
         d.text((x, y0 + rng.normal(0, 0.02) * cap), ch, fill=fg, font=font)
     a = np.asarray(img, np.float32)
-    if rng.random() < 0.5:  # stroke weight: ink spread or thin print
-        k = cv2.getStructuringElement(
-            cv2.MORPH_ELLIPSE, (int(rng.integers(2, 3 + size // 24)),) * 2
-        )
-        a = cv2.erode(a, k) if rng.random() < 0.6 else cv2.dilate(a, k)
+    if sx != 1.0:
+        a = cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR)
+    if rng.random() < 0.5:  # stroke weight: ink spread (up to heavy bold) or thin print
+        bold = rng.random() < 0.6
+        top = max(4, round(0.22 * cap)) if bold else 3 + size // 24
+        k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (int(rng.integers(2, top)),) * 2)
+        a = cv2.erode(a, k) if bold else cv2.dilate(a, k)
     # shear (perspective seen on one line), small residual rotation
     sh = rng.normal(0, 0.08)
     m = cv2.getRotationMatrix2D((w / 2, h / 2), rng.normal(0, 0.25), 1.0).astype(np.float32)

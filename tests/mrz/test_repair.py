@@ -72,3 +72,82 @@ def test_repair_line_alone_guesses_its_place() -> None:
     name_line = "ERIKSS0N<<ANNA<MARIA<<<<<<<<<"  # TD1 line 3 (30), a zero in a name
     assert repair_line(name_line + "<")[0] == "ERIKSSON<<ANNA<MARIA<<<<<<<<<<"
     assert repair_line("NOT AN MRZ LINE") == ("NOT AN MRZ LINE", [])
+
+
+def _probs(text: str, unsure: dict[int, dict[str, float]]) -> list[list[float]]:
+    from gate.mrz.checkdigit import ALPHABET
+
+    rows = []
+    for i, c in enumerate(text):
+        row = [0.0] * len(ALPHABET)
+        for ch, p in unsure.get(i, {c: 1.0}).items():
+            row[ALPHABET.index(ch)] = p
+        rows.append(row)
+    return rows
+
+
+def test_repair_line_leans_to_digits_in_mixed_fields_only_with_odds() -> None:
+    from gate.mrz.repair import repair_line
+
+    read = "L898902C36UTO7408122F1204159ZE184226B<<<<<10".replace("L898902C3", "L8989O2C3")
+    # an O the recogniser thought might well be a zero: a digit, in the document number
+    fixed, log = repair_line(read, _probs(read, {5: {"O": 0.7, "0": 0.3}}))
+    assert fixed == L2 and (0, 5, "O", "0") in log
+    # a sure O stays; the letters of the number (L, C) and the nationality are untouched
+    sure = _probs(read, {5: {"O": 0.95, "0": 0.05}, 0: {"L": 0.9, "1": 0.1}})
+    assert repair_line(read, sure)[0] == read
+    # rows that do not match the text are ignored
+    assert repair_line(read, [])[0] == read
+
+
+def test_repair_line_second_choice_only_when_it_alone_satisfies_the_checks() -> None:
+    from gate.mrz.repair import repair_line
+
+    wrong = L2[:14] + "7" + L2[15:]  # birth 740812 read as 770812: its check digit fails
+    fixed, log = repair_line(wrong, _probs(wrong, {14: {"7": 0.55, "4": 0.45}}))
+    assert fixed == L2 and (0, 14, "7", "4") in log
+    # without a credible runner-up nothing is guessed
+    assert repair_line(wrong, _probs(wrong, {14: {"7": 0.95, "4": 0.05}}))[0] == wrong
+    # a runner-up that breaks another check is no candidate: still the one repair
+    two = _probs(wrong, {14: {"7": 0.55, "4": 0.45}, 2: {"8": 0.5, "9": 0.5}})
+    assert repair_line(wrong, two)[0] == L2
+
+
+def test_repair_line_counts_letters_in_digit_positions_half() -> None:
+    from gate.mrz.repair import repair_line
+
+    # TD1 line 2 with five zeros read as O or D: 15 of 19 typed positions are digits or
+    # letters, so the line is still recognised and its dates repaired
+    truth = "7001017M0503084AUS20100101<<<8"
+    read = "7001O17MO5D3O84AUS2O1OO101<<<8"
+    assert repair_line(read)[0].startswith("7001017M0503084AUS")
+    assert repair_line(truth)[0] == truth
+
+
+def test_repair_line_leaves_a_line_with_digit_data_in_letter_positions_alone() -> None:
+    from gate.mrz.repair import repair_line
+
+    # a national card's first line: name then digits where TD2's name field would be
+    line = "IDFRAPETE<<<<<<<<<<<<<<<<<<<<<952042"
+    assert repair_line(line) == (line, [])
+
+
+def test_repair_line_learns_the_typeface_from_proven_digits() -> None:
+    from gate.mrz.repair import repair_line
+
+    # every zero of this typeface reads as O with odds 23:2 (too sure for a second
+    # choice); the dates prove that is how its zeros look
+    read = L2.replace("0", "O")
+    zeros = {i: {"O": 0.92, "0": 0.08} for i, c in enumerate(L2) if c == "0"}
+    assert repair_line(read, _probs(read, zeros))[0] == L2
+    # without the proven zeros the same odds would keep the letter
+    assert repair_line(read)[0][:9] == "L8989O2C3"
+
+
+def test_repair_line_puts_the_likeliest_digit_where_the_table_has_none() -> None:
+    from gate.mrz.repair import repair_line
+
+    read = L2[:-1] + "W"  # composite digit read as W: no letter-to-digit entry for it
+    fixed, log = repair_line(read, _probs(read, {43: {"W": 0.6, "0": 0.3, "8": 0.1}}))
+    assert fixed == L2 and (0, 43, "W", "0") in log
+    assert repair_line(read)[0] == read  # without probabilities it stays
