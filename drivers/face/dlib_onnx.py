@@ -31,6 +31,7 @@ import contextlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -158,7 +159,7 @@ def to_onnx(net: DlibResnet) -> bytes:
         inits.append(numpy_helper.from_array(np.ascontiguousarray(arr, np.float32), n))
         return n
 
-    def op(kind: str, inputs: list[str], **attrs: object) -> str:
+    def op(kind: str, inputs: list[str], **attrs: Any) -> str:
         out = name(kind.lower())
         nodes.append(helper.make_node(kind, inputs, [out], **attrs))
         return out
