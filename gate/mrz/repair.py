@@ -31,10 +31,10 @@ SWAPS |= {"Z": "2", "2": "Z", "G": "6", "6": "G", "K": "<", "<": "K"}
 # issuers number documents mostly with digits, a letter or two at most (ICAO 9303's own
 # specimens: L898902C3, D23145890, ...)
 DIGIT_ODDS = 4.0
-MAX_AMBIGUOUS = 10
+MAX_AMBIGUOUS = 10  # 2**10 candidates at most per field
 # three digits in a row in a letter field: the line is not that line of that format (a
 # national card's own layout, say), however well the rest fits
-_DIGIT_RUN = re.compile(r"[0-9]{3}")  # 2**10 candidates at most per field
+_DIGIT_RUN = re.compile(r"[0-9]{3}")
 
 
 def _set(lines: list[str], line: int, col: int, ch: str, log: list[Repair]) -> None:
