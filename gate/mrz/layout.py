@@ -71,7 +71,7 @@ class Layout:
     def checks(self) -> list[tuple[tuple[Span, ...], Span]]:
         """Each check digit with the spans it covers (the document number's ignores the
         TD1/TD2 overflow, which ``split_number`` handles)."""
-        out = [
+        out: list[tuple[tuple[Span, ...], Span]] = [
             ((self.document_number,), self.number_check),
             ((self.birth,), self.birth_check),
             ((self.expiry,), self.expiry_check),
