@@ -279,18 +279,25 @@ class _Base:
         return None
 
 
-class LocalWatchlist(_Base):
-    """Stolen / lost documents and persons from a hashed list file."""
+class _LocalList(_Base):
+    """A check against a hashed list file, re-read when the file changes."""
 
     def __init__(self, name: str, path: Path, required: bool = True) -> None:
         super().__init__(name, required)
         self.file = ListFile(path)
 
-    async def _check(self, mrz: MrzRecord) -> ListsResult:
+    async def _list(self) -> HashedList:
         try:
-            lst = await asyncio.to_thread(self.file.get)
+            return await asyncio.to_thread(self.file.get)
         except ListFileError as exc:
             raise Unavailable(str(exc)) from None
+
+
+class LocalWatchlist(_LocalList):
+    """Stolen / lost documents and persons from a hashed list file."""
+
+    async def _check(self, mrz: MrzRecord) -> ListsResult:
+        lst = await self._list()
         hits: list[ReasonCode] = []
         keys = document_keys(lst.salt, mrz.issuing_state, mrz.document_number)
         if any(k in lst.stolen for k in keys):
@@ -310,20 +317,13 @@ class LocalWatchlist(_Base):
         return ListsResult(hits=tuple(hits), details=(f"{self.name}: checked",))
 
 
-class LocalPassRegistry(_Base):
+class LocalPassRegistry(_LocalList):
     """Registered passes from a hashed list file (document -> pass type, valid until)."""
 
     kind = "pass registry"
 
-    def __init__(self, name: str, path: Path, required: bool = True) -> None:
-        super().__init__(name, required)
-        self.file = ListFile(path)
-
     async def _check(self, mrz: MrzRecord) -> ListsResult:
-        try:
-            lst = await asyncio.to_thread(self.file.get)
-        except ListFileError as exc:
-            raise Unavailable(str(exc)) from None
+        lst = await self._list()
         keys = document_keys(lst.salt, mrz.issuing_state, mrz.document_number)
         record = next((lst.passes[k] for k in keys if k in lst.passes), None)
         return ListsResult(pass_record=record, pass_checked=True, details=(f"{self.name}: asked",))

@@ -146,12 +146,15 @@ class Detector:
 
     def _fit(self, bgr: np.ndarray, box: tuple[int, ...], confidence: float) -> Face:
         """The 68 landmarks inside a known box."""
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        box4 = (box[0], box[1], box[2], box[3])
+        return Face(box=box4, landmarks=self._landmarks(rgb, box4), confidence=confidence)
+
+    def _landmarks(self, rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
         import dlib
 
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         shape = self._shape(rgb, dlib.rectangle(*box))
-        pts = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
-        return Face(box=(box[0], box[1], box[2], box[3]), landmarks=pts, confidence=confidence)
+        return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
 
     def _around(self, bgr: np.ndarray, face: Face) -> list[Face]:
         h, w = bgr.shape[:2]
@@ -173,8 +176,6 @@ class Detector:
         ]
 
     def _run(self, bgr: np.ndarray, scale: float, upsample: int) -> list[Face]:
-        import dlib
-
         # colour, not grey: dlib's HOG takes the strongest gradient of the three channels
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         small = (
@@ -191,9 +192,7 @@ class Detector:
                 int(rect.right() / scale),
                 int(rect.bottom() / scale),
             )
-            shape = self._shape(rgb, dlib.rectangle(*box))
-            pts = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
-            faces.append(Face(box=box, landmarks=pts, confidence=float(score)))
+            faces.append(Face(box, self._landmarks(rgb, box), float(score)))
         faces.sort(key=lambda f: f.width, reverse=True)
         return faces
 

@@ -172,11 +172,25 @@ class DlibFaceVerifier:
             if near:
                 qinfo["measures"] = max(near, key=lambda q: q.score).measures()
             return self._fail(t0, burst.reasons, quality=qinfo, timings_ms=timings)
-        best = qualities[burst.best]
+        best, best_img = qualities[burst.best], frames[burst.best]
         qinfo["measures"] = best.measures()
 
         pad_info: dict[str, Any] = {"enabled": self.pad is not None}
         pad_score = 0.0
+
+        def reject(reason: ReasonCode) -> Report:
+            """A reject after quality passed: it keeps the best frame and what was found."""
+            return self._fail(
+                t0,
+                [reason],
+                q=best.score,
+                pad_score=pad_score,
+                best_frame=best_img,
+                quality=qinfo,
+                pad=pad_info,
+                timings_ms=timings,
+            )
+
         if self.pad is not None:
             t = time.perf_counter()
             usable = [(f, q.face) for f, q in zip(frames, qualities, strict=True) if q.face]
@@ -190,33 +204,15 @@ class DlibFaceVerifier:
                 "cues": pres.cues,
             }
             if pres.attack:
-                return self._fail(
-                    t0,
-                    [ReasonCode.FACE_PAD],
-                    q=best.score,
-                    pad_score=pad_score,
-                    best_frame=frames[burst.best],
-                    quality=qinfo,
-                    pad=pad_info,
-                    timings_ms=timings,
-                )
+                return reject(ReasonCode.FACE_PAD)
 
         t = time.perf_counter()
         ref_vec = self._portrait_vector(portrait)  # cached when prepare() ran
         timings["portrait"] = (time.perf_counter() - t) * 1000
         if ref_vec is None:
-            return self._fail(
-                t0,
-                [ReasonCode.FACE_UNREADABLE],
-                q=best.score,
-                pad_score=pad_score,
-                best_frame=frames[burst.best],
-                quality=qinfo,
-                pad=pad_info,
-                timings_ms=timings,
-            )
+            return reject(ReasonCode.FACE_UNREADABLE)
         t = time.perf_counter()
-        live_vec = self.matcher.embed(frames[burst.best], best.face)  # type: ignore[arg-type]
+        live_vec = self.matcher.embed(best_img, best.face)  # type: ignore[arg-type]
         score = self.matcher.score(ref_vec, live_vec)
         timings["match"] = (time.perf_counter() - t) * 1000
         match = score >= self.threshold
@@ -231,7 +227,7 @@ class DlibFaceVerifier:
             reasons=() if match else (ReasonCode.FACE_NO_MATCH,),
             elapsed_s=time.perf_counter() - t0,
         )
-        return Report(res, frames[burst.best], qinfo, pad_info, timings)
+        return Report(res, best_img, qinfo, pad_info, timings)
 
 
 def build(cfg: DlibFaceConfig, gate_cfg: GateConfig) -> DlibFaceVerifier:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -375,19 +376,12 @@ class Reader:
         if key is None:
             r.chip_auth = Check.NOT_SUPPORTED
             return
-        try:
-            ok = ca.perform(self.ch, key)
-        except StatusError as exc:
-            ok = False
-            r.errors.append(str(exc))
-        if not ok:
-            r.chip_auth = Check.FAILED
-            r.add(ReasonCode.CHIP_CA_FAILED, "chip cannot use its DG14 key")
-        elif r.passive_auth is Check.PASSED:
-            r.chip_auth = Check.PASSED
-        else:
-            r.chip_auth = Check.NOT_RUN
-            r.errors.append("chip authentication not counted: passive authentication failed")
+        r.chip_auth = self._proof(
+            lambda: ca.perform(self.ch, key),
+            ReasonCode.CHIP_CA_FAILED,
+            "chip cannot use its DG14 key",
+            "chip authentication",
+        )
 
     def _parse(self, dgs: dict[int, bytes], printed: MrzRecord) -> None:
         r = self.report
@@ -420,20 +414,31 @@ class Reader:
             r.add(ReasonCode.CHIP_AA_FAILED, f"DG14/DG15: {exc}")
             r.active_auth = Check.FAILED
             return
+        r.active_auth = self._proof(
+            lambda: aa.perform(self.ch, spki, oid),
+            ReasonCode.CHIP_AA_FAILED,
+            "INTERNAL AUTHENTICATE signature does not verify",
+            "active authentication",
+        )
+
+    def _proof(
+        self, perform: Callable[[], bool], code: ReasonCode, failed: str, what: str
+    ) -> Check:
+        """Outcome of a clone check (AA, CA). A good answer counts only with passed PA:
+        a clone may carry its own DG14/DG15 key, which proves nothing unsigned."""
+        r = self.report
         try:
-            ok = aa.perform(self.ch, spki, oid)
+            ok = perform()
         except StatusError as exc:
             ok = False
             r.errors.append(str(exc))
         if not ok:
-            r.active_auth = Check.FAILED
-            r.add(ReasonCode.CHIP_AA_FAILED, "INTERNAL AUTHENTICATE signature does not verify")
-        elif r.passive_auth is Check.PASSED:
-            r.active_auth = Check.PASSED
-        else:
-            # a clone may carry its own DG15: a good signature proves nothing without PA
-            r.active_auth = Check.NOT_RUN
-            r.errors.append("active authentication not counted: passive authentication failed")
+            r.add(code, failed)
+            return Check.FAILED
+        if r.passive_auth is Check.PASSED:
+            return Check.PASSED
+        r.errors.append(f"{what} not counted: passive authentication failed")
+        return Check.NOT_RUN
 
 
 def read_document(
