@@ -18,7 +18,9 @@ import datetime as dt
 import json
 import logging
 import re
-from collections import deque
+import statistics
+from collections import Counter, deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,9 +34,45 @@ log = logging.getLogger("autogate.console.state")
 PREFIX = "autogate/v1/"
 GATE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 LINKS = ("broker", "barrier", "camera", "reader", "chip")
+# the core's link names (gate.machine.LINKS) as the hall shows them; "bus" is the broker
+CORE_LINKS = {"scanner": "reader", "bus": "broker"}
+CONDITIONS = (
+    "unknown",
+    "offline",
+    "emergency",
+    "alarm",
+    "faulty",
+    "referral",
+    "out_of_service",
+    "in_service",
+)
 LINK_REASONS = {ReasonCode.GATE_LINK_LOST.value, ReasonCode.GATE_DEVICE_FAULT.value}
 HOUR = 3600.0
 KEEP_COMMANDS = 8
+
+
+Outcome = tuple[float, str, tuple[str, ...], float | None, str]
+
+
+def summarise(outcomes: Iterable[Outcome]) -> dict[str, Any]:
+    """Travellers, crossings, referrals, referrals per reason and the median processing
+    time (document placed to outcome, as the gate timed it) of some outcomes."""
+    kinds: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    totals: list[float] = []
+    for _, kind, codes, total, _ in outcomes:
+        kinds[kind] += 1
+        reasons.update(codes)
+        if isinstance(total, int | float):
+            totals.append(float(total))
+    return {
+        "travellers": sum(kinds.values()),
+        "crossings": kinds["accepted"],
+        "referrals": kinds["referred"],
+        "aborted": kinds["aborted"],
+        "by_reason": dict(reasons.most_common()),
+        "median_s": round(statistics.median(totals), 2) if totals else None,
+    }
 
 
 def reason_view(code: str) -> dict[str, str]:
@@ -64,6 +102,59 @@ class GateView:
     commands: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=KEEP_COMMANDS))
     seen: deque[str] = field(default_factory=lambda: deque(maxlen=512))
     last_seen: float = 0.0
+    presence: int | None = None
+    doors: dict[str, str] | None = None  # as sensed (door_sensors), or as commanded
+    emergency: bool | None = None
+    tamper: bool | None = None
+    accepts: list[str] | None = None  # None: the gate does not say (older software)
+    # the last hour's outcomes: (event time, "accepted" | "referred" | "aborted",
+    # reason codes, processing seconds or None, txn id), one per transaction
+    outcomes: deque[Outcome] = field(default_factory=deque)
+
+    def condition(self) -> str:
+        """One word for the card's colour and the hall's counts (CONDITIONS)."""
+        if self.online is False:
+            return "offline"
+        if self.state == "UNKNOWN":
+            return "unknown"
+        if self.state == "EMERGENCY" or self.emergency:
+            return "emergency"
+        if self.state == "ALARM":
+            return "alarm"
+        link_down = any(s == "down" for n, s in self.links.items() if n != "broker")
+        if (
+            self.faulty is not None
+            or link_down
+            or (
+                self.state == "OUT_OF_SERVICE"
+                and any(a["code"] in LINK_REASONS for a in self.alarms.values())
+            )
+        ):
+            return "faulty"
+        if self.state == "REFERRED" or self.referral is not None:
+            return "referral"
+        if self.state == "OUT_OF_SERVICE":
+            return "out_of_service"
+        return "in_service"
+
+    def hour(self, now: float) -> dict[str, Any]:
+        """The last hour at this gate: travellers, outcomes, reasons, median time."""
+        while self.outcomes and self.outcomes[0][0] < now - HOUR:
+            self.outcomes.popleft()
+        return summarise(self.outcomes)
+
+    def outcome(self, msg: dict[str, Any], kind: str) -> None:
+        """Count one transaction's outcome once (a redelivery is not a second traveller)."""
+        txn = msg.get("txn_id") or ""
+        if txn and any(o[4] == txn and o[1] == kind for o in self.outcomes):
+            return
+        try:
+            at = parse_ts(msg["ts"]).timestamp()
+        except ValueError:
+            return
+        total = msg.get("timings", {}).get("total")
+        reasons = tuple(msg.get("reasons", ())) if kind == "referred" else ()
+        self.outcomes.append((at, kind, reasons, total, txn))
 
     def crossings_this_hour(self, now: float) -> int:
         while self.crossings and self.crossings[0][0] < now - HOUR:
@@ -92,6 +183,13 @@ class GateView:
             "faulty": self.faulty,
             "last_decision": self.last_decision,
             "crossings_hour": self.crossings_this_hour(now),
+            "hour": self.hour(now),
+            "condition": self.condition(),
+            "presence": self.presence,
+            "doors": self.doors,
+            "emergency": self.emergency,
+            "tamper": self.tamper,
+            "accepts": [] if self.online is False else self.accepts,
             "links": dict(self.links),
             "alarms": list(self.alarms.values()),
             "referral": ref,
@@ -115,6 +213,15 @@ class Hall:
 
     def snapshot(self, now: float) -> list[dict[str, Any]]:
         return [self.gates[g].snapshot(now) for g in sorted(self.gates)]
+
+    def stats(self, now: float) -> dict[str, Any]:
+        """The hall at a glance: gates per condition and the last hour over all gates."""
+        conditions = dict.fromkeys(CONDITIONS, 0)
+        for view in self.gates.values():
+            conditions[view.condition()] += 1
+            view.hour(now)  # drop what is older than an hour
+        outcomes = [o for view in self.gates.values() for o in view.outcomes]
+        return {"gates": len(self.gates), "conditions": conditions, "hour": summarise(outcomes)}
 
     # --- from the broker ---------------------------------------------------------------
 
@@ -176,13 +283,16 @@ class Hall:
             }
             if kind == "crossing.accepted":
                 self._crossed(view, msg)
+            view.outcome(msg, msg["decision"])
         elif kind == "referral.opened":
             view.referral = {
                 "txn_id": msg["txn_id"],
                 "ts": msg["ts"],
                 "reasons": reasons,
                 "document": msg.get("document", {}),
+                "face": msg.get("face"),  # scores with the thresholds the gate applied
             }
+            view.outcome(msg, "referred")
             early = view.early_images
             view.images = early if early and early.txn_id == msg["txn_id"] else None
             view.early_images = None
@@ -222,7 +332,9 @@ class Hall:
             codes = {r["code"] for r in reasons}
             device = msg.get("device", "")
             for key, alarm in list(view.alarms.items()):
-                if not codes or alarm["code"] in codes:
+                if (not codes or alarm["code"] in codes) and (
+                    not device or alarm["device"] == device
+                ):
                     del view.alarms[key]
             if device and device in view.links:
                 view.links[device] = "up"
@@ -239,8 +351,20 @@ class Hall:
             for name in view.links:
                 if name != "broker":
                     view.links[name] = "unknown"
+            view.doors = view.presence = view.emergency = view.tamper = None
             return
-        for name in view.links:  # a device alarm says which link is down
+        view.presence = msg.get("presence")
+        view.doors = msg.get("door_sensors") or msg.get("doors")
+        view.emergency = msg.get("emergency")
+        view.tamper = msg.get("tamper")
+        view.accepts = msg.get("accepts")
+        links = msg.get("links")
+        if links:  # the gate says how each device link is
+            for name, health in links.items():
+                shown = CORE_LINKS.get(name, name)
+                if shown != "broker":
+                    view.links[shown] = "up" if health == "ok" else "down"
+        for name in view.links:  # older gates: a device alarm says which link is down
             if view.links[name] == "unknown":
                 view.links[name] = "up"
         if view.state == "IDLE":

@@ -101,6 +101,7 @@ class Txn:
     released: bool = False  # an officer released the traveller after a referral
     entered: bool = False  # the traveller walked into the mantrap
     outcome: str | None = None  # set once: accepted / referred / aborted
+    face_limits: tuple[tuple[str, float], ...] = ()  # thresholds the face decision applied
 
 
 @dataclass(frozen=True)
@@ -301,14 +302,18 @@ def _summary(txn: Txn, referral: bool) -> dict[str, Any]:
             "chip_auth": chip.chip_auth.value,
         }
     if face is not None:
+        limits = dict(txn.face_limits)
         out["face"] = {
             "match": face.match,
             "score": round(face.score, 4),
-            "threshold": round(face.threshold, 4),
+            "threshold": round(limits.get("match", face.threshold), 4),
             "pad_score": round(face.pad_score, 4),
             "quality": round(face.quality, 4),
             "backend": face.backend,
         }
+        for key, name in (("pad_threshold", "pad"), ("quality_threshold", "quality")):
+            if name in limits:
+                out["face"][key] = round(limits[name], 4)
     return out
 
 
@@ -578,8 +583,9 @@ def _face(gate: Gate, ev: i.FaceVerified, now: float) -> Result:
         return gate, []
     if gate.txn.face is not None:
         return gate, []
-    g = replace(gate, txn=replace(gate.txn, face=ev.result))
     verdict = gate.settings.decide_face(ev.result)
+    limits = tuple(getattr(verdict, "limits", ()))
+    g = replace(gate, txn=replace(gate.txn, face=ev.result, face_limits=limits))
     if not verdict.accept:
         return _refer(g, tuple(verdict.reasons), now)
     assert g.txn is not None

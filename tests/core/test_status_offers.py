@@ -16,7 +16,9 @@ from gate import events, machine, offers
 from gate import inputs as i
 from gate.actions import AckCommand, EventType, Publish
 from gate.inputs import Command, Door
+from gate.policy_config import Policy
 from gate.reasons import ReasonCode
+from gate.results import FaceResult
 from tests.core.helpers import CLEAR, T0, chip, doc, face, settings
 from tests.core.test_machine import Run
 
@@ -154,3 +156,25 @@ def test_old_status_payloads_still_validate() -> None:
     """The schema grew compatibly: a status of the first version is still valid."""
     old = wire({"state": "IDLE", "presence": 0, "doors": {"entry": "closed", "exit": "closed"}})
     assert "accepts" not in old
+
+
+def test_referral_gives_every_face_score_with_the_threshold_the_decision_applied() -> None:
+    site = Policy.model_validate({"face": {"max_pad_score": 0.4, "min_quality": 0.3}})
+    r = Run()
+    r.gate = replace(r.gate, settings=settings(site))
+    r.to_mantrap()
+    bad = FaceResult(True, 0.9, 0.5, pad_score=0.45, quality=0.8, backend="test")
+    r.feed(i.FaceVerified(r.txn, bad))
+    (ref,) = r.events(EventType.REFERRAL_OPENED)
+    assert ref.reasons == (ReasonCode.FACE_PAD,)
+    f = ref.data["face"]
+    assert (f["score"], f["threshold"]) == (0.9, 0.5)
+    assert (f["pad_score"], f["pad_threshold"]) == (0.45, 0.4)
+    assert (f["quality"], f["quality_threshold"]) == (0.8, 0.3)
+    events.build_payload(
+        ref,
+        site="kul1",
+        gate="g01",
+        ts=dt.datetime.now(dt.UTC),
+        event_id="0b7e4a4e-2f4c-4d47-9a53-3f1e0c6b8a12",
+    )
