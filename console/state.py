@@ -66,8 +66,8 @@ def summarise(outcomes: Iterable[Outcome]) -> dict[str, Any]:
         if isinstance(total, int | float):
             totals.append(float(total))
     return {
-        "travellers": sum(kinds.values()),
-        "crossings": kinds["accepted"],
+        "travellers": kinds["accepted"] + kinds["referred"] + kinds["aborted"],
+        "crossings": kinds["accepted"] + kinds["released"],  # released after a referral
         "referrals": kinds["referred"],
         "aborted": kinds["aborted"],
         "by_reason": dict(reasons.most_common()),
@@ -107,9 +107,14 @@ class GateView:
     emergency: bool | None = None
     tamper: bool | None = None
     accepts: list[str] | None = None  # None: the gate does not say (older software)
-    # the last hour's outcomes: (event time, "accepted" | "referred" | "aborted",
+    # the last hour's outcomes: (event time, "accepted" | "referred" | "aborted" | "released",
     # reason codes, processing seconds or None, txn id), one per transaction
     outcomes: deque[Outcome] = field(default_factory=deque)
+
+    def offered(self) -> list[str] | None:
+        """The commands the gate said it accepts (None: its software does not say;
+        none while it is offline: no command can reach it)."""
+        return [] if self.online is False else self.accepts
 
     def condition(self) -> str:
         """One word for the card's colour and the hall's counts (CONDITIONS)."""
@@ -189,7 +194,7 @@ class GateView:
             "doors": self.doors,
             "emergency": self.emergency,
             "tamper": self.tamper,
-            "accepts": [] if self.online is False else self.accepts,
+            "accepts": self.offered(),
             "links": dict(self.links),
             "alarms": list(self.alarms.values()),
             "referral": ref,
@@ -315,6 +320,7 @@ class Hall:
             }
             if resolution == "release":
                 self._crossed(view, msg)  # the released traveller walks through
+                view.outcome(msg, "released")
             if view.referral is not None and view.referral["txn_id"] == msg["txn_id"]:
                 self._close_referral(view)
         elif kind == "alarm.raised":

@@ -175,3 +175,14 @@ def test_referral_carries_face_scores_with_thresholds() -> None:
     )
     ref = hall.view("g01").snapshot(time.time())["referral"]
     assert ref["face"]["pad_threshold"] == 0.5 and ref["face"]["threshold"] == 0.6
+
+
+def test_a_released_referral_counts_as_crossed_not_as_a_second_traveller() -> None:
+    hall = _hall()
+    feed(
+        hall,
+        message("g01", EventType.REFERRAL_OPENED, "b-1", (ReasonCode.FACE_NO_MATCH,)),
+        message("g01", EventType.REFERRAL_RESOLVED, "b-1", resolution="release", officer="al"),
+    )
+    h = hall.view("g01").snapshot(time.time())["hour"]
+    assert (h["travellers"], h["crossings"], h["referrals"]) == (1, 1, 1)
