@@ -312,15 +312,19 @@ function renderAll() {
   summary();
 }
 
-// as many columns as keep every card at least about 140 x 118 px: 50 gates fit 1920 x 1080
+// the columns that give the largest cards (about 1.4 : 1) with every gate on screen:
+// 50 gates fit 1920 x 1080 at about 190 x 125 px each
 function fitHall() {
   const hall = document.getElementById("hall");
   const n = Math.max(1, gates.size);
   const w = hall.clientWidth, h = hall.clientHeight;
-  let cols = 1;
-  while (cols < n && (Math.ceil(n / cols) * 118 > h) && (w / (cols + 1) >= 140)) cols++;
-  hall.style.setProperty("--cols", String(cols));
-  hall.style.setProperty("--rows", String(Math.ceil(n / cols)));
+  let best = 1, size = 0;
+  for (let cols = 1; cols <= n; cols++) {
+    const s = Math.min(w / cols / 1.4, h / Math.ceil(n / cols));
+    if (s > size) { size = s; best = cols; }
+  }
+  hall.style.setProperty("--cols", String(best));
+  hall.style.setProperty("--rows", String(Math.ceil(n / best)));
 }
 
 function flush() {

@@ -162,7 +162,7 @@ def test_officer_sees_referral_with_both_photos_and_releases(hall: dict[str, Any
             ).get_attribute("class")
         ),
     )
-    d.save_screenshot(str(shot_dir(hall["tmp"]) / "console-hall.png"))
+    d.save_screenshot(str(hall["tmp"] / "console-hall-8.png"))  # docs': test_browser_hall
 
     select_gate(d, "g01")
     wait(d, EC.presence_of_element_located((By.ID, "referral")))
