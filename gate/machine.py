@@ -119,7 +119,7 @@ class Gate:
     tamper: bool = False
     faults: frozenset[str] = frozenset()
     sending_back: bool = False  # an officer sent the occupant back out through the entry
-    alarm: tuple[ReasonCode, ...] = ()  # what the current ALARM was raised for
+    alarm: tuple[ReasonCode, ...] = ()  # what the current ALARM (or unattended referral) raised
     # each door as its sensor last said: "closed", "open" (commanded or in EMERGENCY),
     # "forced" (opened while commanded closed), "unknown" (not reported yet)
     entry_sensed: str = "unknown"
@@ -153,8 +153,20 @@ def step(gate: Gate, event: i.Input, now: float) -> Result:
 
 def _announce(before: Gate, result: Result) -> Result:
     """Publish the status whenever what it says changed (a door moving, someone
-    stepping in, a link back) and the rule did not publish one itself."""
+    stepping in, a link back) and the rule did not publish one itself; a referral left
+    unattended that ends, however it ends, clears its alarm."""
     gate, acts = result
+    unattended = ReasonCode.GATE_UNATTENDED
+    if (
+        before.state is State.REFERRED
+        and gate.state is not State.REFERRED
+        and (unattended in before.alarm)
+    ):
+        txn = before.txn.id if before.txn else None
+        acts = [*acts, Publish(EventType.ALARM_CLEARED, txn, (unattended,), {})]
+        if gate.alarm == before.alarm:
+            gate = replace(gate, alarm=())
+        result = gate, acts
     if _said_key(gate) == _said_key(before):
         return result
     if any(isinstance(a, Publish) and a.type is EventType.GATE_STATUS for a in acts):
@@ -694,6 +706,7 @@ def _timeout_renew(reason: ReasonCode | None) -> Callable[[Gate, float], Result]
         g = _enter(gate, gate.state, now)
         acts: list[Action] = []
         if reason is not None:
+            g = replace(g, alarm=(reason,))  # cleared when the state is left (_announce)
             acts.append(
                 Publish(
                     EventType.ALARM_RAISED,

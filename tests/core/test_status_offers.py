@@ -178,3 +178,19 @@ def test_referral_gives_every_face_score_with_the_threshold_the_decision_applied
         ts=dt.datetime.now(dt.UTC),
         event_id="0b7e4a4e-2f4c-4d47-9a53-3f1e0c6b8a12",
     )
+
+
+def test_an_unattended_referral_clears_its_alarm_when_the_officer_resolves_it() -> None:
+    r = Run()
+    r.to_mantrap()
+    r.feed(i.FaceVerified(r.txn, face(False)))
+    r.feed(i.Tick(), dt_s=301)  # nobody came: the referral is re-announced as an alarm
+    (raised,) = r.events(EventType.ALARM_RAISED)
+    assert raised.reasons == (ReasonCode.GATE_UNATTENDED,)
+    acts = r.feed(i.OfficerCommand(Command.SEND_BACK, "al", "c1"))
+    assert r.gate.state is S.REFERRED  # the traveller walks back out through the entry
+    r.feed(i.PresenceChanged(0))
+    assert r.gate.state is S.IDLE
+    (cleared,) = r.events(EventType.ALARM_CLEARED)
+    assert cleared.reasons == (ReasonCode.GATE_UNATTENDED,)
+    assert acts[0] == AckCommand(Command.SEND_BACK, "c1", True)
