@@ -15,9 +15,11 @@ const LABELS = {
   in_service: ["In service", ""],
 };
 const ORDER = ["release", "send_back", "reset_alarm", "out_of_service", "in_service"];
-const CONDITION_TEXT = {
-  in_service: "in service", referral: "referrals", alarm: "alarms", emergency: "emergency",
-  faulty: "faulty", offline: "offline", out_of_service: "out of service", unknown: "never seen",
+const CONDITION_TEXT = { // [one, several]
+  in_service: ["in service", "in service"], referral: ["referral", "referrals"],
+  alarm: ["alarm", "alarms"], emergency: ["emergency", "emergencies"], faulty: ["faulty", "faulty"],
+  offline: ["offline", "offline"], out_of_service: ["out of service", "out of service"],
+  unknown: ["never seen", "never seen"],
 };
 const DOC_FIELDS = [
   ["surname", "Surname"], ["given_names", "Given names"], ["document_number", "Document no."],
@@ -280,7 +282,7 @@ function summary() {
   const box = document.getElementById("summary");
   const parts = [el("span", { text: `${gates.size} gates` })];
   for (const [k, label] of Object.entries(CONDITION_TEXT)) {
-    if (n[k] || k === "faulty" || k === "offline") parts.push(el("span", { class: `count cond-${k}`, id: `count-${k}`, text: `${n[k]} ${label}` }));
+    if (n[k] || k === "faulty" || k === "offline") parts.push(el("span", { class: `count cond-${k}`, id: `count-${k}`, text: `${n[k]} ${label[n[k] === 1 ? 0 : 1]}` }));
   }
   parts.push(el("span", { class: "count", id: "count-open-alarms", text: `${alarms} open alarm${alarms === 1 ? "" : "s"}` }));
   box.replaceChildren(...parts);
