@@ -15,6 +15,7 @@ dropped when the referral is resolved, replaced, or the gate is seen back in IDL
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import logging
 import re
@@ -49,6 +50,11 @@ CONDITIONS = (
 LINK_REASONS = {ReasonCode.GATE_LINK_LOST.value, ReasonCode.GATE_DEVICE_FAULT.value}
 HOUR = 3600.0
 KEEP_COMMANDS = 8
+# what one gate can make the console hold, whatever it sends (a gate does ~1 traveller/s
+# at most; it has fewer than 16 device links and a handful of alarms at once)
+MAX_OUTCOMES = 10_000
+MAX_LINKS = 16
+MAX_ALARMS = 32
 
 
 Outcome = tuple[float, str, tuple[str, ...], float | None, str]
@@ -75,6 +81,17 @@ def summarise(outcomes: Iterable[Outcome]) -> dict[str, Any]:
     }
 
 
+def event_time(msg: dict[str, Any], now: float) -> float | None:
+    """When an event happened, for the last hour's counts: its own ``ts`` (a backlog
+    delivered late counts when it happened), never later than now (a gate's clock ahead
+    must not keep it in the window for ever); None when it is older than the hour."""
+    try:
+        at = min(parse_ts(msg["ts"]).timestamp(), now)
+    except ValueError:
+        return None
+    return at if at >= now - HOUR else None
+
+
 def reason_view(code: str) -> dict[str, str]:
     """A reason code with its plain words for the officer (unknown codes shown as is)."""
     try:
@@ -93,7 +110,7 @@ class GateView:
     detail: str = ""
     faulty: dict[str, str] | None = None  # {"leaf", "detail", "at"}
     last_decision: dict[str, Any] | None = None
-    crossings: deque[tuple[float, str]] = field(default_factory=deque)
+    crossings: deque[tuple[float, str]] = field(default_factory=lambda: deque(maxlen=MAX_OUTCOMES))
     links: dict[str, str] = field(default_factory=lambda: dict.fromkeys(LINKS, "unknown"))
     alarms: dict[str, dict[str, Any]] = field(default_factory=dict)
     referral: dict[str, Any] | None = None
@@ -109,7 +126,7 @@ class GateView:
     accepts: list[str] | None = None  # None: the gate does not say (older software)
     # the last hour's outcomes: (event time, "accepted" | "referred" | "aborted" | "released",
     # reason codes, processing seconds or None, txn id), one per transaction
-    outcomes: deque[Outcome] = field(default_factory=deque)
+    outcomes: deque[Outcome] = field(default_factory=lambda: deque(maxlen=MAX_OUTCOMES))
 
     def offered(self) -> list[str] | None:
         """The commands the gate said it accepts (None: its software does not say;
@@ -148,14 +165,14 @@ class GateView:
             self.outcomes.popleft()
         return summarise(self.outcomes)
 
-    def outcome(self, msg: dict[str, Any], kind: str) -> None:
+    def outcome(self, msg: dict[str, Any], kind: str, now: float) -> None:
         """Count one transaction's outcome once (a redelivery is not a second traveller)."""
         txn = msg.get("txn_id") or ""
-        if txn and any(o[4] == txn and o[1] == kind for o in self.outcomes):
+        recent = list(itertools.islice(reversed(self.outcomes), 64))  # redeliveries are recent
+        if txn and any(o[4] == txn and o[1] == kind for o in recent):
             return
-        try:
-            at = parse_ts(msg["ts"]).timestamp()
-        except ValueError:
+        at = event_time(msg, now)
+        if at is None:
             return
         total = msg.get("timings", {}).get("total")
         reasons = tuple(msg.get("reasons", ())) if kind == "referred" else ()
@@ -287,8 +304,8 @@ class Hall:
                 "reasons": reasons,
             }
             if kind == "crossing.accepted":
-                self._crossed(view, msg)
-            view.outcome(msg, msg["decision"])
+                self._crossed(view, msg, now)
+            view.outcome(msg, msg["decision"], now)
         elif kind == "referral.opened":
             view.referral = {
                 "txn_id": msg["txn_id"],
@@ -297,7 +314,7 @@ class Hall:
                 "document": msg.get("document", {}),
                 "face": msg.get("face"),  # scores with the thresholds the gate applied
             }
-            view.outcome(msg, "referred")
+            view.outcome(msg, "referred", now)
             early = view.early_images
             view.images = early if early and early.txn_id == msg["txn_id"] else None
             view.early_images = None
@@ -319,21 +336,27 @@ class Hall:
                 "officer": msg.get("officer", ""),
             }
             if resolution == "release":
-                self._crossed(view, msg)  # the released traveller walks through
-                view.outcome(msg, "released")
+                self._crossed(view, msg, now)  # the released traveller walks through
+                view.outcome(msg, "released", now)
             if view.referral is not None and view.referral["txn_id"] == msg["txn_id"]:
                 self._close_referral(view)
         elif kind == "alarm.raised":
             device = msg.get("device", "")
             for r in reasons:
-                view.alarms[f"{r['code']}:{device}"] = {
+                key = f"{r['code']}:{device}"
+                view.alarms.pop(key, None)  # re-announced: now the newest
+                view.alarms[key] = {
                     **r,
                     "device": device,
                     "ts": msg["ts"],
                     "detail": msg.get("detail", ""),
                 }
-                if r["code"] in LINK_REASONS and device:
-                    view.links[device] = "down"
+                while len(view.alarms) > MAX_ALARMS:  # the oldest go first
+                    del view.alarms[next(iter(view.alarms))]
+                link = CORE_LINKS.get(device, device)
+                room = link in view.links or len(view.links) < MAX_LINKS
+                if r["code"] in LINK_REASONS and device and link != "broker" and room:
+                    view.links[link] = "down"
         elif kind == "alarm.cleared":
             codes = {r["code"] for r in reasons}
             device = msg.get("device", "")
@@ -342,8 +365,9 @@ class Hall:
                     not device or alarm["device"] == device
                 ):
                     del view.alarms[key]
-            if device and device in view.links:
-                view.links[device] = "up"
+            link = CORE_LINKS.get(device, device)
+            if device and link in view.links and link != "broker":
+                view.links[link] = "up"
         elif kind == "command.ack":
             self._ack(view, msg)
 
@@ -365,11 +389,10 @@ class Hall:
         view.tamper = msg.get("tamper")
         view.accepts = msg.get("accepts")
         links = msg.get("links")
-        if links:  # the gate says how each device link is
-            for name, health in links.items():
-                shown = CORE_LINKS.get(name, name)
-                if shown != "broker":
-                    view.links[shown] = "up" if health == "ok" else "down"
+        if links:  # the gate says how each device link is: that is the whole list
+            said = {CORE_LINKS.get(n, n): "up" if h == "ok" else "down" for n, h in links.items()}
+            said.pop("broker", None)  # the broker link is the gate being online
+            view.links = {"broker": "up", **dict(itertools.islice(said.items(), MAX_LINKS - 1))}
         for name in view.links:  # older gates: a device alarm says which link is down
             if view.links[name] == "unknown":
                 view.links[name] = "up"
@@ -381,12 +404,11 @@ class Hall:
             if view.referral is not None:
                 self._close_referral(view)
 
-    def _crossed(self, view: GateView, msg: dict[str, Any]) -> None:
-        if any(txn == msg["txn_id"] for _, txn in view.crossings):
+    def _crossed(self, view: GateView, msg: dict[str, Any], now: float) -> None:
+        if any(txn == msg["txn_id"] for _, txn in itertools.islice(reversed(view.crossings), 64)):
             return
-        try:
-            at = parse_ts(msg["ts"]).timestamp()
-        except ValueError:
+        at = event_time(msg, now)
+        if at is None:
             return
         view.crossings.append((at, msg["txn_id"]))
 

@@ -7,6 +7,8 @@ the console ignores shows up here.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import time
 from typing import Any
 
@@ -186,3 +188,43 @@ def test_a_released_referral_counts_as_crossed_not_as_a_second_traveller() -> No
     )
     h = hall.view("g01").snapshot(time.time())["hour"]
     assert (h["travellers"], h["crossings"], h["referrals"]) == (1, 1, 1)
+
+
+def test_what_one_gate_sends_cannot_grow_the_console_without_bound() -> None:
+    hall = _hall()
+    now = time.time()
+    for n in range(200):
+        feed(
+            hall,
+            message(
+                "g01", EventType.ALARM_RAISED, None, (ReasonCode.GATE_LINK_LOST,), device=f"dev{n}"
+            ),
+            now=now,
+        )
+    view = hall.view("g01")
+    assert len(view.alarms) == 32 and "gate_link_lost:dev199" in view.alarms
+    assert len(view.links) <= 16
+    # a gate whose clock runs a day ahead: its crossings count now, and leave in an hour
+    ahead = dt.datetime.fromtimestamp(now + 86400, dt.UTC)
+    raw = message("g01", EventType.CROSSING_ACCEPTED, "b-9")
+    msg = json.loads(raw[1])
+    msg["ts"] = ahead.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    hall.ingest(raw[0], json.dumps(msg).encode(), now)
+    assert view.snapshot(now)["hour"]["crossings"] == 1
+    assert view.snapshot(now + 3601)["hour"]["crossings"] == 0
+    assert view.crossings_this_hour(now + 3601) == 0
+
+
+def test_status_links_are_the_whole_list_and_scanner_is_the_reader() -> None:
+    hall = _hall()
+    *_, lost = core_statuses(i.LinkLost("scanner", "gone"))
+    feed(hall, status_msg("g01", lost))
+    links = hall.view("g01").snapshot(time.time())["links"]
+    assert links["reader"] == "down" and "scanner" not in links and links["broker"] == "up"
+    feed(
+        hall,
+        message(
+            "g01", EventType.ALARM_CLEARED, None, (ReasonCode.GATE_LINK_LOST,), device="scanner"
+        ),
+    )
+    assert hall.view("g01").snapshot(time.time())["links"]["reader"] == "up"
