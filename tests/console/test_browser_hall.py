@@ -122,14 +122,19 @@ def card_class(d: Any, gate: str) -> str:
     )
 
 
-def run_core(sim: SimGate, *inputs: i.Input) -> None:
-    """Drive the real core with ``inputs`` and publish what it publishes, as the daemon does."""
-    g = machine.initial(settings(), time.time(), boot="h")
-    for ev in (i.Started(), *inputs):
+def run_core(sim: SimGate, *inputs: i.Input, gate: machine.Gate | None = None) -> machine.Gate:
+    """Drive the real core with ``inputs`` and publish what it publishes, as the daemon
+    does; a new core starts first unless ``gate`` goes on from an earlier call."""
+    g = gate
+    if g is None:
+        g = machine.initial(settings(), time.time(), boot="h")
+        inputs = (i.Started(), *inputs)
+    for ev in inputs:
         g, acts = machine.step(g, ev, time.time())
         for a in acts:
             if isinstance(a, Publish):
                 sim.publish(a.type, a.txn_id, a.reasons, **a.data)
+    return g
 
 
 # --- 1. only the commands the gate accepts, its answer beside the button -------------------
@@ -236,9 +241,9 @@ def test_faulty_and_offline_have_their_own_colour_and_count(
 def test_alarm_clears_when_the_link_comes_back(page: Any, hall: dict[str, Any]) -> None:
     d, gates = page, hall["gates"]
     lost = TEXT[ReasonCode.GATE_LINK_LOST]
-    run_core(gates["g12"], i.LinkLost("barrier", "no reply"))
+    core = run_core(gates["g12"], i.LinkLost("barrier", "no reply"))
     wait(d, lambda dr: lost in card_text(dr, "g12"))
-    run_core(gates["g12"], i.LinkLost("barrier", "no reply"), i.LinkRestored("barrier"))
+    run_core(gates["g12"], i.LinkRestored("barrier"), gate=core)
     wait(d, lambda dr: lost not in card_text(dr, "g12"))
     assert "OUT OF SERVICE" in card_text(d, "g12")  # back in service only on command
     assert "cond-out_of_service" in card_class(d, "g12")
