@@ -199,7 +199,11 @@ function gateFacts(g) {
   const down = Object.entries(g.links || {}).filter(([, s]) => s !== "up").map(([n, s]) => `${n} ${s}`);
   row("links", down.length ? down.join(", ") : "all up");
   const h = g.hour;
-  if (h) row("last hour", `${h.travellers} travellers, ${h.crossings} crossed, ${h.referrals} referred, median ${secs(h.median_s)}`);
+  if (h) {
+    row("last hour", `${h.travellers} travellers, ${h.crossings} crossed, ${h.referrals} referred, median ${secs(h.median_s)}`);
+    const by = Object.entries(h.by_reason).map(([code, n]) => `${words(code)} ${n} (${(100 * n / Math.max(1, h.travellers)).toFixed(0)} %)`);
+    if (by.length) row("referred for", by.join(", "));
+  }
   return t;
 }
 

@@ -324,6 +324,8 @@ def test_queue_alerts_shortcuts_and_the_last_hour(page: Any, hall: dict[str, Any
     wait(d, lambda dr: "2 crossed · 0 referred · 4.0 s" in card_text(dr, "g23"))
     wait(d, lambda dr: "face no match" in text_of(dr, "hall-stats"))
     hour = text_of(d, "hall-hour")
+    select(d, "g21")  # per gate: referred for which reason, of how many travellers
+    wait(d, lambda dr: "doc expired 1 (100 %)" in text_of(dr, "detail"))
     assert "travellers" in hour and "referred" in hour and "median" in hour
 
 
