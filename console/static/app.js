@@ -220,7 +220,7 @@ function renderDetail() {
   if (g.referral) {
     const r = g.referral;
     const sec = el("section", { id: "referral", class: "referral" });
-    sec.append(el("h3", { text: `Referral ${r.txn_id} at ${time(r.ts)}, waiting ${waited(r.ts)}` }));
+    sec.append(el("h3", {}, el("span", { text: `Referral ${r.txn_id} at ${time(r.ts)}, waiting ` }), el("span", { "data-since": r.ts, text: waited(r.ts) })));
     const reasons = el("ul", { class: "reasons" });
     for (const x of r.reasons) reasons.append(el("li", { "data-code": x.code, text: x.text }));
     sec.append(reasons, controls(g));
@@ -260,13 +260,19 @@ function referralQueue() {
   return [...gates.values()].filter((g) => g.referral).sort((a, b) => Date.parse(a.referral.ts) - Date.parse(b.referral.ts));
 }
 
+let queueShown = null;
+
 function renderQueue() {
   const box = document.getElementById("queue");
   const queue = referralQueue();
+  // rebuilt only when it changes: a list rebuilt under the pointer swallows clicks
+  const key = queue.map((g) => `${g.gate}:${g.referral.txn_id}`).join(",") + `|${selected}`;
+  if (key === queueShown) return;
+  queueShown = key;
   const ol = el("ol", { class: "queue" });
   for (const g of queue) {
     const li = el("li", { "data-gate": g.gate, class: g.gate === selected ? "selected" : "" },
-      el("b", { text: g.gate }), el("span", { class: "wait", text: waited(g.referral.ts) }),
+      el("b", { text: g.gate }), el("span", { class: "wait", "data-since": g.referral.ts, text: waited(g.referral.ts) }),
       el("span", { class: "why", text: g.referral.reasons.map((r) => r.text).join("; ") }));
     li.addEventListener("click", () => select(g.gate));
     ol.append(li);
@@ -424,7 +430,10 @@ async function main() {
   });
   document.addEventListener("keydown", onKey);
   window.addEventListener("resize", fitHall);
-  setInterval(() => { renderQueue(); }, 1000); // waiting times tick
+  // waiting times tick in place (re-rendering would swallow a click in progress)
+  setInterval(() => {
+    for (const w of document.querySelectorAll("[data-since]")) w.textContent = waited(w.dataset.since);
+  }, 1000);
   connect();
 }
 
