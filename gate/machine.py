@@ -178,6 +178,7 @@ def _announce(before: Gate, result: Result) -> Result:
 
 
 LINKS = ("barrier", "scanner", "chip", "camera", "face", "lists", "bus")
+BARRIER = "barrier"  # the device whose inputs are the doors, beams, emergency and tamper
 
 
 def _said_key(gate: Gate) -> tuple[Any, ...]:
@@ -402,6 +403,8 @@ def _fault(gate: Gate, ev: i.LinkLost | i.DeviceFault, now: float) -> Result | N
     if (ev.device, reason) not in known:
         known = (*known, (ev.device, reason))
     g = replace(gate, faults=gate.faults | {ev.device}, fault_reasons=known)
+    if ev.device == BARRIER:  # its door sensors are silent until it is back
+        g = replace(g, entry_sensed="unknown", exit_sensed="unknown")
     if gate.state is State.EMERGENCY:
         return g, [_status(g)]  # doors stay released; the controller holds them open
     return _out_of_service(g, reason, now, device=ev.device, detail=ev.detail)

@@ -194,3 +194,14 @@ def test_an_unattended_referral_clears_its_alarm_when_the_officer_resolves_it() 
     (cleared,) = r.events(EventType.ALARM_CLEARED)
     assert cleared.reasons == (ReasonCode.GATE_UNATTENDED,)
     assert acts[0] == AckCommand(Command.SEND_BACK, "c1", True)
+
+
+def test_doors_are_unknown_while_the_controller_is_unreachable() -> None:
+    r = Run()
+    r.feed(i.DoorChanged(Door.ENTRY, closed=True))
+    r.feed(i.DoorChanged(Door.EXIT, closed=True))
+    r.feed(i.LinkLost("barrier", "no reply"))
+    assert last_status(r)["door_sensors"] == {"entry": "unknown", "exit": "unknown"}
+    r.feed(i.LinkRestored("barrier"))
+    r.feed(i.DoorChanged(Door.ENTRY, closed=True))  # the driver reports the full state
+    assert last_status(r)["door_sensors"]["entry"] == "closed"
