@@ -185,28 +185,40 @@ def mrz_differences(chip: MrzRecord, printed: MrzRecord) -> tuple[str, ...]:
     return diffs
 
 
-def atr_extended_length(atr: bytes) -> bool:
-    """Card capabilities (ISO 7816-4 8.1.1.2.7, compact-TLV ``73``) announce extended Lc/Le."""
+def atr_historical_bytes(atr: bytes) -> bytes:
+    """The historical bytes of an ATR (ISO/IEC 7816-3 8.2), as far as the ATR holds them.
+
+    The card writes the ATR: every count in it may lie, so a structure that runs past the
+    end yields what is there (possibly nothing), never an error."""
     if len(atr) < 2:
-        return False
-    t0 = atr[1]
-    hist_len = t0 & 0x0F
-    pos, y = 2, t0 >> 4
+        return b""
+    k = atr[1] & 0x0F
+    pos, y = 2, atr[1] >> 4
     while True:
-        pos += bin(y & 0x0F).count("1")
+        pos += bin(y).count("1")  # TA, TB, TC, TD present
         if not y & 0x8:
             break
-        if pos - 1 >= len(atr):
-            return False
+        if pos - 1 >= len(atr):  # TDi announced but missing
+            return b""
         y = atr[pos - 1] >> 4
-    hist = atr[pos : pos + hist_len]
-    if not hist or hist[0] != 0x80:
+    return atr[pos : pos + k]
+
+
+def atr_extended_length(atr: bytes) -> bool:
+    """Card capabilities (ISO 7816-4 8.1.1.2.7, compact-TLV ``73``) announce extended Lc/Le
+    (third software function byte, b7). A missing or truncated object means no."""
+    hist = atr_historical_bytes(atr)
+    if not hist or hist[0] not in (0x00, 0x80):
         return False
-    i = 1
-    while i < len(hist):
-        tag, n = hist[i] >> 4, hist[i] & 0x0F
-        if tag == 0x7 and n >= 3 and i + 3 < len(hist) + 1:
-            return bool(hist[i + 3] & 0x40)
+    objs = hist[1:-3] if hist[0] == 0x00 else hist[1:]  # 00: three status bytes at the end
+    i = 0
+    while i < len(objs):
+        tag, n = objs[i] >> 4, objs[i] & 0x0F
+        value = objs[i + 1 : i + 1 + n]
+        if len(value) < n:
+            return False
+        if tag == 0x7:
+            return len(value) >= 3 and bool(value[2] & 0x40)
         i += 1 + n
     return False
 
