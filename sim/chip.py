@@ -102,6 +102,8 @@ class Faults:
     wrong_mac: bool = False  # every protected response carries a bad MAC
     slow_card_s: float = 0.0  # delay before every answer
     pull_after_apdus: int | None = None  # the card leaves the field after N APDUs
+    unsupported_aa_key: bool = False  # DG15 holds a brainpoolP192r1 key (signed as such)
+    unsupported_ca_curve: bool = False  # DG14's CA key names brainpoolP192r1 (signed)
 
 
 @lru_cache(maxsize=4)
@@ -147,6 +149,18 @@ def chip_ca_infos(
         (ca.ID_CA_ECDH + ("2" if cipher == "AES" else "1"), core.Integer(1).dump(), None),
         (ca.ID_PK_ECDH, spki.dump(), None),
     ]
+
+
+# an EC key on brainpoolP192r1, a curve 9303 allows and neither OpenSSL nor our CA has
+UNSUPPORTED_SPKI = akeys.PublicKeyInfo(
+    {
+        "algorithm": {
+            "algorithm": "ec",
+            "parameters": akeys.ECDomainParameters(name="named", value="1.3.36.3.3.2.8.1.1.3"),
+        },
+        "public_key": b"\x04" + bytes(range(1, 49)),
+    }
+).dump()
 
 
 def atr(extended: bool) -> bytes:
@@ -216,7 +230,7 @@ class VirtualChip:
             spki = self.aa_key.public_key().public_bytes(
                 serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
             )
-            dgs[15] = lds.build_dg15(spki)
+            dgs[15] = lds.build_dg15(UNSUPPORTED_SPKI if f.unsupported_aa_key else spki)
             if isinstance(self.aa_key, ec.EllipticCurvePrivateKey):
                 infos.append(
                     (
@@ -227,6 +241,8 @@ class VirtualChip:
                 )
         if self.ca_enabled:
             infos += chip_ca_infos(self.ca_curve, self.ca_pk, self.ca_enabled)
+            if f.unsupported_ca_curve:
+                infos[-1] = (ca.ID_PK_ECDH, UNSUPPORTED_SPKI, None)
         if infos:
             dgs[14] = lds.build_dg14(infos)
         override = {2: hashlib.sha256(b"not the portrait").digest()} if f.wrong_dg_hash else None
@@ -632,6 +648,8 @@ def main(argv: list[str] | None = None) -> int:
             "cloned_chip",
             "corrupted_tlv",
             "wrong_mac",
+            "unsupported_aa_key",
+            "unsupported_ca_curve",
         ],
     )
     ap.add_argument("--slow", type=float, default=0.0, help="seconds before every answer")

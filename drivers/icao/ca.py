@@ -17,7 +17,7 @@ from asn1crypto import keys as akeys
 
 from drivers.icao import keys, lds, pace, tlv
 from drivers.icao.apdu import APDU, Channel
-from drivers.icao.errors import LDSError, SMError, StatusError
+from drivers.icao.errors import LDSError, SMError, StatusError, UnsupportedKey
 from drivers.icao.sm import SecureMessaging
 
 ID_CA_ECDH = "0.4.0.127.0.7.2.2.3.2."
@@ -42,13 +42,13 @@ def _curve(params: akeys.ECDomainParameters) -> pace.Curve:
     if params.name == "named":
         name = params.chosen.native
         if name not in _NAMED:
-            raise LDSError(f"CA curve {name} not supported")
+            raise UnsupportedKey(f"CA curve {name} not supported")
         return pace.CURVES[_NAMED[name]]
     if params.name != "specified":
-        raise LDSError("CA key without domain parameters")
+        raise UnsupportedKey("CA key without domain parameters (implicitCA)")
     spec = params.chosen
     if spec["field_id"]["field_type"].native != "prime_field":
-        raise LDSError("CA curve is not over a prime field")
+        raise UnsupportedKey("CA curve is not over a prime field")
     p = spec["field_id"]["parameters"].native
     a = int.from_bytes(spec["curve"]["a"].native, "big")
     b = int.from_bytes(spec["curve"]["b"].native, "big")
@@ -84,7 +84,7 @@ def find_key(dg14: tuple[lds.SecurityInfo, ...]) -> CAKey | None:
             c = _curve(spki["algorithm"]["parameters"])
             point = pace.decode_point(c, spki["public_key"].native)
             key_id = core.Integer.load(info.optional).native if info.optional else None
-        except LDSError:
+        except (LDSError, UnsupportedKey):
             raise
         except Exception as exc:
             raise LDSError(f"ChipAuthenticationPublicKeyInfo: {exc}") from None

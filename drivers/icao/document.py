@@ -17,7 +17,14 @@ from typing import Any
 
 from drivers.icao import aa, bac, ca, lds, pa, tlv
 from drivers.icao.apdu import APDU, SW_END_OF_FILE, SW_OK, Channel, StepStats, Transmit
-from drivers.icao.errors import AccessError, ICAOError, LDSError, SMError, StatusError
+from drivers.icao.errors import (
+    AccessError,
+    ICAOError,
+    LDSError,
+    SMError,
+    StatusError,
+    UnsupportedKey,
+)
 from drivers.icao.sod import parse_sod
 from gate.reasons import ReasonCode
 from gate.results import Check, ChipResult, MrzRecord
@@ -381,6 +388,9 @@ class Reader:
         r = self.report
         try:
             key = ca.find_key(lds.parse_dg14(dgs[14])) if 14 in dgs else None
+        except UnsupportedKey as exc:
+            r.add(exc.reason, f"chip authentication: {exc}")
+            return  # not run: neither passed nor a clone verdict
         except ICAOError as exc:
             r.add(ReasonCode.CHIP_CA_FAILED, f"DG14: {exc}")
             r.chip_auth = Check.FAILED
@@ -441,6 +451,9 @@ class Reader:
         r = self.report
         try:
             ok = perform()
+        except UnsupportedKey as exc:
+            r.add(exc.reason, f"{what}: {exc}")
+            return Check.NOT_RUN  # the check could not be done: no clone verdict either way
         except StatusError as exc:
             ok = False
             r.errors.append(str(exc))

@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 
 from drivers.icao.document import ReadOptions, atr_extended_length, read_document
-from sim.chip import VirtualChip, atr
+from gate.reasons import ReasonCode
+from gate.results import Check
+from sim.chip import UNSUPPORTED_SPKI, Faults, VirtualChip, atr
 
 # --- 1. the ATR's historical bytes ------------------------------------------------------
 
@@ -46,3 +48,44 @@ def test_read_with_short_capabilities_atr_finishes() -> None:
         atr=bytes.fromhex("3B 85 80 01 80 73 00 21"),
     )
     assert rep.result().reasons == (), rep.errors
+
+
+# --- 2. a key the clone check cannot use -------------------------------------------------
+
+
+def test_unknown_key_oid_is_unsupported_not_an_exception() -> None:
+    from drivers.icao import aa
+    from drivers.icao.errors import UnsupportedKey
+
+    unknown = bytes.fromhex("300f300606042a03040503050001020304")  # key OID 1.2.3.4.5
+    for spki in (unknown, UNSUPPORTED_SPKI):
+        with pytest.raises(UnsupportedKey) as err:
+            aa.verify(spki, b"12345678", b"\x01" * 64, None)
+        assert err.value.reason is ReasonCode.CHIP_CLONE_CHECK_UNSUPPORTED
+
+
+@pytest.mark.parametrize("fault", ["unsupported_aa_key", "unsupported_ca_curve"])
+def test_unsupported_clone_check_key_is_a_reason(fault: str) -> None:
+    chip = VirtualChip(pace=False, faults=Faults(**{fault: True}))
+    rep = read_document(chip.answer, chip.holder.mrz_record(), chip.trust_store(), ReadOptions())
+    res = rep.result()
+    assert res.passive_auth is Check.PASSED  # the odd key is the issuer's, signed
+    assert res.reasons == (ReasonCode.CHIP_CLONE_CHECK_UNSUPPORTED,), rep.errors
+    if fault == "unsupported_aa_key":
+        assert (res.active_auth, res.chip_auth) == (Check.NOT_RUN, Check.PASSED)
+    else:
+        assert (res.active_auth, res.chip_auth) == (Check.PASSED, Check.NOT_RUN)
+
+
+def test_policy_refers_a_clone_check_not_done() -> None:
+    from gate.policy import decide_document
+    from tests.policy.helpers import TODAY, chip_for, clear, doc_result, mrz, policy
+
+    doc = mrz()
+    chip = chip_for(
+        doc, active_auth=Check.NOT_RUN, reasons=(ReasonCode.CHIP_CLONE_CHECK_UNSUPPORTED,)
+    )
+    verdict = decide_document(doc, doc_result(doc), chip, clear(), policy(), TODAY)
+    assert not verdict.accept
+    assert verdict.reasons == (ReasonCode.CHIP_CLONE_CHECK_UNSUPPORTED,)
+    assert verdict.texts()[0].startswith("Clone check could not be done")
