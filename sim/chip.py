@@ -102,6 +102,7 @@ class Faults:
     wrong_mac: bool = False  # every protected response carries a bad MAC
     slow_card_s: float = 0.0  # delay before every answer
     pull_after_apdus: int | None = None  # the card leaves the field after N APDUs
+    refuse_extended: bool = False  # the ATR claims extended length; long APDUs get 6700
     unsupported_aa_key: bool = False  # DG15 holds a brainpoolP192r1 key (signed as such)
     unsupported_ca_curve: bool = False  # DG14's CA key names brainpoolP192r1 (signed)
 
@@ -282,7 +283,7 @@ class VirtualChip:
             apdu = APDU.parse(raw)
         except ValueError:
             return b"\x67\x00"
-        if apdu.is_extended() and not self.extended:
+        if apdu.is_extended() and (not self.extended or self.faults.refuse_extended):
             return b"\x67\x00"
         if self.sm is not None and apdu.cla & 0x0C == 0x0C:
             try:
@@ -648,6 +649,7 @@ def main(argv: list[str] | None = None) -> int:
             "cloned_chip",
             "corrupted_tlv",
             "wrong_mac",
+            "refuse_extended",
             "unsupported_aa_key",
             "unsupported_ca_curve",
         ],

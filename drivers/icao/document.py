@@ -2,19 +2,22 @@
 passive and active authentication, DG1 against the printed MRZ.
 
 Transport-free so the same sequence runs over pyscard (``drivers/chip.py``), against the
-virtual chip in-process (tests) and in the benchmark. Everything the chip does wrong ends
-as a reason code in ``ReadReport``; only our own transport errors (``DeviceError``)
-propagate, for the driver to classify.
+virtual chip in-process (tests) and in the benchmark. Everything that goes wrong once the
+card answered (the chip's faults, a lost card, an APDU past its deadline, even our own
+bug on a chip's bytes) ends the read with a reason code in ``ReadReport`` that keeps what
+was done: a document's failure ends with that document.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from drivers.errors import DeviceError
 from drivers.icao import aa, bac, ca, lds, pa, tlv
 from drivers.icao.apdu import APDU, SW_END_OF_FILE, SW_OK, Channel, StepStats, Transmit
 from drivers.icao.errors import (
@@ -29,8 +32,15 @@ from drivers.icao.sod import parse_sod
 from gate.reasons import ReasonCode
 from gate.results import Check, ChipResult, MrzRecord
 
+log = logging.getLogger(__name__)
+
 MAX_FILE = 1 << 20  # a chip claiming more is lying or hostile; no LDS file comes close
 READ_GROUPS = (1, 2, 14, 15)  # DG3/DG4 need terminal authentication; not for a gate
+SW_WRONG_LENGTH = 0x6700
+
+
+class ExtendedLengthRefused(StatusError):
+    """6700 on a READ BINARY with a long Le: the card does not do extended length."""
 
 
 @dataclass
@@ -266,6 +276,10 @@ class Reader:
             data = tlv.unwrap(data, 0x53)
         return data, sw
 
+    def _refused(self, sw: int, fid: int) -> None:
+        if sw == SW_WRONG_LENGTH and self.ch.extended:
+            raise ExtendedLengthRefused(sw, f"READ BINARY {fid:04X}")
+
     def read_ef(self, fid: int, *, plain: bool = False) -> bytes | None:
         """The whole file, in as few READ BINARYs as the card's lengths allow; the first
         read asks for the largest chunk so small files take one APDU."""
@@ -273,6 +287,7 @@ class Reader:
             return None
         chunk = self.max_read()
         data, sw = self.read_binary(0, chunk, plain=plain)
+        self._refused(sw, fid)
         if sw >> 8 == 0x6C:  # wrong Le; the card tells the right one
             data, sw = self.read_binary(0, sw & 0xFF or 256, plain=plain)
         if sw not in (SW_OK, SW_END_OF_FILE) or not data:
@@ -287,6 +302,7 @@ class Reader:
                 limit = chunk - 1 - len(tlv.encode_length(chunk))
             n = min(limit, total - len(buf))
             part, sw = self.read_binary(len(buf), n, plain=plain)
+            self._refused(sw, fid)
             if sw in (SW_END_OF_FILE, 0x6B00) and not part:
                 raise LDSError(f"file {fid:04X} ends before its TLV length ({total})")
             if sw not in (SW_OK, SW_END_OF_FILE) or not part:
@@ -302,6 +318,8 @@ class Reader:
             ch.begin("card_access")
             try:
                 card_access = self.read_ef(lds.FID_CARD_ACCESS, plain=True)
+            except ExtendedLengthRefused:
+                raise
             except (StatusError, ICAOError):
                 card_access = None
             if card_access:
@@ -320,27 +338,48 @@ class Reader:
         self.report.access_control = "BAC"
 
     def run(self, printed: MrzRecord) -> ReadReport:
-        r = self.report = ReadReport()
+        """The whole read; whatever goes wrong ends it with a reason, keeping what was
+        done (access control, files, APDU counts) in the report."""
+        self.report = ReadReport()
         t0 = time.perf_counter()
         now = self.opts.now or dt.datetime.now(dt.UTC)
         try:
-            self._run(printed, now)
+            try:
+                self._run(printed, now)
+            except ExtendedLengthRefused as exc:
+                self._restart_short(exc)
+                self._run(printed, now)
         except AccessError as exc:
-            r.add(ReasonCode.CHIP_ACCESS_DENIED, str(exc))
+            self.report.add(ReasonCode.CHIP_ACCESS_DENIED, str(exc))
         except SMError as exc:
-            r.add(ReasonCode.CHIP_SM_ERROR, str(exc))
+            self.report.add(ReasonCode.CHIP_SM_ERROR, str(exc))
         except StatusError as exc:
             code = ReasonCode.CHIP_ACCESS_DENIED if exc.sw == 0x6982 else exc.reason
             if exc.sw == 0x6988:
                 code = ReasonCode.CHIP_SM_ERROR
-            r.add(code, str(exc))
+            self.report.add(code, str(exc))
         except ICAOError as exc:
-            r.add(exc.reason, str(exc))
+            self.report.add(exc.reason, str(exc))
+        except DeviceError as exc:  # card lost, APDU deadline: the transport's failure
+            self.report.add(ReasonCode.CHIP_READ_ERROR, exc.detail)
+        except Exception as exc:  # our bug on this chip's bytes: it ends with this document
+            log.exception("chip read failed unexpectedly")
+            self.report.add(ReasonCode.CHIP_READ_ERROR, f"internal error: {type(exc).__name__}")
         finally:
             self.ch.end()
-            r.steps = self.ch.steps
-            r.elapsed_s = time.perf_counter() - t0
-        return r
+            self.report.steps = self.ch.steps
+            self.report.elapsed_s = time.perf_counter() - t0
+        return self.report
+
+    def _restart_short(self, exc: ExtendedLengthRefused) -> None:
+        """The card claimed extended length (ATR, EF.ATR/INFO or configuration) and then
+        refused a long Le: read the document again from access control on with short
+        APDUs. Not resumed in place, as chips differ on whether the refused command
+        counted in the secure-messaging counter; a plain command ends the session."""
+        self.ch.extended = False
+        self.ch.sm = None
+        note = f"{exc}: extended length refused, read again with short APDUs"
+        self.report = ReadReport(errors=[note])
 
     def _run(self, printed: MrzRecord, now: dt.datetime) -> None:
         r, ch = self.report, self.ch
@@ -473,8 +512,8 @@ def read_document(
     opts: ReadOptions | None = None,
     atr: bytes = b"",
 ) -> ReadReport:
-    """Read and verify the document on ``transmit``; never raises for what the chip does
-    (reasons in the report); raises ``DeviceError`` for transport failures."""
+    """Read and verify the document on ``transmit``; never raises: transport failures
+    (``DeviceError``) are ``chip_read_error`` in the report, beside what was done."""
     opts = opts or ReadOptions()
     ext = opts.extended_length if opts.extended_length is not None else atr_extended_length(atr)
     ch = Channel(transmit, extended=ext)

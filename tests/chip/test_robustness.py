@@ -89,3 +89,68 @@ def test_policy_refers_a_clone_check_not_done() -> None:
     assert not verdict.accept
     assert verdict.reasons == (ReasonCode.CHIP_CLONE_CHECK_UNSUPPORTED,)
     assert verdict.texts()[0].startswith("Clone check could not be done")
+
+
+# --- 4. extended length claimed, then refused ---------------------------------------------
+
+
+@pytest.mark.parametrize("pace", [True, False])
+def test_extended_length_refused_falls_back_to_short_reads(pace: bool) -> None:
+    chip = VirtualChip(pace=pace, faults=Faults(refuse_extended=True))
+    assert atr_extended_length(chip.atr)  # the card claims it
+    rep = read_document(
+        chip.answer, chip.holder.mrz_record(), chip.trust_store(), ReadOptions(), atr=chip.atr
+    )
+    res = rep.result()
+    assert res.reasons == (), rep.errors
+    assert res.access_control == ("PACE" if pace else "BAC")
+    assert res.passive_auth is Check.PASSED and res.active_auth is Check.PASSED
+    assert rep.portrait is not None and len(rep.files["DG2"]) > 32767
+    assert rep.steps["DG2"].apdus > 100  # short reads of a 40 KB portrait
+    assert any("extended length refused" in e for e in rep.errors)
+
+
+# --- 6. a lost card keeps what was done ---------------------------------------------------
+
+
+class PulledTransport:
+    """``PcscTransport``'s shape over the virtual chip in-process; the card leaves after
+    ``pull_after`` APDUs as pyscard reports it (``CardRemoved``)."""
+
+    def __init__(self, chip: VirtualChip, pull_after: int) -> None:
+        self.chip, self.pull_after, self.sent = chip, pull_after, 0
+
+    def connect(self, wait_s: float = 0.0) -> bytes:
+        self.chip.reset()
+        return self.chip.atr
+
+    def transmit(self, apdu: bytes) -> bytes:
+        from drivers.chip import CardRemoved
+
+        if self.sent >= self.pull_after:
+            raise CardRemoved("chip", "card lost: the card was removed")
+        self.sent += 1
+        return self.chip.answer(apdu)
+
+    def close(self) -> None:
+        pass
+
+
+def test_lost_card_report_keeps_what_was_done() -> None:
+    from drivers.chip import read_once
+    from gate.config import PcscChipConfig
+
+    chip = VirtualChip(pace=False, extended=False)
+    tr = PulledTransport(chip, 62)
+    rep, portrait = read_once(
+        PcscChipConfig(type="pcsc", pace="never"),
+        chip.trust_store(),
+        chip.holder.mrz_record(),
+        transport=tr,  # type: ignore[arg-type]
+    )
+    res = rep.result()
+    assert res.reasons == (ReasonCode.CHIP_READ_ERROR,)
+    assert res.access_control == "BAC" and res.apdus == 62
+    assert "DG1" in rep.files and rep.steps["bac"].apdus == 3
+    assert "removed" in rep.errors[-1] and portrait is None
+    assert rep.elapsed_s > 0
