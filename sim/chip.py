@@ -102,6 +102,7 @@ class Faults:
     wrong_mac: bool = False  # every protected response carries a bad MAC
     slow_card_s: float = 0.0  # delay before every answer
     pull_after_apdus: int | None = None  # the card leaves the field after N APDUs
+    freeze_after_apdus: int | None = None  # after N APDUs, silence until taken away
     refuse_extended: bool = False  # the ATR claims extended length; long APDUs get 6700
     unsupported_aa_key: bool = False  # DG15 holds a brainpoolP192r1 key (signed as such)
     unsupported_ca_curve: bool = False  # DG14's CA key names brainpoolP192r1 (signed)
@@ -491,6 +492,7 @@ class VpcdCard:
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self.connected = threading.Event()
+        self._pulls = 0  # removals so far: a frozen card waits for the next one
 
     def start(self) -> VpcdCard:
         self._inserted.set()
@@ -506,6 +508,7 @@ class VpcdCard:
     def remove(self) -> None:
         """Take the card out of the field (the emulator disconnects from vpcd)."""
         self._inserted.clear()
+        self._pulls += 1
         sock = self._sock
         if sock is not None:
             with contextlib.suppress(OSError):
@@ -592,6 +595,12 @@ class VpcdCard:
                 log.info("virtual chip: pulled after %d APDUs", chip.count)
                 self._inserted.clear()
                 return
+            if f.freeze_after_apdus is not None and chip.count >= f.freeze_after_apdus:
+                log.info("virtual chip: frozen after %d APDUs", chip.count)
+                pulls = self._pulls
+                while pulls == self._pulls and not self._stop.is_set():
+                    time.sleep(0.05)  # a hung card: no answer, connection held, until pulled
+                return
             if f.slow_card_s:
                 time.sleep(f.slow_card_s)
             resp = chip.answer(msg)
@@ -656,12 +665,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--slow", type=float, default=0.0, help="seconds before every answer")
     ap.add_argument("--pull-after", type=int, default=None, help="leave after N APDUs")
+    ap.add_argument("--freeze-after", type=int, default=None, help="go silent after N APDUs")
     ap.add_argument("--csca-out", type=Path, help="write the trusted CSCA certificate here")
     a = ap.parse_args(argv)
     holder = Holder(
         document_number=a.document_number, birth=a.birth, expiry=a.expiry, surname=a.surname
     )
-    faults = Faults(**{f: True for f in a.fault}, slow_card_s=a.slow, pull_after_apdus=a.pull_after)
+    faults = Faults(
+        **{f: True for f in a.fault},
+        slow_card_s=a.slow,
+        pull_after_apdus=a.pull_after,
+        freeze_after_apdus=a.freeze_after,
+    )
     chip = VirtualChip(
         holder,
         default_portrait(a.portrait_index),

@@ -154,3 +154,71 @@ def test_lost_card_report_keeps_what_was_done() -> None:
     assert "DG1" in rep.files and rep.steps["bac"].apdus == 3
     assert "removed" in rep.errors[-1] and portrait is None
     assert rep.elapsed_s > 0
+
+
+# --- 5. a card that stops answering --------------------------------------------------------
+
+
+class FrozenConnection:
+    """pyscard's connection over the virtual chip; after ``freeze_after`` APDUs the card
+    goes silent and ``transmit`` blocks as pcscd does, until the card is reset."""
+
+    def __init__(self, chip: VirtualChip, freeze_after: int) -> None:
+        import threading
+
+        self.chip, self.freeze_after, self.sent = chip, freeze_after, 0
+        self.reset = threading.Event()
+
+    def connect(self) -> None:
+        self.chip.reset()
+
+    def getATR(self) -> list[int]:  # noqa: N802 - pyscard's name
+        return list(self.chip.atr)
+
+    def transmit(self, apdu: list[int]) -> tuple[list[int], int, int]:
+        from smartcard.Exceptions import CardConnectionException
+
+        if self.sent >= self.freeze_after:
+            self.reset.wait(30)
+            raise CardConnectionException("card reset")
+        self.sent += 1
+        resp = self.chip.answer(bytes(apdu))
+        return list(resp[:-2]), resp[-2], resp[-1]
+
+    def disconnect(self) -> None:
+        self.reset.set()
+
+
+class FrozenReader:
+    def __init__(self, conn: FrozenConnection) -> None:
+        self.conn = conn
+
+    def createConnection(self) -> FrozenConnection:  # noqa: N802 - pyscard's name
+        return self.conn
+
+
+@pytest.mark.timeout(20)
+def test_frozen_card_ends_within_the_apdu_deadline() -> None:
+    import time
+
+    from drivers.chip import PcscTransport, read_once
+    from gate.config import PcscChipConfig
+
+    chip = VirtualChip(pace=False)
+    conn = FrozenConnection(chip, 8)
+    tr = PcscTransport("frozen", apdu_timeout_s=0.5)
+    tr._reader = lambda: FrozenReader(conn)  # type: ignore[method-assign]
+    t0 = time.monotonic()
+    rep, portrait = read_once(
+        PcscChipConfig(type="pcsc", pace="never", apdu_timeout_s=0.5),
+        chip.trust_store(),
+        chip.holder.mrz_record(),
+        transport=tr,
+    )
+    took = time.monotonic() - t0
+    assert took < 1.5, took
+    res = rep.result()
+    assert res.reasons == (ReasonCode.CHIP_READ_ERROR,) and portrait is None
+    assert "no answer within 0.5 s" in rep.errors[-1]
+    assert res.access_control == "BAC" and res.apdus == 8  # the 9th never came back
+    assert conn.reset.wait(2), "the frozen card was not reset"
