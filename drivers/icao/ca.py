@@ -84,6 +84,8 @@ def find_key(dg14: tuple[lds.SecurityInfo, ...]) -> CAKey | None:
             c = _curve(spki["algorithm"]["parameters"])
             point = pace.decode_point(c, spki["public_key"].native)
             key_id = core.Integer.load(info.optional).native if info.optional else None
+            if key_id is not None and key_id < 0:
+                raise LDSError(f"CA keyId {key_id} is negative")
         except (LDSError, UnsupportedKey):
             raise
         except Exception as exc:
@@ -105,7 +107,11 @@ def perform(channel: Channel, key: CAKey) -> bool:
     protected SELECT. False (a clone) if the chip cannot MAC with the new keys."""
     c = key.curve
     sk, pk = pace.keypair(c, (c.gx, c.gy))
-    kid = tlv.encode(0x84, bytes([key.key_id])) if key.key_id is not None else b""
+    kid = b""
+    if key.key_id is not None:  # an INTEGER of any size: big-endian, as few bytes as fit
+        kid = tlv.encode(
+            0x84, key.key_id.to_bytes(max(1, (key.key_id.bit_length() + 7) // 8), "big")
+        )
     point = pace.encode_point(c, pk)
     if key.cipher[0] == "3DES":  # MSE:Set KAT carries the key itself
         cmds = [APDU(0x00, 0x22, 0x41, 0xA6, tlv.encode(0x91, point) + kid)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from drivers.icao.document import ReadOptions, atr_extended_length, read_document
+from drivers.icao.errors import StatusError
 from gate.reasons import ReasonCode
 from gate.results import Check
 from sim.chip import UNSUPPORTED_SPKI, Faults, VirtualChip, atr
@@ -222,3 +223,24 @@ def test_frozen_card_ends_within_the_apdu_deadline() -> None:
     assert "no answer within 0.5 s" in rep.errors[-1]
     assert res.access_control == "BAC" and res.apdus == 8  # the 9th never came back
     assert conn.reset.wait(2), "the frozen card was not reset"
+
+
+# --- the same class elsewhere: a DG14 keyId that is not one byte -----------------------------
+
+
+def test_ca_key_id_of_any_size_is_encoded_not_a_crash() -> None:
+    from drivers.icao import ca, pace
+    from drivers.icao.apdu import Channel
+
+    c = pace.CURVES[13]
+    _, pk = pace.keypair(c, (c.gx, c.gy))
+    sent: list[bytes] = []
+
+    def transmit(apdu: bytes) -> bytes:
+        sent.append(apdu)
+        return b"\x6a\x80"  # refuse: only the command matters here
+
+    key = ca.CAKey(ca.ID_CA_ECDH + "2", 300, c, pk)
+    with pytest.raises(StatusError):
+        ca.perform(Channel(transmit), key)
+    assert bytes.fromhex("84 02 01 2C") in sent[0]
