@@ -141,6 +141,9 @@ class Portrait:
     container: str  # "19794-5" or "39794-5"
 
 
+# ICAO portraits are a few hundred pixels a side; a header claiming more is refused before
+# decoding, which would cost time and memory in proportion (bounded even at 1/8 scale)
+MAX_PORTRAIT_PIXELS = 4096 * 4096
 JPEG_SOI = b"\xff\xd8\xff"
 JP2_SIG = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
 J2K_SOC = b"\xff\x4f\xff\x51"
@@ -211,6 +214,8 @@ def image_size(image: bytes, decode: bool = False) -> tuple[int, int]:
     try:
         with Image.open(io.BytesIO(image)) as im:
             size = im.size
+            if size[0] * size[1] > MAX_PORTRAIT_PIXELS:
+                raise LDSError(f"portrait of {size[0]}x{size[1]}: larger than any passport's")
             if decode:
                 if im.format == "JPEG":
                     im.draft("RGB", (max(1, size[0] // 8), max(1, size[1] // 8)))
@@ -218,6 +223,8 @@ def image_size(image: bytes, decode: bool = False) -> tuple[int, int]:
                     im.reduce = 3  # type: ignore[method-assign,assignment]  # Jpeg2K: a property
                 im.load()
             return size
+    except LDSError:
+        raise
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise LDSError(f"portrait cannot be decoded: {exc}") from None
     except Exception as exc:  # Pillow's decoders raise a zoo on hostile input

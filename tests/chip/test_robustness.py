@@ -244,3 +244,17 @@ def test_ca_key_id_of_any_size_is_encoded_not_a_crash() -> None:
     with pytest.raises(StatusError):
         ca.perform(Channel(transmit), key)
     assert bytes.fromhex("84 02 01 2C") in sent[0]
+
+
+def test_portrait_claiming_a_huge_size_is_refused_before_decoding() -> None:
+    from drivers.icao import lds
+    from drivers.icao.errors import LDSError
+    from tests.fuzz.targets_chip import _small_image
+
+    small = _small_image("JPEG")
+    huge = bytearray(small)
+    sof = huge.find(b"\xff\xc0")
+    huge[sof + 5 : sof + 9] = (12000).to_bytes(2, "big") * 2  # height, width in SOF0
+    dg2 = lds.build_dg2(small).replace(small, bytes(huge))  # same length: lengths hold
+    with pytest.raises(LDSError, match="12000x12000: larger than any passport"):
+        lds.parse_dg2(dg2)
