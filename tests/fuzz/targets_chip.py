@@ -215,6 +215,8 @@ def _dg2_seeds() -> dict[str, bytes]:
         0x7F60, tlv.encode(0xA1, tlv.encode(0x80, b"\x01\x01")) + tlv.encode(0x7F2E, block)
     )
     out["39794"] = tlv.encode(0x75, tlv.encode(0x7F61, tlv.encode(0x02, b"\x01") + inst))
+    for dg2 in out.values():  # load Pillow's decoders now: the first input would pay it
+        lds.parse_dg2(dg2)
     return out
 
 
@@ -292,6 +294,13 @@ def _dg15_aa(data: bytes) -> None:
 def _trust() -> pa.TrustStore:
     chips = _chips()
     return pa.TrustStore(cscas=[c.trusted.csca for c in chips])
+
+
+def _sod_seeds() -> list[bytes]:
+    seeds = [_bsi()["ef_sod"], *_chip_file(lds.FID_SOD)]
+    for raw in seeds:  # warm cryptography's and asn1crypto's lazy parts up
+        _sod_pa(raw)
+    return seeds
 
 
 def _dgs_for_sod() -> dict[int, bytes]:
@@ -450,7 +459,7 @@ TARGETS: list[Target] = [
     Target("chip_dg15_aa", _aa_seeds, _dg15_aa, REFUSED, tlv_mutate),
     Target(
         "chip_sod_pa",
-        lambda: [_bsi()["ef_sod"], *_chip_file(lds.FID_SOD)],
+        _sod_seeds,
         _sod_pa,
         REFUSED,
         tlv_mutate,
