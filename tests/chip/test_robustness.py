@@ -258,3 +258,18 @@ def test_portrait_claiming_a_huge_size_is_refused_before_decoding() -> None:
     dg2 = lds.build_dg2(small).replace(small, bytes(huge))  # same length: lengths hold
     with pytest.raises(LDSError, match="12000x12000: larger than any passport"):
         lds.parse_dg2(dg2)
+
+
+def test_jpeg2000_portrait_of_absurd_shape_is_refused_before_decoding() -> None:
+    from drivers.icao import lds
+    from drivers.icao.errors import LDSError
+    from tests.fuzz.targets_chip import _small_image
+
+    jp2 = _small_image("JPEG2000")
+    small = jp2[jp2.find(b"\xff\x4f\xff\x51") :]  # the bare codestream
+    tall = bytearray(small)
+    siz = tall.find(b"\xff\x51")
+    tall[siz + 8 : siz + 12] = (262176).to_bytes(4, "big")  # Ysiz: a sliver 262176 high
+    dg2 = lds.build_dg2(small).replace(small, bytes(tall))
+    with pytest.raises(LDSError, match="larger than any passport"):
+        lds.parse_dg2(dg2)
