@@ -29,6 +29,7 @@ from drivers.interfaces import (
     Barrier,
     Camera,
     ChipReader,
+    ChipReading,
     DocumentScanner,
     EventBus,
     FaceVerifier,
@@ -52,7 +53,8 @@ from gate.actions import (
 )
 from gate.config import GateConfig
 from gate.journal import Journal, iter_records, journal_files
-from gate.results import ListsResult
+from gate.reasons import ReasonCode
+from gate.results import ChipResult, ListsResult
 
 log = logging.getLogger("autogate.daemon")
 
@@ -321,7 +323,13 @@ class Daemon:
         self.emit(i.DocumentRead(txn, result))
 
     async def _read_chip(self, txn: str, mrz: Any) -> None:
-        reading = await self.dev.chip.read(mrz)
+        try:
+            reading = await self.dev.chip.read(mrz)
+        except DeviceError:
+            raise  # the reader itself: a device fault, cleared by the reader's LinkRestored
+        except Exception:  # a document's failure ends with that document: a referral
+            log.exception("chip read of %s failed", txn)
+            reading = ChipReading(ChipResult(present=True, reasons=(ReasonCode.CHIP_READ_ERROR,)))
         self.vault.put_portrait(txn, reading.portrait)
         self.emit(i.ChipRead(txn, reading.result))
         prepare = getattr(self.dev.face, "prepare", None)

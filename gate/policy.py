@@ -193,6 +193,9 @@ def chip_rules(
         reasons.add(R.CHIP_AA_FAILED)
     if chip.chip_auth is Check.FAILED:
         reasons.add(R.CHIP_CA_FAILED)
+    # a clone check the reader could not run (CHIP_CLONE_CHECK_UNSUPPORTED, a key type or
+    # curve it does not support) is among chip.reasons above: not a clone, not proven
+    # genuine either, so it refers like any check not made
     if policy.chip.require_clone_check and Check.PASSED not in (chip.active_auth, chip.chip_auth):
         reasons.add(R.CHIP_NOT_VERIFIED)
     # DG2 is the reference for the face match in the mantrap: without it, refer now

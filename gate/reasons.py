@@ -51,6 +51,8 @@ class ReasonCode(StrEnum):
     CHIP_CHAIN_INVALID = "chip_chain_invalid"  # DS certificate not signed by the CSCA
     CHIP_AA_FAILED = "chip_aa_failed"  # active authentication failed: clone
     CHIP_CA_FAILED = "chip_ca_failed"  # chip authentication failed: clone
+    # AA or CA key of a type, curve or parameters the reader cannot use: no clone verdict
+    CHIP_CLONE_CHECK_UNSUPPORTED = "chip_clone_check_unsupported"
     CHIP_MRZ_MISMATCH = "chip_mrz_mismatch"  # DG1 differs from the printed MRZ
     CHIP_NO_PORTRAIT = "chip_no_portrait"  # DG2 missing or undecodable
     CHIP_NOT_VERIFIED = "chip_not_verified"  # passive auth (or a required AA/CA) not done
@@ -132,6 +134,9 @@ TEXT: dict[ReasonCode, str] = {
     ReasonCode.CHIP_CHAIN_INVALID: "Certificate chain of the chip does not verify",
     ReasonCode.CHIP_AA_FAILED: "Active authentication failed: possible cloned chip",
     ReasonCode.CHIP_CA_FAILED: "Chip authentication failed: possible cloned chip",
+    ReasonCode.CHIP_CLONE_CHECK_UNSUPPORTED: (
+        "Clone check could not be done: the chip's key type or curve is not supported"
+    ),
     ReasonCode.CHIP_MRZ_MISMATCH: "Chip data differs from the printed page",
     ReasonCode.CHIP_NO_PORTRAIT: "Chip portrait is missing or unreadable",
     ReasonCode.CHIP_NOT_VERIFIED: "Chip data could not be verified as genuine",

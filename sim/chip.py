@@ -102,6 +102,10 @@ class Faults:
     wrong_mac: bool = False  # every protected response carries a bad MAC
     slow_card_s: float = 0.0  # delay before every answer
     pull_after_apdus: int | None = None  # the card leaves the field after N APDUs
+    freeze_after_apdus: int | None = None  # after N APDUs, silence until taken away
+    refuse_extended: bool = False  # the ATR claims extended length; long APDUs get 6700
+    unsupported_aa_key: bool = False  # DG15 holds a brainpoolP192r1 key (signed as such)
+    unsupported_ca_curve: bool = False  # DG14's CA key names brainpoolP192r1 (signed)
 
 
 @lru_cache(maxsize=4)
@@ -147,6 +151,18 @@ def chip_ca_infos(
         (ca.ID_CA_ECDH + ("2" if cipher == "AES" else "1"), core.Integer(1).dump(), None),
         (ca.ID_PK_ECDH, spki.dump(), None),
     ]
+
+
+# an EC key on brainpoolP192r1, a curve 9303 allows and neither OpenSSL nor our CA has
+UNSUPPORTED_SPKI = akeys.PublicKeyInfo(
+    {
+        "algorithm": {
+            "algorithm": "ec",
+            "parameters": akeys.ECDomainParameters(name="named", value="1.3.36.3.3.2.8.1.1.3"),
+        },
+        "public_key": b"\x04" + bytes(range(1, 49)),
+    }
+).dump()
 
 
 def atr(extended: bool) -> bytes:
@@ -216,7 +232,7 @@ class VirtualChip:
             spki = self.aa_key.public_key().public_bytes(
                 serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
             )
-            dgs[15] = lds.build_dg15(spki)
+            dgs[15] = lds.build_dg15(UNSUPPORTED_SPKI if f.unsupported_aa_key else spki)
             if isinstance(self.aa_key, ec.EllipticCurvePrivateKey):
                 infos.append(
                     (
@@ -227,6 +243,8 @@ class VirtualChip:
                 )
         if self.ca_enabled:
             infos += chip_ca_infos(self.ca_curve, self.ca_pk, self.ca_enabled)
+            if f.unsupported_ca_curve:
+                infos[-1] = (ca.ID_PK_ECDH, UNSUPPORTED_SPKI, None)
         if infos:
             dgs[14] = lds.build_dg14(infos)
         override = {2: hashlib.sha256(b"not the portrait").digest()} if f.wrong_dg_hash else None
@@ -266,7 +284,7 @@ class VirtualChip:
             apdu = APDU.parse(raw)
         except ValueError:
             return b"\x67\x00"
-        if apdu.is_extended() and not self.extended:
+        if apdu.is_extended() and (not self.extended or self.faults.refuse_extended):
             return b"\x67\x00"
         if self.sm is not None and apdu.cla & 0x0C == 0x0C:
             try:
@@ -474,6 +492,7 @@ class VpcdCard:
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self.connected = threading.Event()
+        self._pulls = 0  # removals so far: a frozen card waits for the next one
 
     def start(self) -> VpcdCard:
         self._inserted.set()
@@ -489,6 +508,7 @@ class VpcdCard:
     def remove(self) -> None:
         """Take the card out of the field (the emulator disconnects from vpcd)."""
         self._inserted.clear()
+        self._pulls += 1
         sock = self._sock
         if sock is not None:
             with contextlib.suppress(OSError):
@@ -575,6 +595,12 @@ class VpcdCard:
                 log.info("virtual chip: pulled after %d APDUs", chip.count)
                 self._inserted.clear()
                 return
+            if f.freeze_after_apdus is not None and chip.count >= f.freeze_after_apdus:
+                log.info("virtual chip: frozen after %d APDUs", chip.count)
+                pulls = self._pulls
+                while pulls == self._pulls and not self._stop.is_set():
+                    time.sleep(0.05)  # a hung card: no answer, connection held, until pulled
+                return
             if f.slow_card_s:
                 time.sleep(f.slow_card_s)
             resp = chip.answer(msg)
@@ -632,16 +658,25 @@ def main(argv: list[str] | None = None) -> int:
             "cloned_chip",
             "corrupted_tlv",
             "wrong_mac",
+            "refuse_extended",
+            "unsupported_aa_key",
+            "unsupported_ca_curve",
         ],
     )
     ap.add_argument("--slow", type=float, default=0.0, help="seconds before every answer")
     ap.add_argument("--pull-after", type=int, default=None, help="leave after N APDUs")
+    ap.add_argument("--freeze-after", type=int, default=None, help="go silent after N APDUs")
     ap.add_argument("--csca-out", type=Path, help="write the trusted CSCA certificate here")
     a = ap.parse_args(argv)
     holder = Holder(
         document_number=a.document_number, birth=a.birth, expiry=a.expiry, surname=a.surname
     )
-    faults = Faults(**{f: True for f in a.fault}, slow_card_s=a.slow, pull_after_apdus=a.pull_after)
+    faults = Faults(
+        **{f: True for f in a.fault},
+        slow_card_s=a.slow,
+        pull_after_apdus=a.pull_after,
+        freeze_after_apdus=a.freeze_after,
+    )
     chip = VirtualChip(
         holder,
         default_portrait(a.portrait_index),

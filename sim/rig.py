@@ -41,7 +41,7 @@ import cv2
 import numpy as np
 import yaml
 
-from sim.scenario import Scenario, Traveller
+from sim.scenario import ChipSetup, Scenario, Traveller
 
 log = logging.getLogger("autogate.sim")
 
@@ -482,9 +482,15 @@ class Rig:
 
     # -- steps (names as in scenario files) ---------------------------------------------
 
-    async def place_document(self, t: Traveller) -> None:
+    async def place_document(self, t: Traveller, chip: str = "as_set") -> None:
+        """The traveller's passport on the reader; ``{place_document: genuine}`` places
+        the same traveller's passport with a faultless chip (the next one in the queue)."""
         from sim.page import degrade, render_clean
 
+        if chip == "genuine":
+            t = t.model_copy(update={"chip": ChipSetup()})
+        elif chip != "as_set":
+            raise StepFailed(f"place_document: unknown chip {chip!r} (as_set, genuine)")
         self.traveller = t
         ident = self._identity(t)
         # the same traveller renders the same page and frames in every run

@@ -50,6 +50,9 @@ class ChipSetup(_Strict):
             "cloned_chip",
             "corrupted_tlv",
             "wrong_mac",
+            "refuse_extended",
+            "unsupported_aa_key",
+            "unsupported_ca_curve",
         ]
     ] = Field(default_factory=list)
 

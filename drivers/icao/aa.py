@@ -13,7 +13,7 @@ import hmac
 import os
 from collections.abc import Callable
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import (
@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 
 from drivers.icao.apdu import APDU, Channel
-from drivers.icao.errors import StatusError
+from drivers.icao.errors import StatusError, UnsupportedKey
 
 # ISO/IEC 10118-3 hash identifiers in the two-byte trailer ``xx CC``
 _TRAILER_HASH = {0x33: "sha1", 0x34: "sha256", 0x35: "sha512", 0x36: "sha384", 0x38: "sha224"}
@@ -87,18 +87,39 @@ def verify_ecdsa_plain(
     return True
 
 
-def verify(spki_der: bytes, challenge: bytes, signature: bytes, ecdsa_oid: str | None) -> bool:
-    """Does ``signature`` prove the chip holds the private half of DG15's key?"""
+AAKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+
+
+def load_key(spki_der: bytes) -> AAKey | None:
+    """DG15's key, if AA can use it. ``None`` for bytes that are not a key at all (the
+    check then fails: a clone's DG15 may be anything); ``UnsupportedKey`` for a real key
+    of a type or curve we cannot verify with (RSA and ECDSA are AA's two), which is not
+    a clone verdict."""
     try:
         key = serialization.load_der_public_key(spki_der)
+    except UnsupportedAlgorithm as exc:  # unknown key OID, a curve OpenSSL lacks
+        raise UnsupportedKey(f"DG15 key not supported: {exc}") from None
     except (ValueError, TypeError):
+        return None
+    if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
+        raise UnsupportedKey(f"DG15 key type {type(key).__name__} is not RSA or ECDSA")
+    return key
+
+
+def verify(spki_der: bytes, challenge: bytes, signature: bytes, ecdsa_oid: str | None) -> bool:
+    """Does ``signature`` prove the chip holds the private half of DG15's key?
+    Raises ``UnsupportedKey`` when the key is one AA cannot verify with."""
+    key = load_key(spki_der)
+    if key is None:
         return False
+    return _verify_with(key, challenge, signature, ecdsa_oid)
+
+
+def _verify_with(key: AAKey, challenge: bytes, signature: bytes, ecdsa_oid: str | None) -> bool:
     if isinstance(key, rsa.RSAPublicKey):
         return verify_rsa_9796_2(key, challenge, signature)
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        hash_name = ECDSA_OIDS.get(ecdsa_oid or "", "sha256" if key.key_size <= 256 else "sha384")
-        return verify_ecdsa_plain(key, challenge, signature, hash_name)
-    return False
+    hash_name = ECDSA_OIDS.get(ecdsa_oid or "", "sha256" if key.key_size <= 256 else "sha384")
+    return verify_ecdsa_plain(key, challenge, signature, hash_name)
 
 
 def perform(
@@ -107,13 +128,15 @@ def perform(
     ecdsa_oid: str | None = None,
     rng: Callable[[int], bytes] = os.urandom,
 ) -> bool:
-    """INTERNAL AUTHENTICATE with a fresh 8-byte challenge; True if the signature verifies."""
+    """INTERNAL AUTHENTICATE with a fresh 8-byte challenge; True if the signature verifies.
+    The key is checked first: an ``UnsupportedKey`` costs no APDU."""
+    key = load_key(spki_der)
     challenge = rng(8)
     ne = 256 if not channel.extended else 65536
     data, sw = channel.send(APDU(0x00, 0x88, 0x00, 0x00, challenge, ne))
     if sw != 0x9000:
         raise StatusError(sw, "INTERNAL AUTHENTICATE")
-    return verify(spki_der, challenge, data, ecdsa_oid)
+    return key is not None and _verify_with(key, challenge, data, ecdsa_oid)
 
 
 # --- chip side ----------------------------------------------------------------------------

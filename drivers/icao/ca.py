@@ -17,7 +17,7 @@ from asn1crypto import keys as akeys
 
 from drivers.icao import keys, lds, pace, tlv
 from drivers.icao.apdu import APDU, Channel
-from drivers.icao.errors import LDSError, SMError, StatusError
+from drivers.icao.errors import LDSError, SMError, StatusError, UnsupportedKey
 from drivers.icao.sm import SecureMessaging
 
 ID_CA_ECDH = "0.4.0.127.0.7.2.2.3.2."
@@ -42,13 +42,13 @@ def _curve(params: akeys.ECDomainParameters) -> pace.Curve:
     if params.name == "named":
         name = params.chosen.native
         if name not in _NAMED:
-            raise LDSError(f"CA curve {name} not supported")
+            raise UnsupportedKey(f"CA curve {name} not supported")
         return pace.CURVES[_NAMED[name]]
     if params.name != "specified":
-        raise LDSError("CA key without domain parameters")
+        raise UnsupportedKey("CA key without domain parameters (implicitCA)")
     spec = params.chosen
     if spec["field_id"]["field_type"].native != "prime_field":
-        raise LDSError("CA curve is not over a prime field")
+        raise UnsupportedKey("CA curve is not over a prime field")
     p = spec["field_id"]["parameters"].native
     a = int.from_bytes(spec["curve"]["a"].native, "big")
     b = int.from_bytes(spec["curve"]["b"].native, "big")
@@ -84,7 +84,9 @@ def find_key(dg14: tuple[lds.SecurityInfo, ...]) -> CAKey | None:
             c = _curve(spki["algorithm"]["parameters"])
             point = pace.decode_point(c, spki["public_key"].native)
             key_id = core.Integer.load(info.optional).native if info.optional else None
-        except LDSError:
+            if key_id is not None and key_id < 0:
+                raise LDSError(f"CA keyId {key_id} is negative")
+        except (LDSError, UnsupportedKey):
             raise
         except Exception as exc:
             raise LDSError(f"ChipAuthenticationPublicKeyInfo: {exc}") from None
@@ -105,7 +107,11 @@ def perform(channel: Channel, key: CAKey) -> bool:
     protected SELECT. False (a clone) if the chip cannot MAC with the new keys."""
     c = key.curve
     sk, pk = pace.keypair(c, (c.gx, c.gy))
-    kid = tlv.encode(0x84, bytes([key.key_id])) if key.key_id is not None else b""
+    kid = b""
+    if key.key_id is not None:  # an INTEGER of any size: big-endian, as few bytes as fit
+        kid = tlv.encode(
+            0x84, key.key_id.to_bytes(max(1, (key.key_id.bit_length() + 7) // 8), "big")
+        )
     point = pace.encode_point(c, pk)
     if key.cipher[0] == "3DES":  # MSE:Set KAT carries the key itself
         cmds = [APDU(0x00, 0x22, 0x41, 0xA6, tlv.encode(0x91, point) + kid)]

@@ -2,28 +2,45 @@
 passive and active authentication, DG1 against the printed MRZ.
 
 Transport-free so the same sequence runs over pyscard (``drivers/chip.py``), against the
-virtual chip in-process (tests) and in the benchmark. Everything the chip does wrong ends
-as a reason code in ``ReadReport``; only our own transport errors (``DeviceError``)
-propagate, for the driver to classify.
+virtual chip in-process (tests) and in the benchmark. Everything that goes wrong once the
+card answered (the chip's faults, a lost card, an APDU past its deadline, even our own
+bug on a chip's bytes) ends the read with a reason code in ``ReadReport`` that keeps what
+was done: a document's failure ends with that document.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from drivers.errors import DeviceError
 from drivers.icao import aa, bac, ca, lds, pa, tlv
 from drivers.icao.apdu import APDU, SW_END_OF_FILE, SW_OK, Channel, StepStats, Transmit
-from drivers.icao.errors import AccessError, ICAOError, LDSError, SMError, StatusError
+from drivers.icao.errors import (
+    AccessError,
+    ICAOError,
+    LDSError,
+    SMError,
+    StatusError,
+    UnsupportedKey,
+)
 from drivers.icao.sod import parse_sod
 from gate.reasons import ReasonCode
 from gate.results import Check, ChipResult, MrzRecord
 
+log = logging.getLogger(__name__)
+
 MAX_FILE = 1 << 20  # a chip claiming more is lying or hostile; no LDS file comes close
 READ_GROUPS = (1, 2, 14, 15)  # DG3/DG4 need terminal authentication; not for a gate
+SW_WRONG_LENGTH = 0x6700
+
+
+class ExtendedLengthRefused(StatusError):
+    """6700 on a READ BINARY with a long Le: the card does not do extended length."""
 
 
 @dataclass
@@ -185,28 +202,40 @@ def mrz_differences(chip: MrzRecord, printed: MrzRecord) -> tuple[str, ...]:
     return diffs
 
 
-def atr_extended_length(atr: bytes) -> bool:
-    """Card capabilities (ISO 7816-4 8.1.1.2.7, compact-TLV ``73``) announce extended Lc/Le."""
+def atr_historical_bytes(atr: bytes) -> bytes:
+    """The historical bytes of an ATR (ISO/IEC 7816-3 8.2), as far as the ATR holds them.
+
+    The card writes the ATR: every count in it may lie, so a structure that runs past the
+    end yields what is there (possibly nothing), never an error."""
     if len(atr) < 2:
-        return False
-    t0 = atr[1]
-    hist_len = t0 & 0x0F
-    pos, y = 2, t0 >> 4
+        return b""
+    k = atr[1] & 0x0F
+    pos, y = 2, atr[1] >> 4
     while True:
-        pos += bin(y & 0x0F).count("1")
+        pos += bin(y).count("1")  # TA, TB, TC, TD present
         if not y & 0x8:
             break
-        if pos - 1 >= len(atr):
-            return False
+        if pos - 1 >= len(atr):  # TDi announced but missing
+            return b""
         y = atr[pos - 1] >> 4
-    hist = atr[pos : pos + hist_len]
-    if not hist or hist[0] != 0x80:
+    return atr[pos : pos + k]
+
+
+def atr_extended_length(atr: bytes) -> bool:
+    """Card capabilities (ISO 7816-4 8.1.1.2.7, compact-TLV ``73``) announce extended Lc/Le
+    (third software function byte, b7). A missing or truncated object means no."""
+    hist = atr_historical_bytes(atr)
+    if not hist or hist[0] not in (0x00, 0x80):
         return False
-    i = 1
-    while i < len(hist):
-        tag, n = hist[i] >> 4, hist[i] & 0x0F
-        if tag == 0x7 and n >= 3 and i + 3 < len(hist) + 1:
-            return bool(hist[i + 3] & 0x40)
+    objs = hist[1:-3] if hist[0] == 0x00 else hist[1:]  # 00: three status bytes at the end
+    i = 0
+    while i < len(objs):
+        tag, n = objs[i] >> 4, objs[i] & 0x0F
+        value = objs[i + 1 : i + 1 + n]
+        if len(value) < n:
+            return False
+        if tag == 0x7:
+            return len(value) >= 3 and bool(value[2] & 0x40)
         i += 1 + n
     return False
 
@@ -247,6 +276,10 @@ class Reader:
             data = tlv.unwrap(data, 0x53)
         return data, sw
 
+    def _refused(self, sw: int, fid: int) -> None:
+        if sw == SW_WRONG_LENGTH and self.ch.extended:
+            raise ExtendedLengthRefused(sw, f"READ BINARY {fid:04X}")
+
     def read_ef(self, fid: int, *, plain: bool = False) -> bytes | None:
         """The whole file, in as few READ BINARYs as the card's lengths allow; the first
         read asks for the largest chunk so small files take one APDU."""
@@ -254,6 +287,7 @@ class Reader:
             return None
         chunk = self.max_read()
         data, sw = self.read_binary(0, chunk, plain=plain)
+        self._refused(sw, fid)
         if sw >> 8 == 0x6C:  # wrong Le; the card tells the right one
             data, sw = self.read_binary(0, sw & 0xFF or 256, plain=plain)
         if sw not in (SW_OK, SW_END_OF_FILE) or not data:
@@ -268,6 +302,7 @@ class Reader:
                 limit = chunk - 1 - len(tlv.encode_length(chunk))
             n = min(limit, total - len(buf))
             part, sw = self.read_binary(len(buf), n, plain=plain)
+            self._refused(sw, fid)
             if sw in (SW_END_OF_FILE, 0x6B00) and not part:
                 raise LDSError(f"file {fid:04X} ends before its TLV length ({total})")
             if sw not in (SW_OK, SW_END_OF_FILE) or not part:
@@ -283,6 +318,8 @@ class Reader:
             ch.begin("card_access")
             try:
                 card_access = self.read_ef(lds.FID_CARD_ACCESS, plain=True)
+            except ExtendedLengthRefused:
+                raise
             except (StatusError, ICAOError):
                 card_access = None
             if card_access:
@@ -301,27 +338,48 @@ class Reader:
         self.report.access_control = "BAC"
 
     def run(self, printed: MrzRecord) -> ReadReport:
-        r = self.report = ReadReport()
+        """The whole read; whatever goes wrong ends it with a reason, keeping what was
+        done (access control, files, APDU counts) in the report."""
+        self.report = ReadReport()
         t0 = time.perf_counter()
         now = self.opts.now or dt.datetime.now(dt.UTC)
         try:
-            self._run(printed, now)
+            try:
+                self._run(printed, now)
+            except ExtendedLengthRefused as exc:
+                self._restart_short(exc)
+                self._run(printed, now)
         except AccessError as exc:
-            r.add(ReasonCode.CHIP_ACCESS_DENIED, str(exc))
+            self.report.add(ReasonCode.CHIP_ACCESS_DENIED, str(exc))
         except SMError as exc:
-            r.add(ReasonCode.CHIP_SM_ERROR, str(exc))
+            self.report.add(ReasonCode.CHIP_SM_ERROR, str(exc))
         except StatusError as exc:
             code = ReasonCode.CHIP_ACCESS_DENIED if exc.sw == 0x6982 else exc.reason
             if exc.sw == 0x6988:
                 code = ReasonCode.CHIP_SM_ERROR
-            r.add(code, str(exc))
+            self.report.add(code, str(exc))
         except ICAOError as exc:
-            r.add(exc.reason, str(exc))
+            self.report.add(exc.reason, str(exc))
+        except DeviceError as exc:  # card lost, APDU deadline: the transport's failure
+            self.report.add(ReasonCode.CHIP_READ_ERROR, exc.detail)
+        except Exception as exc:  # our bug on this chip's bytes: it ends with this document
+            log.exception("chip read failed unexpectedly")
+            self.report.add(ReasonCode.CHIP_READ_ERROR, f"internal error: {type(exc).__name__}")
         finally:
             self.ch.end()
-            r.steps = self.ch.steps
-            r.elapsed_s = time.perf_counter() - t0
-        return r
+            self.report.steps = self.ch.steps
+            self.report.elapsed_s = time.perf_counter() - t0
+        return self.report
+
+    def _restart_short(self, exc: ExtendedLengthRefused) -> None:
+        """The card claimed extended length (ATR, EF.ATR/INFO or configuration) and then
+        refused a long Le: read the document again from access control on with short
+        APDUs. Not resumed in place, as chips differ on whether the refused command
+        counted in the secure-messaging counter; a plain command ends the session."""
+        self.ch.extended = False
+        self.ch.sm = None
+        note = f"{exc}: extended length refused, read again with short APDUs"
+        self.report = ReadReport(errors=[note])
 
     def _run(self, printed: MrzRecord, now: dt.datetime) -> None:
         r, ch = self.report, self.ch
@@ -369,6 +427,9 @@ class Reader:
         r = self.report
         try:
             key = ca.find_key(lds.parse_dg14(dgs[14])) if 14 in dgs else None
+        except UnsupportedKey as exc:
+            r.add(exc.reason, f"chip authentication: {exc}")
+            return  # not run: neither passed nor a clone verdict
         except ICAOError as exc:
             r.add(ReasonCode.CHIP_CA_FAILED, f"DG14: {exc}")
             r.chip_auth = Check.FAILED
@@ -429,6 +490,9 @@ class Reader:
         r = self.report
         try:
             ok = perform()
+        except UnsupportedKey as exc:
+            r.add(exc.reason, f"{what}: {exc}")
+            return Check.NOT_RUN  # the check could not be done: no clone verdict either way
         except StatusError as exc:
             ok = False
             r.errors.append(str(exc))
@@ -448,8 +512,8 @@ def read_document(
     opts: ReadOptions | None = None,
     atr: bytes = b"",
 ) -> ReadReport:
-    """Read and verify the document on ``transmit``; never raises for what the chip does
-    (reasons in the report); raises ``DeviceError`` for transport failures."""
+    """Read and verify the document on ``transmit``; never raises: transport failures
+    (``DeviceError``) are ``chip_read_error`` in the report, beside what was done."""
     opts = opts or ReadOptions()
     ext = opts.extended_length if opts.extended_length is not None else atr_extended_length(atr)
     ch = Channel(transmit, extended=ext)

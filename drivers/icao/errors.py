@@ -44,3 +44,10 @@ class StatusError(ICAOError):
     def __init__(self, sw: int, what: str = "") -> None:
         super().__init__(f"{what}: status {sw:04X}" if what else f"status {sw:04X}")
         self.sw = sw
+
+
+class UnsupportedKey(ICAOError):
+    """A DG14/DG15 key whose type, curve or parameters the reader cannot use: the clone
+    check cannot be done, which is neither a pass nor a clone verdict."""
+
+    reason = ReasonCode.CHIP_CLONE_CHECK_UNSUPPORTED

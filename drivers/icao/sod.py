@@ -117,7 +117,10 @@ def _parse(raw: bytes) -> SOD:
                 ct_attr = attr["values"][0].dotted
             elif kind == "message_digest":
                 md_attr = attr["values"][0].native
-    certs = tuple(c.chosen.dump() for c in sd["certificates"]) if sd["certificates"].native else ()
+    # the certificates' bytes only (cryptography parses them in pa.py): asking asn1crypto
+    # for their .native decodes every field, most of the time of a whole read
+    cert_set = sd["certificates"]
+    certs = () if isinstance(cert_set, core.Void) else tuple(c.chosen.dump() for c in cert_set)
     sid = si["sid"]
     issuer_serial = key_id = None
     if sid.name == "issuer_and_serial_number":

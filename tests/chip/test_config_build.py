@@ -51,11 +51,15 @@ def test_bad_chip_config(bad: str) -> None:
 
 
 async def test_missing_reader_is_a_device_error(pcscd) -> None:
+    from gate.inputs import DeviceFault
+
     reader = PcscChipReader(PcscChipConfig(type="pcsc", reader="Nope 99"), build_trust())
-    with pytest.raises(ReaderNotFound):
-        await reader.start(lambda _: None)
+    events: list[object] = []
+    await reader.start(events.append)  # a fault the reader's probe clears, not a failed start
+    assert len(events) == 1 and isinstance(events[0], DeviceFault) and "Nope 99" in str(events[0])
     with pytest.raises(ReaderNotFound):
         await reader.read(MrzRecord("TD3", "P", "UTO", "A", "B", "X", "UTO", None, "F", None))
+    await reader.close()
 
 
 def build_trust():
