@@ -50,6 +50,7 @@ from gate.actions import (
     ReadChip,
     ReadDocument,
 )
+from gate.commands import Refusal
 from gate.config import GateConfig
 from gate.journal import Journal, iter_records, journal_files
 from gate.results import ListsResult
@@ -115,6 +116,8 @@ class Daemon:
         # ops hooks (metrics, systemd notify, logs): on_step(before, event, after, actions,
         # elapsed_s) after each step, on_publish(leaf, payload, ok) after each publish
         self.observers: list[Any] = []
+        if hasattr(devices.bus, "on_refused"):  # refused commands never reach the core
+            devices.bus.on_refused = self._command_refused
 
     # -- inputs ------------------------------------------------------------------
 
@@ -132,6 +135,21 @@ class Daemon:
             self.queue.put_nowait(event)
         else:
             loop.call_soon_threadsafe(self.queue.put_nowait, event)
+
+    def _command_refused(self, refusal: Refusal) -> None:
+        """A command the bus refused (it answers with the ack and the alarm): journal it
+        in the hash chain, where accepted commands are, and tell the observers (metrics)."""
+        self._journal(
+            "command.refused",
+            {
+                "reason": refusal.reason.value,
+                "detail": refusal.detail,
+                "command": refusal.command.value if refusal.command else None,
+                "command_id": refusal.command_id,
+                "officer": refusal.officer,
+            },
+        )
+        self._observe("on_command_refused", refusal)
 
     # -- main loop ----------------------------------------------------------------
 

@@ -46,7 +46,7 @@ from drivers.errors import DeviceError
 from drivers.interfaces import Emit
 from gate import events
 from gate.actions import EventType, Publish
-from gate.commands import NonceStore, Refusal, load_public_key, verify_command
+from gate.commands import NonceStore, Refusal, RefusalReason, load_public_key, verify_command
 from gate.config import GateConfig, MqttBusConfig
 from gate.events import EventError
 from gate.inputs import OfficerCommand
@@ -446,15 +446,19 @@ class MqttBus:
     def _command(self, topic: str, raw: bytes) -> None:
         assert self._nonces is not None and self._emit is not None
         leaf = topic.removeprefix(self._prefix + "cmd/")
-        result = verify_command(
-            raw,
-            topic_command=leaf,
-            site=self.site,
-            gate=self.gate,
-            keys=self._keys,
-            now=self._clock(),
-            nonces=self._nonces,
-        )
+        try:
+            result = verify_command(
+                raw,
+                topic_command=leaf,
+                site=self.site,
+                gate=self.gate,
+                keys=self._keys,
+                now=self._clock(),
+                nonces=self._nonces,
+            )
+        except Exception as exc:  # a verifier bug: still refused, answered and counted
+            log.exception("bus: command on %s could not be verified", topic)
+            result = Refusal(RefusalReason.MALFORMED, f"unreadable: {type(exc).__name__}")
         if isinstance(result, OfficerCommand):
             log.info("bus: command %s from %s", result.command, result.officer)
             self._emit(result)
@@ -462,7 +466,10 @@ class MqttBus:
         self.stats["commands_refused"] += 1
         log.warning("bus: command refused on %s: %s %s", topic, result.reason, result.detail)
         if self.on_refused is not None:
-            self.on_refused(result)
+            try:
+                self.on_refused(result)
+            except Exception:  # the journal's trouble must not stop the ack and the alarm
+                log.exception("bus: refusal hook failed")
         task = asyncio.ensure_future(self._answer_refusal(result))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
