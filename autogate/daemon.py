@@ -321,7 +321,8 @@ class Daemon:
             await self.dev.bus.publish(leaf, payload, retain=retain)
         except Exception as exc:  # the bus owns durability; a failure here is a fault
             log.error("publish to %s failed: %s", leaf, exc)
-            self.emit(i.DeviceFault("bus", str(exc)))
+            if "bus" not in self.gate.faults:  # else its alarm fails too: a fault storm
+                self.emit(i.DeviceFault("bus", str(exc)))
             self._observe("on_publish", leaf, payload, False)
         else:
             self._observe("on_publish", leaf, payload, True)
