@@ -451,7 +451,6 @@ class ModbusBarrier:
     async def _read_inputs(self, registers: bool = True) -> Snapshot:
         """Read the discrete inputs and (unless told not to) the input registers."""
         t = time.monotonic()
-        ir = self.map.input_registers
         d0, dn = self.map.di_span()
         rr = await self._call("read inputs", "read_discrete_inputs", d0, count=dn)
         bits = rr.bits
@@ -467,6 +466,14 @@ class ModbusBarrier:
             self._registers_t = t
         else:  # a fast confirmation poll: door sensors only, registers from the last read
             return replace(prev, t=t, **self._bits_fields(bits, d0))
+
+        return self.snapshot_of(t, bits, regs)
+
+    def snapshot_of(self, t: float, bits: list[bool], regs: list[int]) -> Snapshot:
+        """A ``Snapshot`` from the replies to the two reads (pure: the fuzz target's way in)."""
+        ir = self.map.input_registers
+        d0, _ = self.map.di_span()
+        r0, _ = self.map.ir_span()
 
         def reg(a: int | None) -> int | None:
             return None if a is None else regs[a - r0]

@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from drivers.errors import DeviceError
-from gate.yamlfile import ConfigError, load_mapping
+from gate.yamlfile import ConfigError, parse_mapping, read_text
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "config" / "barrier-models"
 
@@ -110,7 +110,15 @@ def load_regmap(name: str | None = None, path: str | Path | None = None) -> Regi
         known = ", ".join(sorted(p.stem for p in MODELS_DIR.glob("*.yaml")))
         raise DeviceError("barrier", f"register map {path} not found (known: {known})")
     try:  # the shared safe loader: bad bytes, tags, dates, nesting are one line
-        data = load_mapping(path)
+        return parse_regmap(read_text(path), path)
+    except ConfigError as exc:
+        raise DeviceError("barrier", f"register map {exc}") from None
+
+
+def parse_regmap(text: str, path: str | Path = "<register map>") -> RegisterMap:
+    """Validate a register map's YAML text; errors are ``DeviceError`` naming the field."""
+    try:
+        data = parse_mapping(text, path)
     except ConfigError as exc:
         raise DeviceError("barrier", f"register map {exc}") from None
     try:

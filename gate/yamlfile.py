@@ -19,7 +19,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 MAX_BYTES = 1 << 20  # a config file is a few KB; a megabyte is not a config
 MAX_DEPTH = 64  # the deepest real config is about 6 levels
-MAX_NODES = 100_000  # counted with aliases expanded: what a validator would walk
+MAX_NODES = 20_000  # counted with aliases expanded: what a validator would walk
 
 
 class ConfigError(Exception):
@@ -161,6 +161,11 @@ def read_text(path: str | Path) -> str:
         raise ConfigError(f"{path}: is a folder, not a file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return decode(raw, path)
+
+
+def decode(raw: bytes, path: str | Path) -> str:
+    """A config file's bytes as text: strict UTF-8, bounded; else a ``ConfigError``."""
     if len(raw) > MAX_BYTES:
         raise ConfigError(f"{path}: larger than {MAX_BYTES} bytes; not a config file")
     try:
