@@ -91,3 +91,35 @@ def test_user_mistake_is_one_line_and_exit_2(tmp_path: Path, argv: list[str]) ->
     lines = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("usage:")]
     assert lines, res.stdout
     assert len(lines) <= 2, err  # argparse: usage + one line; ours: one line
+
+
+HOSTILE_FILES = {
+    "deep.json": b"[" * 100_000 + b"]" * 100_000 + b"\n",
+    "types.json": b'{"format": "autogate-lists/1", "salt": "' + b"00" * 16 + b'", "passes": []}\n',
+}
+NO_TRACEBACK = [
+    (["audit", "verify", "{tmp}/deep.json"], 1),  # a broken journal: the answer is no
+    (["lists", "check", "{tmp}/deep.json", "--number", "1"], 2),
+    (["lists", "check", "{tmp}/types.json", "--number", "1"], 2),
+    (["mqtt", "validate", "{tmp}/deep.json"], 1),
+]
+
+
+@pytest.mark.parametrize(
+    ("argv", "code"),
+    NO_TRACEBACK,
+    ids=[" ".join(a[:2]) + f" {i}" for i, (a, _) in enumerate(NO_TRACEBACK)],
+)
+def test_hostile_files_are_answered_not_raised(tmp_path: Path, argv: list[str], code: int) -> None:
+    for name, data in HOSTILE_FILES.items():
+        (tmp_path / name).write_bytes(data)
+    res = subprocess.run(
+        [sys.executable, "-m", "autogate.cli", *[a.format(tmp=tmp_path) for a in argv]],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert "Traceback" not in res.stderr, res.stderr
+    assert res.returncode == code, (res.returncode, res.stdout, res.stderr)
