@@ -167,3 +167,70 @@ def _alarm(bus: Any) -> tuple[str, dict[str, Any]]:
     from gate.reasons import ReasonCode
 
     return bus._event(EventType.ALARM_RAISED, reasons=(ReasonCode.GATE_TAMPER,), detail="t")
+
+
+async def test_outbox_fault_shows_in_status_and_metrics(tmp_path: Path) -> None:
+    """Through the daemon: the bus fault reaches the core, so the retained status says
+    ``links.bus: fault`` and ``autogate_link_up{device="bus"}`` is 0, until it recovers."""
+    import httpx
+
+    from autogate.daemon import Daemon
+    from autogate.ops import Ops
+    from autogate.wiring import build_devices, settings_from
+    from gate.config import parse_config
+    from sim.broker import Broker, make_certs
+    from tests.mqtt.conftest import gate_yaml
+    from tests.ops.helpers import free_port
+    from tests.ops.test_metrics import samples
+
+    certs = make_certs(tmp_path / "certs", ["gate-kul1-g01", "monitor"])
+    broker = Broker(tmp_path / "broker", certs)
+    broker.start()
+    monitor = Monitor(broker)
+    try:
+        port = free_port()
+        text = gate_yaml(broker, certs, tmp_path)
+        cfg = parse_config(text + f"ops:\n  metrics: {{enabled: true, port: {port}}}\n")
+        ops = Ops.build(cfg, env={})
+        devices, _hall = build_devices(cfg)
+        devices.bus = build(cfg.devices.bus, cfg)
+        daemon = Daemon(cfg, devices, settings_from(cfg), vault=ops.vault)
+        ops.attach(daemon)
+        stop = asyncio.Event()
+        runner = asyncio.ensure_future(daemon.run(stop))
+        await ops.start(daemon, stop)
+        url = f"http://127.0.0.1:{port}/metrics"
+        key = ("autogate_link_up", (("device", "bus"),))
+        try:
+            await asyncio.wait_for(daemon.ready.wait(), 20)
+            box = devices.bus._box()  # type: ignore[attr-defined]
+            real_peek = box.peek
+
+            def broken(*_a: Any, **_k: Any) -> Any:
+                raise sqlite3.DatabaseError("database disk image is malformed")
+
+            box.peek = broken
+            faulted = await asyncio.to_thread(
+                monitor.wait_for,
+                lambda m: any(
+                    (p.get("links") or {}).get("bus") == "fault" for p in monitor.on("status")
+                ),
+                15,
+            )
+            assert faulted, monitor.on("status")
+            res = await asyncio.to_thread(httpx.get, url, timeout=5)
+            assert samples(res.text)[key] == 0
+            box.peek = real_peek
+            for _ in range(100):
+                res = await asyncio.to_thread(httpx.get, url, timeout=5)
+                if samples(res.text)[key] == 1:
+                    break
+                await asyncio.sleep(0.1)
+            assert samples(res.text)[key] == 1
+        finally:
+            stop.set()
+            await runner
+            await ops.stop()
+    finally:
+        monitor.close()
+        broker.stop()
