@@ -85,6 +85,9 @@ def _entry(row: dict[str, str | None]) -> Entry:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    if Path(args.out).is_dir():
+        print(f"autogate lists build: {args.out} is a folder; give a file name", file=sys.stderr)
+        return 2
     try:
         entries = read_entries(Path(args.csv))
         salt = bytes.fromhex(args.salt_hex) if args.salt_hex else None

@@ -68,6 +68,8 @@ CASES = [
     ["lists", "check", "{tmp}", "--number", "1"],
     ["mrz", "parse", "x", "--today", "soon"],
     ["sim", "run", "{junk}"],
+    ["sim", "fleet", "--gates", "-3"],
+    ["lists", "build", "/no/such.csv", "{tmp}"],
 ]
 
 
