@@ -212,8 +212,14 @@ class MqttBus:
         if topic_leaf == "status":
             retain = True  # status is state: a new subscriber must see it at once
             self._last_status = payload
-            if self.fault:  # the outbox is broken: state goes straight to the broker
-                self._send_direct(topic_leaf, payload, retain=True)
+            if self.fault:  # state goes straight to the broker while the outbox fails
+                try:  # (and trying the outbox is how a failed write finds it works again)
+                    await self._put(topic_leaf, payload, retain)
+                    self._set_fault("write", None)
+                except Exception as exc:
+                    log.warning("bus: status not stored: %s", exc)
+                if self.fault:
+                    self._send_direct(topic_leaf, payload, retain=True)
                 return
         try:
             await self._put(topic_leaf, payload, retain)

@@ -234,3 +234,32 @@ async def test_outbox_fault_shows_in_status_and_metrics(tmp_path: Path) -> None:
     finally:
         monitor.close()
         broker.stop()
+
+
+async def test_a_failed_write_is_a_fault_until_a_write_works_again(
+    gate_cfg_factory: Callable[..., GateConfig], monitor: Monitor
+) -> None:
+    cfg = gate_cfg_factory()
+    bus = build(cfg.devices.bus, cfg)
+    inputs: list[Any] = []
+    await bus.start(inputs.append)
+    try:
+        box = bus._box()
+        real = box.put_many
+
+        def full_disk(*_a: Any, **_k: Any) -> Any:
+            raise sqlite3.OperationalError("database or disk is full")
+
+        box.put_many = full_disk  # type: ignore[method-assign]
+        with pytest.raises(DeviceError, match="disk is full"):
+            await bus.publish(*_alarm(bus))
+        assert [type(x) for x in inputs] == [i.DeviceFault]
+        box.put_many = real  # type: ignore[method-assign]
+        # only status is published while out of service: it must find the outbox again
+        from gate.actions import EventType
+
+        await bus.publish(*bus._event(EventType.GATE_STATUS, state="OUT_OF_SERVICE"))
+        assert any(isinstance(x, i.LinkRestored) for x in inputs)
+        assert bus.fault is None
+    finally:
+        await bus.close()
