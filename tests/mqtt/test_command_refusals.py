@@ -59,6 +59,10 @@ async def test_malformed_commands_get_ack_alarm_metric_and_journal(tmp_path: Pat
         port = free_port()
         text = gate_yaml(broker, certs, tmp_path, console_key=key)
         cfg = parse_config(text + f"ops:\n  metrics: {{enabled: true, port: {port}}}\n")
+        journal = tmp_path / "var" / "journal.jsonl"  # not the default var/ of the checkout
+        cfg = cfg.model_copy(
+            update={"storage": cfg.storage.model_copy(update={"journal": journal})}
+        )
         ops = Ops.build(cfg, env={})
         devices, _hall = build_devices(cfg)
         devices.bus = mqtt_bus.build(cfg.devices.bus, cfg)

@@ -191,6 +191,10 @@ async def test_outbox_fault_shows_in_status_and_metrics(tmp_path: Path) -> None:
         port = free_port()
         text = gate_yaml(broker, certs, tmp_path)
         cfg = parse_config(text + f"ops:\n  metrics: {{enabled: true, port: {port}}}\n")
+        journal = tmp_path / "var" / "journal.jsonl"  # not the default var/ of the checkout
+        cfg = cfg.model_copy(
+            update={"storage": cfg.storage.model_copy(update={"journal": journal})}
+        )
         ops = Ops.build(cfg, env={})
         devices, _hall = build_devices(cfg)
         devices.bus = build(cfg.devices.bus, cfg)
