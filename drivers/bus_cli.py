@@ -15,6 +15,7 @@ import os
 import sys
 from pathlib import Path
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -79,7 +80,7 @@ def _sign(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"{args.key}: cannot read: {exc.strerror}", file=sys.stderr)
         return 2
-    except (ValueError, TypeError) as exc:  # not PEM, or a PEM with a passphrase
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:  # not PEM, encrypted, odd
         print(f"{args.key}: not an unencrypted PEM private key: {exc}", file=sys.stderr)
         return 2
     if not isinstance(key, Ed25519PrivateKey):

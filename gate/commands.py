@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -104,7 +104,10 @@ def load_public_key(data: str | bytes) -> Ed25519PublicKey:
     """An Ed25519 public key from PEM (SubjectPublicKeyInfo) or base64 of the 32 raw bytes."""
     raw = data.encode() if isinstance(data, str) else data
     if raw.lstrip().startswith(b"-----BEGIN"):
-        key = serialization.load_pem_public_key(raw)
+        try:
+            key = serialization.load_pem_public_key(raw)
+        except UnsupportedAlgorithm as exc:  # a key type cryptography does not know
+            raise ValueError(f"not an Ed25519 public key ({exc})") from None
         if not isinstance(key, Ed25519PublicKey):
             raise ValueError("not an Ed25519 public key")
         return key

@@ -189,3 +189,14 @@ def test_refusal_of_a_malformed_command_keeps_only_readable_fields() -> None:
     r = verify(json.dumps(msg).encode())
     assert r.officer == "" and r.command is None
     assert r.command_id == msg["command_id"]
+
+
+def test_a_public_key_of_an_unknown_type_is_a_value_error() -> None:
+    """An SPKI with an algorithm cryptography does not know raised UnsupportedAlgorithm,
+    which the bus's build() did not catch: a traceback at start instead of one line."""
+    alg = bytes.fromhex("0603") + bytes([0x2A, 0x03, 0x04])  # OID 1.2.3.4
+    body = b"\x30" + bytes([len(alg)]) + alg + b"\x03\x05\x00" + b"\x00" * 4
+    spki = b"\x30" + bytes([len(body)]) + body
+    pem = b"-----BEGIN PUBLIC KEY-----\n" + base64.encodebytes(spki) + b"-----END PUBLIC KEY-----\n"
+    with pytest.raises(ValueError, match="not an Ed25519 public key"):
+        load_public_key(pem)
