@@ -48,14 +48,16 @@ class _Loader(yaml.SafeLoader):
     def fetch_flow_collection_start(self, token_class: Any) -> None:
         # the scanner re-checks every open flow level per token: 5,000 '[' cost seconds
         if self.flow_level >= MAX_DEPTH:
-            raise _TooDeep(f"nested deeper than {MAX_DEPTH} levels")
+            line = self.get_mark().line + 1  # type: ignore[attr-defined]
+            raise _TooDeep(f"line {line}: nested deeper than {MAX_DEPTH} levels")
         super().fetch_flow_collection_start(token_class)  # type: ignore[misc]
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:  # type: ignore[override]
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
-                raise _TooDeep(f"nested deeper than {MAX_DEPTH} levels")
+                line = self.peek_event().start_mark.line + 1  # type: ignore[attr-defined]
+                raise _TooDeep(f"line {line}: nested deeper than {MAX_DEPTH} levels")
             return super().compose_node(parent, index)  # type: ignore[no-any-return]
         finally:
             self._depth -= 1
