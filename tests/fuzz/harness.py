@@ -15,6 +15,7 @@ replayed before any mutation.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import pkgutil
 import random
@@ -151,10 +152,8 @@ def _retime_slowest(target: Target, report: Report, tries: int = 3) -> None:
     best = report.slowest_s
     for _ in range(tries):
         t0 = time.perf_counter()
-        try:
+        with contextlib.suppress(Exception):  # already recorded on the first run
             target.call(report.slowest_input)
-        except Exception:  # noqa: BLE001 - already recorded on the first run
-            pass
         best = min(best, time.perf_counter() - t0)
     report.slowest_s = best
 
