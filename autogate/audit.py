@@ -171,6 +171,11 @@ def add_verify_arguments(p: argparse.ArgumentParser) -> None:
 def cmd_verify(args: argparse.Namespace) -> int:
     """0 intact (and anchored); 1 broken, rewritten or bad checkpoint; 2 unusable input."""
     path = Path(args.file)
+    if path.is_dir():
+        print(
+            f"{path}: is a folder; give the journal file (e.g. var/journal.jsonl)", file=sys.stderr
+        )
+        return 2
     if not journal_files(path):
         print(f"{path}: file not found", file=sys.stderr)
         return 2

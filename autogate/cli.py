@@ -1,4 +1,13 @@
-"""The ``autogate`` command line: run, check-config, sim, audit verify (+ device tools)."""
+"""The ``autogate`` command line: run, check-config, sim, audit verify (+ device tools).
+
+One exit-code scheme for every subcommand (docs/cli.md):
+
+- 0  done, and the answer is yes / clean / nothing adverse
+- 1  done, and the answer is no: invalid, listed, broken, failed (the output says which)
+- 2  not done: a user's mistake (bad argument, missing or unreadable file, bad config),
+     one line on stderr saying what to do; never a traceback
+- 3  the daemon cannot start its services (a key, a port): ``autogate.ops.EXIT_OPS``
+"""
 
 from __future__ import annotations
 
@@ -13,7 +22,8 @@ from autogate import logs
 from autogate.audit import add_verify_arguments
 from gate.config import ConfigError, Devices, GateConfig, load_config
 
-EXIT_CONFIG = 2
+EXIT_OK, EXIT_NO, EXIT_USAGE = 0, 1, 2
+EXIT_CONFIG = EXIT_USAGE
 
 # device tools register their own subcommands (``add_subcommands``) when installed
 TOOL_MODULES = (
@@ -128,13 +138,37 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def user_mistake(exc: BaseException) -> str:
+    """One line for an error a user causes and can fix (the net under every subcommand)."""
+    if isinstance(exc, EOFError):
+        return "input ended before anything was read: pipe the input in, or run in a terminal"
+    if isinstance(exc, UnicodeDecodeError):
+        return "a file given is not UTF-8 text (or not a text file at all); check the path"
+    assert isinstance(exc, OSError)
+    where = f"{exc.filename}: " if exc.filename else ""
+    hint = {
+        FileNotFoundError: "no such file or folder; check the path",
+        PermissionError: "permission denied; run as a user who may use it",
+        IsADirectoryError: "is a folder; give a file",
+        NotADirectoryError: "a part of the path is not a folder; check the path",
+        FileExistsError: "exists already; choose another name or remove it",
+    }.get(type(exc), exc.strerror or str(exc))
+    return f"{where}{hint}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logs.setup(verbose=args.verbose)  # JSON lines on stderr (journald)
     # pymodbus logs every timeout with a frame dump at ERROR; the barrier driver reports
     # link faults itself (typed, journaled), so keep only pymodbus's critical messages
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
-    code = args.func(args)
+    try:
+        code = args.func(args)
+    except (OSError, EOFError, UnicodeDecodeError) as exc:  # what the user gave: exit 2
+        print(f"autogate {args.command}: {user_mistake(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
     return int(code or 0)
 
 

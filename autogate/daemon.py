@@ -51,6 +51,7 @@ from gate.actions import (
     ReadChip,
     ReadDocument,
 )
+from gate.commands import Refusal
 from gate.config import GateConfig
 from gate.journal import Journal, iter_records, journal_files
 from gate.reasons import ReasonCode
@@ -117,6 +118,8 @@ class Daemon:
         # ops hooks (metrics, systemd notify, logs): on_step(before, event, after, actions,
         # elapsed_s) after each step, on_publish(leaf, payload, ok) after each publish
         self.observers: list[Any] = []
+        if hasattr(devices.bus, "on_refused"):  # refused commands never reach the core
+            devices.bus.on_refused = self._command_refused
 
     # -- inputs ------------------------------------------------------------------
 
@@ -134,6 +137,21 @@ class Daemon:
             self.queue.put_nowait(event)
         else:
             loop.call_soon_threadsafe(self.queue.put_nowait, event)
+
+    def _command_refused(self, refusal: Refusal) -> None:
+        """A command the bus refused (it answers with the ack and the alarm): journal it
+        in the hash chain, where accepted commands are, and tell the observers (metrics)."""
+        self._journal(
+            "command.refused",
+            {
+                "reason": refusal.reason.value,
+                "detail": refusal.detail,
+                "command": refusal.command.value if refusal.command else None,
+                "command_id": refusal.command_id,
+                "officer": refusal.officer,
+            },
+        )
+        self._observe("on_command_refused", refusal)
 
     # -- main loop ----------------------------------------------------------------
 
@@ -305,7 +323,8 @@ class Daemon:
             await self.dev.bus.publish(leaf, payload, retain=retain)
         except Exception as exc:  # the bus owns durability; a failure here is a fault
             log.error("publish to %s failed: %s", leaf, exc)
-            self.emit(i.DeviceFault("bus", str(exc)))
+            if "bus" not in self.gate.faults:  # else its alarm fails too: a fault storm
+                self.emit(i.DeviceFault("bus", str(exc)))
             self._observe("on_publish", leaf, payload, False)
         else:
             self._observe("on_publish", leaf, payload, True)

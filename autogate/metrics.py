@@ -115,6 +115,12 @@ class Metrics:
             registry=r,
         )
         self.alarms = Counter("autogate_alarms", "Alarms raised, by reason", ["reason"], registry=r)
+        self.commands_refused = Counter(
+            "autogate_commands_refused",
+            "Officer commands the gate refused (negative ack + alarm), by reason",
+            ["reason"],
+            registry=r,
+        )
         self.watchdog_ok = Gauge(
             "autogate_watchdog_ok",
             "1 while the core loop is alive and watchdog pings go out",
@@ -196,6 +202,9 @@ class Metrics:
 
     def on_publish(self, leaf: str, payload: dict[str, Any], ok: bool) -> None:
         self.published.labels(leaf, "ok" if ok else "failed").inc()
+
+    def on_command_refused(self, refusal: Any) -> None:
+        self.commands_refused.labels(str(refusal.reason)).inc()
 
     def on_watchdog(self, healthy: bool) -> None:
         self.watchdog_ok.set(1 if healthy else 0)

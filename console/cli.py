@@ -98,16 +98,22 @@ def _officers(args: argparse.Namespace) -> Officers:
 def cmd_user_add(args: argparse.Namespace) -> int:
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
+    elif not sys.stdin.isatty():
+        print(
+            "no terminal to ask the password on: pipe it in with --password-stdin",
+            file=sys.stderr,
+        )
+        return 2
     else:
         password = getpass.getpass(f"password for {args.name}: ")
         if password != getpass.getpass("again: "):
-            print("passwords differ", file=sys.stderr)
-            return 1
+            print("passwords differ; nothing changed, try again", file=sys.stderr)
+            return 2
     try:
         officer = _officers(args).add(args.name, password, args.role)
     except OfficerError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return 2
     print(f"officer {officer.name} ({officer.role.value}) added")
     return 0
 
@@ -117,7 +123,7 @@ def cmd_user_disable(args: argparse.Namespace) -> int:
         _officers(args).disable(args.name)
     except OfficerError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return 2
     print(f"officer {args.name} disabled (open sessions end at their next request)")
     return 0
 

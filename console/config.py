@@ -7,10 +7,11 @@ turns a security setting off.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gate.config import rebase, validation_error
+from gate.yamlfile import ConfigError, parse_mapping, read_text
 
 
 class Strict(BaseModel):
@@ -65,23 +66,37 @@ class ConsoleConfigError(ValueError):
     pass
 
 
-def parse_console_config(text: str, base: Path | None = None) -> ConsoleConfig:
-    try:
-        data: Any = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConsoleConfigError(f"not YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConsoleConfigError("top level must be a mapping")
-    try:
-        return ConsoleConfig.model_validate(data)
-    except ValidationError as exc:
+def parse_console_config(
+    text: str, base: Path | None = None, path: str | Path = "<console config>"
+) -> ConsoleConfig:
+    """Validate console YAML; ``base``: the folder relative paths are relative to."""
+    try:  # the gate's shared safe loader: every problem is one line naming the field
+        data = parse_mapping(text, path)
+        cfg = ConsoleConfig.model_validate(data)
+    except ConfigError as exc:
         raise ConsoleConfigError(str(exc)) from None
+    except ValidationError as exc:
+        raise ConsoleConfigError(str(validation_error(path, exc))) from None
+    return cfg if base is None else _rebased(cfg, base)
+
+
+def _rebased(cfg: ConsoleConfig, base: Path) -> ConsoleConfig:
+    """Every relative path in ``cfg`` made relative to ``base`` (the file's folder)."""
+
+    def walk(model: BaseModel) -> BaseModel:
+        update = {}
+        for name in type(model).model_fields:
+            value = getattr(model, name)
+            update[name] = walk(value) if isinstance(value, BaseModel) else rebase(value, base)
+        return model.model_copy(update=update)
+
+    return walk(cfg)  # type: ignore[return-value]
 
 
 def load_console_config(path: str | Path) -> ConsoleConfig:
-    p = Path(path)
+    """Read, validate and rebase the console's config file; errors are one line."""
     try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConsoleConfigError(f"{p}: {exc}") from None
-    return parse_console_config(text)
+        text = read_text(path)
+    except ConfigError as exc:
+        raise ConsoleConfigError(str(exc)) from None
+    return parse_console_config(text, base=Path(path).absolute().parent, path=path)

@@ -16,6 +16,16 @@ command that cannot be delivered or confirmed because of the link or a refusal b
 controller raises ``DeviceError`` instead (a device problem; the daemon reports it as
 ``DeviceFault``, and the link task has reported ``LinkLost`` too).
 
+A reply can pass its CRC and still be impossible (a controller bug, a bit flipped in its
+memory): the driver checks what the physics and the interlock allow before the core
+hears of it (``implausible``). A door at both limit switches at once, or a door that
+opens while the other is open outside EMERGENCY, is a ``DeviceFault`` with that reason
+(the core goes OUT_OF_SERVICE and closes both doors), and the snapshot is not passed on;
+``LinkRestored`` follows when the reports are possible again. A door that opens without
+a command is read again at once: a single glitch is dropped, a door still open is
+believed (a forced door: the core's alarm). A "controller restarted" boot count that
+changes at every poll is one fault, not a fault per poll.
+
 Framing, CRC and retries are pymodbus's; this module keeps only the register map
 (``drivers/regmap.py``) and door semantics. The last 64 frames on the wire, decoded,
 are kept for the journal (``black_box()``).
@@ -61,6 +71,8 @@ log = logging.getLogger(__name__)
 NAME = "barrier"
 BLACK_BOX_FRAMES = 64
 STATUS_WATCHDOG = 0x0001
+RESTART_STORM = 3  # boot-count changes within RESTART_WINDOW_S: no controller boots so fast
+RESTART_WINDOW_S = 10.0
 FUNCTION_CODES = {
     "read_coils": 1,
     "read_discrete_inputs": 2,
@@ -151,6 +163,29 @@ class Snapshot:
         return opened if opened is not None else not self.closed[door]
 
 
+def implausible(
+    prev: Snapshot | None, snap: Snapshot, commanded: dict[Door, bool] | None = None
+) -> str | None:
+    """Why ``snap`` cannot be true (physics, interlock), or None when it can be.
+
+    ``commanded``: the doors the driver commanded open (the daemon opens both only in
+    EMERGENCY, before or while the controller's own input says so)."""
+    commanded = commanded or dict.fromkeys(Door, False)
+    for door in Door:
+        if snap.closed[door] and snap.opened[door]:
+            return f"{door} door reports closed and fully open at once"
+    if not snap.emergency and not any(snap.closed.values()):
+        # both open: only EMERGENCY releases both. One still open from an EMERGENCY that
+        # has just cleared is closing; a door that has just opened beside it is not.
+        newly = [d for d in Door if (prev is None or prev.closed[d]) and not commanded[d]]
+        if newly:
+            return (
+                f"both doors report open outside EMERGENCY ({newly[0]} just opened): "
+                "the interlock never releases both"
+            )
+    return None
+
+
 class ModbusBarrier:
     """``drivers.interfaces.Barrier`` over Modbus RTU."""
 
@@ -179,6 +214,8 @@ class ModbusBarrier:
         # tasks share the client, and RTU can only pair a reply with the last request
         self._line = asyncio.Lock()
         self.polls = 0
+        self._commanded = dict.fromkeys(Door, False)  # the last value written to each coil
+        self._boots: deque[float] = deque(maxlen=RESTART_STORM)
 
     # --- Device -----------------------------------------------------------------
 
@@ -332,6 +369,7 @@ class ModbusBarrier:
             self._restarted = (
                 f"controller restarted (boot {self._boot} -> {boot}); outputs were reset"
             )
+            self._commanded = dict.fromkeys(Door, False)
         self._boot = boot
         log.info("barrier: controller firmware %#06x on %s", self.firmware, self.cfg.port)
 
@@ -413,7 +451,6 @@ class ModbusBarrier:
     async def _read_inputs(self, registers: bool = True) -> Snapshot:
         """Read the discrete inputs and (unless told not to) the input registers."""
         t = time.monotonic()
-        ir = self.map.input_registers
         d0, dn = self.map.di_span()
         rr = await self._call("read inputs", "read_discrete_inputs", d0, count=dn)
         bits = rr.bits
@@ -429,6 +466,14 @@ class ModbusBarrier:
             self._registers_t = t
         else:  # a fast confirmation poll: door sensors only, registers from the last read
             return replace(prev, t=t, **self._bits_fields(bits, d0))
+
+        return self.snapshot_of(t, bits, regs)
+
+    def snapshot_of(self, t: float, bits: list[bool], regs: list[int]) -> Snapshot:
+        """A ``Snapshot`` from the replies to the two reads (pure: the fuzz target's way in)."""
+        ir = self.map.input_registers
+        d0, _ = self.map.di_span()
+        r0, _ = self.map.ir_span()
 
         def reg(a: int | None) -> int | None:
             return None if a is None else regs[a - r0]
@@ -471,9 +516,12 @@ class ModbusBarrier:
             fast = self._pending and time.monotonic() - self._registers_t < self.cfg.poll_s
             snap = await self._read_inputs(registers=not fast)
             self.polls += 1
+            snap = await self._unglitched(snap, fast)
             await self._check_controller(snap)
-            self._publish(snap, full=False)
-            if self._transient and not (snap.status or 0) & STATUS_WATCHDOG:
+            if self._believable(snap):
+                self._publish(snap, full=self._resync)
+                self._resync = False
+            if self._transient and not self._storm and not (snap.status or 0) & STATUS_WATCHDOG:
                 # The restart or watchdog trip is over and the controller answers normally:
                 # clear the core's fault so an officer can put the gate back in service.
                 self._transient = False
@@ -484,9 +532,65 @@ class ModbusBarrier:
                     await self._wake.wait()
             self._wake.clear()
 
+    async def _unglitched(self, snap: Snapshot, fast: bool) -> Snapshot:
+        """A door that opened without a command, outside EMERGENCY, is read once more:
+        a reply that a second read contradicts was a glitch, not a forced door."""
+        prev = self.snapshot
+        if prev is None or snap.emergency:
+            return snap
+        uncommanded = [
+            d for d in Door if prev.closed[d] and not snap.closed[d] and not self._commanded[d]
+        ]
+        if not uncommanded:
+            return snap
+        again = await self._read_inputs(registers=not fast)
+        if all(again.closed[d] for d in uncommanded):
+            text = f"{uncommanded[0]} door open without a command, not confirmed: dropped"
+            self._frames.append({"t": time.time(), "dir": "event", "text": text})
+            log.warning("barrier: %s", text)
+        return again
+
+    def _believable(self, snap: Snapshot) -> bool:
+        """Pass ``snap`` on only if it can be true; an impossible one is a fault, once."""
+        if self._implausible is None:
+            why = implausible(self.snapshot, snap, self._commanded)
+        else:  # still impossible? (no "just opened" needed: nothing was believed since)
+            why = self._implausible if implausible(None, snap, self._commanded) else None
+        if why is not None:
+            if self._implausible is None:
+                self._implausible = why
+                self._frames.append({"t": time.time(), "dir": "event", "text": why})
+                log.error("barrier: impossible report: %s", why)
+                self._send(DeviceFault(NAME, f"impossible report from the controller: {why}"))
+            return False
+        if self._implausible is not None:  # possible again: clear, then the whole state
+            log.info("barrier: controller reports are possible again")
+            self._implausible = None
+            self._resync = True
+            self._send(LinkRestored(NAME))
+        return True
+
     async def _check_controller(self, snap: Snapshot) -> None:
+        if self._storm and time.monotonic() - self._boots[-1] > RESTART_WINDOW_S:
+            self._storm = False  # the boot count held still long enough: believable again
         if snap.boot_count is not None and self._boot is not None and snap.boot_count != self._boot:
             prev, self._boot = self._boot, snap.boot_count
+            now = time.monotonic()
+            self._boots.append(now)
+            recent = [t for t in self._boots if now - t <= RESTART_WINDOW_S]
+            if len(recent) >= RESTART_STORM:
+                if not self._storm:  # one fault for the storm, not one per poll
+                    self._storm = True
+                    self._transient = True
+                    why = (
+                        f"controller reports a restart at every poll ({len(recent)} in "
+                        f"{RESTART_WINDOW_S:.0f} s, boot {prev} -> {snap.boot_count}): "
+                        "not believable"
+                    )
+                    self._frames.append({"t": time.time(), "dir": "event", "text": why})
+                    self._send(DeviceFault(NAME, why))
+                return
+            self._storm = False
             hr = self.map.holding_registers
             if hr.watchdog_ds is not None:
                 await self._call(
@@ -496,6 +600,7 @@ class ModbusBarrier:
                     round(self.cfg.watchdog_s * 10),
                 )
             self._transient = True
+            self._commanded = dict.fromkeys(Door, False)  # its outputs were reset
             self._send(
                 DeviceFault(
                     NAME,
@@ -550,10 +655,13 @@ class ModbusBarrier:
             )
             return
         coil = self.map.coils.entry_open if door is Door.ENTRY else self.map.coils.exit_open
+        if want_open:  # from now on an opening door is expected (before the write lands)
+            self._commanded[door] = True
         for attempt in (1, 2):
             link = self._link_gen
             try:
                 await self._call(f"{verb} {door}", "write_coil", coil, want_open)
+                self._commanded[door] = want_open
                 break
             except ControllerError as exc:
                 raise DeviceError(NAME, f"{verb} command not delivered: {exc.detail}") from None
@@ -653,6 +761,9 @@ class ModbusBarrier:
     _link_gen: int = 0  # counts successful connections
     _transient: bool = False  # a DeviceFault sent while the link stayed up, not yet cleared
     _next_beat: float = 0.0
+    _implausible: str | None = None  # why the controller's last reports were impossible
+    _resync: bool = False  # pass the whole state on at the next believable snapshot
+    _storm: bool = False  # a restart storm was reported and not yet over
 
 
 def build(cfg: ModbusBarrierConfig, gate_cfg: GateConfig) -> ModbusBarrier:

@@ -17,6 +17,14 @@ Three workers, one job each:
   accepted one goes to the core as ``OfficerCommand`` through ``emit``. A refused one is
   answered here: a negative ``cmd-ack`` and an ``alarm.raised`` (``gate_command_refused``).
 
+A damaged outbox file is moved aside at start (``gate.outbox.open_outbox``) and named
+in an ``alarm.raised`` (``gate_device_fault``, device ``bus``). An outbox that fails
+while running (the drainer cannot read it ``DRAIN_FAULT_AFTER`` passes in a row, or a
+write fails) is a bus fault: ``DeviceFault("bus")`` to the core (status and metrics show
+it), an alarm sent straight to the broker, ``publish()`` raising instead of answering OK,
+and ``LinkRestored("bus")`` when it works again. Status is state, not history: while the
+outbox is at fault it goes straight to the broker.
+
 On every connect the bus republishes the gate's last status, retained (the broker may
 have published the last will, ``online: false`` / ``OFFLINE``, while it was away). The
 periodic heartbeat is the daemon's: it publishes ``status`` every ``heartbeat_s``.
@@ -46,16 +54,17 @@ from drivers.errors import DeviceError
 from drivers.interfaces import Emit
 from gate import events
 from gate.actions import EventType, Publish
-from gate.commands import NonceStore, Refusal, load_public_key, verify_command
+from gate.commands import NonceStore, Refusal, RefusalReason, load_public_key, verify_command
 from gate.config import GateConfig, MqttBusConfig
 from gate.events import EventError
-from gate.inputs import OfficerCommand
-from gate.outbox import Outbox, OutboxFull
+from gate.inputs import DeviceFault, LinkRestored, OfficerCommand
+from gate.outbox import Outbox, OutboxFull, open_outbox
 from gate.reasons import ReasonCode
 
 log = logging.getLogger("autogate.bus")
 
 FULL_CLEAR_RATIO = 0.9  # the "outbox full" alarm clears when the backlog falls below this
+DRAIN_FAULT_AFTER = 3  # drainer passes failing in a row (about 1.5 s) before a bus fault
 
 
 def _utcnow() -> dt.datetime:
@@ -112,6 +121,8 @@ class MqttBus:
         self._pending: list[tuple[str, bytes, bool, bool, asyncio.Future[int]]] = []
         self._writer: asyncio.Future[None] | None = None
         self._closed = False
+        self._drain_errors = 0
+        self._faults: dict[str, str] = {}  # "read" / "write" -> why (guarded by _lock)
 
     # --- Device ---------------------------------------------------------------------
 
@@ -119,20 +130,33 @@ class MqttBus:
         self._loop = asyncio.get_running_loop()
         self._emit = emit
         self._nonces = NonceStore(self.cfg.clock_skew_s, not_before=self._clock())
+        aside: Path | None = None
         try:
-            self._outbox = await self._loop.run_in_executor(
+            self._outbox, aside = await self._loop.run_in_executor(
                 self._io,
-                lambda: Outbox(self.outbox_path, self.cfg.outbox_max_rows, self.cfg.outbox_sync),
+                lambda: open_outbox(
+                    self.outbox_path, self.cfg.outbox_max_rows, self.cfg.outbox_sync
+                ),
             )
-        except Exception as exc:  # sqlite3 errors, permissions
+            # a status left from before a restart (often the OFFLINE of close()) is
+            # stale: the status published on connect, then the daemon's, supersede it
+            stale = await self._loop.run_in_executor(
+                self._io, self._outbox.discard_retained, self._prefix + "status"
+            )
+        except Exception as exc:  # sqlite errors, permissions
             raise DeviceError("bus", f"cannot open outbox {self.outbox_path}: {exc}") from exc
-        # a status left from before a restart (often the OFFLINE of close()) is stale: the
-        # status published on connect, then the daemon's own, supersede it
-        stale = await self._loop.run_in_executor(
-            self._io, self._outbox.discard_retained, self._prefix + "status"
-        )
         if stale:
             log.info("bus: dropped %d stale status row(s) from the outbox", stale)
+        if aside is not None:
+            detail = f"outbox damaged: kept as {aside.name}; a new outbox was started"
+            log.error("bus: %s (%s)", detail, aside)
+            leaf, alarm = self._event(
+                EventType.ALARM_RAISED,
+                reasons=(ReasonCode.GATE_DEVICE_FAULT,),
+                device="bus",
+                detail=detail,
+            )
+            await self._put(leaf, alarm, reserve=True)
         self._client = self._make_client()
         self._client.connect_async(self.cfg.host, self.cfg.port, self.cfg.keepalive_s)
         self._client.loop_start()
@@ -188,8 +212,20 @@ class MqttBus:
         if topic_leaf == "status":
             retain = True  # status is state: a new subscriber must see it at once
             self._last_status = payload
+            if self.fault:  # state goes straight to the broker while the outbox fails
+                try:  # (and trying the outbox is how a failed write finds it works again)
+                    await self._put(topic_leaf, payload, retain)
+                    self._set_fault("write", None)
+                except Exception as exc:
+                    log.warning("bus: status not stored: %s", exc)
+                if self.fault:
+                    self._send_direct(topic_leaf, payload, retain=True)
+                return
         try:
             await self._put(topic_leaf, payload, retain)
+            self._set_fault("write", None)
+            if "read" in self._faults:  # on disk, but the drainer cannot read it back
+                raise DeviceError("bus", f"event stored but not deliverable: {self.fault}")
         except OutboxFull:
             if not self._full_alarm:
                 self._full_alarm = True
@@ -287,6 +323,7 @@ class MqttBus:
                 results = await self._loop.run_in_executor(self._io, outbox.put_many, rows)
             except Exception as exc:  # sqlite failure: nothing of the batch was stored
                 err = DeviceError("bus", f"outbox write failed: {exc}")
+                self._set_fault("write", err.detail)
                 for *_, done in batch:
                     if not done.done():
                         done.set_exception(err)
@@ -329,12 +366,70 @@ class MqttBus:
             try:
                 self._flush_acks()
                 self._check_full_cleared(outbox)
-                sent = self._send_some(outbox) if self._connected.is_set() else 0
-            except Exception:  # keep draining: a transient sqlite or socket error
-                log.exception("bus: drainer error")
+                sent = self._send_some(outbox) if self._connected.is_set() else outbox.probe()
+            except Exception as exc:  # keep draining; a failure that lasts is a bus fault
+                self._drain_errors += 1
+                if self._drain_errors == 1:
+                    log.exception("bus: drainer error")
+                if self._drain_errors >= DRAIN_FAULT_AFTER:
+                    self._set_fault("read", f"outbox unreadable: {exc}"[:200])
                 sent = 0
+            else:
+                self._drain_errors = 0
+                self._set_fault("read", None)
             if not sent:
                 self._wake.wait(0.5)
+
+    @property
+    def fault(self) -> str | None:
+        """Why the outbox cannot be used now (None when it works)."""
+        faults = dict(self._faults)
+        return "; ".join(faults.values()) or None
+
+    def _set_fault(self, kind: str, why: str | None) -> None:
+        """Record or clear one kind of outbox fault; tell the core on the transitions
+        (``DeviceFault`` / ``LinkRestored``), with an alarm straight to the broker."""
+        with self._lock:
+            before = bool(self._faults)
+            if why is None:
+                if self._faults.pop(kind, None) is None:
+                    return
+            elif kind in self._faults:
+                return
+            else:
+                self._faults[kind] = why
+            after = bool(self._faults)
+        if why is not None:
+            log.error("bus: outbox fault: %s", why)
+        if before == after or self._emit is None:
+            return
+        if after:
+            assert why is not None
+            leaf, alarm = self._event(
+                EventType.ALARM_RAISED,
+                reasons=(ReasonCode.GATE_DEVICE_FAULT,),
+                device="bus",
+                detail=why[:500],
+            )
+            self._send_direct(leaf, alarm, retain=False)
+            self._emit(DeviceFault("bus", why))
+        else:
+            log.info("bus: outbox works again")
+            self._emit(LinkRestored("bus"))
+
+    def _send_direct(self, leaf: str, payload: dict[str, Any], retain: bool) -> None:
+        """QoS 1 straight to paho, outside the outbox (lost if the broker is away)."""
+        client = self._client
+        if client is None or not self._connected.is_set():
+            log.warning("bus: %s not sent (outbox at fault, broker not connected)", leaf)
+            return
+        data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+        info = client.publish(self._prefix + leaf, data, qos=1, retain=retain)
+        with self._lock:
+            if info.mid in self._early:
+                self._early.discard(info.mid)
+            else:
+                self._direct.add(info.mid)
 
     def _send_some(self, outbox: Outbox) -> int:
         assert self._client is not None
@@ -446,15 +541,19 @@ class MqttBus:
     def _command(self, topic: str, raw: bytes) -> None:
         assert self._nonces is not None and self._emit is not None
         leaf = topic.removeprefix(self._prefix + "cmd/")
-        result = verify_command(
-            raw,
-            topic_command=leaf,
-            site=self.site,
-            gate=self.gate,
-            keys=self._keys,
-            now=self._clock(),
-            nonces=self._nonces,
-        )
+        try:
+            result = verify_command(
+                raw,
+                topic_command=leaf,
+                site=self.site,
+                gate=self.gate,
+                keys=self._keys,
+                now=self._clock(),
+                nonces=self._nonces,
+            )
+        except Exception as exc:  # a verifier bug: still refused, answered and counted
+            log.exception("bus: command on %s could not be verified", topic)
+            result = Refusal(RefusalReason.MALFORMED, f"unreadable: {type(exc).__name__}")
         if isinstance(result, OfficerCommand):
             log.info("bus: command %s from %s", result.command, result.officer)
             self._emit(result)
@@ -462,7 +561,10 @@ class MqttBus:
         self.stats["commands_refused"] += 1
         log.warning("bus: command refused on %s: %s %s", topic, result.reason, result.detail)
         if self.on_refused is not None:
-            self.on_refused(result)
+            try:
+                self.on_refused(result)
+            except Exception:  # the journal's trouble must not stop the ack and the alarm
+                log.exception("bus: refusal hook failed")
         task = asyncio.ensure_future(self._answer_refusal(result))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -15,6 +15,7 @@ import os
 import sys
 from pathlib import Path
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -47,33 +48,45 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:  # type: ig
 
 def _keygen(args: argparse.Namespace) -> int:
     key = Ed25519PrivateKey.generate()
-    private = Path(f"{args.name}.key")
-    if private.exists():
-        print(f"{private}: exists, not overwritten", file=sys.stderr)
-        return 1
-    fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
+    private, public = Path(f"{args.name}.key"), Path(f"{args.name}.pub")
+    if not private.parent.is_dir():
+        print(f"{private.parent}: no such folder; create it first", file=sys.stderr)
+        return 2
+    for path in (private, public):
+        if path.exists():
+            print(f"{path}: exists, not overwritten; choose another name", file=sys.stderr)
+            return 2
+    try:
+        fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(
+                key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
             )
-        )
-    Path(f"{args.name}.pub").write_text(public_key_b64(key.public_key()) + "\n")
-    print(f"wrote {private} and {args.name}.pub")
+        public.write_text(public_key_b64(key.public_key()) + "\n")
+    except OSError as exc:
+        print(f"{exc.filename or private}: cannot write: {exc.strerror}", file=sys.stderr)
+        return 2
+    print(f"wrote {private} and {public}")
     return 0
 
 
 def _sign(args: argparse.Namespace) -> int:
     try:
         key = serialization.load_pem_private_key(args.key.read_bytes(), password=None)
-    except (OSError, ValueError) as exc:
-        print(f"{args.key}: {exc}", file=sys.stderr)
-        return 1
+    except OSError as exc:
+        print(f"{args.key}: cannot read: {exc.strerror}", file=sys.stderr)
+        return 2
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:  # not PEM, encrypted, odd
+        print(f"{args.key}: not an unencrypted PEM private key: {exc}", file=sys.stderr)
+        return 2
     if not isinstance(key, Ed25519PrivateKey):
-        print(f"{args.key}: not an Ed25519 private key", file=sys.stderr)
-        return 1
+        print(f"{args.key}: not an Ed25519 private key (make one: mqtt keygen)", file=sys.stderr)
+        return 2
+
     msg = sign_command(
         key,
         site=args.site,
@@ -83,15 +96,27 @@ def _sign(args: argparse.Namespace) -> int:
         key_id=args.key_id,
         ts=dt.datetime.now(dt.UTC),
     )
+    try:  # a command the gate would refuse as malformed is a mistake here
+        validate(msg)
+    except EventError as exc:
+        print(f"autogate mqtt sign: {exc}", file=sys.stderr)
+        return 2
     print(topic(args.site, args.gate, f"cmd/{args.command}"), file=sys.stderr)
     print(json.dumps(msg))
     return 0
 
 
 def _validate(args: argparse.Namespace) -> int:
-    sources = [(str(p), p.read_text(encoding="utf-8")) for p in args.files] or [
-        ("<stdin>", sys.stdin.read())
-    ]
+    """0 every message valid, 1 some invalid (each listed), 2 a file could not be read."""
+    try:
+        sources = [(str(p), p.read_text(encoding="utf-8")) for p in args.files] or [
+            ("<stdin>", sys.stdin.read())
+        ]
+    except (OSError, UnicodeDecodeError) as exc:
+        where = getattr(exc, "filename", None) or "input"
+        why = getattr(exc, "strerror", None) or "not UTF-8 text"
+        print(f"autogate mqtt validate: {where}: {why}", file=sys.stderr)
+        return 2
     bad = 0
     for name, text in sources:
         for n, line in enumerate(text.splitlines(), 1):
@@ -99,7 +124,7 @@ def _validate(args: argparse.Namespace) -> int:
                 continue
             try:
                 validate(json.loads(line))
-            except (ValueError, EventError) as exc:
+            except (ValueError, EventError, RecursionError) as exc:
                 bad += 1
                 print(f"{name}:{n}: {exc}")
     return 1 if bad else 0

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from drivers.errors import DeviceError
+from gate.yamlfile import ConfigError, parse_mapping, read_text
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "config" / "barrier-models"
 
@@ -106,13 +106,21 @@ def load_regmap(name: str | None = None, path: str | Path | None = None) -> Regi
             raise DeviceError("barrier", "no register map: give a model name or a file")
         path = MODELS_DIR / f"{name}.yaml"
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not path.exists():
         known = ", ".join(sorted(p.stem for p in MODELS_DIR.glob("*.yaml")))
-        raise DeviceError("barrier", f"register map {path} not found (known: {known})") from None
-    except (OSError, yaml.YAMLError) as exc:
-        raise DeviceError("barrier", f"register map {path}: {exc}") from None
+        raise DeviceError("barrier", f"register map {path} not found (known: {known})")
+    try:  # the shared safe loader: bad bytes, tags, dates, nesting are one line
+        return parse_regmap(read_text(path), path)
+    except ConfigError as exc:
+        raise DeviceError("barrier", f"register map {exc}") from None
+
+
+def parse_regmap(text: str, path: str | Path = "<register map>") -> RegisterMap:
+    """Validate a register map's YAML text; errors are ``DeviceError`` naming the field."""
+    try:
+        data = parse_mapping(text, path)
+    except ConfigError as exc:
+        raise DeviceError("barrier", f"register map {exc}") from None
     try:
         return RegisterMap.model_validate(data)
     except ValidationError as exc:

@@ -140,7 +140,7 @@ class HashedList:
                 person=frozenset(map(str, data.get("person", []))),
                 passes=passes,
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ListFileError(f"malformed: {exc!r}") from None
 
 
@@ -216,6 +216,10 @@ class ListFile:
                     data = json.loads(self.path.read_text(encoding="utf-8"))
                 except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
                     raise ListFileError(f"{self.path}: {exc}") from None
+                except RecursionError:  # nested deeper than any list file is
+                    raise ListFileError(
+                        f"{self.path}: not a list file (nested too deeply)"
+                    ) from None
                 self._list = HashedList.from_json(data)
                 self._stamp = stamp
                 log.info("list %s loaded", self.path)

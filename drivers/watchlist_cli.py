@@ -55,6 +55,8 @@ def read_entries(path: Path) -> list[Entry]:
                     raise CsvError(f"{where}: {exc}") from None
     except OSError as exc:
         raise CsvError(f"{path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise CsvError(f"{path}: not UTF-8 text; save the CSV as UTF-8") from None
     return entries
 
 
@@ -83,6 +85,9 @@ def _entry(row: dict[str, str | None]) -> Entry:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    if Path(args.out).is_dir():
+        print(f"autogate lists build: {args.out} is a folder; give a file name", file=sys.stderr)
+        return 2
     try:
         entries = read_entries(Path(args.csv))
         salt = bytes.fromhex(args.salt_hex) if args.salt_hex else None
@@ -100,27 +105,51 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _issuers() -> list[str]:
+    """Every code a document's issuer can have (ICAO 9303-3), for a search without one."""
+    from gate.policy_config import ICAO_EXTRA_CODES, iso_alpha3
+
+    return sorted(iso_alpha3() | set(ICAO_EXTRA_CODES))
+
+
 def cmd_check(args: argparse.Namespace) -> int:
+    """Exit (docs/cli.md): 0 nothing adverse (no entry, or only a pass), 1 listed
+    (stolen, lost or person: the gate would refer), 2 no search could be made."""
+    if not args.number and not args.surname:
+        print(
+            "autogate lists check: nothing to look up: give --number [--state] "
+            "or --surname --birth [--given-names]",
+            file=sys.stderr,
+        )
+        return 2
+    if args.surname and not args.birth:
+        print("autogate lists check: --surname needs --birth (YYYY-MM-DD)", file=sys.stderr)
+        return 2
     try:
         lst: HashedList = ListFile(Path(args.list)).get()
         birth = dt.date.fromisoformat(args.birth) if args.birth else None
     except (ListFileError, ValueError) as exc:
         print(f"autogate lists check: {exc}", file=sys.stderr)
         return 2
-    found: list[str] = []
+    listed: list[str] = []
+    passes: list[str] = []
     if args.number:
-        keys = document_keys(lst.salt, args.state or "", args.number)
-        found += [k for k, bag in (("stolen", lst.stolen), ("lost", lst.lost)) if set(keys) & bag]
-        found += [
-            f"pass {p.pass_type} valid until {p.valid_until}"
-            for key in keys
-            if (p := lst.passes.get(key))
-        ]
+        # without --state every issuer is tried: an entry is keyed by issuer and number
+        for state in [args.state] if args.state else ["", *_issuers()]:
+            keys = document_keys(lst.salt, state, args.number)
+            on = f" (issuing state {state})" if state and not args.state else ""
+            for kind, bag in (("stolen", lst.stolen), ("lost", lst.lost)):
+                listed += [f"{kind}{on}" for k in dict.fromkeys(keys) if k in bag]
+            for key in dict.fromkeys(keys):
+                if (rec := lst.passes.get(key)) is not None:
+                    valid = "valid" if rec.valid_until >= dt.date.today() else "EXPIRED"
+                    passes.append(f"pass {rec.pass_type} {valid} until {rec.valid_until}{on}")
     given = args.given_names or ""
     if args.surname and birth and person_key(lst.salt, args.surname, given, birth) in lst.person:
-        found.append("person")
+        listed.append("person")
+    found = list(dict.fromkeys(listed + passes))
     print("\n".join(found) if found else "no entry")
-    return 1 if found else 0
+    return 1 if listed else 0
 
 
 def add_subcommands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -133,10 +162,13 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:  # type: ig
     build.add_argument("--salt-hex", help="salt to use (default: fresh random 32 bytes)")
     build.set_defaults(func=cmd_build)
 
-    check = sub.add_parser("check", help="look a document or person up (exit 1 if listed)")
+    check = sub.add_parser(
+        "check",
+        help="look a document or person up (exit 0 nothing adverse, 1 listed, 2 error)",
+    )
     check.add_argument("list", help="hashed list JSON")
     check.add_argument("--number", help="document number")
-    check.add_argument("--state", help="issuing state (ICAO code)")
+    check.add_argument("--state", help="issuing state (ICAO code); default: every issuer")
     check.add_argument("--surname")
     check.add_argument("--given-names")
     check.add_argument("--birth", help="date of birth, YYYY-MM-DD")

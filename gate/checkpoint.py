@@ -163,7 +163,7 @@ def load_lines(text: str) -> list[Checkpoint]:
             continue
         try:
             obj = json.loads(line)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             raise CheckpointError(f"line {n}: not JSON") from None
         try:
             out.append(parse(obj))

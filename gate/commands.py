@@ -24,6 +24,7 @@ import base64
 import binascii
 import datetime as dt
 import json
+import re
 import secrets
 import uuid
 from collections.abc import Mapping
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -39,6 +40,8 @@ from gate.events import EventError, format_ts, parse_ts, validate
 from gate.inputs import Command, OfficerCommand
 
 SCHEMA = "command/1"
+MAX_BYTES = 4096  # a command is under 600 bytes; anything far larger is not one
+_TS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z")
 
 
 class RefusalReason(StrEnum):
@@ -101,7 +104,10 @@ def load_public_key(data: str | bytes) -> Ed25519PublicKey:
     """An Ed25519 public key from PEM (SubjectPublicKeyInfo) or base64 of the 32 raw bytes."""
     raw = data.encode() if isinstance(data, str) else data
     if raw.lstrip().startswith(b"-----BEGIN"):
-        key = serialization.load_pem_public_key(raw)
+        try:
+            key = serialization.load_pem_public_key(raw)
+        except UnsupportedAlgorithm as exc:  # a key type cryptography does not know
+            raise ValueError(f"not an Ed25519 public key ({exc})") from None
         if not isinstance(key, Ed25519PublicKey):
             raise ValueError("not an Ed25519 public key")
         return key
@@ -154,11 +160,19 @@ def verify_command(
     now: dt.datetime,
     nonces: NonceStore,
 ) -> OfficerCommand | Refusal:
-    """Verify one command message received on ``.../cmd/{topic_command}``."""
+    """Verify one command message received on ``.../cmd/{topic_command}``.
+
+    Never raises on what the network sends: every message gets an ``OfficerCommand`` or
+    a ``Refusal`` (the bus answers each refusal with a negative ack, an alarm, a count
+    and a journal record). Structure is checked before any key is used, so a message
+    nobody could sign is ``malformed``, not a crash.
+    """
+    if len(raw) > MAX_BYTES:
+        return Refusal(RefusalReason.MALFORMED, f"{len(raw)} bytes, more than {MAX_BYTES}")
     try:
         msg = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return Refusal(RefusalReason.MALFORMED, f"not JSON: {exc}"[:200])
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        return Refusal(RefusalReason.MALFORMED, _printable(f"not JSON: {exc}"))
     if not isinstance(msg, dict):
         return Refusal(RefusalReason.MALFORMED, "not a JSON object")
     seen = _readable(msg)
@@ -169,19 +183,25 @@ def verify_command(
     try:
         validate(msg)
     except EventError as exc:
-        return Refusal(RefusalReason.MALFORMED, str(exc)[:200], **seen)
+        return Refusal(RefusalReason.MALFORMED, _printable(str(exc)), **seen)
+    try:
+        signed = canonical(msg)
+    except UnicodeEncodeError:  # a lone surrogate (``\ud800``) that JSON allowed
+        return Refusal(RefusalReason.MALFORMED, "a field is not valid Unicode", **seen)
+    ts = _instant(msg["ts"])
+    if ts is None:
+        return Refusal(RefusalReason.MALFORMED, "ts: not a real UTC instant", **seen)
     key = keys.get(msg["key_id"])
     if key is None:
         return Refusal(RefusalReason.UNKNOWN_KEY, f"key {msg['key_id']!r} not trusted", **seen)
     try:
-        key.verify(base64.b64decode(msg["sig"]), canonical(msg))
+        key.verify(base64.b64decode(msg["sig"]), signed)
     except (InvalidSignature, binascii.Error):
         return Refusal(RefusalReason.BAD_SIGNATURE, "signature does not verify", **seen)
     if (msg["site"], msg["gate"]) != (site, gate):
         return Refusal(RefusalReason.WRONG_GATE, f"for {msg['site']}/{msg['gate']}", **seen)
     if msg["command"] != topic_command:
         return Refusal(RefusalReason.TOPIC_MISMATCH, f"sent on cmd/{topic_command}", **seen)
-    ts = parse_ts(msg["ts"])
     skew = abs((now - ts).total_seconds())
     if skew > nonces.window.total_seconds():
         return Refusal(RefusalReason.EXPIRED, f"signed {skew:.0f} s from now", **seen)
@@ -194,15 +214,43 @@ def verify_command(
     )
 
 
+def _instant(text: str) -> dt.datetime | None:
+    """``ts`` as an aware datetime, or None when it is not a real instant: the schema's
+    pattern lets ``2026-02-30`` and hour 25 through, and ``$`` matches before a newline."""
+    if _TS.fullmatch(text) is None:
+        return None
+    try:
+        return parse_ts(text)
+    except ValueError:
+        return None
+
+
+def _printable(text: str) -> str:
+    """A detail that is safe in an ack, an alarm and the journal: valid UTF-8, short."""
+    return text.encode("utf-8", "replace").decode("utf-8")[:200]
+
+
+def _text(value: Any, limit: int = 64) -> str | None:
+    """``value`` if it is a short string that encodes as UTF-8, else None."""
+    if not isinstance(value, str) or len(value) > limit:
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return value
+
+
 def _readable(msg: dict[str, Any]) -> dict[str, Any]:
     """What a refused message says about itself, kept only if well-formed (for the ack)."""
     out: dict[str, Any] = {}
-    cid = msg.get("command_id")
-    if isinstance(cid, str) and len(cid) <= 64:
+    cid = _text(msg.get("command_id"))
+    if cid is not None:
         out["command_id"] = cid
-    if msg.get("command") in set(Command):
-        out["command"] = Command(msg["command"])
-    officer = msg.get("officer")
-    if isinstance(officer, str) and len(officer) <= 64:
+    command = _text(msg.get("command"))
+    if command in set(Command):
+        out["command"] = Command(command)
+    officer = _text(msg.get("officer"))
+    if officer is not None:
         out["officer"] = officer
     return out

@@ -12,16 +12,43 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from gate.yamlfile import ConfigError, parse_mapping
+from gate.yamlfile import read_text as read_text
+
+__all__ = ["ConfigError", "GateConfig", "load_config", "parse_config", "read_text"]
+
+
+def rebase(value: Any, base: Path) -> Any:
+    """``value`` with every relative ``Path`` in it made relative to ``base``."""
+    if isinstance(value, Path):
+        return value if value.is_absolute() else base / value
+    if isinstance(value, list | tuple):
+        return type(value)(rebase(v, base) for v in value)
+    return value
 
 
 class Strict(BaseModel):
+    """Unknown keys are errors; a relative path written in a file is relative to that
+    file's folder (``context={"base": folder}``), so a config works from any working
+    directory. Defaults are not rebased: they name files shipped with the code."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-
-class ConfigError(Exception):
-    """A config file that cannot be used; ``str()`` is one line naming file and field."""
+    @field_validator("*", mode="after")
+    @classmethod
+    def _relative_to_file(cls, value: Any, info: ValidationInfo) -> Any:
+        base = (info.context or {}).get("base")
+        return value if base is None else rebase(value, base)
 
 
 # --- identity and timing -----------------------------------------------------------
@@ -345,7 +372,7 @@ class Devices(Strict):
 class PolicyConfig(Strict):
     """Where the site's decision rules are; ``gate.policy_config.policy_for`` loads them.
 
-    ``file`` is a policy YAML (relative paths are relative to the working directory);
+    ``file`` is a policy YAML (a relative path is relative to the gate config's folder);
     without it the built-in default policy of ``gate.policy_config.Policy`` applies.
     """
 
@@ -467,27 +494,9 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc if not (isinstance(p, str) and p in tags)) or "(root)"
 
 
-def read_text(path: str | Path) -> str:
-    """A config file's text, or a one-line ``ConfigError``."""
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from None
-
-
 def load_yaml_mapping(text: str, path: str | Path) -> dict[str, Any]:
-    """Parse YAML whose top level must be a mapping; errors name the line."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}: invalid YAML{where}: {getattr(exc, 'problem', exc)}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
-    return data
+    """Parse YAML whose top level must be a mapping (the shared safe loader)."""
+    return parse_mapping(text, path)
 
 
 def validation_error(path: str | Path, exc: ValidationError) -> ConfigError:
@@ -503,13 +512,18 @@ def validation_error(path: str | Path, exc: ValidationError) -> ConfigError:
 
 
 def load_config(path: str | Path) -> GateConfig:
-    """Load and validate a gate config; any problem becomes a one-line ``ConfigError``."""
-    return parse_config(read_text(path), Path(path))
+    """Load and validate a gate config; any problem becomes a one-line ``ConfigError``.
+
+    Relative paths in the file are relative to the file's folder."""
+    return parse_config(read_text(path), Path(path), base=Path(path).absolute().parent)
 
 
-def parse_config(text: str, path: str | Path = "<config>") -> GateConfig:
+def parse_config(text: str, path: str | Path = "<config>", base: Path | None = None) -> GateConfig:
+    """``base``: the folder relative paths are resolved against (None: left as written)."""
     data = load_yaml_mapping(text, path)
     try:
-        return GateConfig.model_validate(data)
+        return GateConfig.model_validate(data, context={"base": base} if base else None)
     except ValidationError as exc:
         raise validation_error(path, exc) from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply") from None

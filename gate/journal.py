@@ -155,7 +155,7 @@ def iter_records(path: str | Path) -> Iterator[Any]:
                 continue
             try:
                 yield json.loads(line)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):  # nested past any record
                 yield None
 
 

@@ -11,11 +11,18 @@ Retained state (the gate's ``status``) is not history: a new retained row replac
 unsent retained rows of the same topic, so a long outage does not queue thousands of stale
 heartbeats.
 
+A file damaged on disk (a truncated or garbled main database, not a torn write, which
+WAL survives) fails SQLite's ``quick_check`` at open: ``OutboxDamaged``.
+``open_outbox`` then moves it aside, kept for an engineer, and starts a new one, so one
+bad disk block never keeps a lane from starting.
+
 The only I/O is this file; the object is thread-safe (one connection behind a lock).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 import sqlite3
 import threading
 import time
@@ -25,10 +32,21 @@ from pathlib import Path
 from typing import Literal
 
 RESERVE_ROWS = 16  # room above the bound for the "outbox full" alarm and the final status
+_CORRUPT = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB: the file, not the folder or the lock
 
 
 class OutboxFull(Exception):
     """The outbox holds ``max_rows`` unacknowledged messages; the new one was not stored."""
+
+
+class OutboxDamaged(Exception):
+    """The outbox file is not a sound SQLite database (failed ``quick_check``)."""
+
+
+def is_corruption(exc: BaseException) -> bool:
+    """True for SQLite's "malformed" / "not a database" errors (damage on disk)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.DatabaseError) and code is not None and code & 0xFF in _CORRUPT
 
 
 @dataclass(frozen=True)
@@ -60,17 +78,29 @@ class Outbox:
         self._db = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, timeout=10.0
         )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={'FULL' if sync == 'full' else 'NORMAL'}")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS outbox ("
-            " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-            " topic TEXT NOT NULL,"
-            " payload BLOB NOT NULL,"
-            " retain INTEGER NOT NULL DEFAULT 0,"
-            " created REAL NOT NULL)"
-        )
-        self._count = self._db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={'FULL' if sync == 'full' else 'NORMAL'}")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS outbox ("
+                " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+                " topic TEXT NOT NULL,"
+                " payload BLOB NOT NULL,"
+                " retain INTEGER NOT NULL DEFAULT 0,"
+                " created REAL NOT NULL)"
+            )
+            check = [r[0] for r in self._db.execute("PRAGMA quick_check").fetchall()]
+            if check != ["ok"]:
+                raise OutboxDamaged(f"{self.path}: {'; '.join(map(str, check))[:200]}")
+            self._count = self._db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            if is_corruption(exc):
+                raise OutboxDamaged(f"{self.path}: {exc}") from exc
+            raise
+        except OutboxDamaged:
+            self._db.close()
+            raise
         self._closed = False
 
     def put(
@@ -164,6 +194,13 @@ class Outbox:
             self._count -= removed
             return removed
 
+    def probe(self) -> int:
+        """Read the first row's key (the drainer's health check while offline); 0."""
+        with self._lock:
+            self._check_open()
+            self._db.execute("SELECT seq FROM outbox ORDER BY seq LIMIT 1").fetchall()
+        return 0
+
     def __len__(self) -> int:
         return self._count
 
@@ -187,3 +224,30 @@ class Outbox:
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError("outbox is closed")
+
+
+def open_outbox(
+    path: str | Path,
+    max_rows: int = 100_000,
+    sync: Literal["full", "normal"] = "full",
+) -> tuple[Outbox, Path | None]:
+    """Open the outbox; a damaged file is moved aside (with its WAL) and a new one
+    started. Returns the outbox and where the damaged file now is (None if sound).
+
+    The rows of a damaged file are not replayed: what SQLite cannot check cannot be
+    trusted to be whole, and every event is also in the hash-chained journal."""
+    path = Path(path)
+    try:
+        return Outbox(path, max_rows, sync), None
+    except OutboxDamaged:
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        aside = path.with_name(f"{path.name}.damaged-{stamp}")
+        n = 1
+        while aside.exists():
+            aside = path.with_name(f"{path.name}.damaged-{stamp}-{n}")
+            n += 1
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(f"{path}{suffix}")
+            if src.exists():
+                os.replace(src, f"{aside}{suffix}")
+        return Outbox(path, max_rows, sync), aside

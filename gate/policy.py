@@ -182,6 +182,10 @@ def chip_rules(
         return
 
     reasons.add(*chip.reasons)
+    if any(r in _UNREAD for r in chip.reasons):
+        # the chip could not be read: nothing was verified, no portrait, no DG1, but
+        # that is one cause, and the officer is told it once (it refers on its own)
+        return
     # passive authentication: SOD signed by a trusted CSCA and every DG hash matching
     if chip.passive_auth is Check.FAILED:
         if not any(r in reasons for r in _PA_REASONS):
@@ -207,6 +211,9 @@ def chip_rules(
     elif doc is not None and not same_mrz(doc, chip.dg1):
         reasons.add(R.CHIP_MRZ_MISMATCH)
 
+
+# a chip that answered but could not be read: every later check is a consequence
+_UNREAD = (R.CHIP_ACCESS_DENIED, R.CHIP_READ_ERROR, R.CHIP_SM_ERROR)
 
 _PA_REASONS = (
     R.CHIP_SOD_SIGNATURE,

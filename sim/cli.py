@@ -40,13 +40,28 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:  # type: ig
     run.add_argument("--run-dir", type=Path)
     run.set_defaults(func=cmd_run)
     fleet = sub.add_parser("fleet", help="N light gates against one broker and one console")
-    fleet.add_argument("--gates", type=int, default=50)
-    fleet.add_argument("--seconds", type=float, default=60.0)
+    fleet.add_argument("--gates", type=_positive(int), default=50)
+    fleet.add_argument("--seconds", type=_positive(float), default=60.0)
     fleet.add_argument("--run-dir", type=Path)
     fleet.add_argument(
         "--screenshot", type=Path, help="save the console's hall (1920x1080) at the end here"
     )
     fleet.set_defaults(func=cmd_fleet)
+
+
+def _positive(kind: type[int] | type[float]):  # type: ignore[no-untyped-def]
+    """An argparse type: a number above zero (``--gates -3`` is a mistake, not a run)."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text} must be above 0")
+        return value
+
+    return parse
 
 
 def _run_dir(arg: Path | None) -> Path:

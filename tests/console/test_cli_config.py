@@ -59,18 +59,18 @@ def test_user_add_and_disable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, c
     assert officers.check("sam", "staple battery horse").role.value == "supervisor"
     assert run(base + ["disable", "alice", "--officers", str(f)]) == 0
     assert officers.check("alice", "correct horse battery") is None
-    assert run(base + ["disable", "nobody", "--officers", str(f)]) == 1
+    assert run(base + ["disable", "nobody", "--officers", str(f)]) == 2
     assert (
         run(
             base + ["add", "x", "--officers", str(f), "--password-stdin"],
             "long enough pw\n",
             monkeypatch,
         )
-        == 1
+        == 2
     )  # name too short
     assert (
         run(base + ["add", "bob", "--officers", str(f), "--password-stdin"], "short\n", monkeypatch)
-        == 1
+        == 2
     )
     capsys.readouterr()
     assert run(base + ["list", "--officers", str(f)]) == 0

@@ -21,6 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def make_config(tmp: Path) -> Path:
     cfg = yaml.safe_load((ROOT / "config" / "gate.example.yaml").read_text())
     cfg["storage"] = {"data_dir": str(tmp / "var"), "journal": str(tmp / "var" / "journal.jsonl")}
+    # the example names its policy and checkpoints relative to its own folder
+    cfg["policy"] = {"file": str(ROOT / "config" / "policy.example.yaml")}
+    cfg["ops"]["audit"]["checkpoints"] = str(tmp / "var" / "checkpoints.jsonl")
     path = tmp / "gate.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path

@@ -15,6 +15,7 @@ replayed before any mutation.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import pkgutil
 import random
@@ -139,7 +140,22 @@ def run(target: Target, n: int, seed: int = 0, max_findings: int = 20) -> Report
         _one(target, data, report)
         if len(report.unexpected) >= max_findings:
             break
+    _retime_slowest(target, report)
     return report
+
+
+def _retime_slowest(target: Target, report: Report, tries: int = 3) -> None:
+    """Time the slowest input again, best of ``tries``: on a shared machine a process
+    that was merely descheduled for a second must not pass for a slow parser."""
+    if report.slowest_s < 0.1:
+        return
+    best = report.slowest_s
+    for _ in range(tries):
+        t0 = time.perf_counter()
+        with contextlib.suppress(Exception):  # already recorded on the first run
+            target.call(report.slowest_input)
+        best = min(best, time.perf_counter() - t0)
+    report.slowest_s = best
 
 
 def all_targets() -> list[Target]:

@@ -21,7 +21,7 @@ def test_keygen_then_sign_gives_a_command_the_gate_accepts(
     name = tmp_path / "console-1"
     assert main(["mqtt", "keygen", str(name)]) == 0
     assert (tmp_path / "console-1.key").stat().st_mode & 0o077 == 0
-    assert main(["mqtt", "keygen", str(name)]) == 1  # never overwrites a key
+    assert main(["mqtt", "keygen", str(name)]) == 2  # never overwrites a key (a user mistake)
     capsys.readouterr()
     argv = ["mqtt", "sign", "release", "--key", str(name) + ".key", "--key-id", "console-1"]
     assert main([*argv, "--site", "kul1", "--gate", "g01", "--officer", "o7"]) == 0
@@ -45,7 +45,7 @@ def test_sign_refuses_a_key_that_is_not_ed25519(tmp_path: Path) -> None:
     bad = tmp_path / "bad.key"
     bad.write_text("not a key")
     argv = ["mqtt", "sign", "release", "--key", str(bad), "--key-id", "k"]
-    assert main([*argv, "--site", "kul1", "--gate", "g01", "--officer", "o7"]) == 1
+    assert main([*argv, "--site", "kul1", "--gate", "g01", "--officer", "o7"]) == 2
 
 
 def test_validate_reports_each_bad_line(

@@ -148,3 +148,55 @@ def test_public_keys_load_from_base64_or_pem_and_bad_ones_are_refused() -> None:
 def test_sign_command_refuses_unknown_commands() -> None:
     with pytest.raises(ValueError):
         signed(command="open_both_doors")
+
+
+def _resigned(msg: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """``msg`` with ``fields`` changed and signed again with the trusted key (so only the
+    changed field can be what refuses it)."""
+    body = {**msg, **fields}
+    body["sig"] = base64.b64encode(KEY.sign(canonical(body))).decode("ascii")
+    return body
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("command is a list", json.dumps({**signed(), "command": []}).encode()),
+        ("command is an object", json.dumps({**signed(), "command": {"a": 1}}).encode()),
+        ("command_id is a list", json.dumps({**signed(), "command_id": [1]}).encode()),
+        ("officer lone surrogate", json.dumps({**signed(), "officer": "o\ud800"}).encode()),
+        ("officer invalid UTF-8", json.dumps(signed()).encode().replace(b'"o7"', b'"o\xff"')),
+        ("sig is a number", json.dumps({**signed(), "sig": 5}).encode()),
+        ("30 February", json.dumps(_resigned(signed(), ts="2026-02-30T10:00:00.000Z")).encode()),
+        ("hour 25", json.dumps(_resigned(signed(), ts="2026-11-25T25:00:00.000Z")).encode()),
+        ("trailing newline", json.dumps(_resigned(signed(), ts=signed()["ts"] + "\n")).encode()),
+        ("deep nesting", b"[" * 100_000 + b"]" * 100_000),
+        ("NaN", json.dumps({**signed(), "officer": float("nan")}).encode()),
+    ],
+)
+def test_malformed_commands_are_refused_not_raised(name: str, raw: bytes) -> None:
+    """Every one of these raised inside the verifier (TypeError, UnicodeEncodeError,
+    ValueError, RecursionError): no ack, no alarm, no count. Each is a reasoned refusal."""
+    result = verify(raw)
+    assert _reason(result) is RefusalReason.MALFORMED, name
+    # what the refusal carries goes into an ack, an alarm and the journal: it must encode
+    for text in (result.detail, result.officer, result.command_id or ""):
+        text.encode("utf-8")
+
+
+def test_refusal_of_a_malformed_command_keeps_only_readable_fields() -> None:
+    msg = {**signed(), "officer": "o\ud800", "command": []}
+    r = verify(json.dumps(msg).encode())
+    assert r.officer == "" and r.command is None
+    assert r.command_id == msg["command_id"]
+
+
+def test_a_public_key_of_an_unknown_type_is_a_value_error() -> None:
+    """An SPKI with an algorithm cryptography does not know raised UnsupportedAlgorithm,
+    which the bus's build() did not catch: a traceback at start instead of one line."""
+    alg = bytes.fromhex("0603") + bytes([0x2A, 0x03, 0x04])  # OID 1.2.3.4
+    body = b"\x30" + bytes([len(alg)]) + alg + b"\x03\x05\x00" + b"\x00" * 4
+    spki = b"\x30" + bytes([len(body)]) + body
+    pem = b"-----BEGIN PUBLIC KEY-----\n" + base64.encodebytes(spki) + b"-----END PUBLIC KEY-----\n"
+    with pytest.raises(ValueError, match="not an Ed25519 public key"):
+        load_public_key(pem)

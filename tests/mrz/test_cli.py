@@ -46,3 +46,32 @@ def test_read_page_and_bad_file(capsys: pytest.CaptureFixture[str], tmp_path) ->
     junk.write_bytes(b"not an image")
     code, out = run(capsys, "mrz", "read", str(junk))
     assert code == 2 and out["reasons"] == ["doc_unreadable"] and out["valid"] is False
+
+
+MISTYPED = L2[:8] + "4" + L2[9:]  # number L898902C3 mistyped as L898902C4: check fails
+
+
+def test_repaired_mrz_says_so_plainly_and_strict_refuses_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 22 item 6: a mistyped number came back repaired into another number, exit 0,
+    the change visible only inside "repaired"."""
+    code = main(["mrz", "parse", L1, MISTYPED, "--today", "2010-01-01"])
+    res = capsys.readouterr()
+    out = json.loads(res.out)
+    assert out["repaired"], out
+    assert "REPAIRED" in out["notice"] and "REPAIRED" in res.err
+    assert code == 0 and out["valid"] is True  # repaired OCR confusions stay usable
+    code = main(["mrz", "parse", L1, MISTYPED, "--today", "2010-01-01", "--strict"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 1 and out["valid"] is False and "refused" in out["strict"]
+    # a clean MRZ is unaffected by --strict and carries no notice
+    code, out = run(capsys, "mrz", "parse", L1, L2, "--today", "2026-11-25", "--strict")
+    assert code == 0 and out["valid"] is True and "notice" not in out
+
+
+def test_bad_today_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["mrz", "parse", L1, L2, "--today", "2020-13-01"])
+    assert exc.value.code == 2
+    assert "not a date" in capsys.readouterr().err

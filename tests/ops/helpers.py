@@ -30,6 +30,9 @@ IMAGE_MAGIC = {
 def make_config(tmp: Path, **ops: Any) -> Path:
     cfg = yaml.safe_load((ROOT / "config" / "gate.example.yaml").read_text())
     cfg["storage"] = {"data_dir": str(tmp / "var"), "journal": str(tmp / "var" / "journal.jsonl")}
+    # the example names its policy and checkpoints relative to its own folder
+    cfg["policy"] = {"file": str(ROOT / "config" / "policy.example.yaml")}
+    cfg["ops"]["audit"]["checkpoints"] = str(tmp / "var" / "checkpoints.jsonl")
     if ops:
         cfg["ops"] = ops
     path = tmp / "gate.yaml"

@@ -329,3 +329,22 @@ def test_policy_is_hashable_and_frozen() -> None:
     assert hash(p) == hash(policy())
     with pytest.raises(ValueError):
         p.min_validity_days = 0  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "cause",
+    [ReasonCode.CHIP_ACCESS_DENIED, ReasonCode.CHIP_READ_ERROR, ReasonCode.CHIP_SM_ERROR],
+)
+@pytest.mark.parametrize("required", [True, False])
+def test_a_chip_that_could_not_be_read_gives_one_reason_not_four(
+    cause: ReasonCode, required: bool
+) -> None:
+    """Issue 22 item 6: a chip that refused access was referred with chip_access_denied,
+    chip_not_verified, chip_no_portrait and chip_malformed: one cause, one reason."""
+    doc = mrz()
+    chip = ChipResult(present=True, reasons=(cause,))
+    d = decide_document(
+        doc, doc_result(doc), chip, clear(), policy(chip={"required": required}), TODAY
+    )
+    assert not d.accept
+    assert list(d.reasons) == [cause]

@@ -363,3 +363,21 @@ devices:
     )
     assert isinstance(sim, MemoryWatchlist)
     assert (await sim.check(STOLEN)).hits == (R.LIST_STOLEN_DOC,)
+
+
+def test_cli_check_answers_do_not_mislead(list_file: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Issue 22 item 6: without --state a number listed for MYS was "no entry", exit 0;
+    with no search field at all it also said "no entry"; a valid pass exited 1."""
+    f = str(list_file)
+    assert lists_cli(["lists", "check", f, "--number", "A12345678"]) == 1
+    assert capsys.readouterr().out.strip() == "stolen (issuing state MYS)"
+    assert lists_cli(["lists", "check", f]) == 2
+    err = capsys.readouterr()
+    assert "no entry" not in err.out and "--number" in err.err
+    assert lists_cli(["lists", "check", f, "--surname", "DOE"]) == 2
+    assert "--birth" in capsys.readouterr().err
+    # a pass is not adverse: exit 0, and the output says whether it is still valid
+    assert lists_cli(["lists", "check", f, "--number", "X9876543", "--state", "IDN"]) == 0
+    assert capsys.readouterr().out.strip().startswith("pass EP")
+    assert lists_cli(["lists", "check", f, "--number", "B7654321"]) == 0
+    assert capsys.readouterr().out.strip() == "no entry"
