@@ -52,7 +52,13 @@ def build_console(cfg: ConsoleConfig):  # type: ignore[no-untyped-def]
         secret=secret,
         max_age_s=cfg.session.max_age_s,
         secure_cookie=cfg.session.secure_cookie,
-        throttle=Throttle(cfg.session.login_attempts, cfg.session.login_window_s),
+        throttle=Throttle(
+            cfg.session.login_attempts,
+            cfg.session.login_window_s,
+            max_delay_s=cfg.session.login_max_delay_s,
+            alarm_at=cfg.session.login_alarm_at,
+        ),
+        trusted_proxies=tuple(cfg.listen.trusted_proxies),
         on_start=on_start,
     )
     bus = ConsoleBus(cfg.broker, cfg.site, password, console.on_message)

@@ -220,6 +220,11 @@ function connect() {
     renderAll();
   });
   es.addEventListener("gate", (ev) => update(JSON.parse(ev.data)));
+  es.addEventListener("alert", (ev) => {  // security alarms, sent to supervisors only
+    const a = document.getElementById("alert-banner");
+    a.textContent = JSON.parse(ev.data).text;
+    a.hidden = false;
+  });
   es.addEventListener("link", (ev) => { document.getElementById("broker-banner").hidden = JSON.parse(ev.data).broker; });
   es.onerror = async () => {
     banner.hidden = false;
