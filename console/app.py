@@ -34,6 +34,7 @@ from console.auth import ALLOWED, Officers, Role, Session, Sessions, Throttle, s
 from console.mqtt import Signer
 from console.state import Hall
 from gate.inputs import Command
+from gate.referral_image import LEAF as IMAGE_LEAF
 
 log = logging.getLogger("autogate.console")
 
@@ -59,6 +60,8 @@ SECURITY_HEADERS = {
 
 class CommandPublisher(Protocol):
     def publish_command(self, cmd: dict[str, Any]) -> None: ...
+
+    def clear_retained(self, topic: str) -> None: ...
 
 
 @dataclass
@@ -88,8 +91,15 @@ class Console:
 
     # --- broker side (called on the event loop) ----------------------------------------
 
-    def on_message(self, topic: str, raw: bytes) -> None:
-        gate = self.hall.ingest(topic, raw, self.clock())
+    def on_message(self, topic: str, raw: bytes, retained: bool = False) -> None:
+        if not raw:
+            return  # an empty message clears a retained one (ours, below): nothing to show
+        gate = self.hall.ingest(topic, raw, self.clock(), retained)
+        if retained and topic.endswith("/" + IMAGE_LEAF):
+            # a face must not rest on the broker: refused above, and deleted there now
+            self.alert("broker.retained_image", f"retained referral image on {topic} deleted")
+            with contextlib.suppress(ConnectionError, AttributeError):
+                self.publisher.clear_retained(topic)
         for g, cmd in self.hall.take_acks():
             ack = cmd["ack"]
             self.audit.record(
@@ -395,7 +405,7 @@ async def image(request: Request, console: Console, session: Session) -> Respons
         return _deny(404, "no open referral with that image")
     console.audit.record("images.viewed", session.officer, gate=gate, txn_id=txn, image=which)
     return Response(
-        data,
+        bytes(data),  # a transient copy for the socket; the held buffer is wiped on close
         media_type="image/jpeg",
         headers={"Cache-Control": "no-store, max-age=0", "Pragma": "no-cache"},
     )

@@ -72,6 +72,12 @@ class ConsoleConfig(Strict):
     signing: SigningConfig
     officers_file: Path
     audit_file: Path
+    image_key_file: Path | None = Field(
+        None,
+        description="X25519 private key (PEM) that opens the gates' sealed referral photos "
+        "(`autogate console image-key FILE` makes one and prints the public half for the "
+        "gates' devices.bus.image_key); without it no photo is shown",
+    )
     session: SessionConfig
     listen: ListenConfig = ListenConfig()
 

@@ -251,6 +251,11 @@ class MqttBusConfig(Strict):
     document_key_file: Path | None = Field(
         None, description="secret for the keyed hash of document numbers on crossing events"
     )
+    image_key: str | None = Field(
+        None,
+        description="the console's X25519 public key (base64 of 32 bytes, or PEM): referral "
+        "photos are sealed to it end to end; without it no photo leaves the gate",
+    )
 
     @model_validator(mode="after")
     def _keys_unique(self) -> MqttBusConfig:
@@ -259,6 +264,10 @@ class MqttBusConfig(Strict):
             raise ValueError("command_keys: duplicate id")
         if self.password_file is not None and self.username is None:
             raise ValueError("password_file needs a username")
+        if self.image_key is not None:
+            from gate.referral_image import load_public_key
+
+            load_public_key(self.image_key)  # ValueError names the field
         return self
 
 

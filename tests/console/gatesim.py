@@ -21,12 +21,13 @@ import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from paho.mqtt.enums import CallbackAPIVersion
 
-from console.images import build_image_message
 from gate.actions import AckCommand, EventType, Publish
 from gate.commands import NonceStore, verify_command
 from gate.events import ack_action, build_payload, topic, topic_leaf
 from gate.inputs import Command, OfficerCommand
 from gate.reasons import ReasonCode
+from gate.referral_image import build_image_message
+from tests.console.helpers import IMAGE_KEY
 
 
 class SimGate:
@@ -103,6 +104,7 @@ class SimGate:
         self.status("REFERRED")
         self.publish(EventType.REFERRAL_OPENED, self.txn, reasons, document=document)
         t, raw = build_image_message(
+            recipient=IMAGE_KEY.public_key(),
             site=self.site,
             gate=self.gate,
             txn_id=self.txn,

@@ -14,6 +14,7 @@ import httpx
 import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from sim.broker import PASSWORDS, SITE, free_port
 
@@ -68,6 +69,14 @@ class ConsoleProcess:
                 serialization.NoEncryption(),
             )
         )
+        self.image_key = X25519PrivateKey.generate()
+        (tmp / "image.pem").write_bytes(
+            self.image_key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
         self.officers = tmp / "officers.json"
         for name, (role, pw) in OFFICERS.items():
             user_cli(self.officers, "add", name, "--role", role, "--password-stdin", stdin=pw)
@@ -85,6 +94,7 @@ class ConsoleProcess:
             "signing": {"key_file": str(tmp / "signing.pem"), "key_id": "console-1"},
             "officers_file": str(self.officers),
             "audit_file": str(self.audit),
+            "image_key_file": str(tmp / "image.pem"),
             "session": {
                 "secret_file": str(tmp / "session.secret"),
                 "secure_cookie": False,

@@ -11,13 +11,13 @@ import pytest
 from starlette.testclient import TestClient
 
 from console.app import PROTECTED, create_app
-from console.images import build_image_message
 from gate.actions import EventType
 from gate.commands import NonceStore, verify_command
 from gate.inputs import Command, OfficerCommand
 from gate.journal import iter_records, verify
 from gate.reasons import ReasonCode
-from tests.console.helpers import DOCUMENT, PASSWORDS, SITE, jpeg, make_console, message
+from gate.referral_image import build_image_message
+from tests.console.helpers import DOCUMENT, IMAGE_KEY, PASSWORDS, SITE, jpeg, make_console, message
 
 PORTRAIT, FRAME = jpeg((181, 140, 120)), jpeg((171, 130, 110))
 
@@ -61,6 +61,7 @@ def _open_referral(console) -> None:
             "g01", EventType.REFERRAL_OPENED, "b1-000001", (ReasonCode.FACE_PAD,), document=DOCUMENT
         ),
         build_image_message(
+            recipient=IMAGE_KEY.public_key(),
             site=SITE,
             gate="g01",
             txn_id="b1-000001",
