@@ -135,3 +135,77 @@ def test_a_retained_referral_image_is_refused_and_deleted(
     time.sleep(1.0)
     late.close()
     assert got == []  # nothing rests on the broker for the next subscriber
+
+
+def _memory(pid: int) -> bytes:
+    """Every readable, writable mapping of the process (heap, arenas, stacks)."""
+    chunks = []
+    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
+        for line in maps:
+            addr, perms = line.split()[:2]
+            if not perms.startswith("rw"):
+                continue
+            lo, hi = (int(x, 16) for x in addr.split("-"))
+            try:
+                mem.seek(lo)
+                chunks.append(mem.read(hi - lo))
+            except (OSError, ValueError, OverflowError):
+                continue
+    return b"".join(chunks)
+
+
+def test_photos_leave_the_consoles_memory_when_the_referral_closes(
+    broker: Broker, console: ConsoleProcess
+) -> None:
+    """Item 8: after the referral closes no copy of either photo, raw or base64, remains."""
+    import base64
+
+    from gate.actions import EventType
+    from gate.reasons import ReasonCode
+    from tests.console.helpers import DOCUMENT, message
+
+    portrait, frame = jpeg((201, 17, 33), (300, 380)), jpeg((14, 180, 90), (320, 400))
+    gate = Client(broker, "gate-kul1-g01", "g01")
+    with console.client() as c:
+        login(c, "alice", OFFICERS["alice"][1])
+        assert _until(lambda: _broker_up(c), 10)
+        t, raw = message(
+            "g01",
+            EventType.REFERRAL_OPENED,
+            "b1-000009",
+            (ReasonCode.FACE_NO_MATCH,),
+            document=DOCUMENT,
+        )
+        gate.c.publish(t, raw, qos=1).wait_for_publish(5)
+        t, raw = build_image_message(
+            site="kul1",
+            gate="g01",
+            txn_id="b1-000009",
+            portrait_jpeg=portrait,
+            frame_jpeg=frame,
+            recipient=console.image_key.public_key(),
+        )
+        gate.c.publish(t, raw, qos=1).wait_for_publish(5)
+        url = "/api/gates/g01/referral/b1-000009/portrait"
+        assert _until(lambda: c.get(url).status_code == 200, 5)
+        assert c.get(url).content == portrait
+        assert c.get("/api/gates/g01/referral/b1-000009/frame").content == frame
+        # windows in the entropy-coded data (the header tables are the same in every JPEG)
+        spots = [(img, len(img) * k // 8) for img in (portrait, frame) for k in (4, 5, 6, 7)]
+        windows = [img[n : n + 32] for img, n in spots]
+        b64 = [base64.b64encode(img)[n // 3 * 4 : n // 3 * 4 + 40] for img, n in spots]
+        held = _memory(console.proc.pid)
+        assert any(w in held for w in windows)  # the open referral's photos are there
+        t, raw = message(
+            "g01",
+            EventType.REFERRAL_RESOLVED,
+            "b1-000009",
+            resolution="send_back",
+            officer="alice",
+        )
+        gate.c.publish(t, raw, qos=1).wait_for_publish(5)
+        assert _until(lambda: c.get(url).status_code == 404, 5)
+    gate.close()
+    left = _memory(console.proc.pid)
+    assert [w for w in windows if w in left] == []
+    assert [w for w in b64 if w in left] == []
