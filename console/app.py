@@ -429,14 +429,27 @@ async def command(request: Request, console: Console, session: Session) -> Respo
         )
         return _deny(403, f"{cmd.value} needs the supervisor role")
     view = console.hall.view(gate)
-    signed = console.signer.sign(gate, cmd, session.officer)
+    txn_id = None
+    if cmd in (Command.RELEASE, Command.SEND_BACK):
+        # bound to the referral the officer decided on: the one the page showed (sent
+        # in the body), else the open one; the gate refuses it for any other traveller
+        try:
+            body = await request.json() if await request.body() else {}
+            txn_id = body.get("txn_id") if isinstance(body, dict) else None
+        except ValueError:
+            return _deny(400, "expected JSON {txn_id}")
+        if txn_id is None and view.referral is not None:
+            txn_id = view.referral["txn_id"]
+        if not isinstance(txn_id, str) or not 0 < len(txn_id) <= 64:
+            return _deny(409, f"{cmd.value}: no open referral at {gate} to decide")
+    signed = console.signer.sign(gate, cmd, session.officer, txn_id)
     console.audit.record(
         "command.sent",
         session.officer,
         gate=gate,
         command=cmd.value,
         command_id=signed["command_id"],
-        txn_id=view.referral["txn_id"] if view.referral else None,
+        txn_id=txn_id or (view.referral["txn_id"] if view.referral else None),
         gate_state=view.state,
     )
     try:

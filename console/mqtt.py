@@ -58,7 +58,9 @@ class Signer:
     def from_config(cls, cfg: SigningConfig, site: str) -> Signer:
         return cls(load_private_key(cfg.key_file), cfg.key_id, site)
 
-    def sign(self, gate: str, command: Command, officer: str) -> dict[str, Any]:
+    def sign(
+        self, gate: str, command: Command, officer: str, txn_id: str | None = None
+    ) -> dict[str, Any]:
         return sign_command(
             self.key,
             site=self.site,
@@ -67,6 +69,7 @@ class Signer:
             officer=officer,
             key_id=self.key_id,
             ts=dt.datetime.now(dt.UTC),
+            txn_id=txn_id,
         )
 
 

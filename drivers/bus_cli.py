@@ -38,6 +38,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:  # type: ig
     sign.add_argument("--site", required=True)
     sign.add_argument("--gate", required=True)
     sign.add_argument("--officer", required=True)
+    sign.add_argument("--txn", help="txn_id of the referral (required for release and send_back)")
     sign.set_defaults(func=_sign)
 
     check = sub.add_parser("validate", help="check messages (JSON lines) against the schemas")
@@ -82,6 +83,7 @@ def _sign(args: argparse.Namespace) -> int:
         officer=args.officer,
         key_id=args.key_id,
         ts=dt.datetime.now(dt.UTC),
+        txn_id=args.txn,
     )
     print(topic(args.site, args.gate, f"cmd/{args.command}"), file=sys.stderr)
     print(json.dumps(msg))

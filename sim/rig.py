@@ -552,6 +552,15 @@ class Rig:
         from gate.commands import sign_command
         from gate.inputs import Command
 
+        # a release / send-back names the referral it decides (the open one)
+        txn = next(
+            (
+                e["txn_id"]
+                for e in reversed(self.monitor.events)
+                if e.get("type") == "referral.opened"
+            ),
+            None,
+        )
         msg = sign_command(
             self.console_key,
             key_id="console",
@@ -560,6 +569,7 @@ class Rig:
             command=Command(command),
             officer="sim-officer",
             ts=dt.datetime.now(dt.UTC),
+            txn_id=txn if command in ("release", "send_back") else None,
         )
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=f"sim-console-{uuid.uuid4().hex[:6]}"

@@ -101,7 +101,7 @@ function controls(g) {
   for (const [cmd, label] of ACTIONS) {
     const b = el("button", { type: "button", id: `cmd-${cmd}`, text: label });
     if (!me.allowed.includes(cmd)) { b.disabled = true; b.title = "supervisor only"; }
-    b.addEventListener("click", () => send(g.gate, cmd));
+    b.addEventListener("click", () => send(g.gate, cmd, g.referral && g.referral.txn_id));
     actions.append(b);
   }
   box.append(actions);
@@ -153,10 +153,13 @@ function select(gate) {
   renderAll();
 }
 
-async function send(gate, cmd) {
+async function send(gate, cmd, txn) {
   const out = document.getElementById("cmd-result");
+  // a release / send-back names the referral on screen: the gate refuses it for another
   const r = await fetch(`/api/gates/${gate}/cmd/${cmd}`, {
-    method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": me.csrf },
+    method: "POST", credentials: "same-origin",
+    headers: { "X-CSRF-Token": me.csrf, "Content-Type": "application/json" },
+    body: JSON.stringify(txn ? { txn_id: txn } : {}),
   });
   const body = await r.json().catch(() => ({}));
   const now = document.getElementById("cmd-result");

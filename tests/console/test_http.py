@@ -186,7 +186,9 @@ def test_officer_releases_supervisor_also_takes_out_of_service(console, tmp_path
         csrf = login(c, "alice")
         r = c.post("/api/gates/g01/cmd/out_of_service", headers={"X-CSRF-Token": csrf})
         assert r.status_code == 403
-        r = c.post("/api/gates/g01/cmd/release", headers={"X-CSRF-Token": csrf})
+        r = c.post(
+            "/api/gates/g01/cmd/release", headers={"X-CSRF-Token": csrf}, json={"txn_id": "t1"}
+        )
         assert r.status_code == 202
     with client(console) as c:
         csrf = login(c, "sam")
@@ -267,9 +269,9 @@ def test_hall_json_and_broker_message_with_ack_is_audited(console, tmp_path) -> 
 
     with client(console) as c:
         csrf = login(c, "alice")
-        cid = c.post("/api/gates/g01/cmd/release", headers={"X-CSRF-Token": csrf}).json()[
-            "command_id"
-        ]
+        cid = c.post(
+            "/api/gates/g01/cmd/release", headers={"X-CSRF-Token": csrf}, json={"txn_id": "t1"}
+        ).json()["command_id"]
         act = ack_action(AckCommand(Command.RELEASE, cid, False, "no traveller to release"))
         t, raw = message("g01", act.type, None, **act.data)
         console.on_message(t, raw)
@@ -290,7 +292,9 @@ def test_command_while_broker_down_is_refused_not_queued(console, tmp_path) -> N
     console.publisher = bus  # never connected
     with client(console) as c:
         csrf = login(c, "alice")
-        r = c.post("/api/gates/g01/cmd/release", headers={"X-CSRF-Token": csrf})
+        r = c.post(
+            "/api/gates/g01/cmd/release", headers={"X-CSRF-Token": csrf}, json={"txn_id": "t1"}
+        )
         assert r.status_code == 503 and "not connected" in r.json()["error"]
         gates = {g["gate"]: g for g in c.get("/api/hall").json()["gates"]}
         assert gates["g01"]["commands"] == []  # nothing shown as pending
