@@ -420,7 +420,10 @@ class PrivacyConfig(Strict):
         "name or a file path; unset keeps referral biometrics in memory only",
     )
     retention_s: float = Field(
-        86400.0, ge=0, description="kept this long after the officer resolved the referral"
+        0.0,
+        ge=0,
+        description="kept this long after the officer resolved the referral; 0 (the "
+        "default): deleted at resolution, as a data-protection officer expects",
     )
     max_hold_s: float = Field(
         7 * 86400.0, gt=0, description="deleted after this long even if never resolved"
