@@ -38,7 +38,7 @@ def build_console(cfg: ConsoleConfig):  # type: ignore[no-untyped-def]
     from console.app import Console
     from console.audit import Audit
     from console.auth import Throttle
-    from console.mqtt import ConsoleBus, Signer
+    from console.mqtt import ConsoleBus, Signer, load_private_key
     from console.state import Hall
 
     secret = cfg.session.secret_file.read_bytes().strip()
@@ -53,7 +53,14 @@ def build_console(cfg: ConsoleConfig):  # type: ignore[no-untyped-def]
     console = Console(
         hall=hall,
         officers=Officers(cfg.officers_file),
-        audit=Audit(cfg.audit_file),
+        audit=Audit(
+            cfg.audit_file,
+            signing_key=load_private_key(cfg.audit_signing_key_file)
+            if cfg.audit_signing_key_file
+            else None,
+            checkpoints=cfg.audit_checkpoints_file,
+            site=cfg.site,
+        ),
         signer=Signer.from_config(cfg.signing, cfg.site),
         publisher=None,  # type: ignore[arg-type]  # set below: the bus needs the console
         secret=secret,
@@ -107,8 +114,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not scrub_freed_memory():
         log.warning("freed memory is not scrubbed on this platform (no glibc mallopt)")
     cfg = _config(args.config)
+    from console.audit import AuditError
+
     try:
         console = build_console(cfg)
+    except AuditError as exc:
+        print(
+            f"audit journal does not match its signed checkpoints: {exc}; keep both files "
+            "as evidence, move them aside, then start",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
     except (OSError, ValueError) as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

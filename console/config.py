@@ -72,6 +72,14 @@ class ConsoleConfig(Strict):
     signing: SigningConfig
     officers_file: Path
     audit_file: Path
+    audit_signing_key_file: Path | None = Field(
+        None,
+        description="Ed25519 private key (PEM) that signs a checkpoint of the audit journal "
+        "after every record (`autogate mqtt keygen` makes one); unset: chain only",
+    )
+    audit_checkpoints_file: Path | None = Field(
+        None, description="where the signed checkpoints go (default AUDIT.checkpoints.jsonl)"
+    )
     image_key_file: Path | None = Field(
         None,
         description="X25519 private key (PEM) that opens the gates' sealed referral photos "
