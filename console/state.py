@@ -162,10 +162,11 @@ class Hall:
         except (ValueError, UnicodeDecodeError, EventError, ImageMessageError) as exc:
             self.rejected += 1
             detail = str(exc)[:300]
-            log.warning("gate %s: bad message on %s: %s", gate, leaf, detail)
-            view.faulty = {"leaf": leaf, "detail": detail, "at": _iso(now)}
+            shown = leaf[:100]  # the topic is the sender's text: bounded, and quoted in logs
+            log.warning("gate %s: bad message on %r: %s", gate, shown, detail)
+            view.faulty = {"leaf": shown, "detail": detail, "at": _iso(now)}
             return gate
-        if view.faulty is not None and view.faulty["leaf"] == leaf:
+        if view.faulty is not None and view.faulty["leaf"] == leaf[:100]:
             view.faulty = None
         return gate
 

@@ -160,9 +160,6 @@ def build_image_message(
     plain = b"".join(
         (struct.pack(">I", len(header)), header, portrait_jpeg or b"", frame_jpeg or b"")
     )
-    eph = X25519PrivateKey.generate()
-    epk, rpk = _raw(eph.public_key()), _raw(recipient)
-    nonce = os.urandom(12)
     msg: dict[str, Any] = {
         "schema": SCHEMA,
         "type": TYPE,
@@ -171,8 +168,17 @@ def build_image_message(
         "gate": gate,
         "ts": format_ts(ts or dt.datetime.now(dt.UTC)),
         "txn_id": txn_id,
-        "enc": {"alg": ALG, "kid": key_id(recipient)},
     }
+    seal(msg, plain, recipient)
+    return topic(site, gate, LEAF), json.dumps(msg, separators=(",", ":")).encode()
+
+
+def seal(msg: dict[str, Any], plain: bytes, recipient: X25519PublicKey) -> None:
+    """Add ``enc`` to ``msg``: ``plain`` sealed to ``recipient`` with the header as AAD."""
+    eph = X25519PrivateKey.generate()
+    epk, rpk = _raw(eph.public_key()), _raw(recipient)
+    nonce = os.urandom(12)
+    msg["enc"] = {"alg": ALG, "kid": key_id(recipient)}
     enc = Cipher(
         algorithms.AES(_aead_key(eph.exchange(recipient), epk, rpk)), modes.GCM(nonce)
     ).encryptor()
@@ -183,7 +189,6 @@ def build_image_message(
         nonce=base64.b64encode(nonce).decode(),
         ct=base64.b64encode(ct).decode(),
     )
-    return topic(site, gate, LEAF), json.dumps(msg, separators=(",", ":")).encode()
 
 
 def _b64(value: Any, name: str, size: int | None = None) -> bytes:
