@@ -254,6 +254,10 @@ class Rig:
         self.broker = Broker(d / "broker", certs)
         self.broker.start()
         self.console_key = Ed25519PrivateKey.generate()
+        # the console's X25519 key: gates seal referral photos to its public half
+        from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+        self.image_key = X25519PrivateKey.generate()
         self.host = ControllerHost(
             baudrate=self.baudrate, travel_s=self.door_travel_s, walk_s=self.walk_s
         )
@@ -302,6 +306,7 @@ class Rig:
 
     def _write_config(self) -> Path:
         from gate.commands import public_key_b64
+        from gate.referral_image import public_key_b64 as image_key_b64
 
         d = self.run_dir
         (d / "gate.password").write_text(self.passwords[f"gate-{SITE}-{GATE}"])
@@ -337,6 +342,7 @@ class Rig:
                             "public_key": public_key_b64(self.console_key.public_key()),
                         }
                     ],
+                    "image_key": image_key_b64(self.image_key.public_key()),
                 },
                 "lists": {
                     "type": "composite",
