@@ -11,7 +11,7 @@ carries a valid message. Pure apart from logging: time comes in as ``now``.
 Traveller images live here, in memory, only while their referral is open: they are
 overwritten in place (``ReferralImages.wipe``) when the referral is resolved, replaced,
 or the gate is seen back in IDLE. A retained image is refused unopened: a gate must
-never leave a face on the broker.
+never leave a face on the broker; no retained message but the status is accepted.
 """
 
 from __future__ import annotations
@@ -143,9 +143,11 @@ class Hall:
             msg = json.loads(raw)
             if not isinstance(msg, dict):
                 raise EventError("not a JSON object")
+            if retained and leaf != "status":
+                # only the status is state; a retained event would replay a stale
+                # referral (or a face) to every console that connects later
+                raise EventError(f"retained message on {leaf[:100]} refused (never retained)")
             if leaf == IMAGE_LEAF:
-                if retained:
-                    raise ImageMessageError("retained referral image refused (never retain)")
                 if self.image_key is None:
                     raise ImageMessageError("no image key configured: photos cannot be opened")
                 self._images(view, open_image_message(msg, self.site, gate, self.image_key))

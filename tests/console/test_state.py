@@ -250,3 +250,14 @@ def test_ack_matches_the_command_sent() -> None:
     cmd = hall.view("g01").commands[0]
     assert cmd["ack"]["accepted"] is True
     assert hall.take_acks()[0][0] == "g01"
+
+
+def test_a_retained_event_is_refused_it_would_replay_a_stale_referral() -> None:
+    hall = _hall()
+    t, raw = message("g01", EventType.REFERRAL_OPENED, "old", (ReasonCode.FACE_NO_MATCH,))
+    hall.ingest(t, raw, time.time(), retained=True)  # a console connecting later
+    assert hall.view("g01").referral is None
+    assert "retained" in hall.view("g01").faulty["detail"]
+    t, raw = message("g01", EventType.GATE_STATUS, state="IDLE")
+    hall.ingest(t, raw, time.time(), retained=True)  # the status is meant to be retained
+    assert hall.view("g01").state == "IDLE"
