@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import logging
 import os
@@ -23,7 +24,7 @@ import secrets
 import tempfile
 import threading
 import time
-from collections import defaultdict, deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -171,7 +172,7 @@ class Throttle:
     ``succeeded`` takes the reservation back.
     """
 
-    MAX_KEYS = 10_000
+    MAX_KEYS = 100_000  # ~30 MB at most; past it the least recently active keys go
 
     def __init__(
         self,
@@ -187,16 +188,32 @@ class Throttle:
         self.max_delay = max_delay_s
         self.alarm_at = alarm_at or 3 * limit
         self.spray_limit = spray_limit or 4 * limit
-        self._fails: dict[tuple[str, ...], deque[float]] = defaultdict(deque)
+        # key -> times, least recently touched first; a key is stored only when it
+        # records something, so refused floods of invented names cost no memory
+        self._fails: OrderedDict[tuple[str, ...], deque[float]] = OrderedDict()
         self._alarmed: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def _recent(self, key: tuple[str, ...]) -> deque[float]:
-        q = self._fails[key]
+        q = self._fails.get(key)
+        if q is None:
+            return deque()
         cutoff = self.clock() - self.window
         while q and q[0] < cutoff:
             q.popleft()
         return q
+
+    def _record(self, key: tuple[str, ...], q: deque[float], now: float) -> None:
+        q.append(now)
+        self._fails[key] = q
+        self._fails.move_to_end(key)
+        if len(self._fails) > self.MAX_KEYS:
+            for k in [k for k in list(self._fails) if not self._recent(k)]:
+                del self._fails[k]
+            while len(self._fails) > self.MAX_KEYS * 9 // 10:
+                self._fails.popitem(last=False)
+            cutoff = now - self.window
+            self._alarmed = {k: t for k, t in self._alarmed.items() if t >= cutoff}
 
     def _wait(self, q: deque[float], limit: int, now: float) -> float:
         if len(q) < limit:
@@ -206,6 +223,7 @@ class Throttle:
 
     def attempt(self, account: str, addr: str) -> Verdict:
         """Check and, if allowed, reserve one attempt (counted as failed until it succeeds)."""
+        addr = _bucket(addr)
         with self._lock:
             now = self.clock()
             pair = self._recent(("pair", account, addr))
@@ -215,21 +233,17 @@ class Throttle:
             if pair:  # only addresses that already failed here feel the account's count
                 waits.append((self._wait(acct, self.alarm_at, now), "this account"))
             wait, why = max(waits)
-            self._recent(("tries", account)).append(now)
+            self._record(("tries", account), self._recent(("tries", account)), now)
             if wait > 0:
                 return Verdict(False, wait, why)
-            if len(self._fails) >= self.MAX_KEYS:  # many invented names: forget quiet ones
-                for k in [k for k in list(self._fails) if not self._recent(k)]:
-                    del self._fails[k]
-            for q in (pair, acct, src):
-                q.append(now)
-            self._fails[("pair", account, addr)] = pair
-            self._fails[("acct", account)] = acct
-            self._fails[("addr", addr)] = src
+            self._record(("pair", account, addr), pair, now)
+            self._record(("acct", account), acct, now)
+            self._record(("addr", addr), src, now)
             return Verdict(True)
 
     def succeeded(self, account: str, addr: str) -> None:
         """The reserved attempt was right: the pair starts afresh, the others forget it."""
+        addr = _bucket(addr)
         with self._lock:
             self._fails.pop(("pair", account, addr), None)
             for key in (("acct", account), ("addr", addr), ("tries", account)):
@@ -247,6 +261,17 @@ class Throttle:
                 return None
             self._alarmed[account] = now
             return n
+
+
+def _bucket(addr: str) -> str:
+    """IPv6 clients count per /64 (one host usually holds a whole /64); IPv4 per address."""
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        return addr[:64]
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 @dataclass

@@ -62,15 +62,27 @@ def test_guessing_from_many_addresses_alarms_once_and_spares_fresh_addresses() -
     assert th.attempt("alice", "10.0.9.9").allowed  # the officer at a fresh address is not
 
 
-def test_throttle_forgets_quiet_keys_when_flooded() -> None:
+def test_throttle_memory_is_bounded_under_a_flood_of_invented_names() -> None:
     clock = Clock()
     th = Throttle(3, 60, clock)
     th.MAX_KEYS = 100
     for n in range(40):  # 160 keys: pair, account, address, tries
         assert th.attempt(f"user{n}", f"10.0.0.{n}").allowed
+    assert len(th._fails) <= 100
     clock.t += 61
-    th.attempt("new", "10.0.0.1")
-    assert len(th._fails) == 4  # pair, account, address, tries of "new"
+    for n in range(200):  # a flood of invented names from many addresses
+        th.attempt(f"x{n}", f"10.9.{n // 250}.{n % 250}")
+    assert len(th._fails) <= 100
+    assert th.attempt("x199", "10.9.0.199").allowed  # the newest are still counted
+    assert len(th._fails[("pair", "x199", "10.9.0.199")]) == 2
+
+
+def test_ipv6_clients_count_per_64() -> None:
+    th = Throttle(3, 300, Clock())
+    for n in range(3):
+        assert th.attempt("a", f"2001:db8:1:2::{n + 1}").allowed  # a fresh address each
+    assert not th.attempt("a", "2001:db8:1:2::ffff").allowed
+    assert th.attempt("a", "2001:db8:1:3::1").allowed  # another /64
 
 
 def test_session_expires_and_ends_with_officer(tmp_path: Path) -> None:
