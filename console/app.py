@@ -45,6 +45,7 @@ PUBLIC_STATIC = {"login.js", "style.css"}
 STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
 KEEPALIVE_S = 10.0
 QUEUE_LIMIT = 2000
+STATS_S = 1.0  # the hall's counts and last hour go out at most this often
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -88,6 +89,7 @@ class Console:
         self.cookies = URLSafeTimedSerializer(self.secret, salt="autogate-console-session")
         self.login_tokens = URLSafeTimedSerializer(self.secret, salt="autogate-console-login")
         self.streams: dict[asyncio.Queue[str], Session] = {}
+        self._stats_due: asyncio.TimerHandle | None = None
 
     # --- broker side (called on the event loop) ----------------------------------------
 
@@ -120,6 +122,22 @@ class Console:
 
     def push_gate(self, gate: str) -> None:
         self._broadcast("gate", self.hall.view(gate).snapshot(self.clock()))
+        self._stats_soon()
+
+    def _stats_soon(self) -> None:
+        """Hall counts and the last hour, at most once per STATS_S (they sum all gates)."""
+        if self._stats_due is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # called outside the loop (tests): send now
+            self._push_stats()
+            return
+        self._stats_due = loop.call_later(STATS_S, self._push_stats)
+
+    def _push_stats(self) -> None:
+        self._stats_due = None
+        self._broadcast("stats", self.hall.stats(self.clock()))
 
     def alert(self, kind: str, text: str, officer: str = "", **data: Any) -> None:
         """A security alarm: logged, journalled, and shown to every supervisor online."""
@@ -363,8 +381,13 @@ async def logout(request: Request, console: Console, session: Session) -> Respon
 
 
 async def hall_json(request: Request, console: Console, session: Session) -> Response:
+    now = console.clock()
     return JSONResponse(
-        {"broker": console.broker_up, "gates": console.hall.snapshot(console.clock())}
+        {
+            "broker": console.broker_up,
+            "gates": console.hall.snapshot(now),
+            "stats": console.hall.stats(now),
+        }
     )
 
 
@@ -375,7 +398,12 @@ async def stream(request: Request, console: Console, session: Session) -> Respon
 
     async def frames() -> AsyncIterator[str]:
         try:
-            snap = {"broker": console.broker_up, "gates": console.hall.snapshot(console.clock())}
+            now = console.clock()
+            snap = {
+                "broker": console.broker_up,
+                "gates": console.hall.snapshot(now),
+                "stats": console.hall.stats(now),
+            }
             yield f"retry: 1000\nevent: hall\ndata: {json.dumps(snap, separators=(',', ':'))}\n\n"
             while True:
                 try:
@@ -429,6 +457,14 @@ async def command(request: Request, console: Console, session: Session) -> Respo
         )
         return _deny(403, f"{cmd.value} needs the supervisor role")
     view = console.hall.view(gate)
+    offered = view.offered()
+    if offered is not None and cmd.value not in offered:
+        # the gate's last status says it would refuse: do not send what it will refuse
+        why = f"gate {gate} in {view.state} does not accept {cmd.value}"
+        console.audit.record(
+            "command.refused", session.officer, gate=gate, command=cmd.value, detail=why
+        )
+        return _deny(409, why)
     txn_id = None
     if cmd in (Command.RELEASE, Command.SEND_BACK):
         # bound to the referral the officer decided on: the one the page showed (sent

@@ -17,10 +17,13 @@ never leave a face on the broker; no retained message but the status is accepted
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import logging
 import re
-from collections import deque
+import statistics
+from collections import Counter, deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,9 +39,61 @@ log = logging.getLogger("autogate.console.state")
 PREFIX = "autogate/v1/"
 GATE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 LINKS = ("broker", "barrier", "camera", "reader", "chip")
+# the core's link names (gate.machine.LINKS) as the hall shows them; "bus" is the broker
+CORE_LINKS = {"scanner": "reader", "bus": "broker"}
+CONDITIONS = (
+    "unknown",
+    "offline",
+    "emergency",
+    "alarm",
+    "faulty",
+    "referral",
+    "out_of_service",
+    "in_service",
+)
 LINK_REASONS = {ReasonCode.GATE_LINK_LOST.value, ReasonCode.GATE_DEVICE_FAULT.value}
 HOUR = 3600.0
 KEEP_COMMANDS = 8
+# what one gate can make the console hold, whatever it sends (a gate does ~1 traveller/s
+# at most; it has fewer than 16 device links and a handful of alarms at once)
+MAX_OUTCOMES = 10_000
+MAX_LINKS = 16
+MAX_ALARMS = 32
+
+
+Outcome = tuple[float, str, tuple[str, ...], float | None, str]
+
+
+def summarise(outcomes: Iterable[Outcome]) -> dict[str, Any]:
+    """Travellers, crossings, referrals, referrals per reason and the median processing
+    time (document placed to outcome, as the gate timed it) of some outcomes."""
+    kinds: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    totals: list[float] = []
+    for _, kind, codes, total, _ in outcomes:
+        kinds[kind] += 1
+        reasons.update(codes)
+        if isinstance(total, int | float):
+            totals.append(float(total))
+    return {
+        "travellers": kinds["accepted"] + kinds["referred"] + kinds["aborted"],
+        "crossings": kinds["accepted"] + kinds["released"],  # released after a referral
+        "referrals": kinds["referred"],
+        "aborted": kinds["aborted"],
+        "by_reason": dict(reasons.most_common()),
+        "median_s": round(statistics.median(totals), 2) if totals else None,
+    }
+
+
+def event_time(msg: dict[str, Any], now: float) -> float | None:
+    """When an event happened, for the last hour's counts: its own ``ts`` (a backlog
+    delivered late counts when it happened), never later than now (a gate's clock ahead
+    must not keep it in the window for ever); None when it is older than the hour."""
+    try:
+        at = min(parse_ts(msg["ts"]).timestamp(), now)
+    except ValueError:
+        return None
+    return at if at >= now - HOUR else None
 
 
 def reason_view(code: str) -> dict[str, str]:
@@ -59,7 +114,7 @@ class GateView:
     detail: str = ""
     faulty: dict[str, str] | None = None  # {"leaf", "detail", "at"}
     last_decision: dict[str, Any] | None = None
-    crossings: deque[tuple[float, str]] = field(default_factory=deque)
+    crossings: deque[tuple[float, str]] = field(default_factory=lambda: deque(maxlen=MAX_OUTCOMES))
     links: dict[str, str] = field(default_factory=lambda: dict.fromkeys(LINKS, "unknown"))
     alarms: dict[str, dict[str, Any]] = field(default_factory=dict)
     referral: dict[str, Any] | None = None
@@ -68,6 +123,64 @@ class GateView:
     commands: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=KEEP_COMMANDS))
     seen: deque[str] = field(default_factory=lambda: deque(maxlen=512))
     last_seen: float = 0.0
+    presence: int | None = None
+    doors: dict[str, str] | None = None  # as sensed (door_sensors), or as commanded
+    emergency: bool | None = None
+    tamper: bool | None = None
+    accepts: list[str] | None = None  # None: the gate does not say (older software)
+    # the last hour's outcomes: (event time, "accepted" | "referred" | "aborted" | "released",
+    # reason codes, processing seconds or None, txn id), one per transaction
+    outcomes: deque[Outcome] = field(default_factory=lambda: deque(maxlen=MAX_OUTCOMES))
+
+    def offered(self) -> list[str] | None:
+        """The commands the gate said it accepts (None: its software does not say;
+        none while it is offline: no command can reach it)."""
+        return [] if self.online is False else self.accepts
+
+    def condition(self) -> str:
+        """One word for the card's colour and the hall's counts (CONDITIONS)."""
+        if self.online is False:
+            return "offline"
+        if self.state == "UNKNOWN":
+            return "unknown"
+        if self.state == "EMERGENCY" or self.emergency:
+            return "emergency"
+        if self.state == "ALARM":
+            return "alarm"
+        link_down = any(s == "down" for n, s in self.links.items() if n != "broker")
+        if (
+            self.faulty is not None
+            or link_down
+            or (
+                self.state == "OUT_OF_SERVICE"
+                and any(a["code"] in LINK_REASONS for a in self.alarms.values())
+            )
+        ):
+            return "faulty"
+        if self.state == "REFERRED" or self.referral is not None:
+            return "referral"
+        if self.state == "OUT_OF_SERVICE":
+            return "out_of_service"
+        return "in_service"
+
+    def hour(self, now: float) -> dict[str, Any]:
+        """The last hour at this gate: travellers, outcomes, reasons, median time."""
+        while self.outcomes and self.outcomes[0][0] < now - HOUR:
+            self.outcomes.popleft()
+        return summarise(self.outcomes)
+
+    def outcome(self, msg: dict[str, Any], kind: str, now: float) -> None:
+        """Count one transaction's outcome once (a redelivery is not a second traveller)."""
+        txn = msg.get("txn_id") or ""
+        recent = list(itertools.islice(reversed(self.outcomes), 64))  # redeliveries are recent
+        if txn and any(o[4] == txn and o[1] == kind for o in recent):
+            return
+        at = event_time(msg, now)
+        if at is None:
+            return
+        total = msg.get("timings", {}).get("total")
+        reasons = tuple(msg.get("reasons", ())) if kind == "referred" else ()
+        self.outcomes.append((at, kind, reasons, total, txn))
 
     def crossings_this_hour(self, now: float) -> int:
         while self.crossings and self.crossings[0][0] < now - HOUR:
@@ -96,6 +209,13 @@ class GateView:
             "faulty": self.faulty,
             "last_decision": self.last_decision,
             "crossings_hour": self.crossings_this_hour(now),
+            "hour": self.hour(now),
+            "condition": self.condition(),
+            "presence": self.presence,
+            "doors": self.doors,
+            "emergency": self.emergency,
+            "tamper": self.tamper,
+            "accepts": self.offered(),
             "links": dict(self.links),
             "alarms": list(self.alarms.values()),
             "referral": ref,
@@ -125,6 +245,15 @@ class Hall:
 
     def snapshot(self, now: float) -> list[dict[str, Any]]:
         return [self.gates[g].snapshot(now) for g in sorted(self.gates)]
+
+    def stats(self, now: float) -> dict[str, Any]:
+        """The hall at a glance: gates per condition and the last hour over all gates."""
+        conditions = dict.fromkeys(CONDITIONS, 0)
+        for view in self.gates.values():
+            conditions[view.condition()] += 1
+            view.hour(now)  # drop what is older than an hour
+        outcomes = [o for view in self.gates.values() for o in view.outcomes]
+        return {"gates": len(self.gates), "conditions": conditions, "hour": summarise(outcomes)}
 
     # --- from the broker ---------------------------------------------------------------
 
@@ -193,14 +322,17 @@ class Hall:
                 "reasons": reasons,
             }
             if kind == "crossing.accepted":
-                self._crossed(view, msg)
+                self._crossed(view, msg, now)
+            view.outcome(msg, msg["decision"], now)
         elif kind == "referral.opened":
             view.referral = {
                 "txn_id": msg["txn_id"],
                 "ts": msg["ts"],
                 "reasons": reasons,
                 "document": msg.get("document", {}),
+                "face": msg.get("face"),  # scores with the thresholds the gate applied
             }
+            view.outcome(msg, "referred", now)
             early = view.early_images
             _wipe(view.images)
             view.images = early if early and early.txn_id == msg["txn_id"] else None
@@ -225,28 +357,38 @@ class Hall:
                 "officer": msg.get("officer", ""),
             }
             if resolution == "release":
-                self._crossed(view, msg)  # the released traveller walks through
+                self._crossed(view, msg, now)  # the released traveller walks through
+                view.outcome(msg, "released", now)
             if view.referral is not None and view.referral["txn_id"] == msg["txn_id"]:
                 self._close_referral(view)
         elif kind == "alarm.raised":
             device = msg.get("device", "")
             for r in reasons:
-                view.alarms[f"{r['code']}:{device}"] = {
+                key = f"{r['code']}:{device}"
+                view.alarms.pop(key, None)  # re-announced: now the newest
+                view.alarms[key] = {
                     **r,
                     "device": device,
                     "ts": msg["ts"],
                     "detail": msg.get("detail", ""),
                 }
-                if r["code"] in LINK_REASONS and device:
-                    view.links[device] = "down"
+                while len(view.alarms) > MAX_ALARMS:  # the oldest go first
+                    del view.alarms[next(iter(view.alarms))]
+                link = CORE_LINKS.get(device, device)
+                room = link in view.links or len(view.links) < MAX_LINKS
+                if r["code"] in LINK_REASONS and device and link != "broker" and room:
+                    view.links[link] = "down"
         elif kind == "alarm.cleared":
             codes = {r["code"] for r in reasons}
             device = msg.get("device", "")
             for key, alarm in list(view.alarms.items()):
-                if not codes or alarm["code"] in codes:
+                if (not codes or alarm["code"] in codes) and (
+                    not device or alarm["device"] == device
+                ):
                     del view.alarms[key]
-            if device and device in view.links:
-                view.links[device] = "up"
+            link = CORE_LINKS.get(device, device)
+            if device and link in view.links and link != "broker":
+                view.links[link] = "up"
         elif kind == "command.ack":
             self._ack(view, msg)
 
@@ -260,8 +402,19 @@ class Hall:
             for name in view.links:
                 if name != "broker":
                     view.links[name] = "unknown"
+            view.doors = view.presence = view.emergency = view.tamper = None
             return
-        for name in view.links:  # a device alarm says which link is down
+        view.presence = msg.get("presence")
+        view.doors = msg.get("door_sensors") or msg.get("doors")
+        view.emergency = msg.get("emergency")
+        view.tamper = msg.get("tamper")
+        view.accepts = msg.get("accepts")
+        links = msg.get("links")
+        if links:  # the gate says how each device link is: that is the whole list
+            said = {CORE_LINKS.get(n, n): "up" if h == "ok" else "down" for n, h in links.items()}
+            said.pop("broker", None)  # the broker link is the gate being online
+            view.links = {"broker": "up", **dict(itertools.islice(said.items(), MAX_LINKS - 1))}
+        for name in view.links:  # older gates: a device alarm says which link is down
             if view.links[name] == "unknown":
                 view.links[name] = "up"
         if view.state == "IDLE":
@@ -272,12 +425,11 @@ class Hall:
             if view.referral is not None:
                 self._close_referral(view)
 
-    def _crossed(self, view: GateView, msg: dict[str, Any]) -> None:
-        if any(txn == msg["txn_id"] for _, txn in view.crossings):
+    def _crossed(self, view: GateView, msg: dict[str, Any], now: float) -> None:
+        if any(txn == msg["txn_id"] for _, txn in itertools.islice(reversed(view.crossings), 64)):
             return
-        try:
-            at = parse_ts(msg["ts"]).timestamp()
-        except ValueError:
+        at = event_time(msg, now)
+        if at is None:
             return
         view.crossings.append((at, msg["txn_id"]))
 

@@ -69,6 +69,10 @@ _DATA_KEYS: dict[str, set[str]] = {
         "links",
         "outbox_depth",
         "version",
+        "door_sensors",
+        "emergency",
+        "tamper",
+        "accepts",
     },
     "crossing/1": _COMMON_KEYS | {"mrz", "document", "access_control", "stage"},
     "referral/1": _COMMON_KEYS

@@ -31,6 +31,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from gate import inputs as i
+from gate import offers
 from gate.actions import (
     AckCommand,
     Action,
@@ -100,6 +101,7 @@ class Txn:
     released: bool = False  # an officer released the traveller after a referral
     entered: bool = False  # the traveller walked into the mantrap
     outcome: str | None = None  # set once: accepted / referred / aborted
+    face_limits: tuple[tuple[str, float], ...] = ()  # thresholds the face decision applied
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,12 @@ class Gate:
     tamper: bool = False
     faults: frozenset[str] = frozenset()
     sending_back: bool = False  # an officer sent the occupant back out through the entry
-    alarm: tuple[ReasonCode, ...] = ()  # what the current ALARM was raised for
+    alarm: tuple[ReasonCode, ...] = ()  # what the current ALARM (or unattended referral) raised
+    # each door as its sensor last said: "closed", "open" (commanded or in EMERGENCY),
+    # "forced" (opened while commanded closed), "unknown" (not reported yet)
+    entry_sensed: str = "unknown"
+    exit_sensed: str = "unknown"
+    fault_reasons: tuple[tuple[str, ReasonCode], ...] = ()  # (device, why) per fault
 
 
 Result = tuple[Gate, list[Action]]
@@ -130,36 +137,98 @@ def initial(settings: Settings, now: float, boot: str = "0") -> Gate:
 
 def step(gate: Gate, event: i.Input, now: float) -> Result:
     """Apply one input; returns the new gate and the actions to perform, in order."""
+    before = gate
     safety = GLOBAL.get(type(event))
     if safety is not None:
         handled = safety(gate, event, now)
         if isinstance(handled, tuple):
-            return handled
+            return _announce(gate, handled)
         if handled is not None:  # updated sensor state; the state's own rule goes on
             gate = handled
     rule = RULES.get((gate.state, type(event)))
     if rule is None:
-        return gate, []
-    return rule(gate, event, now)
+        return _announce(before, (gate, []))
+    return _announce(before, rule(gate, event, now))
+
+
+def _announce(before: Gate, result: Result) -> Result:
+    """Publish the status whenever what it says changed (a door moving, someone
+    stepping in, a link back) and the rule did not publish one itself; a referral left
+    unattended that ends, however it ends, clears its alarm."""
+    gate, acts = result
+    unattended = ReasonCode.GATE_UNATTENDED
+    if (
+        before.state is State.REFERRED
+        and gate.state is not State.REFERRED
+        and (unattended in before.alarm)
+    ):
+        txn = before.txn.id if before.txn else None
+        acts = [*acts, Publish(EventType.ALARM_CLEARED, txn, (unattended,), {})]
+        if gate.alarm == before.alarm:
+            gate = replace(gate, alarm=())
+        result = gate, acts
+    if _said_key(gate) == _said_key(before):
+        return result
+    if any(isinstance(a, Publish) and a.type is EventType.GATE_STATUS for a in acts):
+        return result
+    return gate, [*acts, _status(gate)]
 
 
 # --- helpers ----------------------------------------------------------------------
 
 
 LINKS = ("barrier", "scanner", "chip", "camera", "face", "lists", "bus")
+BARRIER = "barrier"  # the device whose inputs are the doors, beams, emergency and tamper
 
 
-def _status(gate: Gate) -> Publish:
-    data: dict[str, Any] = {
+def _said_key(gate: Gate) -> tuple[Any, ...]:
+    """Everything ``_said`` depends on, cheap to compare on every step."""
+    return (
+        gate.state,
+        min(gate.occupancy, 99),
+        gate.entry_open,
+        gate.exit_open,
+        gate.entry_sensed,
+        gate.exit_sensed,
+        gate.emergency,
+        gate.tamper,
+        gate.faults,
+        gate.txn is None,
+    )
+
+
+def _said(gate: Gate) -> dict[str, Any]:
+    """What ``gate.status`` tells the hall (everything but the transaction id)."""
+    return {
         "state": gate.state.value,
         "presence": min(gate.occupancy, 99),
         "doors": {
             "entry": "open" if gate.entry_open else "closed",
             "exit": "open" if gate.exit_open else "closed",
         },
+        "door_sensors": {
+            "entry": _door_seen(gate.entry_sensed, gate.entry_open),
+            "exit": _door_seen(gate.exit_sensed, gate.exit_open),
+        },
+        "emergency": gate.emergency,
+        "tamper": gate.tamper,
         "links": {d: "fault" if d in gate.faults else "ok" for d in (*LINKS, *sorted(gate.faults))},
+        "accepts": [c.value for c in offers.accepted(gate)],
     }
-    return Publish(EventType.GATE_STATUS, gate.txn.id if gate.txn else None, (), data)
+
+
+def _door_seen(sensed: str, commanded_open: bool) -> str:
+    """A door as an officer should read it: sensed, and "moving" while it has yet to
+    reach the commanded position."""
+    if sensed in ("forced", "unknown"):
+        return sensed
+    if (sensed == "open") != commanded_open:
+        return "moving"
+    return sensed
+
+
+def _status(gate: Gate) -> Publish:
+    return Publish(EventType.GATE_STATUS, gate.txn.id if gate.txn else None, (), _said(gate))
 
 
 def _doors(gate: Gate, entry: bool, exit_: bool) -> tuple[Gate, list[Action]]:
@@ -246,14 +315,18 @@ def _summary(txn: Txn, referral: bool) -> dict[str, Any]:
             "chip_auth": chip.chip_auth.value,
         }
     if face is not None:
+        limits = dict(txn.face_limits)
         out["face"] = {
             "match": face.match,
             "score": round(face.score, 4),
-            "threshold": round(face.threshold, 4),
+            "threshold": round(limits.get("match", face.threshold), 4),
             "pad_score": round(face.pad_score, 4),
             "quality": round(face.quality, 4),
             "backend": face.backend,
         }
+        for key, name in (("pad_threshold", "pad"), ("quality_threshold", "quality")):
+            if name in limits:
+                out["face"][key] = round(limits[name], 4)
     return out
 
 
@@ -326,15 +399,30 @@ def _fault(gate: Gate, ev: i.LinkLost | i.DeviceFault, now: float) -> Result | N
     reason = (
         ReasonCode.GATE_LINK_LOST if isinstance(ev, i.LinkLost) else ReasonCode.GATE_DEVICE_FAULT
     )
-    g = replace(gate, faults=gate.faults | {ev.device})
+    known = gate.fault_reasons
+    if (ev.device, reason) not in known:
+        known = (*known, (ev.device, reason))
+    g = replace(gate, faults=gate.faults | {ev.device}, fault_reasons=known)
+    if ev.device == BARRIER:  # its door sensors are silent until it is back
+        g = replace(g, entry_sensed="unknown", exit_sensed="unknown")
     if gate.state is State.EMERGENCY:
         return g, [_status(g)]  # doors stay released; the controller holds them open
     return _out_of_service(g, reason, now, device=ev.device, detail=ev.detail)
 
 
 def _restored(gate: Gate, ev: i.LinkRestored, now: float) -> Result | None:
-    g = replace(gate, faults=gate.faults - {ev.device})
-    return g, [_status(g)]
+    """A device is back: its alarms are cleared now (service resumes only on command)."""
+    if ev.device not in gate.faults:
+        return gate, []
+    reasons = tuple(r for d, r in gate.fault_reasons if d == ev.device)
+    g = replace(
+        gate,
+        faults=gate.faults - {ev.device},
+        fault_reasons=tuple(f for f in gate.fault_reasons if f[0] != ev.device),
+    )
+    data = {"device": ev.device}
+    cleared = Publish(EventType.ALARM_CLEARED, None, reasons or (ReasonCode.GATE_LINK_LOST,), data)
+    return g, [cleared, _status(g)]
 
 
 def _tamper(gate: Gate, ev: i.TamperChanged, now: float) -> Result | None:
@@ -355,15 +443,21 @@ def _door_fault(gate: Gate, ev: i.DoorFault, now: float) -> Result | None:
     return _alarm(gate, ReasonCode.GATE_DOOR_STUCK, now, device="barrier", detail=detail)
 
 
-def _door_changed(gate: Gate, ev: i.DoorChanged, now: float) -> Result | None:
+def _door_changed(gate: Gate, ev: i.DoorChanged, now: float) -> Result | Gate:
     commanded_open = gate.entry_open if ev.door is Door.ENTRY else gate.exit_open
-    if not ev.closed and not commanded_open and gate.state is not State.EMERGENCY:
+    forced = not ev.closed and not commanded_open and gate.state is not State.EMERGENCY
+    sensed = "closed" if ev.closed else "forced" if forced else "open"
+    if ev.door is Door.ENTRY:
+        gate = replace(gate, entry_sensed=sensed)
+    else:
+        gate = replace(gate, exit_sensed=sensed)
+    if forced:
         if gate.state in (State.ALARM, State.OUT_OF_SERVICE):
             # already alarmed, or out of service (technicians at work, a link coming back
             # reports doors where the controller's watchdog left them): nothing to add
             return gate, []
         return _alarm(gate, ReasonCode.GATE_DOOR_FORCED, now, detail=f"{ev.door.value} door opened")
-    return None  # state rules may care (entry closed behind the traveller)
+    return gate  # state rules may care (entry closed behind the traveller)
 
 
 def _presence(gate: Gate, ev: i.PresenceChanged, now: float) -> Result | Gate:
@@ -383,25 +477,17 @@ _PRESENCE_STATES = (State.ENTRY_OPEN, State.EXIT_OPEN, State.REFERRED)
 
 
 def _command(gate: Gate, ev: i.OfficerCommand, now: float) -> Result | None:
-    """Service commands apply in any state; referral commands fall through to RULES."""
+    """Every command is first checked by ``gate.offers`` (the rule the console's buttons
+    come from); service commands apply here, referral and alarm ones fall through."""
+    why = offers.refusal(gate, ev.command)
+    if why is not None:
+        return gate, [_ack(ev, False, why)]
     if ev.command is Command.OUT_OF_SERVICE:
-        if gate.state is State.EMERGENCY:
-            return gate, [_ack(ev, False, "emergency active")]
         g, acts = _out_of_service(gate, ReasonCode.GATE_OFFICER, now, officer=ev.officer)
         return g, [_ack(ev, True)] + acts
     if ev.command is Command.IN_SERVICE:
-        if gate.state is not State.OUT_OF_SERVICE:
-            return gate, [_ack(ev, False, f"gate is {gate.state.value}, not out of service")]
-        if gate.faults or gate.emergency or gate.tamper:
-            why = ", ".join(sorted(gate.faults)) or ("emergency" if gate.emergency else "tamper")
-            return gate, [_ack(ev, False, f"not recovered: {why}")]
-        if gate.occupancy:
-            return gate, [_ack(ev, False, "mantrap not empty")]
         g, acts = _to_idle(gate, now)
         return g, [_ack(ev, True)] + acts
-    handled = RULES.get((gate.state, i.OfficerCommand))
-    if handled is None:
-        return gate, [_ack(ev, False, f"{ev.command.value} not applicable in {gate.state.value}")]
     return None
 
 
@@ -512,8 +598,9 @@ def _face(gate: Gate, ev: i.FaceVerified, now: float) -> Result:
         return gate, []
     if gate.txn.face is not None:
         return gate, []
-    g = replace(gate, txn=replace(gate.txn, face=ev.result))
     verdict = gate.settings.decide_face(ev.result)
+    limits = tuple(getattr(verdict, "limits", ()))
+    g = replace(gate, txn=replace(gate.txn, face=ev.result, face_limits=limits))
     if not verdict.accept:
         return _refer(g, tuple(verdict.reasons), now)
     assert g.txn is not None
@@ -549,9 +636,7 @@ def _referred_command(gate: Gate, ev: i.OfficerCommand, now: float) -> Result:
     if txn is not None:
         data = {"resolution": ev.command.value, "officer": ev.officer, "command_id": ev.command_id}
         resolved = [Publish(EventType.REFERRAL_RESOLVED, txn.id, (), data)]
-    if ev.command is Command.RELEASE:
-        if txn is None:
-            return gate, [_ack(ev, False, "no traveller to release")]
+    if ev.command is Command.RELEASE and txn is not None:  # offers.refusal: needs a txn
         txn = replace(txn, released=True)
         if gate.occupancy >= 1:
             g, acts = _doors(replace(gate, txn=txn), entry=False, exit_=True)
@@ -581,10 +666,8 @@ def _referred_presence(gate: Gate, ev: i.PresenceChanged, now: float) -> Result:
 
 
 def _alarm_command(gate: Gate, ev: i.OfficerCommand, now: float) -> Result:
-    if ev.command is not Command.RESET_ALARM:
-        return gate, [_ack(ev, False, f"{ev.command.value} not applicable in ALARM")]
-    if gate.tamper:
-        return gate, [_ack(ev, False, "tamper input still active")]
+    if ev.command is not Command.RESET_ALARM or gate.tamper:  # refused by offers.refusal
+        return gate, [_ack(ev, False, offers.refusal(gate, ev.command) or "not applicable")]
     reasons = gate.alarm or (ReasonCode.GATE_OFFICER,)
     cleared = Publish(
         EventType.ALARM_CLEARED,
@@ -630,6 +713,7 @@ def _timeout_renew(reason: ReasonCode | None) -> Callable[[Gate, float], Result]
         g = _enter(gate, gate.state, now)
         acts: list[Action] = []
         if reason is not None:
+            g = replace(g, alarm=(reason,))  # cleared when the state is left (_announce)
             acts.append(
                 Publish(
                     EventType.ALARM_RAISED,

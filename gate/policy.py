@@ -38,6 +38,8 @@ class Decision:
     accept: bool
     reasons: tuple[ReasonCode, ...]
     category: str
+    # the thresholds a face decision applied ("match", "pad", "quality"), for the officer
+    limits: tuple[tuple[str, float], ...] = ()
 
     def texts(self) -> list[str]:
         """The console's lines, one per reason."""
@@ -91,7 +93,12 @@ def decide_face(face: FaceResult, policy: Policy) -> Decision:
         reasons.add(R.FACE_PAD)
     if not math.isfinite(face.quality) or face.quality < policy.face.min_quality:
         reasons.add(R.FACE_QUALITY)
-    return Decision(accept=not reasons, reasons=tuple(reasons), category="")
+    limits = (
+        ("match", threshold),
+        ("pad", policy.face.max_pad_score),
+        ("quality", policy.face.min_quality),
+    )
+    return Decision(accept=not reasons, reasons=tuple(reasons), category="", limits=limits)
 
 
 # --- 1. the document as printed -----------------------------------------------------

@@ -43,6 +43,9 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:  # type: ig
     fleet.add_argument("--gates", type=int, default=50)
     fleet.add_argument("--seconds", type=float, default=60.0)
     fleet.add_argument("--run-dir", type=Path)
+    fleet.add_argument(
+        "--screenshot", type=Path, help="save the console's hall (1920x1080) at the end here"
+    )
     fleet.set_defaults(func=cmd_fleet)
 
 
@@ -93,7 +96,9 @@ def cmd_fleet(args: argparse.Namespace) -> int:
     from sim.fleet import run_fleet
 
     logging.getLogger().setLevel(logging.WARNING)  # fifty gates' state changes drown the report
-    report = asyncio.run(run_fleet(args.gates, args.seconds, _run_dir(args.run_dir)))
+    report = asyncio.run(
+        run_fleet(args.gates, args.seconds, _run_dir(args.run_dir), args.screenshot)
+    )
     print(report.table())
     return 0
 

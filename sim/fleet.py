@@ -155,7 +155,9 @@ async def _traveller_stream(
         await asyncio.sleep(rng.uniform(0.5, 1.5))  # the next traveller steps up
 
 
-async def run_fleet(n: int, seconds: float, run: Path) -> FleetReport:
+async def run_fleet(
+    n: int, seconds: float, run: Path, screenshot: Path | None = None
+) -> FleetReport:
     from autogate.daemon import Daemon
     from autogate.wiring import build_devices, settings_from
 
@@ -163,7 +165,12 @@ async def run_fleet(n: int, seconds: float, run: Path) -> FleetReport:
     certs = make_certs(run / "certs", ["console", "monitor"])
     broker = Broker(run / "broker", certs, gates=tuple(gates))
     broker.start()
-    console, _port = _console(run, broker, gates)
+    console, port = _console(run, broker, gates)
+    screen = None
+    if screenshot is not None:
+        from sim.fleet_screen import HallScreen
+
+        screen = HallScreen(run / "console" / "officers.json", port, run / "chrome")
     stop = asyncio.Event()
     tally = {"crossed": 0, "sent back": 0}
     tasks: list[asyncio.Task[Any]] = []
@@ -187,16 +194,23 @@ async def run_fleet(n: int, seconds: float, run: Path) -> FleetReport:
             asyncio.ensure_future(_traveller_stream(h, stop, random.Random(rng.random()), tally))
             for _, h in daemons
         ]
-        await asyncio.sleep(seconds)
+        if screen is not None:
+            await asyncio.to_thread(screen.open)
+        await asyncio.sleep(max(0.0, seconds - (time.monotonic() - t0)))
         elapsed = time.monotonic() - t0
         cpu1 = (_cpu_s(broker.proc.pid), _cpu_s(console.pid), _cpu_s(os.getpid()))  # type: ignore[union-attr]
         rss = (_rss_mb(broker.proc.pid), _rss_mb(console.pid))  # type: ignore[union-attr]
+        if screen is not None and screenshot is not None:
+            fit = await asyncio.to_thread(screen.shoot, screenshot)
+            print(f"fleet: hall screenshot {screenshot}: {fit}", file=sys.stderr)
         stop.set()
         print(f"fleet: measured {elapsed:.0f} s; stopping the gates", file=sys.stderr)
         await asyncio.gather(*streams, return_exceptions=True)
         await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         stop.set()
+        if screen is not None:
+            screen.close()
         console.terminate()
         console.wait(10)
         broker.stop()

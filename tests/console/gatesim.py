@@ -3,8 +3,9 @@
 It speaks only through the gate's own wire code: payloads from ``gate.events.build_payload``
 (schema-checked), commands checked by ``gate.commands.verify_command`` against the
 console's public key, acks from ``gate.events.ack_action``, a retained ``status`` with the
-``OFFLINE`` last will. Its behaviour on commands follows ``gate.machine`` in short
-(release/send back only in REFERRED, reset only in ALARM, service commands anywhere).
+``OFFLINE`` last will. Its status says what the real core's would: the commands it accepts come from
+``gate.offers`` (the rule ``gate.machine`` acks by), with doors, occupancy, emergency,
+tamper and links; its behaviour on commands follows ``gate.machine`` in short.
 Used by the browser test and by ``bench/console.py``.
 """
 
@@ -21,6 +22,7 @@ import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from paho.mqtt.enums import CallbackAPIVersion
 
+from gate import offers
 from gate.actions import AckCommand, EventType, Publish
 from gate.commands import NonceStore, verify_command
 from gate.events import ack_action, build_payload, topic, topic_leaf
@@ -28,6 +30,8 @@ from gate.inputs import Command, OfficerCommand
 from gate.reasons import ReasonCode
 from gate.referral_image import build_image_message
 from tests.console.helpers import IMAGE_KEY
+
+LINKS = frozenset({"barrier", "scanner", "chip", "camera", "face", "lists", "bus"})
 
 
 class SimGate:
@@ -45,6 +49,12 @@ class SimGate:
         self.nonces = NonceStore(30, dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
         self.state = "IDLE"
         self.txn: str | None = None
+        # what the status reports besides the state (the core's Gate fields, in short)
+        self.faults: frozenset[str] = frozenset()
+        self.emergency = False
+        self.tamper = False
+        self.occupancy = 0
+        self.doors = {"entry": "closed", "exit": "closed"}
         self.seq = 0
         self.commands: list[OfficerCommand] = []
         self.refused: list[Any] = []
@@ -89,7 +99,17 @@ class SimGate:
 
     def status(self, state: str, **data: Any) -> None:
         self.state = state
-        self.publish(EventType.GATE_STATUS, self.txn, state=state, **data)
+        said: dict[str, Any] = {
+            "presence": self.occupancy,
+            "door_sensors": dict(self.doors),
+            "emergency": self.emergency,
+            "tamper": self.tamper,
+            "links": {
+                d: "fault" if d in self.faults else "ok" for d in sorted(LINKS | self.faults)
+            },
+            "accepts": [c.value for c in offers.accepted(self)],
+        }
+        self.publish(EventType.GATE_STATUS, self.txn, state=state, **(said | data))
 
     def refer(
         self,
@@ -97,12 +117,15 @@ class SimGate:
         document: dict[str, Any],
         portrait: bytes | None,
         frame: bytes | None,
+        face: dict[str, Any] | None = None,
         **scores: float,
     ) -> str:
+        """Refer a traveller; ``face`` is the core's face summary (scores, thresholds)."""
         self.seq += 1
         self.txn = f"b1-{self.seq:06d}"
         self.status("REFERRED")
-        self.publish(EventType.REFERRAL_OPENED, self.txn, reasons, document=document)
+        extra = {"face": face} if face else {}
+        self.publish(EventType.REFERRAL_OPENED, self.txn, reasons, document=document, **extra)
         t, raw = build_image_message(
             recipient=IMAGE_KEY.public_key(),
             site=self.site,
@@ -172,6 +195,10 @@ class SimGate:
 
     def _apply(self, cmd: OfficerCommand) -> None:
         ok = AckCommand(cmd.command, cmd.command_id, True)
+        why = offers.refusal(self, cmd.command)  # the rule the real core acks by
+        if why is not None:
+            self._ack(AckCommand(cmd.command, cmd.command_id, False, why), cmd.officer)
+            return
         if cmd.command in (Command.RELEASE, Command.SEND_BACK):
             if self.state != "REFERRED" or self.txn is None:
                 self._ack(
