@@ -55,6 +55,9 @@ from gate.commands import Refusal
 from gate.config import GateConfig
 from gate.journal import Journal, iter_records, journal_files
 from gate.reasons import ReasonCode
+from gate.referral_image import LEAF as IMAGE_LEAF
+from gate.referral_image import build_image_message
+from gate.referral_image import load_public_key as load_image_key
 from gate.results import ChipResult, ListsResult
 
 log = logging.getLogger("autogate.daemon")
@@ -106,6 +109,8 @@ class Daemon:
         self.dev = devices
         self.clock = clock
         self.vault = vault or Vault()
+        key = getattr(cfg.devices.bus, "image_key", None)
+        self.image_key = load_image_key(key) if key else None  # the console's, to seal photos
         self.journal = Journal(cfg.storage.journal, rotate_bytes=cfg.ops.audit.rotate_bytes)
         self.gate = machine.initial(settings, clock(), boot=uuid.uuid4().hex[:8])
         self.queue: asyncio.Queue[i.Input] = asyncio.Queue()
@@ -277,10 +282,12 @@ class Daemon:
             self._send_images(act, now)
 
     def _send_images(self, act: Publish, now: float) -> None:
-        """The two photos an officer compares, beside the referral (console/images.py):
-        taken from the vault now, before the core's ForgetBiometrics seals or drops them."""
-        from console.images import LEAF, build_image_message
-
+        """The two photos an officer compares, beside the referral (gate/referral_image.py),
+        sealed to the console's key: taken from the vault now, before the core's
+        ForgetBiometrics seals or drops them. Without the console's key nothing is sent."""
+        if self.image_key is None:
+            log.warning("referral images of %s not sent: no console image_key", act.txn_id)
+            return
         bio = self.vault.get(act.txn_id or "")
         if bio is None or (bio.portrait is None and bio.best_frame is None):
             return
@@ -312,11 +319,12 @@ class Daemon:
                 match_threshold=face.get("threshold"),
                 pad=face.get("pad_score"),
                 ts=dt.datetime.fromtimestamp(now, dt.UTC),
+                recipient=self.image_key,
             )
         except ValueError as exc:  # an image the console could not show: say so, go on
             log.warning("referral images of %s not sent: %s", act.txn_id, exc)
             return
-        self._spawn(self.dev.bus.publish_transient(LEAF, body))
+        self._spawn(self.dev.bus.publish_transient(IMAGE_LEAF, body))
 
     async def _publish(self, leaf: str, payload: dict[str, Any], retain: bool = False) -> None:
         try:

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from autogate import credentials, logs
-from autogate.audit import Checkpointer, check_at_start
+from autogate.audit import Checkpointer, OutcomeCheckpoints, check_at_start
 from autogate.metrics import Metrics, MetricsError
 from autogate.notify import Notifier, StatusObserver, Watchdog
 from autogate.vault import ReferralStore, Vault
@@ -125,6 +125,8 @@ class Ops:
             if self.metrics is not None:
                 counter = self.metrics.checkpoints
                 self.checkpointer.on_checkpoint.append(lambda _: counter.inc())
+            # and at every transaction's outcome: the unsigned tail is one transaction
+            daemon.observers.append(OutcomeCheckpoints(self.checkpointer))
 
     async def start(self, daemon: Any, stop: asyncio.Event) -> None:
         """Run the service tasks beside ``daemon.run(stop)``."""

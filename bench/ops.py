@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey 
 from PIL import Image  # noqa: E402
 from prometheus_client import generate_latest  # noqa: E402
 
-from autogate.audit import Checkpointer  # noqa: E402
+from autogate.audit import Checkpointer, OutcomeCheckpoints  # noqa: E402
 from autogate.daemon import Daemon  # noqa: E402
 from autogate.logs import EventLogObserver  # noqa: E402
 from autogate.metrics import Metrics  # noqa: E402
@@ -28,6 +28,7 @@ from autogate.notify import Notifier, StatusObserver  # noqa: E402
 from autogate.vault import Biometrics, ReferralStore  # noqa: E402
 from autogate.wiring import build_devices, settings_from  # noqa: E402
 from gate import inputs as i  # noqa: E402
+from gate.actions import EventType, Publish  # noqa: E402
 from gate.config import parse_config  # noqa: E402
 from gate.journal import Journal, verify_all  # noqa: E402
 
@@ -81,6 +82,25 @@ def main() -> None:
         row(
             "journal append + sign + fsync one checkpoint",
             timed(lambda: (j.append("e", {"n": next(counter)}, "t"), cp.write(force=True)), 200),
+            "ms",
+        )
+    )
+
+    # issue 17 item 7: a checkpoint at every transaction outcome (the step that publishes it)
+    jo = Journal(tmp / "outcome.jsonl")
+    cpo = Checkpointer(key, tmp / "outcome-cps.jsonl", "s", "g", jo.head)
+    outcome = OutcomeCheckpoints(cpo)
+    acts = [Publish(EventType.CROSSING_ACCEPTED, "t1", (), {})]
+    rows.append(
+        row(
+            "outcome checkpoint per transaction (observer: sign + fsync)",
+            timed(
+                lambda: (
+                    jo.append("event", {"n": next(counter)}, "t"),
+                    outcome.on_step(None, None, None, acts, 0.0),
+                ),
+                200,
+            ),
             "ms",
         )
     )

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -28,10 +30,11 @@ from starlette.responses import JSONResponse, RedirectResponse, Response, Stream
 from starlette.routing import Route
 
 from console.audit import Audit
-from console.auth import ALLOWED, Officers, Session, Sessions, Throttle, same_token
+from console.auth import ALLOWED, Officers, Role, Session, Sessions, Throttle, same_token
 from console.mqtt import Signer
 from console.state import Hall
 from gate.inputs import Command
+from gate.referral_image import LEAF as IMAGE_LEAF
 
 log = logging.getLogger("autogate.console")
 
@@ -59,6 +62,8 @@ SECURITY_HEADERS = {
 class CommandPublisher(Protocol):
     def publish_command(self, cmd: dict[str, Any]) -> None: ...
 
+    def clear_retained(self, topic: str) -> None: ...
+
 
 @dataclass
 class Console:
@@ -75,6 +80,7 @@ class Console:
     throttle: Throttle = field(default_factory=lambda: Throttle(5, 300))
     clock: Callable[[], float] = time.time
     broker_up: bool = False
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     on_start: Callable[[asyncio.AbstractEventLoop], None] | None = None
     on_stop: Callable[[], None] | None = None
 
@@ -82,13 +88,20 @@ class Console:
         self.sessions = Sessions(self.max_age_s)
         self.cookies = URLSafeTimedSerializer(self.secret, salt="autogate-console-session")
         self.login_tokens = URLSafeTimedSerializer(self.secret, salt="autogate-console-login")
-        self.streams: set[asyncio.Queue[str]] = set()
+        self.streams: dict[asyncio.Queue[str], Session] = {}
         self._stats_due: asyncio.TimerHandle | None = None
 
     # --- broker side (called on the event loop) ----------------------------------------
 
-    def on_message(self, topic: str, raw: bytes) -> None:
-        gate = self.hall.ingest(topic, raw, self.clock())
+    def on_message(self, topic: str, raw: bytes, retained: bool = False) -> None:
+        if not raw:
+            return  # an empty message clears a retained one (ours, below): nothing to show
+        gate = self.hall.ingest(topic, raw, self.clock(), retained)
+        if retained and topic.endswith("/" + IMAGE_LEAF):
+            # a face must not rest on the broker: refused above, and deleted there now
+            self.alert("broker.retained_image", f"retained referral image on {topic} deleted")
+            with contextlib.suppress(ConnectionError, AttributeError):
+                self.publisher.clear_retained(topic)
         for g, cmd in self.hall.take_acks():
             ack = cmd["ack"]
             self.audit.record(
@@ -126,13 +139,21 @@ class Console:
         self._stats_due = None
         self._broadcast("stats", self.hall.stats(self.clock()))
 
-    def _broadcast(self, event: str, data: Any) -> None:
+    def alert(self, kind: str, text: str, officer: str = "", **data: Any) -> None:
+        """A security alarm: logged, journalled, and shown to every supervisor online."""
+        log.warning("ALERT %s: %s", kind, text)
+        self.audit.record(kind, officer, text=text, **data)
+        self._broadcast("alert", {"kind": kind, "text": text}, roles={Role.SUPERVISOR})
+
+    def _broadcast(self, event: str, data: Any, roles: set[Role] | None = None) -> None:
         frame = f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
-        for q in list(self.streams):
+        for q, session in list(self.streams.items()):
+            if roles is not None and session.role not in roles:
+                continue
             try:
                 q.put_nowait(frame)
             except asyncio.QueueFull:  # a stuck page: drop it, it reconnects to a snapshot
-                self.streams.discard(q)
+                self.streams.pop(q, None)
                 with contextlib.suppress(asyncio.QueueFull):
                     q.put_nowait("")
 
@@ -146,11 +167,17 @@ class Console:
             sid = self.cookies.loads(cookie, max_age=self.max_age_s)
         except BadSignature:
             return None
-        session = self.sessions.get(str(sid))
+        return self.live(str(sid))
+
+    def live(self, sid: str) -> Session | None:
+        """The session if it still stands for the officer as they are now: one disabled,
+        demoted, promoted or given a new password since login has no session any more."""
+        session = self.sessions.get(sid)
         if session is None:
             return None
-        if self.officers.get(session.officer) is None:  # disabled since login
-            self.sessions.end(session.sid)
+        officer = self.officers.get(session.officer)
+        if officer is None or (officer.role, officer.hash) != (session.role, session.credential):
+            self.sessions.end_officer(session.officer)
             return None
         return session
 
@@ -158,8 +185,31 @@ class Console:
 Handler = Callable[[Request, Console, Session], Awaitable[Response]]
 
 
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+def client_address(
+    request: Request, trusted: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+) -> str:
+    """The client's address: the peer's, or, when the peer is a configured proxy, the
+    nearest X-Forwarded-For hop that is not one of ours (anything further left the
+    client could have written itself)."""
+    peer = request.client.host if request.client else "unknown"
+
+    def ours(addr: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(addr)
+        except ValueError:
+            return False
+        return any(ip in net for net in trusted)
+
+    if not trusted or not ours(peer):
+        return peer
+    hops = [h.strip() for h in ",".join(request.headers.getlist("x-forwarded-for")).split(",")]
+    for hop in reversed([h for h in hops if h]):
+        if not ours(hop):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return peer  # garbage from the proxy's side: count it on the proxy
+    return peer
 
 
 def _origin_ok(request: Request) -> bool:
@@ -257,19 +307,24 @@ async def login(request: Request) -> Response:
     except (ValueError, KeyError, TypeError):
         return _deny(400, "expected JSON {name, password}")
     name = name.strip().lower()[:64]
-    client = _client(request)
-    keys = (f"user:{name}", f"addr:{client}")
-    if console.throttle.blocked(*keys):
-        log.warning("login throttled: %r from %s", name, client)
-        console.audit.record("login.throttled", name, client=client)
-        return _deny(429, "too many failed logins; wait and try again")
+    client = client_address(request, console.trusted_proxies)
+    # reserved before the (slow) hash: concurrent guesses see each other
+    verdict = console.throttle.attempt(name, client)
+    if not verdict.allowed:
+        wait = math.ceil(verdict.retry_after)
+        log.warning("login throttled: %r from %s (%s, %d s)", name, client, verdict.why, wait)
+        console.audit.record("login.throttled", name, client=client, retry_after_s=wait)
+        resp = _deny(429, f"too many failed logins for {verdict.why}; try again in {wait} s")
+        resp.headers["Retry-After"] = str(wait)
+        _guessing(console, name, client)
+        return resp
     officer = await asyncio.to_thread(console.officers.check, name, password)
     if officer is None:
-        console.throttle.failed(*keys)
         log.warning("login failed: %r from %s", name, client)
         console.audit.record("login.failed", name, client=client)
+        _guessing(console, name, client)
         return _deny(401, "wrong name or password")
-    console.throttle.succeeded(f"user:{name}")
+    console.throttle.succeeded(name, client)
     session = console.sessions.start(officer)
     console.audit.record("login", officer.name, role=officer.role.value, client=client)
     resp = JSONResponse({"officer": officer.name, "role": officer.role.value, "csrf": session.csrf})
@@ -283,6 +338,18 @@ async def login(request: Request) -> Response:
     )
     resp.delete_cookie(LOGIN_COOKIE)
     return resp
+
+
+def _guessing(console: Console, name: str, client: str) -> None:
+    tries = console.throttle.guessing(name)
+    if tries is not None:
+        console.alert(
+            "login.guessing",
+            f"{tries} failed or refused logins for {name!r} within "
+            f"{int(console.throttle.window)} s: someone may be guessing its password",
+            name,
+            client=client,
+        )
 
 
 # --- behind a session ----------------------------------------------------------------------
@@ -326,7 +393,7 @@ async def hall_json(request: Request, console: Console, session: Session) -> Res
 
 async def stream(request: Request, console: Console, session: Session) -> Response:
     queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_LIMIT)
-    console.streams.add(queue)
+    console.streams[queue] = session
     sid = session.sid
 
     async def frames() -> AsyncIterator[str]:
@@ -343,12 +410,11 @@ async def stream(request: Request, console: Console, session: Session) -> Respon
                     frame = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
                 except TimeoutError:
                     frame = ": keepalive\n\n"
-                live = console.sessions.get(sid)
-                if not frame or live is None or console.officers.get(live.officer) is None:
-                    return  # dropped as too slow, logged out, expired or disabled
+                if not frame or console.live(sid) is None:
+                    return  # dropped as too slow, logged out, expired, disabled or changed
                 yield frame
         finally:
-            console.streams.discard(queue)
+            console.streams.pop(queue, None)
 
     return StreamingResponse(
         frames(),
@@ -367,7 +433,7 @@ async def image(request: Request, console: Console, session: Session) -> Respons
         return _deny(404, "no open referral with that image")
     console.audit.record("images.viewed", session.officer, gate=gate, txn_id=txn, image=which)
     return Response(
-        data,
+        bytes(data),  # a transient copy for the socket; the held buffer is wiped on close
         media_type="image/jpeg",
         headers={"Cache-Control": "no-store, max-age=0", "Pragma": "no-cache"},
     )
@@ -399,14 +465,27 @@ async def command(request: Request, console: Console, session: Session) -> Respo
             "command.refused", session.officer, gate=gate, command=cmd.value, detail=why
         )
         return _deny(409, why)
-    signed = console.signer.sign(gate, cmd, session.officer)
+    txn_id = None
+    if cmd in (Command.RELEASE, Command.SEND_BACK):
+        # bound to the referral the officer decided on: the one the page showed (sent
+        # in the body), else the open one; the gate refuses it for any other traveller
+        try:
+            body = await request.json() if await request.body() else {}
+            txn_id = body.get("txn_id") if isinstance(body, dict) else None
+        except ValueError:
+            return _deny(400, "expected JSON {txn_id}")
+        if txn_id is None and view.referral is not None:
+            txn_id = view.referral["txn_id"]
+        if not isinstance(txn_id, str) or not 0 < len(txn_id) <= 64:
+            return _deny(409, f"{cmd.value}: no open referral at {gate} to decide")
+    signed = console.signer.sign(gate, cmd, session.officer, txn_id)
     console.audit.record(
         "command.sent",
         session.officer,
         gate=gate,
         command=cmd.value,
         command_id=signed["command_id"],
-        txn_id=view.referral["txn_id"] if view.referral else None,
+        txn_id=txn_id or (view.referral["txn_id"] if view.referral else None),
         gate_state=view.state,
     )
     try:

@@ -9,13 +9,14 @@
 - Each session has its own CSRF token; every state-changing request must echo it in
   the ``X-CSRF-Token`` header. The login itself is protected by a double-submit token
   from a short-lived signed pre-login cookie.
-- Failed logins are counted per user name and per client address over a sliding window;
-  past the limit further attempts get 429 without even checking the password.
+- Failed logins are counted per (user name, client address) and slow that pair down
+  progressively; nobody can lock an officer out from elsewhere (``Throttle``).
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import logging
 import os
@@ -23,7 +24,7 @@ import secrets
 import tempfile
 import threading
 import time
-from collections import defaultdict, deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -144,35 +145,133 @@ class Officers:
         return officer
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """May this login attempt be checked now? If not, when to try again."""
+
+    allowed: bool
+    retry_after: float = 0.0
+    why: str = ""
+
+
 class Throttle:
-    """Failed logins per key (user name, client address) within a sliding window."""
+    """Failed logins, counted so that nobody can lock an officer out.
 
-    MAX_KEYS = 10_000
+    Failures are counted per (account, client address) pair within a sliding window.
+    Past ``limit`` a pair is slowed, not locked: each further attempt waits
+    ``min(max_delay, 2 ** (failures - limit))`` seconds after the pair's last one. An
+    address spraying many accounts is slowed the same way past ``spray_limit``, and
+    once an account gathers ``alarm_at`` failures from any addresses (a guessing
+    pattern, reported once per window by ``guessing``) every address that already
+    failed against it is slowed on the account's count too; an address that never
+    failed against the account (the officer at their desk) is never slowed by it.
+    The alarm counts refused attempts too: a guesser who keeps hammering is a pattern.
 
-    def __init__(self, limit: int, window_s: float, clock: Callable[[], float] = time.monotonic):
+    ``attempt`` reserves the attempt as a failure *before* the password is hashed, in
+    one step under a lock, so concurrent guesses cannot all pass the check first;
+    ``succeeded`` takes the reservation back.
+    """
+
+    MAX_KEYS = 100_000  # ~30 MB at most; past it the least recently active keys go
+
+    def __init__(
+        self,
+        limit: int,
+        window_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        max_delay_s: float = 60.0,
+        alarm_at: int | None = None,
+        spray_limit: int | None = None,
+    ) -> None:
         self.limit, self.window, self.clock = limit, window_s, clock
-        self._fails: dict[str, deque[float]] = defaultdict(deque)
+        self.max_delay = max_delay_s
+        self.alarm_at = alarm_at or 3 * limit
+        self.spray_limit = spray_limit or 4 * limit
+        # key -> times, least recently touched first; a key is stored only when it
+        # records something, so refused floods of invented names cost no memory
+        self._fails: OrderedDict[tuple[str, ...], deque[float]] = OrderedDict()
+        self._alarmed: dict[str, float] = {}
+        self._lock = threading.Lock()
 
-    def _recent(self, key: str) -> deque[float]:
-        q = self._fails[key]
+    def _recent(self, key: tuple[str, ...]) -> deque[float]:
+        q = self._fails.get(key)
+        if q is None:
+            return deque()
         cutoff = self.clock() - self.window
         while q and q[0] < cutoff:
             q.popleft()
         return q
 
-    def blocked(self, *keys: str) -> bool:
-        return any(len(self._recent(k)) >= self.limit for k in keys)
-
-    def failed(self, *keys: str) -> None:
-        if len(self._fails) >= self.MAX_KEYS:  # many invented names: forget the quiet ones
+    def _record(self, key: tuple[str, ...], q: deque[float], now: float) -> None:
+        q.append(now)
+        self._fails[key] = q
+        self._fails.move_to_end(key)
+        if len(self._fails) > self.MAX_KEYS:
             for k in [k for k in list(self._fails) if not self._recent(k)]:
                 del self._fails[k]
-        for k in keys:
-            self._recent(k).append(self.clock())
+            while len(self._fails) > self.MAX_KEYS * 9 // 10:
+                self._fails.popitem(last=False)
+            cutoff = now - self.window
+            self._alarmed = {k: t for k, t in self._alarmed.items() if t >= cutoff}
 
-    def succeeded(self, *keys: str) -> None:
-        for k in keys:
-            self._fails.pop(k, None)
+    def _wait(self, q: deque[float], limit: int, now: float) -> float:
+        if len(q) < limit:
+            return 0.0
+        delay = min(self.max_delay, 2.0 ** (len(q) - limit))
+        return max(0.0, q[-1] + delay - now)
+
+    def attempt(self, account: str, addr: str) -> Verdict:
+        """Check and, if allowed, reserve one attempt (counted as failed until it succeeds)."""
+        addr = _bucket(addr)
+        with self._lock:
+            now = self.clock()
+            pair = self._recent(("pair", account, addr))
+            acct, src = self._recent(("acct", account)), self._recent(("addr", addr))
+            waits = [(self._wait(pair, self.limit, now), "this account from this address")]
+            waits.append((self._wait(src, self.spray_limit, now), "this address"))
+            if pair:  # only addresses that already failed here feel the account's count
+                waits.append((self._wait(acct, self.alarm_at, now), "this account"))
+            wait, why = max(waits)
+            self._record(("tries", account), self._recent(("tries", account)), now)
+            if wait > 0:
+                return Verdict(False, wait, why)
+            self._record(("pair", account, addr), pair, now)
+            self._record(("acct", account), acct, now)
+            self._record(("addr", addr), src, now)
+            return Verdict(True)
+
+    def succeeded(self, account: str, addr: str) -> None:
+        """The reserved attempt was right: the pair starts afresh, the others forget it."""
+        addr = _bucket(addr)
+        with self._lock:
+            self._fails.pop(("pair", account, addr), None)
+            for key in (("acct", account), ("addr", addr), ("tries", account)):
+                q = self._fails.get(key)
+                if q:
+                    q.pop()
+
+    def guessing(self, account: str) -> int | None:
+        """The account's failed and refused attempts in the window if they just reached
+        the alarm level (reported once per window), else None."""
+        with self._lock:
+            now = self.clock()
+            n = len(self._recent(("tries", account)))
+            if n < self.alarm_at or now - self._alarmed.get(account, -1e18) < self.window:
+                return None
+            self._alarmed[account] = now
+            return n
+
+
+def _bucket(addr: str) -> str:
+    """IPv6 clients count per /64 (one host usually holds a whole /64); IPv4 per address."""
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        return addr[:64]
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 @dataclass
@@ -182,6 +281,7 @@ class Session:
     role: Role
     csrf: str
     started: float
+    credential: str = ""  # the password hash at login: a new password ends the session
 
 
 class Sessions:
@@ -198,6 +298,7 @@ class Sessions:
             officer.role,
             secrets.token_urlsafe(24),
             self.clock(),
+            officer.hash,
         )
         self._live[s.sid] = s
         return s

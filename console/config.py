@@ -6,6 +6,7 @@ turns a security setting off.
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -41,14 +42,28 @@ class SigningConfig(Strict):
 class ListenConfig(Strict):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
+    trusted_proxies: list[IPv4Network | IPv6Network] = Field(
+        default_factory=list,
+        description="reverse proxies whose X-Forwarded-For names the client; from any "
+        "other peer the header is ignored (e.g. [127.0.0.1/32] for a local nginx)",
+    )
 
 
 class SessionConfig(Strict):
     secret_file: Path = Field(description="random secret that signs session cookies")
     max_age_s: int = Field(8 * 3600, ge=60, description="an officer's shift")
     secure_cookie: bool = Field(True, description="only false behind no TLS in a lab")
-    login_attempts: int = Field(5, ge=1, description="failures per window before lock-out")
+    login_attempts: int = Field(
+        5, ge=1, description="failures per (name, address) and window before slowing down"
+    )
     login_window_s: int = Field(300, ge=1)
+    login_max_delay_s: float = Field(60.0, gt=0, description="the slow-down's ceiling")
+    login_alarm_at: int | None = Field(
+        None,
+        ge=1,
+        description="failures of one name from anywhere that alarm supervisors "
+        "(default 3 x login_attempts)",
+    )
 
 
 class ConsoleConfig(Strict):
@@ -58,6 +73,20 @@ class ConsoleConfig(Strict):
     signing: SigningConfig
     officers_file: Path
     audit_file: Path
+    audit_signing_key_file: Path | None = Field(
+        None,
+        description="Ed25519 private key (PEM) that signs a checkpoint of the audit journal "
+        "after every record (`autogate mqtt keygen` makes one); unset: chain only",
+    )
+    audit_checkpoints_file: Path | None = Field(
+        None, description="where the signed checkpoints go (default AUDIT.checkpoints.jsonl)"
+    )
+    image_key_file: Path | None = Field(
+        None,
+        description="X25519 private key (PEM) that opens the gates' sealed referral photos "
+        "(`autogate console image-key FILE` makes one and prints the public half for the "
+        "gates' devices.bus.image_key); without it no photo is shown",
+    )
     session: SessionConfig
     listen: ListenConfig = ListenConfig()
 

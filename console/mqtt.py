@@ -17,6 +17,7 @@ import json
 import logging
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,11 +28,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from console.config import BrokerConfig, SigningConfig
 from gate.commands import sign_command
 from gate.events import topic
 from gate.inputs import Command
+from gate.takeover import Takeovers
 
 log = logging.getLogger("autogate.console.mqtt")
 
@@ -55,7 +58,9 @@ class Signer:
     def from_config(cls, cfg: SigningConfig, site: str) -> Signer:
         return cls(load_private_key(cfg.key_file), cfg.key_id, site)
 
-    def sign(self, gate: str, command: Command, officer: str) -> dict[str, Any]:
+    def sign(
+        self, gate: str, command: Command, officer: str, txn_id: str | None = None
+    ) -> dict[str, Any]:
         return sign_command(
             self.key,
             site=self.site,
@@ -64,6 +69,7 @@ class Signer:
             officer=officer,
             key_id=self.key_id,
             ts=dt.datetime.now(dt.UTC),
+            txn_id=txn_id,
         )
 
 
@@ -73,13 +79,15 @@ class ConsoleBus:
         cfg: BrokerConfig,
         site: str,
         password: str,
-        on_message: Callable[[str, bytes], None],
+        on_message: Callable[[str, bytes, bool], None],
     ) -> None:
         self.cfg, self.site = cfg, site
         self._on_message_cb = on_message
         self._loop: asyncio.AbstractEventLoop | None = None
         self.connected = threading.Event()
         self.on_link: Callable[[bool], None] | None = None
+        self.on_takeover: Callable[[int], None] | None = None  # repeated takeovers (loop)
+        self._takeovers = Takeovers()  # our account used elsewhere: gate/takeover.py
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cfg.client_id, protocol=mqtt.MQTTv5)
         c.username_pw_set(cfg.username, password)
         if cfg.tls is not None:
@@ -118,21 +126,43 @@ class ConsoleBus:
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             raise ConnectionError(f"broker not reachable ({mqtt.error_string(info.rc)})")
 
+    def clear_retained(self, topic: str) -> None:
+        """Delete a retained message (an empty retained publish; the ACL allows it only on
+        ``.../event/referral-image``, where nothing may be retained)."""
+        if self.connected.is_set():
+            self.client.publish(topic, b"", qos=1, retain=True)
+
     # paho's thread
     def _on_connect(self, client: mqtt.Client, _ud: Any, _flags: Any, rc: Any, _p: Any) -> None:
         if rc.is_failure:
             log.error("broker refused the console: %s", rc)
             return
         base = f"autogate/v1/{self.site}/+"
-        client.subscribe([(f"{base}/status", 1), (f"{base}/event/#", 1), (f"{base}/cmd-ack", 1)])
+        # events keep their retain flag (retain as published): no gate retains an event,
+        # and a retained referral image is refused and deleted (console.app)
+        client.subscribe(
+            [
+                (f"{base}/status", SubscribeOptions(qos=1)),
+                (f"{base}/event/#", SubscribeOptions(qos=1, retainAsPublished=True)),
+                (f"{base}/cmd-ack", SubscribeOptions(qos=1)),
+            ]
+        )
         self.connected.set()
         log.info("connected to %s:%d", self.cfg.host, self.cfg.port)
+        self._taken_over(self._takeovers.regained(time.monotonic()))
         self._link(True)
 
     def _on_disconnect(self, _c: mqtt.Client, _ud: Any, _f: Any, rc: Any, _p: Any) -> None:
         self.connected.clear()
         log.warning("broker connection lost: %s", rc)
         self._link(False)
+        self._taken_over(self._takeovers.lost(time.monotonic(), getattr(rc, "value", None)))
+
+    def _taken_over(self, n: int | None) -> None:
+        if n is not None:
+            log.error("broker session lost and regained %d times: taken over?", n)
+            if self._loop is not None and self.on_takeover is not None:
+                self._loop.call_soon_threadsafe(self.on_takeover, n)
 
     def _link(self, up: bool) -> None:
         if self._loop is not None and self.on_link is not None:
@@ -140,4 +170,6 @@ class ConsoleBus:
 
     def _on_message(self, _c: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._on_message_cb, msg.topic, bytes(msg.payload))
+            self._loop.call_soon_threadsafe(
+                self._on_message_cb, msg.topic, bytes(msg.payload), bool(msg.retain)
+            )

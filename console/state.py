@@ -2,14 +2,16 @@
 
 ``Hall.ingest(topic, raw, now)`` is the only way state changes from the broker: it parses
 the topic, decodes the JSON, validates it against the gate's packaged schemas
-(``gate.events.validate``; images against ``console.images``) and folds it into that
+(``gate.events.validate``; sealed images by ``gate.referral_image``) and folds it into that
 gate's ``GateView``. A message that is not JSON, fails its schema, names another gate
 than its topic or arrives on the wrong leaf marks *that* gate faulty (shown on screen
 with the reason) and changes nothing else; the mark clears when the same topic next
 carries a valid message. Pure apart from logging: time comes in as ``now``.
 
 Traveller images live here, in memory, only while their referral is open: they are
-dropped when the referral is resolved, replaced, or the gate is seen back in IDLE.
+overwritten in place (``ReferralImages.wipe``) when the referral is resolved, replaced,
+or the gate is seen back in IDLE. A retained image is refused unopened: a gate must
+never leave a face on the broker; no retained message but the status is accepted.
 """
 
 from __future__ import annotations
@@ -25,10 +27,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from console.images import LEAF as IMAGE_LEAF
-from console.images import ImageMessageError, ReferralImages, parse_image_message
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
 from gate.events import EventError, parse_ts, topic_leaf, validate
 from gate.reasons import TEXT, ReasonCode
+from gate.referral_image import LEAF as IMAGE_LEAF
+from gate.referral_image import ImageMessageError, ReferralImages, open_image_message
 
 log = logging.getLogger("autogate.console.state")
 
@@ -222,8 +226,14 @@ class GateView:
 class Hall:
     """All gates of one site, keyed by gate id."""
 
-    def __init__(self, site: str, gates: list[str] | tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        site: str,
+        gates: list[str] | tuple[str, ...] = (),
+        image_key: X25519PrivateKey | None = None,
+    ) -> None:
         self.site = site
+        self.image_key = image_key  # opens the sealed referral photos; None: none shown
         self.gates: dict[str, GateView] = {g: GateView(site, g) for g in gates}
         self.rejected = 0  # malformed or schema-invalid messages seen
         self.new_acks: list[tuple[str, dict[str, Any]]] = []  # for the audit journal
@@ -247,7 +257,7 @@ class Hall:
 
     # --- from the broker ---------------------------------------------------------------
 
-    def ingest(self, topic: str, raw: bytes, now: float) -> str | None:
+    def ingest(self, topic: str, raw: bytes, now: float, retained: bool = False) -> str | None:
         """Fold one message in; returns the gate id whose view changed, or None."""
         if not topic.startswith(PREFIX):
             return None
@@ -262,9 +272,14 @@ class Hall:
             msg = json.loads(raw)
             if not isinstance(msg, dict):
                 raise EventError("not a JSON object")
+            if retained and leaf != "status":
+                # only the status is state; a retained event would replay a stale
+                # referral (or a face) to every console that connects later
+                raise EventError(f"retained message on {leaf[:100]} refused (never retained)")
             if leaf == IMAGE_LEAF:
-                images = parse_image_message(msg, self.site, gate)
-                self._images(view, images)
+                if self.image_key is None:
+                    raise ImageMessageError("no image key configured: photos cannot be opened")
+                self._images(view, open_image_message(msg, self.site, gate, self.image_key))
             else:
                 validate(msg)
                 if (msg["site"], msg["gate"]) != (self.site, gate):
@@ -278,17 +293,20 @@ class Hall:
         except (ValueError, UnicodeDecodeError, EventError, ImageMessageError) as exc:
             self.rejected += 1
             detail = str(exc)[:300]
-            log.warning("gate %s: bad message on %s: %s", gate, leaf, detail)
-            view.faulty = {"leaf": leaf, "detail": detail, "at": _iso(now)}
+            shown = leaf[:100]  # the topic is the sender's text: bounded, and quoted in logs
+            log.warning("gate %s: bad message on %r: %s", gate, shown, detail)
+            view.faulty = {"leaf": shown, "detail": detail, "at": _iso(now)}
             return gate
-        if view.faulty is not None and view.faulty["leaf"] == leaf:
+        if view.faulty is not None and view.faulty["leaf"] == leaf[:100]:
             view.faulty = None
         return gate
 
     def _images(self, view: GateView, images: ReferralImages) -> None:
         if view.referral is not None and view.referral["txn_id"] == images.txn_id:
+            _wipe(view.images)
             view.images = images
         else:
+            _wipe(view.early_images)
             view.early_images = images
 
     def _apply(self, view: GateView, leaf: str, msg: dict[str, Any], now: float) -> None:
@@ -316,7 +334,10 @@ class Hall:
             }
             view.outcome(msg, "referred", now)
             early = view.early_images
+            _wipe(view.images)
             view.images = early if early and early.txn_id == msg["txn_id"] else None
+            if view.images is None:
+                _wipe(early)
             view.early_images = None
             view.last_decision = {
                 "decision": "referred",
@@ -414,8 +435,9 @@ class Hall:
 
     def _close_referral(self, view: GateView) -> None:
         view.referral = None
-        view.images = None  # the traveller's photos leave memory with the referral
-        view.early_images = None
+        _wipe(view.images)  # the traveller's photos are overwritten with the referral
+        _wipe(view.early_images)
+        view.images = view.early_images = None
 
     def _ack(self, view: GateView, msg: dict[str, Any]) -> None:
         for cmd in view.commands:
@@ -451,6 +473,11 @@ class Hall:
         if view is None or view.referral is None or view.referral["txn_id"] != txn_id:
             return None
         return view.images
+
+
+def _wipe(images: ReferralImages | None) -> None:
+    if images is not None:
+        images.wipe()
 
 
 def _iso(now: float) -> str:

@@ -60,6 +60,7 @@ from gate.events import EventError
 from gate.inputs import DeviceFault, LinkRestored, OfficerCommand
 from gate.outbox import Outbox, OutboxFull, open_outbox
 from gate.reasons import ReasonCode
+from gate.takeover import Takeovers
 
 log = logging.getLogger("autogate.bus")
 
@@ -117,6 +118,7 @@ class MqttBus:
         self._last_sent = 0
         self._last_status: dict[str, Any] | None = None
         self._full_alarm = False
+        self._takeovers = Takeovers()  # our account used elsewhere: see gate/takeover.py
         self._tasks: set[asyncio.Task[None]] = set()
         self._pending: list[tuple[str, bytes, bool, bool, asyncio.Future[int]]] = []
         self._writer: asyncio.Future[None] | None = None
@@ -500,6 +502,9 @@ class MqttBus:
             log.warning("bus: broker refused the connection: %s", rc)
             return
         log.info("bus: connected to %s:%d", self.cfg.host, self.cfg.port)
+        n = self._takeovers.regained(time.monotonic())
+        if n is not None:
+            self._taken_over(n)
         client.subscribe(self._prefix + "cmd/+", qos=1)
         # the will may have replaced our retained status while we were away
         status = self._last_status or self._event(EventType.GATE_STATUS, state="STARTING")[1]
@@ -514,6 +519,31 @@ class MqttBus:
         self._connected.clear()
         if not self._closed:
             log.warning("bus: disconnected: %s", rc)
+        if not self._closed:
+            n = self._takeovers.lost(time.monotonic(), getattr(rc, "value", None))
+            if n is not None:
+                self._taken_over(n)
+
+    def _taken_over(self, n: int) -> None:
+        """Someone connects with our account (stolen credentials, or a second daemon): one
+        alarm per window, queued from the reserve and sent once we are back."""
+        log.error("bus: broker session lost and regained %d times: taken over?", n)
+        if self._loop is None:
+            return
+        leaf, alarm = self._event(
+            EventType.ALARM_RAISED,
+            reasons=(ReasonCode.GATE_SESSION_TAKEN_OVER,),
+            detail=f"broker session lost and regained {n} times within "
+            f"{self._takeovers.window_s:.0f} s: another client uses this gate's account?",
+            device="bus",
+        )
+
+        def queue() -> None:
+            task = asyncio.ensure_future(self._put(leaf, alarm, reserve=True))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        self._loop.call_soon_threadsafe(queue)
 
     def _on_publish(
         self, _c: mqtt.Client, _ud: Any, mid: int, rc: MqttReasonCode, _props: Any

@@ -39,6 +39,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:  # type: ig
     sign.add_argument("--site", required=True)
     sign.add_argument("--gate", required=True)
     sign.add_argument("--officer", required=True)
+    sign.add_argument("--txn", help="txn_id of the referral (required for release and send_back)")
     sign.set_defaults(func=_sign)
 
     check = sub.add_parser("validate", help="check messages (JSON lines) against the schemas")
@@ -95,6 +96,7 @@ def _sign(args: argparse.Namespace) -> int:
         officer=args.officer,
         key_id=args.key_id,
         ts=dt.datetime.now(dt.UTC),
+        txn_id=args.txn,
     )
     try:  # a command the gate would refuse as malformed is a mistake here
         validate(msg)

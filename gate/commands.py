@@ -11,7 +11,9 @@ It is refused when: not JSON or not the schema (``malformed``), no signature
 (``unsigned``), a key the gate does not know (``unknown_key``), a signature that does not
 verify (``bad_signature``), meant for another gate or sent on another command's topic
 (``wrong_gate``, ``topic_mismatch``), signed outside ``now ± window`` or before this
-process started (``expired``), or a nonce already used (``replayed``). Nonces are kept
+process started (``expired``), or a nonce already used (``replayed``). A ``release`` or
+``send_back`` must name the ``txn_id`` of the referral it decides (``malformed`` if not):
+the core refuses it when that is not the referral open at the gate. Nonces are kept
 only for the window: an older command is refused by its timestamp anyway, and one signed
 before a restart by the start time, so the store needs no disk.
 
@@ -42,6 +44,7 @@ from gate.inputs import Command, OfficerCommand
 SCHEMA = "command/1"
 MAX_BYTES = 4096  # a command is under 600 bytes; anything far larger is not one
 _TS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z")
+BOUND = {Command.RELEASE.value, Command.SEND_BACK.value}  # decide one referral: name it
 
 
 class RefusalReason(StrEnum):
@@ -83,6 +86,7 @@ def sign_command(
     ts: dt.datetime,
     nonce: str | None = None,
     command_id: str | None = None,
+    txn_id: str | None = None,
 ) -> dict[str, Any]:
     """A signed ``command/1`` payload (the console side; publish it on ``.../cmd/{command}``)."""
     fields: dict[str, Any] = {
@@ -96,6 +100,8 @@ def sign_command(
         "nonce": nonce or secrets.token_hex(16),
         "key_id": key_id,
     }
+    if txn_id is not None:
+        fields["txn_id"] = txn_id
     fields["sig"] = base64.b64encode(private_key.sign(canonical(fields))).decode("ascii")
     return fields
 
@@ -202,6 +208,10 @@ def verify_command(
         return Refusal(RefusalReason.WRONG_GATE, f"for {msg['site']}/{msg['gate']}", **seen)
     if msg["command"] != topic_command:
         return Refusal(RefusalReason.TOPIC_MISMATCH, f"sent on cmd/{topic_command}", **seen)
+    if msg["command"] in BOUND and not msg.get("txn_id"):
+        return Refusal(
+            RefusalReason.MALFORMED, f"{msg['command']} must name the referral's txn_id", **seen
+        )
     skew = abs((now - ts).total_seconds())
     if skew > nonces.window.total_seconds():
         return Refusal(RefusalReason.EXPIRED, f"signed {skew:.0f} s from now", **seen)
@@ -210,7 +220,10 @@ def verify_command(
     if not nonces.use(msg["nonce"], ts, now):
         return Refusal(RefusalReason.REPLAYED, "nonce already used", **seen)
     return OfficerCommand(
-        Command(msg["command"]), officer=msg["officer"], command_id=msg["command_id"]
+        Command(msg["command"]),
+        officer=msg["officer"],
+        command_id=msg["command_id"],
+        txn_id=msg.get("txn_id"),
     )
 
 

@@ -278,6 +278,11 @@ class MqttBusConfig(Strict):
     document_key_file: Path | None = Field(
         None, description="secret for the keyed hash of document numbers on crossing events"
     )
+    image_key: str | None = Field(
+        None,
+        description="the console's X25519 public key (base64 of 32 bytes, or PEM): referral "
+        "photos are sealed to it end to end; without it no photo leaves the gate",
+    )
 
     @model_validator(mode="after")
     def _keys_unique(self) -> MqttBusConfig:
@@ -286,6 +291,10 @@ class MqttBusConfig(Strict):
             raise ValueError("command_keys: duplicate id")
         if self.password_file is not None and self.username is None:
             raise ValueError("password_file needs a username")
+        if self.image_key is not None:
+            from gate.referral_image import load_public_key
+
+            load_public_key(self.image_key)  # ValueError names the field
         return self
 
 
@@ -438,7 +447,10 @@ class PrivacyConfig(Strict):
         "name or a file path; unset keeps referral biometrics in memory only",
     )
     retention_s: float = Field(
-        86400.0, ge=0, description="kept this long after the officer resolved the referral"
+        0.0,
+        ge=0,
+        description="kept this long after the officer resolved the referral; 0 (the "
+        "default): deleted at resolution, as a data-protection officer expects",
     )
     max_hold_s: float = Field(
         7 * 86400.0, gt=0, description="deleted after this long even if never resolved"

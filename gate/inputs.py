@@ -136,6 +136,7 @@ class OfficerCommand:
     command: Command
     officer: str = ""
     command_id: str = ""
+    txn_id: str | None = None  # the referral a release/send_back decides (signed with it)
 
 
 Input = (

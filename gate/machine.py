@@ -626,6 +626,10 @@ def _exit_presence(gate: Gate, ev: i.PresenceChanged, now: float) -> Result:
 
 def _referred_command(gate: Gate, ev: i.OfficerCommand, now: float) -> Result:
     txn = gate.txn
+    if ev.txn_id is not None and ev.txn_id != (txn.id if txn else None):
+        # decided on another traveller's referral (a stale screen, a delayed command)
+        open_ = f"the open referral is {txn.id}" if txn else "no transaction is open"
+        return gate, [_ack(ev, False, f"{ev.command.value} is for {ev.txn_id}; {open_}")]
     # a referral without a transaction (someone found inside after an alarm) has no
     # referral event to resolve: the ack and the journal record the officer's decision
     resolved: list[Action] = []

@@ -102,6 +102,7 @@ class ReasonCode(StrEnum):
     GATE_UNATTENDED = "gate_unattended"  # a referral waited too long for an officer
     GATE_COMMAND_REFUSED = "gate_command_refused"  # a forged or replayed command
     GATE_OUTBOX_FULL = "gate_outbox_full"
+    GATE_SESSION_TAKEN_OVER = "gate_session_taken_over"  # its broker account used elsewhere
 
 
 TEXT: dict[ReasonCode, str] = {
@@ -178,6 +179,7 @@ TEXT: dict[ReasonCode, str] = {
     ReasonCode.GATE_UNATTENDED: "Referral waited too long for an officer",
     ReasonCode.GATE_COMMAND_REFUSED: "A command was refused (unsigned, forged or replayed)",
     ReasonCode.GATE_OUTBOX_FULL: "Event outbox is full",
+    ReasonCode.GATE_SESSION_TAKEN_OVER: "Another client took over the gate's broker session",
 }
 
 

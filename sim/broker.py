@@ -4,7 +4,10 @@ Certificates are generated at test time with ``cryptography`` (a CA, the broker'
 certificate for 127.0.0.1, and client certificates), so nothing secret is in the repo.
 The broker listens on two free loopback ports: ``tls_port`` (TLS, client certificate
 required, then username/password) and ``port`` (plain, username/password), both under the
-same ACL (the layout of ``config/mosquitto/acl.example``).
+same ACL (the layout of ``config/mosquitto/acl``). Like the shipped
+``config/mosquitto/mosquitto.conf`` it sets ``use_username_as_clientid``: a client's id is
+its account name, so one account's password cannot take over another's session (and two
+processes must not share one account).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ PASSWORDS = {
     "gate-kul1-g02": "pw-g02",
     "console": "pw-console",
     "monitor": "pw-monitor",
+    "monitor2": "pw-monitor2",  # a second recorder: one account is one connection
 }
 
 
@@ -43,7 +47,8 @@ def free_port() -> int:
 def acl_text(site: str, gates: tuple[str, ...]) -> str:
     """Gate role: publish only its own status/events/acks, read only its own commands.
 
-    Console role: publish commands to any gate, read everything. Monitor: read only.
+    Console role: publish commands to any gate, read everything, and delete a retained
+    referral image (an empty retained publish: nothing may rest there). Monitor: read only.
     """
     blocks = []
     for g in gates:
@@ -56,8 +61,12 @@ def acl_text(site: str, gates: tuple[str, ...]) -> str:
             f"topic write {base}/audit/checkpoint\n"
             f"topic read {base}/cmd/#\n"
         )
-    blocks.append("user console\ntopic write autogate/v1/+/+/cmd/#\ntopic read autogate/v1/#\n")
+    blocks.append(
+        "user console\ntopic write autogate/v1/+/+/cmd/#\n"
+        "topic write autogate/v1/+/+/event/referral-image\ntopic read autogate/v1/#\n"
+    )
     blocks.append("user monitor\ntopic read autogate/v1/#\n")
+    blocks.append("user monitor2\ntopic read autogate/v1/#\n")
     return "\n".join(blocks)
 
 
@@ -199,8 +208,12 @@ class Broker:
             "log_dest stderr\n"
             "log_type error\n"
             "log_type warning\n"
+            # a client's id is its account: nobody can take over another's session (a
+            # listener option: after each listener line)
             f"listener {self.port} 127.0.0.1\n"
+            "use_username_as_clientid true\n"
             f"listener {self.tls_port} 127.0.0.1\n"
+            "use_username_as_clientid true\n"
             f"cafile {self.certs.ca}\n"
             f"certfile {self.certs.server_cert}\n"
             f"keyfile {self.certs.server_key}\n"

@@ -254,6 +254,10 @@ class Rig:
         self.broker = Broker(d / "broker", certs)
         self.broker.start()
         self.console_key = Ed25519PrivateKey.generate()
+        # the console's X25519 key: gates seal referral photos to its public half
+        from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+        self.image_key = X25519PrivateKey.generate()
         self.host = ControllerHost(
             baudrate=self.baudrate, travel_s=self.door_travel_s, walk_s=self.walk_s
         )
@@ -302,6 +306,7 @@ class Rig:
 
     def _write_config(self) -> Path:
         from gate.commands import public_key_b64
+        from gate.referral_image import public_key_b64 as image_key_b64
 
         d = self.run_dir
         (d / "gate.password").write_text(self.passwords[f"gate-{SITE}-{GATE}"])
@@ -337,6 +342,7 @@ class Rig:
                             "public_key": public_key_b64(self.console_key.public_key()),
                         }
                     ],
+                    "image_key": image_key_b64(self.image_key.public_key()),
                 },
                 "lists": {
                     "type": "composite",
@@ -558,6 +564,15 @@ class Rig:
         from gate.commands import sign_command
         from gate.inputs import Command
 
+        # a release / send-back names the referral it decides (the open one)
+        txn = next(
+            (
+                e["txn_id"]
+                for e in reversed(self.monitor.events)
+                if e.get("type") == "referral.opened"
+            ),
+            None,
+        )
         msg = sign_command(
             self.console_key,
             key_id="console",
@@ -566,6 +581,7 @@ class Rig:
             command=Command(command),
             officer="sim-officer",
             ts=dt.datetime.now(dt.UTC),
+            txn_id=txn if command in ("release", "send_back") else None,
         )
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=f"sim-console-{uuid.uuid4().hex[:6]}"

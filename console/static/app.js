@@ -175,7 +175,7 @@ function controls(g) {
     const [label, key] = LABELS[cmd];
     const b = el("button", { type: "button", id: `cmd-${cmd}`, "data-key": key, text: key ? `${label} [${key.toUpperCase()}]` : label });
     if (!me.allowed.includes(cmd)) { b.disabled = true; b.title = "supervisor only"; }
-    b.addEventListener("click", () => send(g.gate, cmd));
+    b.addEventListener("click", () => send(g.gate, cmd, g.referral && g.referral.txn_id));
     actions.append(el("div", { class: "cmd" }, b, answer(g, cmd)));
   }
   box.append(actions);
@@ -245,9 +245,12 @@ function select(gate) {
   renderAll();
 }
 
-async function send(gate, cmd) {
+async function send(gate, cmd, txn) {
+  // a release / send-back names the referral on screen: the gate refuses it for another
   const r = await fetch(`/api/gates/${gate}/cmd/${cmd}`, {
-    method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": me.csrf },
+    method: "POST", credentials: "same-origin",
+    headers: { "X-CSRF-Token": me.csrf, "Content-Type": "application/json" },
+    body: JSON.stringify(txn ? { txn_id: txn } : {}),
   });
   const body = await r.json().catch(() => ({}));
   const out = document.getElementById("cmd-result");
@@ -382,6 +385,11 @@ function connect() {
     renderStats();
   });
   es.addEventListener("gate", (ev) => update(JSON.parse(ev.data)));
+  es.addEventListener("alert", (ev) => {  // security alarms, sent to supervisors only
+    const a = document.getElementById("alert-banner");
+    a.textContent = JSON.parse(ev.data).text;
+    a.hidden = false;
+  });
   es.addEventListener("stats", (ev) => { hallStats = JSON.parse(ev.data); renderStats(); });
   es.addEventListener("link", (ev) => { document.getElementById("broker-banner").hidden = JSON.parse(ev.data).broker; });
   es.onerror = async () => {

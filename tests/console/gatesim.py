@@ -22,13 +22,14 @@ import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from paho.mqtt.enums import CallbackAPIVersion
 
-from console.images import build_image_message
 from gate import offers
 from gate.actions import AckCommand, EventType, Publish
 from gate.commands import NonceStore, verify_command
 from gate.events import ack_action, build_payload, topic, topic_leaf
 from gate.inputs import Command, OfficerCommand
 from gate.reasons import ReasonCode
+from gate.referral_image import build_image_message
+from tests.console.helpers import IMAGE_KEY
 
 LINKS = frozenset({"barrier", "scanner", "chip", "camera", "face", "lists", "bus"})
 
@@ -126,6 +127,7 @@ class SimGate:
         extra = {"face": face} if face else {}
         self.publish(EventType.REFERRAL_OPENED, self.txn, reasons, document=document, **extra)
         t, raw = build_image_message(
+            recipient=IMAGE_KEY.public_key(),
             site=self.site,
             gate=self.gate,
             txn_id=self.txn,

@@ -11,6 +11,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from PIL import Image
 
 from console.app import Console
@@ -24,6 +25,8 @@ from gate.events import build_payload, topic
 SITE = "kul1"
 PASSWORDS = {"alice": "alice-password-1", "sam": "sam-password-12"}
 SECRET = b"s" * 48
+# the console's key for sealed referral photos (the gates' devices.bus.image_key)
+IMAGE_KEY = X25519PrivateKey.generate()
 # Argon2id with small parameters: the tests check behaviour, not the work factor
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
@@ -92,7 +95,7 @@ def make_console(tmp: Path, gates=("g01", "g02"), publisher: Any = None) -> Cons
     officers.add("sam", PASSWORDS["sam"], "supervisor")
     key = Ed25519PrivateKey.generate()
     return Console(
-        hall=Hall(SITE, list(gates)),
+        hall=Hall(SITE, list(gates), IMAGE_KEY),
         officers=officers,
         audit=Audit(tmp / "audit.jsonl", fsync=False),
         signer=Signer(key, "console-1", SITE),

@@ -16,27 +16,73 @@ class Clock:
         return self.t
 
 
-def test_throttle_blocks_after_limit_and_lifts_after_window() -> None:
+def test_throttle_slows_a_pair_down_progressively_never_locks_it() -> None:
     clock = Clock()
-    th = Throttle(3, 60, clock)
+    th = Throttle(3, 300, clock, max_delay_s=8)
     for _ in range(3):
-        assert not th.blocked("user:a", "addr:1")
-        th.failed("user:a", "addr:1")
-    assert th.blocked("user:a") and th.blocked("addr:1") and not th.blocked("user:b")
-    assert th.blocked("user:b", "addr:1")  # the same address trying another name
-    clock.t += 61
-    assert not th.blocked("user:a", "addr:1")
+        assert th.attempt("a", "10.0.0.1").allowed
+    v = th.attempt("a", "10.0.0.1")
+    assert not v.allowed and v.retry_after == 1
+    waits = []
+    for _ in range(6):
+        v = th.attempt("a", "10.0.0.1")
+        clock.t += v.retry_after
+        assert th.attempt("a", "10.0.0.1").allowed  # right after the wait, one more try
+        waits.append(v.retry_after or 1)
+    assert waits[:4] == [1, 2, 4, 8] and max(waits) == 8  # doubling, to the ceiling
+    # the same account from another address, and another account, are untouched
+    assert th.attempt("a", "10.0.0.2").allowed and th.attempt("b", "10.0.0.1").allowed
 
 
-def test_throttle_forgets_quiet_keys_when_flooded() -> None:
+def test_throttle_reservation_counts_before_the_answer() -> None:
+    th = Throttle(5, 300, Clock())
+    verdicts = [th.attempt("a", "10.0.0.1") for _ in range(40)]  # none answered yet
+    assert sum(v.allowed for v in verdicts) == 5
+
+
+def test_success_takes_the_reservation_back_and_clears_the_pair() -> None:
+    th = Throttle(3, 300, Clock())
+    for _ in range(2):
+        th.attempt("a", "10.0.0.1")
+    th.attempt("a", "10.0.0.1")
+    th.succeeded("a", "10.0.0.1")
+    assert all(th.attempt("a", "10.0.0.1").allowed for _ in range(3))
+
+
+def test_guessing_from_many_addresses_alarms_once_and_spares_fresh_addresses() -> None:
+    clock = Clock()
+    th = Throttle(5, 300, clock, alarm_at=10)
+    alarms = []
+    for n in range(12):
+        assert th.attempt("alice", f"10.0.1.{n}").allowed
+        alarms.append(th.guessing("alice"))
+    assert [a for a in alarms if a] == [10]  # once per window
+    assert th.guessing("bob") is None
+    assert not th.attempt("alice", "10.0.1.3").allowed  # a guesser is slowed by the account
+    assert th.attempt("alice", "10.0.9.9").allowed  # the officer at a fresh address is not
+
+
+def test_throttle_memory_is_bounded_under_a_flood_of_invented_names() -> None:
     clock = Clock()
     th = Throttle(3, 60, clock)
     th.MAX_KEYS = 100
-    for n in range(100):
-        th.failed(f"user:{n}")
+    for n in range(40):  # 160 keys: pair, account, address, tries
+        assert th.attempt(f"user{n}", f"10.0.0.{n}").allowed
+    assert len(th._fails) <= 100
     clock.t += 61
-    th.failed("user:new")
-    assert len(th._fails) == 1
+    for n in range(200):  # a flood of invented names from many addresses
+        th.attempt(f"x{n}", f"10.9.{n // 250}.{n % 250}")
+    assert len(th._fails) <= 100
+    assert th.attempt("x199", "10.9.0.199").allowed  # the newest are still counted
+    assert len(th._fails[("pair", "x199", "10.9.0.199")]) == 2
+
+
+def test_ipv6_clients_count_per_64() -> None:
+    th = Throttle(3, 300, Clock())
+    for n in range(3):
+        assert th.attempt("a", f"2001:db8:1:2::{n + 1}").allowed  # a fresh address each
+    assert not th.attempt("a", "2001:db8:1:2::ffff").allowed
+    assert th.attempt("a", "2001:db8:1:3::1").allowed  # another /64
 
 
 def test_session_expires_and_ends_with_officer(tmp_path: Path) -> None:

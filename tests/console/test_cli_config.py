@@ -122,3 +122,21 @@ def test_serve_with_missing_secret_is_a_config_error(tmp_path: Path) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text(text.replace("/etc/autogate/console/session.secret", str(tmp_path / "none")))
     assert run(["console", "--config", str(cfg)]) == 2
+
+
+def test_image_key_is_made_once_private_and_its_public_half_fits_a_gate(
+    tmp_path: Path, capsys
+) -> None:
+    from gate.config import MqttBusConfig
+    from gate.referral_image import load_public_key
+
+    key = tmp_path / "image.pem"
+    assert run(["console", "image-key", str(key)]) == 0
+    first = capsys.readouterr().out.strip()
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert run(["console", "image-key", str(key)]) == 0  # never replaced: prints the same
+    assert capsys.readouterr().out.strip() == first
+    load_public_key(first)
+    assert MqttBusConfig(image_key=first).image_key == first
+    with pytest.raises(ValueError):
+        MqttBusConfig(image_key="bm90IGEga2V5")  # not 32 bytes

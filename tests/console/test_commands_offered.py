@@ -48,7 +48,9 @@ def test_a_command_the_gate_would_refuse_is_not_sent(tmp_path: Path) -> None:
         r = c.post("/api/gates/g01/cmd/reset_alarm", headers={"X-CSRF-Token": csrf})
         assert r.status_code == 202 and [s["command"] for s in pub.sent] == ["reset_alarm"]
         console.on_message(*message("g02", EventType.GATE_STATUS, state="IDLE"))
-        r = c.post("/api/gates/g02/cmd/release", headers={"X-CSRF-Token": csrf})
+        r = c.post(  # a release names the referral on screen (issue 17 item 9)
+            "/api/gates/g02/cmd/release", headers={"X-CSRF-Token": csrf}, json={"txn_id": "t1"}
+        )
         assert r.status_code == 202
         # offline: nothing can reach the gate
         console.on_message(*message("g02", EventType.GATE_STATUS, state="OFFLINE", online=False))

@@ -11,13 +11,13 @@ import pytest
 from starlette.testclient import TestClient
 
 from console.app import PROTECTED, create_app
-from console.images import build_image_message
 from gate.actions import EventType
 from gate.commands import NonceStore, verify_command
 from gate.inputs import Command, OfficerCommand
 from gate.journal import iter_records, verify
 from gate.reasons import ReasonCode
-from tests.console.helpers import DOCUMENT, PASSWORDS, SITE, jpeg, make_console, message
+from gate.referral_image import build_image_message
+from tests.console.helpers import DOCUMENT, IMAGE_KEY, PASSWORDS, SITE, jpeg, make_console, message
 
 PORTRAIT, FRAME = jpeg((181, 140, 120)), jpeg((171, 130, 110))
 
@@ -61,6 +61,7 @@ def _open_referral(console) -> None:
             "g01", EventType.REFERRAL_OPENED, "b1-000001", (ReasonCode.FACE_PAD,), document=DOCUMENT
         ),
         build_image_message(
+            recipient=IMAGE_KEY.public_key(),
             site=SITE,
             gate="g01",
             txn_id="b1-000001",
@@ -185,7 +186,9 @@ def test_officer_releases_supervisor_also_takes_out_of_service(console, tmp_path
         csrf = login(c, "alice")
         r = c.post("/api/gates/g01/cmd/out_of_service", headers={"X-CSRF-Token": csrf})
         assert r.status_code == 403
-        r = c.post("/api/gates/g01/cmd/release", headers={"X-CSRF-Token": csrf})
+        r = c.post(
+            "/api/gates/g01/cmd/release", headers={"X-CSRF-Token": csrf}, json={"txn_id": "t1"}
+        )
         assert r.status_code == 202
     with client(console) as c:
         csrf = login(c, "sam")
@@ -266,9 +269,9 @@ def test_hall_json_and_broker_message_with_ack_is_audited(console, tmp_path) -> 
 
     with client(console) as c:
         csrf = login(c, "alice")
-        cid = c.post("/api/gates/g01/cmd/release", headers={"X-CSRF-Token": csrf}).json()[
-            "command_id"
-        ]
+        cid = c.post(
+            "/api/gates/g01/cmd/release", headers={"X-CSRF-Token": csrf}, json={"txn_id": "t1"}
+        ).json()["command_id"]
         act = ack_action(AckCommand(Command.RELEASE, cid, False, "no traveller to release"))
         t, raw = message("g01", act.type, None, **act.data)
         console.on_message(t, raw)
@@ -289,7 +292,9 @@ def test_command_while_broker_down_is_refused_not_queued(console, tmp_path) -> N
     console.publisher = bus  # never connected
     with client(console) as c:
         csrf = login(c, "alice")
-        r = c.post("/api/gates/g01/cmd/release", headers={"X-CSRF-Token": csrf})
+        r = c.post(
+            "/api/gates/g01/cmd/release", headers={"X-CSRF-Token": csrf}, json={"txn_id": "t1"}
+        )
         assert r.status_code == 503 and "not connected" in r.json()["error"]
         gates = {g["gate"]: g for g in c.get("/api/hall").json()["gates"]}
         assert gates["g01"]["commands"] == []  # nothing shown as pending

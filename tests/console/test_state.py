@@ -7,17 +7,17 @@ import time
 
 import pytest
 
-from console.images import build_image_message
 from console.state import Hall
 from gate.actions import EventType
 from gate.reasons import TEXT, ReasonCode
-from tests.console.helpers import DOCUMENT, SITE, jpeg, message
+from gate.referral_image import build_image_message
+from tests.console.helpers import DOCUMENT, IMAGE_KEY, SITE, jpeg, message
 
 PORTRAIT, FRAME = jpeg((180, 140, 120)), jpeg((170, 130, 110))
 
 
 def _hall() -> Hall:
-    return Hall(SITE, ["g01", "g02"])
+    return Hall(SITE, ["g01", "g02"], IMAGE_KEY)
 
 
 def _feed(hall: Hall, *msgs: tuple[str, bytes]) -> None:
@@ -37,6 +37,7 @@ def _referral(hall: Hall, gate: str = "g01", txn: str = "b1-000001") -> None:
             document=DOCUMENT,
         ),
         build_image_message(
+            recipient=IMAGE_KEY.public_key(),
             site=SITE,
             gate=gate,
             txn_id=txn,
@@ -91,7 +92,12 @@ def test_images_arriving_before_the_referral_are_kept_for_it_only() -> None:
     _feed(
         hall,
         build_image_message(
-            site=SITE, gate="g01", txn_id="b1-000002", portrait_jpeg=PORTRAIT, frame_jpeg=None
+            recipient=IMAGE_KEY.public_key(),
+            site=SITE,
+            gate="g01",
+            txn_id="b1-000002",
+            portrait_jpeg=PORTRAIT,
+            frame_jpeg=None,
         ),
         message("g01", EventType.REFERRAL_OPENED, "b1-000002", (ReasonCode.CHIP_AA_FAILED,)),
     )
@@ -172,12 +178,44 @@ def test_payload_for_another_gate_or_wrong_leaf_is_faulty() -> None:
 def test_bad_image_message_marks_gate_faulty() -> None:
     hall = _hall()
     t, raw = build_image_message(
-        site=SITE, gate="g01", txn_id="t", portrait_jpeg=PORTRAIT, frame_jpeg=None
+        recipient=IMAGE_KEY.public_key(),
+        site=SITE,
+        gate="g01",
+        txn_id="t",
+        portrait_jpeg=PORTRAIT,
+        frame_jpeg=None,
     )
     body = json.loads(raw)
-    body["portrait"]["data"] = "!!!"
+    body["enc"]["ct"] = "!!!"
     hall.ingest(t, json.dumps(body).encode(), time.time())
     assert "base64" in hall.view("g01").faulty["detail"]
+
+
+def test_retained_image_is_refused_unopened_and_photos_are_wiped_on_close() -> None:
+    hall = _hall()
+    t, raw = message("g01", EventType.REFERRAL_OPENED, "t", (ReasonCode.FACE_NO_MATCH,))
+    hall.ingest(t, raw, time.time())
+    t, raw = build_image_message(
+        recipient=IMAGE_KEY.public_key(),
+        site=SITE,
+        gate="g01",
+        txn_id="t",
+        portrait_jpeg=PORTRAIT,
+        frame_jpeg=FRAME,
+    )
+    hall.ingest(t, raw, time.time(), retained=True)
+    assert "retained" in hall.view("g01").faulty["detail"]
+    assert hall.open_images("g01", "t") is None
+    hall.ingest(t, raw, time.time())
+    images = hall.open_images("g01", "t")
+    assert images is not None
+    buf = images.buffer
+    assert PORTRAIT in buf
+    t, raw = message(
+        "g01", EventType.REFERRAL_RESOLVED, "t", resolution="send_back", officer="alice"
+    )
+    hall.ingest(t, raw, time.time())
+    assert not any(buf)  # overwritten, not merely dropped
 
 
 def test_other_site_and_junk_topics_are_ignored() -> None:
@@ -212,3 +250,14 @@ def test_ack_matches_the_command_sent() -> None:
     cmd = hall.view("g01").commands[0]
     assert cmd["ack"]["accepted"] is True
     assert hall.take_acks()[0][0] == "g01"
+
+
+def test_a_retained_event_is_refused_it_would_replay_a_stale_referral() -> None:
+    hall = _hall()
+    t, raw = message("g01", EventType.REFERRAL_OPENED, "old", (ReasonCode.FACE_NO_MATCH,))
+    hall.ingest(t, raw, time.time(), retained=True)  # a console connecting later
+    assert hall.view("g01").referral is None
+    assert "retained" in hall.view("g01").faulty["detail"]
+    t, raw = message("g01", EventType.GATE_STATUS, state="IDLE")
+    hall.ingest(t, raw, time.time(), retained=True)  # the status is meant to be retained
+    assert hall.view("g01").state == "IDLE"

@@ -1,9 +1,14 @@
-"""The console's intake: whatever arrives on a gate's topics, ``Hall.ingest`` never raises.
+"""The console's intake: whatever arrives on a gate's topics, ``Hall.ingest`` never raises;
+and the sealed referral-image plaintext, which any gate can fill with any bytes.
 
 An input is ``leaf\\n`` + payload. The hall is fed a valid history first (so mutated
 messages meet open referrals, alarms and counters), then the input; the page's own view
 (``snapshot``, ``stats``, as JSON for the event stream) must still build. A bad message
 may only mark its gate faulty: there is no reasoned exception here at all.
+
+``referral_image.sealed``: every gate holds the console's public key, so it can seal any
+plaintext; the binary layout (header length, JSON header, JPEG slices) must refuse it
+with ``ImageMessageError`` only.
 """
 
 from __future__ import annotations
@@ -15,14 +20,17 @@ import random
 import time
 from typing import Any
 
-from console.images import LEAF as IMAGE_LEAF
-from console.images import build_image_message
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
 from console.state import Hall
 from gate.actions import EventType, Publish
 from gate.events import build_payload, topic_leaf
+from gate.referral_image import LEAF as IMAGE_LEAF
+from gate.referral_image import ImageMessageError, build_image_message, open_image_message, seal
 from tests.fuzz.harness import Target
 
 SITE, GATE = "kul1", "g01"
+KEY = X25519PrivateKey.generate()  # the console's image key
 
 
 def _msg(etype: EventType, txn: str | None = None, reasons=(), **data: Any) -> bytes:
@@ -53,7 +61,13 @@ def _seeds() -> list[bytes]:
         "accepts": ["release", "send_back", "out_of_service"],
     }
     _, image = build_image_message(
-        site=SITE, gate=GATE, txn_id="b-1", portrait_jpeg=None, frame_jpeg=None, pad=0.9
+        site=SITE,
+        gate=GATE,
+        txn_id="b-1",
+        portrait_jpeg=None,
+        frame_jpeg=None,
+        pad=0.9,
+        recipient=KEY.public_key(),
     )
     return [
         _msg(EventType.GATE_STATUS, "b-1", **status),
@@ -86,7 +100,7 @@ def _ingest(data: bytes) -> None:
 def _ingest_quietly(data: bytes) -> None:
     if not _HISTORY:
         _HISTORY.extend(_seeds()[:-3])
-    hall = Hall(SITE, [GATE, "g02"])
+    hall = Hall(SITE, [GATE, "g02"], KEY)
     now = time.time()
     for raw in (*_HISTORY, data):
         leaf, _, body = raw.partition(b"\n")
@@ -122,4 +136,48 @@ def _json_mutator(data: bytes, rng: random.Random) -> bytes:
     return leaf + b"\n" + json.dumps(msg).encode()
 
 
-TARGETS = [Target("console_hall_ingest", _seeds, _ingest, (), _json_mutator)]
+HEADER = {
+    "schema": "referral.image/2",
+    "type": "referral.image",
+    "event_id": "e",
+    "site": SITE,
+    "gate": GATE,
+    "ts": "2026-12-07T10:00:00.000Z",
+    "txn_id": "t1",
+}
+
+
+def _plain(portrait: bytes | None, frame: bytes | None, scores: dict[str, float]) -> bytes:
+    import struct
+
+    head = json.dumps(
+        {
+            "portrait": None if portrait is None else len(portrait),
+            "frame": None if frame is None else len(frame),
+            "scores": scores,
+        }
+    ).encode()
+    return struct.pack(">I", len(head)) + head + (portrait or b"") + (frame or b"")
+
+
+def _sealed_seeds() -> list[bytes]:
+    from tests.console.helpers import jpeg
+
+    small = jpeg((10, 20, 30), (40, 50))
+    return [
+        _plain(small, small, {"match": 0.3, "pad": 0.9}),
+        _plain(small, None, {}),
+        _plain(None, None, {"match_threshold": 0.6}),
+    ]
+
+
+def _open_sealed(plain: bytes) -> object:
+    msg = dict(HEADER)
+    seal(msg, plain, KEY.public_key())
+    return open_image_message(msg, SITE, GATE, KEY)
+
+
+TARGETS = [
+    Target("console_hall_ingest", _seeds, _ingest, (), _json_mutator),
+    Target("referral_image.sealed", _sealed_seeds, _open_sealed, (ImageMessageError,)),
+]

@@ -56,6 +56,7 @@ class Monitor:
         user: str = "monitor",
         topic: str = "autogate/v1/#",
         client_id: str | None = None,
+        session_expiry_s: int = 3600,
     ):
         self.messages: list[tuple[str, dict[str, Any], bool]] = []
         self.raw: list[tuple[str, bytes]] = []
@@ -72,7 +73,7 @@ class Monitor:
         self.client.on_message = self._on_message
         self.topic = topic
         props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = 3600
+        props.SessionExpiryInterval = session_expiry_s
         self.client.connect("127.0.0.1", broker.port, 30, clean_start=False, properties=props)
         self.client.loop_start()
         assert self.subscribed.wait(5), "monitor did not subscribe"
@@ -210,6 +211,7 @@ def gate_yaml(
     tls: bool = True,
     client_cert: bool = True,
     password: str | None = None,
+    image_key: str | None = None,
 ) -> str:
     """A gate config with an MQTT bus to ``broker`` (TLS + client cert + password)."""
     user = f"gate-{SITE}-{gate}"
@@ -236,7 +238,7 @@ def gate_yaml(
         f"      outbox_sync: {outbox_sync}\n"
         f"      outbox_max_rows: {max_rows}\n"
         "      reconnect_max_s: 1\n"
-        f"{keys}"
+        f"{keys}" + (f"      image_key: {image_key}\n" if image_key else "")
     )
 
 

@@ -102,6 +102,7 @@ def _signed(key: Ed25519PrivateKey, **kw: Any) -> dict[str, Any]:
         "officer": "officer-7",
         "key_id": "console-1",
         "ts": dt.datetime.now(dt.UTC),
+        "txn_id": "b1-000001",  # a release names the referral it decides
     }
     args.update(kw)
     return sign_command(key, **args)
@@ -128,7 +129,9 @@ async def test_signed_command_reaches_the_core_and_bad_ones_are_refused(
             if inputs:
                 break
             await asyncio.sleep(0.01)
-        assert inputs == [OfficerCommand(Command.RELEASE, "officer-7", good["command_id"])]
+        assert inputs == [
+            OfficerCommand(Command.RELEASE, "officer-7", good["command_id"], "b1-000001")
+        ]
         # the core answers with AckCommand; the daemon publishes it
         ack = AckCommand(Command.RELEASE, good["command_id"], accepted=True, detail="released")
         await bus.publish_action(ack_action(ack, officer="officer-7"))

@@ -24,7 +24,7 @@ def test_keygen_then_sign_gives_a_command_the_gate_accepts(
     assert main(["mqtt", "keygen", str(name)]) == 2  # never overwrites a key (a user mistake)
     capsys.readouterr()
     argv = ["mqtt", "sign", "release", "--key", str(name) + ".key", "--key-id", "console-1"]
-    assert main([*argv, "--site", "kul1", "--gate", "g01", "--officer", "o7"]) == 0
+    assert main([*argv, "--site", "kul1", "--gate", "g01", "--officer", "o7", "--txn", "t1"]) == 0
     out = capsys.readouterr()
     assert out.err.strip() == "autogate/v1/kul1/g01/cmd/release"
     key = load_public_key((tmp_path / "console-1.pub").read_text())

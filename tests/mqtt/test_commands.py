@@ -32,6 +32,8 @@ def signed(**kw: Any) -> dict[str, Any]:
     args: dict[str, Any] = dict(
         site="kul1", gate="g01", command="release", officer="o7", key_id="console-1", ts=NOW
     )
+    if kw.get("command", "release") in ("release", "send_back"):
+        args["txn_id"] = "b1-000001"  # the referral it decides (issue 17 item 9)
     args.update(kw)
     return sign_command(args.pop("key", KEY), **args)
 
@@ -51,7 +53,14 @@ def verify(msg: Any, nonces: NonceStore | None = None, topic: str = "release", n
 
 def test_good_command_becomes_an_officer_command() -> None:
     msg = signed()
-    assert verify(msg) == OfficerCommand(Command.RELEASE, "o7", msg["command_id"])
+    assert verify(msg) == OfficerCommand(Command.RELEASE, "o7", msg["command_id"], "b1-000001")
+
+
+def test_release_or_send_back_naming_no_referral_is_refused() -> None:
+    for command in ("release", "send_back"):
+        msg = signed(command=command, txn_id=None)
+        result = verify(msg, topic=command)
+        assert _reason(result) is RefusalReason.MALFORMED and "txn_id" in result.detail
 
 
 def test_canonical_form_is_sorted_compact_and_excludes_sig() -> None:

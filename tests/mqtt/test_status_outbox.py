@@ -28,7 +28,10 @@ def _statuses(monitor: Monitor) -> list[tuple[dict[str, Any], bool]]:
 
 def _retained_status(broker: Broker, name: str) -> dict[str, Any]:
     """What a console that connects now sees first on the gate's status topic."""
-    fresh = Monitor(broker, topic="autogate/v1/kul1/g01/status", client_id=name)
+    # its own account: one account is one connection (use_username_as_clientid)
+    fresh = Monitor(
+        broker, "monitor2", "autogate/v1/kul1/g01/status", client_id=name, session_expiry_s=0
+    )
     try:
         assert fresh.wait_for(lambda m: len(m) >= 1, 5)
         _topic, payload, retained = fresh.messages[0]
