@@ -41,6 +41,7 @@ import cv2
 import numpy as np
 import yaml
 
+from gate.resources import shipped
 from sim.scenario import Scenario, Traveller
 
 log = logging.getLogger("autogate.sim")
@@ -358,7 +359,7 @@ class Rig:
                     ],
                 },
             },
-            "policy": {"file": str(REPO / "config" / "policy.example.yaml")},
+            "policy": {"file": str(shipped("config/policy.example.yaml"))},
             "storage": {"data_dir": str(d / "var"), "journal": str(d / "var" / "journal.jsonl")},
         }
         path = d / "gate.yaml"
@@ -370,7 +371,7 @@ class Rig:
         log_file = open(self.run_dir / "daemon.log", "ab")  # noqa: SIM115 - owned by the process
         self.daemon = subprocess.Popen(
             [sys.executable, "-m", "autogate.cli", "run", "--config", str(self.config_path)],
-            cwd=REPO,
+            cwd=self.run_dir,
             env=env,
             stdout=log_file,
             stderr=log_file,
