@@ -101,6 +101,43 @@ def cmd_fleet(args: argparse.Namespace) -> int:
 # --- by hand -------------------------------------------------------------------------
 
 
+def describe(event: dict[str, Any]) -> str:
+    """One event as the live view shows it; a refused officer command shows why."""
+    if event.get("type") == "command.ack":
+        what = str(event.get("command") or "command")
+        if event.get("accepted"):
+            return f"{what}: accepted"
+        why = event.get("detail") or ", ".join(event.get("reasons", [])) or "no reason given"
+        return f"{what}: refused ({why})"
+    reasons = ", ".join(event.get("reasons", []))
+    if event.get("type") == "referral.resolved":
+        return f"{event.get('resolution')}" + (f" ({reasons})" if reasons else "")
+    return reasons or "ok"
+
+
+def outcome(events: list[dict[str, Any]]) -> str:
+    """What happened to one traveller, from the events of their crossing."""
+    types = [e.get("type") for e in events]
+    if "crossing.accepted" in types:
+        return "crossed"
+    referral = next((e for e in events if e.get("type") == "referral.opened"), None)
+    if referral is not None:
+        said = f"referred ({', '.join(referral.get('reasons', [])) or 'no reason'})"
+        resolved = next((e for e in events if e.get("type") == "referral.resolved"), None)
+        if resolved is None:
+            return f"{said}, still waiting for an officer"
+        how = {"send_back": "sent back", "release": "released by an officer"}
+        res = str(resolved.get("resolution"))
+        return f"{said}, {how.get(res, res)}"
+    aborted = next((e for e in events if e.get("type") == "crossing.aborted"), None)
+    if aborted is not None:
+        return f"aborted ({', '.join(aborted.get('reasons', [])) or 'no reason'})"
+    alarm = next((e for e in events if e.get("type") == "alarm.raised"), None)
+    if alarm is not None:
+        return f"alarm ({', '.join(alarm.get('reasons', []))})"
+    return "no outcome seen"
+
+
 def _view(rig: Any) -> Table:
     t = Table(title=f"gate {rig.run_dir.name}", expand=False)
     t.add_column("what")
@@ -108,8 +145,17 @@ def _view(rig: Any) -> Table:
     t.add_row("state", str(rig.monitor.state))
     t.add_row("people in mantrap", str(rig.controller.people))
     t.add_row("doors commanded", ", ".join(rig.doors[-4:]) or "-")
-    for e in [e for e in rig.monitor.events if e.get("type") != "gate.status"][-6:]:
-        t.add_row(e["type"], ", ".join(e.get("reasons", [])) or "ok")
+    for e in [e for e in list(rig.monitor.events) if e.get("type") != "gate.status"][-6:]:
+        t.add_row(str(e.get("type")), describe(e))
+    return t
+
+
+def _summary(rows: list[tuple[str, str]]) -> Table:
+    t = Table(title="travellers")
+    t.add_column("traveller")
+    t.add_column("what happened")
+    for name, what in rows:
+        t.add_row(name, what)
     return t
 
 
@@ -146,29 +192,59 @@ COMMANDS = {
 }
 
 
+class CommandError(ValueError):
+    """A line typed at ``--hold`` that is not a command; the gate goes on."""
+
+
+def parse_command(line: str) -> tuple[str, tuple[Any, ...]] | None:
+    """(rig method, arguments) for one typed line; None for an empty line."""
+    words = line.split()
+    if not words:
+        return None
+    head, rest = words[0], words[1:]
+    if head in COMMANDS and not rest:
+        return COMMANDS[head]
+    if head == "emergency":
+        if rest not in (["on"], ["off"]):
+            raise CommandError("emergency needs on or off")
+        return "emergency", (rest == ["on"],)
+    if head == "officer":
+        from gate.inputs import Command
+
+        known = [c.value for c in Command]
+        if len(rest) != 1 or rest[0].replace("-", "_") not in known:
+            raise CommandError(f"officer needs one of {', '.join(known)}")
+        return "officer", (rest[0].replace("-", "_"),)
+    raise CommandError(f"unknown command: {line.strip()}")
+
+
+HELP = "commands: " + ", ".join([*COMMANDS, "emergency on|off", "officer CMD", "quit"])
+
+
 async def _by_hand(rig: Any, live: Live) -> None:
     from sim.scenario import Traveller
 
     t = Traveller()
     loop = asyncio.get_running_loop()
-    print("commands: " + ", ".join([*COMMANDS, "emergency on|off", "officer CMD", "quit"]))
+    live.console.print(HELP)
     while True:
         line = await loop.run_in_executor(None, sys.stdin.readline)
         if not line or line.strip() in ("quit", "exit"):
             return
-        words = line.split()
         try:
-            if words[0] in COMMANDS:
-                name, extra = COMMANDS[words[0]]
-                await getattr(rig, name)(t, *extra)
-            elif words[0] == "emergency":
-                await rig.emergency(t, words[1:] == ["on"])
-            elif words[0] == "officer" and len(words) == 2:
-                await rig.officer(t, words[1])
-            else:
-                print(f"unknown command: {line.strip()}")
-        except Exception as exc:
-            print(f"{words[0]}: {exc}")
+            parsed = parse_command(line)
+            if parsed is None:
+                continue
+            name, extra = parsed
+            mark = len(rig.monitor.events)
+            await getattr(rig, name)(t, *extra)
+            if name == "officer":
+                ack = await asyncio.to_thread(rig.wait_ack, mark, 5.0)
+                live.console.print(describe(ack) if ack else f"{extra[0]}: no acknowledgement")
+        except CommandError as exc:
+            live.console.print(f"[red]{exc}[/]  ({HELP})")
+        except Exception as exc:  # a failed command is reported; the gate goes on
+            live.console.print(f"[red]{line.strip()}: {exc}[/]")
         live.update(_view(rig))
 
 
@@ -182,9 +258,12 @@ async def _sim(args: argparse.Namespace) -> int:
         return 2
     await rig.start()
     print(_parts(rig), flush=True)
+    rows: list[tuple[str, str]] = []
     try:
         plays = args.play if args.play is not None else [SCENARIO_DIR / n for n in DEMO]
         with Live(_view(rig), refresh_per_second=4, transient=False) as live:
+            # every event redraws the view (the monitor calls back from its MQTT thread)
+            rig.monitor.listeners.append(lambda: live.update(_view(rig)))
             for path in plays:
                 s = load_scenario(path)
                 live.console.print(f"[bold]traveller: {s.name}[/]")
@@ -195,9 +274,9 @@ async def _sim(args: argparse.Namespace) -> int:
                         await step_call(rig, step, s.traveller)
                     except Exception as exc:  # show it and go on: this is a demo, not a judge
                         live.console.print(f"[red]step {step}: {exc}[/]")
-                    live.update(_view(rig))
                 await asyncio.sleep(1.0)
-                live.update(_view(rig))
+                rows.append((s.name, outcome(rig.observed()[0])))
+            live.console.print(_summary(rows))
             if args.hold:
                 await _by_hand(rig, live)
     finally:

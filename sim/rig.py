@@ -33,6 +33,7 @@ import threading
 import time
 import uuid
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,8 @@ class Monitor:
         self.state: str | None = None
         self.states: list[str] = []  # every state the gate announced, in order
         self.cond = threading.Condition()
+        # called (from the MQTT thread) after every message: a live view redraws
+        self.listeners: list[Callable[[], None]] = []
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=f"sim-monitor-{uuid.uuid4().hex[:6]}",
@@ -156,6 +159,11 @@ class Monitor:
                 self.seen.add(eid)
                 self.events.append(payload)
             self.cond.notify_all()
+        for listener in list(self.listeners):
+            try:
+                listener()
+            except Exception:  # a broken view must not stop the monitor
+                log.exception("monitor listener failed")
 
     def wait(self, pred: Any, timeout: float) -> bool:
         with self.cond:
@@ -628,6 +636,17 @@ class Rig:
 
         if not await asyncio.to_thread(self.monitor.wait, seen, timeout):
             raise StepFailed(f"no {kind} event in {timeout:.0f} s")
+
+    def wait_ack(self, since: int, timeout: float) -> dict[str, Any] | None:
+        """The first ``command.ack`` after event number ``since``, or None in time."""
+
+        def ack() -> dict[str, Any] | None:
+            return next(
+                (e for e in self.monitor.events[since:] if e.get("type") == "command.ack"), None
+            )
+
+        self.monitor.wait(lambda: ack() is not None, timeout)
+        return ack()
 
     events_mark = 0
     doors_mark = 0
