@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -20,6 +21,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 FACES = ROOT.parent / "shared" / "data" / "faces"
+# what the release is built from (pyproject's packages and the folders gate/data links to)
+SOURCES = ("pyproject.toml", "README.md", "gate", "drivers", "sim", "autogate", "console")
+SOURCES += ("models", "config")
+JUNK = shutil.ignore_patterns("__pycache__", "*.pyc")
 
 
 def _run(cmd: list[str | Path], cwd: Path, env: dict[str, str], timeout: float = 180) -> str:
@@ -34,10 +39,19 @@ def _run(cmd: list[str | Path], cwd: Path, env: dict[str, str], timeout: float =
 def release(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, str]]:
     """(bin folder of a venv holding only the wheel, a folder outside the checkout, env)."""
     tmp = tmp_path_factory.mktemp("release")
+    # built from a clean copy: setuptools never empties a checkout's build/, where a module
+    # deleted from the source would live on and ship
+    src = tmp / "src"
+    src.mkdir()
+    for name in SOURCES:
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, src / name, symlinks=True, ignore=JUNK)
+        else:
+            shutil.copy2(ROOT / name, src / name)
     wheels = tmp / "wheels"
     # the build runs in pip's isolated build env (setuptools from pyproject's build-system)
     _run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", wheels, ROOT],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", wheels, src],
         cwd=tmp,
         env=dict(os.environ),
         timeout=300,
