@@ -32,6 +32,9 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:  # type: ig
     sim.add_argument("--run-dir", type=Path, help="where configs, logs and state go")
     sim.add_argument("--play", nargs="*", type=Path, help="scenarios to play (default: demo)")
     sim.add_argument("--hold", action="store_true", help="then take commands from stdin")
+    sim.add_argument(
+        "--no-console", action="store_true", help="without the officers' console beside the gate"
+    )
     sim.set_defaults(func=cmd_sim)
     sub = sim.add_subparsers(dest="sim_command")
     run = sub.add_parser("run", help="run scenarios and judge them")
@@ -48,6 +51,11 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:  # type: ig
 
 def _run_dir(arg: Path | None) -> Path:
     return arg or Path(tempfile.mkdtemp(prefix="autogate-sim-"))
+
+
+def _owned(arg: Path | None) -> dict[str, Any]:
+    """A rig in a folder of its own (removed after) unless the user named one."""
+    return {"run_dir": _run_dir(arg), "remove_run_dir": arg is None}
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -71,7 +79,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             bar.update(task, completed=done["n"], description=f"{name[:40]:<40}")
             done["n"] += 1
 
-        outcomes = asyncio.run(run_all(paths, _run_dir(args.run_dir), progress))
+        owned = _owned(args.run_dir)
+        outcomes = asyncio.run(
+            run_all(paths, owned["run_dir"], progress, remove_run_dir=owned["remove_run_dir"])
+        )
         bar.update(task, completed=len(names), description="done")
     table = Table(title="scenarios")
     for col in ("scenario", "result", "time", "first difference / why pending"):
@@ -167,15 +178,27 @@ def _parts(rig: Any) -> str:
             "virtual gate is up:",
             f"  daemon        pid {rig.daemon.pid}, config {rig.config_path}, log {rig.run_dir / 'daemon.log'}",
             f"  controller    Modbus RTU on {rig.controller.port} ({rig.baudrate} baud, slave 1)",
-            f"  chip reader   pcscd reader {READER!r} (vpcd, TCP 35963)",
+            f"  chip reader   {READER!r} of the rig's pcscd (PCSCLITE_CSOCK_NAME="
+            f"{rig.pcscd_socket}; card emulators: TCP {rig.vpcd_port})",
             f"  document      page image {rig.page}",
             f"  camera        frame folder {rig.camera_dir}",
             f"  watchlists    {rig.lists.url}",
             f"  broker        mqtt://127.0.0.1:{rig.broker.port}  topics autogate/v1/{SITE}/{GATE}/#"
             f"  (user monitor / {rig.passwords['monitor']})",
             f"  journal       {rig.run_dir / 'var' / 'journal.jsonl'}",
+            *_console_lines(rig),
         ]
     )
+
+
+def _console_lines(rig: Any) -> list[str]:
+    lab = getattr(rig, "console", None)
+    if lab is None:
+        return []
+    return [
+        f"  console       {lab.url}  (config {lab.config})",
+        *(f"    {role:<10}  {name} / {pw}" for role, (name, pw) in lab.officers.items()),
+    ]
 
 
 COMMANDS = {
@@ -251,12 +274,14 @@ async def _by_hand(rig: Any, live: Live) -> None:
 async def _sim(args: argparse.Namespace) -> int:
     from sim.rig import Rig, step_call
 
-    rig = Rig(_run_dir(args.run_dir))
+    rig = Rig(**_owned(args.run_dir))
     missing = {p: why for p, why in rig.parts.items() if why}
     if missing:
         print(f"virtual hardware incomplete: {missing}", file=sys.stderr)
         return 2
     await rig.start()
+    if not args.no_console:
+        await asyncio.to_thread(rig.start_console)
     print(_parts(rig), flush=True)
     rows: list[tuple[str, str]] = []
     try:

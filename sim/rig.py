@@ -4,7 +4,8 @@ Every part plugs in at the seam a real device uses, so the daemon runs its produ
 drivers with its normal config file:
 
 - the gate controller: ``sim.barrier.SimController``, a Modbus RTU server on a pty;
-- the chip: ``sim.chip.VirtualChip`` behind pcscd + vpcd ("Virtual PCD 00 00");
+- the chip: ``sim.chip.VirtualChip`` behind a pcscd + vpcd of the rig's own
+  (``sim.pcscd``: private socket and vpcd ports, so rigs side by side never meet);
 - the document reader: pages rendered by ``sim.page`` into the image file the OCR
   scanner watches (a file appearing is a document placed);
 - the camera: frames written into the folder the OpenCV camera reads, genuine faces
@@ -43,6 +44,8 @@ import numpy as np
 import yaml
 
 from gate.resources import shipped
+from sim.pcscd import READER, PrivatePcscd
+from sim.pcscd import problems as pcscd_problems
 from sim.scenario import Scenario, Traveller
 
 log = logging.getLogger("autogate.sim")
@@ -50,7 +53,6 @@ log = logging.getLogger("autogate.sim")
 REPO = Path(__file__).resolve().parents[1]
 FACES = REPO.parent / "shared" / "data" / "faces"
 SITE, GATE = "kul1", "g01"  # the identities sim.broker's password file and ACL know
-READER = "Virtual PCD 00 00"
 
 
 def available_parts() -> dict[str, str | None]:
@@ -72,6 +74,8 @@ def available_parts() -> dict[str, str | None]:
 
     need("barrier", ["drivers.barrier", "sim.barrier"])
     need("chip", ["drivers.chip", "sim.chip"], ["/usr/sbin/pcscd"])
+    if out["chip"] is None:
+        out["chip"] = pcscd_problems()
     need("mrz", ["drivers.scanner", "sim.page"])
     need("face", ["drivers.camera", "drivers.face.verifier", "sim.attacks"])
     need("mqtt", ["drivers.bus", "sim.broker"], ["/usr/sbin/mosquitto"])
@@ -85,29 +89,6 @@ def available_parts() -> dict[str, str | None]:
 STANDINS: dict[str, dict[str, Any]] = {
     "face": {"camera": {"type": "sim"}, "face": {"type": "sim"}},
 }
-
-
-# --- pcscd -----------------------------------------------------------------------------
-
-
-def ensure_pcscd(timeout: float = 10.0) -> subprocess.Popen[bytes] | None:
-    """A running pcscd that shows vpcd's reader: the system's, or one we start."""
-    from drivers.chip import list_readers
-
-    proc = None
-    if not Path("/run/pcscd/pcscd.comm").exists():
-        proc = subprocess.Popen(
-            ["/usr/sbin/pcscd", "--foreground"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(Exception):
-            if READER in list_readers():
-                return proc
-        time.sleep(0.1)
-    raise RuntimeError(f"pcscd does not show {READER!r} (vsmartcard-vpcd installed?)")
 
 
 # --- observing the gate --------------------------------------------------------------------
@@ -230,6 +211,7 @@ class Rig:
     door_travel_s: float = 0.2  # the controller's doors (0: the throughput benchmark)
     walk_s: float = 0.1  # a body crossing a doorway beam
     parts: dict[str, str | None] = field(default_factory=available_parts)
+    remove_run_dir: bool = False  # a folder the rig was given to make its own: gone after stop
 
     def __post_init__(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -241,8 +223,19 @@ class Rig:
         self.cold_starts: list[float] = []  # seconds from daemon spawn to IDLE
         self.rng = np.random.default_rng(7)
         self._tasks: list[asyncio.Task[None]] = []
-        self._pcscd: subprocess.Popen[bytes] | None = None
+        self._pcscd: PrivatePcscd | None = None
         self.card: Any = None
+        from sim.broker import free_port
+
+        self.metrics_port = free_port()
+
+    @property
+    def pcscd_socket(self) -> Path | None:
+        return self._pcscd.socket_path if self._pcscd else None
+
+    @property
+    def vpcd_port(self) -> int | None:
+        return self._pcscd.port if self._pcscd else None
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -273,7 +266,8 @@ class Rig:
         self.pki.write_csca(d / "csca")
         self.registry = Registry()
         self.lists = WatchlistService(self.registry).start()
-        self._pcscd = await asyncio.to_thread(ensure_pcscd)
+        # a pcscd and vpcd ports of this rig's own: no other rig or card can reach them
+        self._pcscd = await asyncio.to_thread(PrivatePcscd().start)
         self._card_cls = VpcdCard
         self.page.parent.mkdir(parents=True, exist_ok=True)
         self.page.unlink(missing_ok=True)
@@ -293,6 +287,7 @@ class Rig:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for name, how in (
+            ("console", "stop"),
             ("monitor", "close"),
             ("card", "stop"),
             ("lists", "stop"),
@@ -306,8 +301,24 @@ class Rig:
         if host is not None:
             await asyncio.to_thread(host.close)
         if self._pcscd is not None:
-            self._pcscd.terminate()
-            self._pcscd.wait(10)
+            await asyncio.to_thread(self._pcscd.stop)
+        if self.remove_run_dir:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def start_console(self) -> Any:
+        """The officers' console on this rig's broker, trusted by its gate (``sim.lab_console``)."""
+        from sim.lab_console import start_lab_console, write_lab_console
+
+        lab = write_lab_console(
+            self.run_dir / "console",
+            site=SITE,
+            gates=[GATE],
+            broker_port=self.broker.port,
+            password=self.passwords["console"],
+            key=self.console_key,
+        )
+        self.console = start_lab_console(lab)
+        return self.console
 
     def _write_config(self) -> Path:
         from gate.commands import public_key_b64
@@ -369,13 +380,16 @@ class Rig:
             },
             "policy": {"file": str(shipped("config/policy.example.yaml"))},
             "storage": {"data_dir": str(d / "var"), "journal": str(d / "var" / "journal.jsonl")},
+            # the rig's own port, as an operator's scraper would read it
+            "ops": {"metrics": {"enabled": True, "port": self.metrics_port}},
         }
         path = d / "gate.yaml"
         path.write_text(yaml.safe_dump(cfg, sort_keys=False))
         return path
 
     def start_daemon(self) -> None:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        assert self._pcscd is not None
+        env = self._pcscd.client_env(dict(os.environ, PYTHONUNBUFFERED="1"))
         log_file = open(self.run_dir / "daemon.log", "ab")  # noqa: SIM115 - owned by the process
         self.daemon = subprocess.Popen(
             [sys.executable, "-m", "autogate.cli", "run", "--config", str(self.config_path)],
@@ -513,7 +527,8 @@ class Rig:
         if t.chip.present:
             chip = await asyncio.to_thread(self._chip, t, ident)
             if self.card is None:
-                self.card = self._card_cls(chip).start()
+                assert self._pcscd is not None
+                self.card = self._card_cls(chip, port=self._pcscd.port).start()
             else:
                 await asyncio.to_thread(self.card.insert, chip)
 
