@@ -279,12 +279,12 @@ async def _sim(args: argparse.Namespace) -> int:
     if missing:
         print(f"virtual hardware incomplete: {missing}", file=sys.stderr)
         return 2
-    await rig.start()
-    if not args.no_console:
-        await asyncio.to_thread(rig.start_console)
-    print(_parts(rig), flush=True)
     rows: list[tuple[str, str]] = []
-    try:
+    try:  # a start that fails half way still stops what it started (and removes the folder)
+        await rig.start()
+        if not args.no_console:
+            await asyncio.to_thread(rig.start_console)
+        print(_parts(rig), flush=True)
         plays = args.play if args.play is not None else [SCENARIO_DIR / n for n in DEMO]
         with Live(_view(rig), refresh_per_second=4, transient=False) as live:
             # every event redraws the view (the monitor calls back from its MQTT thread)
