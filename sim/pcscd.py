@@ -37,6 +37,34 @@ HOW_TO_FIX = (
 )
 
 
+SYSTEM_SOCKET = Path("/run/pcscd/pcscd.comm")
+
+
+def stale_socket(path: Path) -> bool:
+    """True when ``path`` is a socket file nobody serves: a pcscd died and left it (clients
+    would trust it and fail later, with nothing pointing at the cause)."""
+    if not path.is_socket():
+        return False
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(1.0)
+        try:
+            s.connect(str(path))
+        except (ConnectionRefusedError, FileNotFoundError):
+            return True
+        except OSError:
+            return False  # busy or not ours to judge: leave it
+    return False
+
+
+def clear_stale(path: Path = SYSTEM_SOCKET) -> str | None:
+    """Remove a stale pcscd socket and its pid file; say what was done, or None."""
+    if not stale_socket(path):
+        return None
+    for leftover in (path, path.with_name("pcscd.pid")):
+        leftover.unlink(missing_ok=True)
+    return f"{path} was stale (no pcscd answers on it): removed it and pcscd.pid"
+
+
 class PcscdError(RuntimeError):
     """The private reader stack could not start; the message says what to do."""
 
@@ -155,3 +183,14 @@ class PrivatePcscd:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+if __name__ == "__main__":  # ``./run`` setup: python -m sim.pcscd --clear-stale
+    import sys
+
+    if sys.argv[1:] == ["--clear-stale"]:
+        said = clear_stale()
+        if said:
+            print(f"run: {said}", file=sys.stderr)
+        sys.exit(0)
+    sys.exit("usage: python -m sim.pcscd --clear-stale")

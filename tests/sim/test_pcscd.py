@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from sim.pcscd import READER, PrivatePcscd, problems
 
@@ -55,3 +56,23 @@ def test_two_private_pcscds_side_by_side() -> None:
         folders = (a.folder, b.folder)
     time.sleep(0.1)
     assert not any(f.exists() for f in folders)  # each removed its own folder
+
+
+def test_a_socket_left_by_a_dead_pcscd_is_stale_and_cleared(tmp_path: Path) -> None:
+    import socket
+
+    from sim.pcscd import clear_stale, stale_socket
+
+    run = tmp_path / "run"
+    run.mkdir()
+    sock_path, pid = run / "pcscd.comm", run / "pcscd.pid"
+    live = socket.socket(socket.AF_UNIX)
+    live.bind(str(sock_path))
+    live.listen()
+    assert not stale_socket(sock_path) and clear_stale(sock_path) is None  # served: kept
+    live.close()  # the server died; its file stays, as pcscd's does
+    pid.write_text("12345\n")
+    assert sock_path.exists() and stale_socket(sock_path)
+    assert "stale" in (clear_stale(sock_path) or "")
+    assert not sock_path.exists() and not pid.exists()
+    assert not stale_socket(run / "absent.comm")
