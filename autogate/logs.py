@@ -3,7 +3,10 @@
 Every line carries the current transaction id (from a context the daemon's wiring sets),
 so ``journalctl -u autogate@gate-01 | jq 'select(.txn_id=="...")'`` shows one traveller.
 Personal data: none but the masked document number; events log their type, reasons and
-timings, never names, dates of birth, full document numbers or images.
+timings, never names, dates of birth, full document numbers or images. Third-party
+libraries do not know that rule (httpx logs every request line at INFO, and the pass
+registry's URL holds the document number): ``PersonalDataFilter`` on the handler keeps
+their lines below WARNING out and masks document numbers in URL paths of any line left.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable
 from typing import Any, TextIO
@@ -24,6 +28,35 @@ from gate.results import MrzRecord
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 _context: Callable[[], dict[str, Any]] = dict
+
+# loggers of this project's packages; everything else is third-party
+OWN_LOGGERS = ("autogate", "gate", "drivers", "sim", "console")
+# a document number in a pass-registry or list URL: /passes/{state}/{number}
+_DOC_IN_PATH = re.compile(r"(/(?:passes|documents|stolen)/[A-Z<-]{1,3}/)([A-Z0-9<]{4,})")
+
+
+def mask_urls(text: str) -> str:
+    """``text`` with document numbers in known URL paths masked."""
+    return _DOC_IN_PATH.sub(lambda m: m[1] + mask_number(m[2]), text)
+
+
+class PersonalDataFilter(logging.Filter):
+    """On the handler, so every logger's lines pass it: third-party lines below WARNING
+    are dropped (they log requests, and requests carry personal data), and document
+    numbers in URL paths are masked in whatever remains."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        own = record.name.split(".", 1)[0] in OWN_LOGGERS
+        if not own and record.levelno < logging.WARNING:
+            return False
+        try:
+            msg = record.getMessage()
+        except Exception:  # a broken format string: let the formatter report it
+            return True
+        masked = mask_urls(msg)
+        if masked != msg:
+            record.msg, record.args = masked, ()
+        return True
 
 
 def set_context(fn: Callable[[], dict[str, Any]]) -> None:
@@ -56,6 +89,7 @@ def setup(verbose: bool = False, stream: TextIO | None = None) -> None:
     """Replace the root handlers with one JSON-lines handler."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(PersonalDataFilter())
     root = logging.getLogger()
     for h in list(root.handlers):
         root.removeHandler(h)

@@ -27,11 +27,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from gate.resources import shipped_dir
+
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ<"
 LINE_H = 40  # a line crop is scaled to this height (capitals about 24 px)
 GLYPH_W, GLYPH_H = 16, 24  # classifier input, one character cell
 SHIFTS = (0.0, -0.06, 0.06)  # window offsets read_line combines, in pitches
-MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "mrz"
+MODEL_DIR = shipped_dir("models/mrz")
 DETECT_W = 800
 
 

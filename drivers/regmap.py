@@ -13,9 +13,10 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from drivers.errors import DeviceError
+from gate.resources import shipped_dir
 from gate.yamlfile import ConfigError, parse_mapping, read_text
 
-MODELS_DIR = Path(__file__).resolve().parents[1] / "config" / "barrier-models"
+MODELS_DIR = shipped_dir("config/barrier-models")
 
 Address = Field(ge=0, le=0xFFFF)
 

@@ -97,6 +97,27 @@ class OcrScannerConfig(Strict):
     )
 
 
+class PageCameraScannerConfig(Strict):
+    """A full-page reader that is a camera over the glass (``drivers/page_camera.py``):
+    a V4L2 device, an RTSP/HTTP stream or a video file. A document is placed when the
+    view departs from the empty glass and then holds still; removed when it is back."""
+
+    type: Literal["page_camera"] = "page_camera"
+    source: int | str = Field(description="device index or path, RTSP/HTTP URL, video file")
+    width: int | None = Field(None, ge=16, le=8192, description="capture width asked of it")
+    height: int | None = Field(None, ge=16, le=8192)
+    timeout_s: float = Field(2.0, gt=0, le=60, description="open/read timeout per frame")
+    poll_s: float = Field(0.1, gt=0, le=5, description="how often to look at the glass")
+    change: float = Field(
+        12.0, gt=0, le=255, description="mean grey difference from the empty glass: a page"
+    )
+    still: float = Field(
+        4.0, gt=0, le=255, description="mean grey difference between frames: not moving"
+    )
+    settle_frames: int = Field(3, ge=1, le=100, description="still frames before a read")
+    min_confidence: float = Field(0.55, ge=0, le=1, description="as for the ocr reader")
+
+
 class SimChipConfig(Strict):
     type: Literal["sim"] = "sim"
 
@@ -353,7 +374,9 @@ class CompositeListsConfig(Strict):
         return self
 
 
-ScannerConfig = Annotated[SimScannerConfig | OcrScannerConfig, Field(discriminator="type")]
+ScannerConfig = Annotated[
+    SimScannerConfig | OcrScannerConfig | PageCameraScannerConfig, Field(discriminator="type")
+]
 ChipConfig = Annotated[SimChipConfig | PcscChipConfig, Field(discriminator="type")]
 CameraConfig = Annotated[SimCameraConfig | OpenCVCameraConfig, Field(discriminator="type")]
 FaceConfig = Annotated[SimFaceConfig | DlibFaceConfig, Field(discriminator="type")]

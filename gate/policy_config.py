@@ -31,6 +31,7 @@ from gate.config import (
     read_text,
     validation_error,
 )
+from gate.resources import resolve
 
 Direction = Literal["arrival", "departure"]
 
@@ -248,7 +249,7 @@ def load_policy(path: str | Path, gate_direction: Direction | None = None) -> Po
     With ``gate_direction``, a file that states a direction must agree with it and a
     file that does not state one takes it.
     """
-    return parse_policy(read_text(path), Path(path), gate_direction)
+    return parse_policy(read_text(resolve(path)), Path(path), gate_direction)
 
 
 def parse_policy(

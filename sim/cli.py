@@ -32,6 +32,9 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:  # type: ig
     sim.add_argument("--run-dir", type=Path, help="where configs, logs and state go")
     sim.add_argument("--play", nargs="*", type=Path, help="scenarios to play (default: demo)")
     sim.add_argument("--hold", action="store_true", help="then take commands from stdin")
+    sim.add_argument(
+        "--no-console", action="store_true", help="without the officers' console beside the gate"
+    )
     sim.set_defaults(func=cmd_sim)
     sub = sim.add_subparsers(dest="sim_command")
     run = sub.add_parser("run", help="run scenarios and judge them")
@@ -68,6 +71,11 @@ def _run_dir(arg: Path | None) -> Path:
     return arg or Path(tempfile.mkdtemp(prefix="autogate-sim-"))
 
 
+def _owned(arg: Path | None) -> dict[str, Any]:
+    """A rig in a folder of its own (removed after) unless the user named one."""
+    return {"run_dir": _run_dir(arg), "remove_run_dir": arg is None}
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from sim.runner import run_all
 
@@ -89,7 +97,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             bar.update(task, completed=done["n"], description=f"{name[:40]:<40}")
             done["n"] += 1
 
-        outcomes = asyncio.run(run_all(paths, _run_dir(args.run_dir), progress))
+        owned = _owned(args.run_dir)
+        outcomes = asyncio.run(
+            run_all(paths, owned["run_dir"], progress, remove_run_dir=owned["remove_run_dir"])
+        )
         bar.update(task, completed=len(names), description="done")
     table = Table(title="scenarios")
     for col in ("scenario", "result", "time", "first difference / why pending"):
@@ -121,6 +132,43 @@ def cmd_fleet(args: argparse.Namespace) -> int:
 # --- by hand -------------------------------------------------------------------------
 
 
+def describe(event: dict[str, Any]) -> str:
+    """One event as the live view shows it; a refused officer command shows why."""
+    if event.get("type") == "command.ack":
+        what = str(event.get("command") or "command")
+        if event.get("accepted"):
+            return f"{what}: accepted"
+        why = event.get("detail") or ", ".join(event.get("reasons", [])) or "no reason given"
+        return f"{what}: refused ({why})"
+    reasons = ", ".join(event.get("reasons", []))
+    if event.get("type") == "referral.resolved":
+        return f"{event.get('resolution')}" + (f" ({reasons})" if reasons else "")
+    return reasons or "ok"
+
+
+def outcome(events: list[dict[str, Any]]) -> str:
+    """What happened to one traveller, from the events of their crossing."""
+    types = [e.get("type") for e in events]
+    if "crossing.accepted" in types:
+        return "crossed"
+    referral = next((e for e in events if e.get("type") == "referral.opened"), None)
+    if referral is not None:
+        said = f"referred ({', '.join(referral.get('reasons', [])) or 'no reason'})"
+        resolved = next((e for e in events if e.get("type") == "referral.resolved"), None)
+        if resolved is None:
+            return f"{said}, still waiting for an officer"
+        how = {"send_back": "sent back", "release": "released by an officer"}
+        res = str(resolved.get("resolution"))
+        return f"{said}, {how.get(res, res)}"
+    aborted = next((e for e in events if e.get("type") == "crossing.aborted"), None)
+    if aborted is not None:
+        return f"aborted ({', '.join(aborted.get('reasons', [])) or 'no reason'})"
+    alarm = next((e for e in events if e.get("type") == "alarm.raised"), None)
+    if alarm is not None:
+        return f"alarm ({', '.join(alarm.get('reasons', []))})"
+    return "no outcome seen"
+
+
 def _view(rig: Any) -> Table:
     t = Table(title=f"gate {rig.run_dir.name}", expand=False)
     t.add_column("what")
@@ -128,8 +176,17 @@ def _view(rig: Any) -> Table:
     t.add_row("state", str(rig.monitor.state))
     t.add_row("people in mantrap", str(rig.controller.people))
     t.add_row("doors commanded", ", ".join(rig.doors[-4:]) or "-")
-    for e in [e for e in rig.monitor.events if e.get("type") != "gate.status"][-6:]:
-        t.add_row(e["type"], ", ".join(e.get("reasons", [])) or "ok")
+    for e in [e for e in list(rig.monitor.events) if e.get("type") != "gate.status"][-6:]:
+        t.add_row(str(e.get("type")), describe(e))
+    return t
+
+
+def _summary(rows: list[tuple[str, str]]) -> Table:
+    t = Table(title="travellers")
+    t.add_column("traveller")
+    t.add_column("what happened")
+    for name, what in rows:
+        t.add_row(name, what)
     return t
 
 
@@ -141,15 +198,27 @@ def _parts(rig: Any) -> str:
             "virtual gate is up:",
             f"  daemon        pid {rig.daemon.pid}, config {rig.config_path}, log {rig.run_dir / 'daemon.log'}",
             f"  controller    Modbus RTU on {rig.controller.port} ({rig.baudrate} baud, slave 1)",
-            f"  chip reader   pcscd reader {READER!r} (vpcd, TCP 35963)",
+            f"  chip reader   {READER!r} of the rig's pcscd (PCSCLITE_CSOCK_NAME="
+            f"{rig.pcscd_socket}; card emulators: TCP {rig.vpcd_port})",
             f"  document      page image {rig.page}",
             f"  camera        frame folder {rig.camera_dir}",
             f"  watchlists    {rig.lists.url}",
             f"  broker        mqtt://127.0.0.1:{rig.broker.port}  topics autogate/v1/{SITE}/{GATE}/#"
             f"  (user monitor / {rig.passwords['monitor']})",
             f"  journal       {rig.run_dir / 'var' / 'journal.jsonl'}",
+            *_console_lines(rig),
         ]
     )
+
+
+def _console_lines(rig: Any) -> list[str]:
+    lab = getattr(rig, "console", None)
+    if lab is None:
+        return []
+    return [
+        f"  console       {lab.url}  (config {lab.config})",
+        *(f"    {role:<10}  {name} / {pw}" for role, (name, pw) in lab.officers.items()),
+    ]
 
 
 COMMANDS = {
@@ -166,45 +235,80 @@ COMMANDS = {
 }
 
 
+class CommandError(ValueError):
+    """A line typed at ``--hold`` that is not a command; the gate goes on."""
+
+
+def parse_command(line: str) -> tuple[str, tuple[Any, ...]] | None:
+    """(rig method, arguments) for one typed line; None for an empty line."""
+    words = line.split()
+    if not words:
+        return None
+    head, rest = words[0], words[1:]
+    if head in COMMANDS and not rest:
+        return COMMANDS[head]
+    if head == "emergency":
+        if rest not in (["on"], ["off"]):
+            raise CommandError("emergency needs on or off")
+        return "emergency", (rest == ["on"],)
+    if head == "officer":
+        from gate.inputs import Command
+
+        known = [c.value for c in Command]
+        if len(rest) != 1 or rest[0].replace("-", "_") not in known:
+            raise CommandError(f"officer needs one of {', '.join(known)}")
+        return "officer", (rest[0].replace("-", "_"),)
+    raise CommandError(f"unknown command: {line.strip()}")
+
+
+HELP = "commands: " + ", ".join([*COMMANDS, "emergency on|off", "officer CMD", "quit"])
+
+
 async def _by_hand(rig: Any, live: Live) -> None:
     from sim.scenario import Traveller
 
     t = Traveller()
     loop = asyncio.get_running_loop()
-    print("commands: " + ", ".join([*COMMANDS, "emergency on|off", "officer CMD", "quit"]))
+    live.console.print(HELP)
     while True:
         line = await loop.run_in_executor(None, sys.stdin.readline)
         if not line or line.strip() in ("quit", "exit"):
             return
-        words = line.split()
         try:
-            if words[0] in COMMANDS:
-                name, extra = COMMANDS[words[0]]
-                await getattr(rig, name)(t, *extra)
-            elif words[0] == "emergency":
-                await rig.emergency(t, words[1:] == ["on"])
-            elif words[0] == "officer" and len(words) == 2:
-                await rig.officer(t, words[1])
-            else:
-                print(f"unknown command: {line.strip()}")
-        except Exception as exc:
-            print(f"{words[0]}: {exc}")
+            parsed = parse_command(line)
+            if parsed is None:
+                continue
+            name, extra = parsed
+            mark = len(rig.monitor.events)
+            await getattr(rig, name)(t, *extra)
+            if name == "officer":
+                ack = await asyncio.to_thread(rig.wait_ack, mark, 5.0)
+                live.console.print(describe(ack) if ack else f"{extra[0]}: no acknowledgement")
+        except CommandError as exc:
+            live.console.print(f"[red]{exc}[/]  ({HELP})")
+        except Exception as exc:  # a failed command is reported; the gate goes on
+            live.console.print(f"[red]{line.strip()}: {exc}[/]")
         live.update(_view(rig))
 
 
 async def _sim(args: argparse.Namespace) -> int:
     from sim.rig import Rig, step_call
 
-    rig = Rig(_run_dir(args.run_dir))
+    rig = Rig(**_owned(args.run_dir))
     missing = {p: why for p, why in rig.parts.items() if why}
     if missing:
         print(f"virtual hardware incomplete: {missing}", file=sys.stderr)
         return 2
-    await rig.start()
-    print(_parts(rig), flush=True)
-    try:
+    rows: list[tuple[str, str]] = []
+    try:  # a start that fails half way still stops what it started (and removes the folder)
+        await rig.start()
+        if not args.no_console:
+            await asyncio.to_thread(rig.start_console)
+        print(_parts(rig), flush=True)
         plays = args.play if args.play is not None else [SCENARIO_DIR / n for n in DEMO]
         with Live(_view(rig), refresh_per_second=4, transient=False) as live:
+            # every event redraws the view (the monitor calls back from its MQTT thread)
+            rig.monitor.listeners.append(lambda: live.update(_view(rig)))
             for path in plays:
                 s = load_scenario(path)
                 live.console.print(f"[bold]traveller: {s.name}[/]")
@@ -215,9 +319,9 @@ async def _sim(args: argparse.Namespace) -> int:
                         await step_call(rig, step, s.traveller)
                     except Exception as exc:  # show it and go on: this is a demo, not a judge
                         live.console.print(f"[red]step {step}: {exc}[/]")
-                    live.update(_view(rig))
                 await asyncio.sleep(1.0)
-                live.update(_view(rig))
+                rows.append((s.name, outcome(rig.observed()[0])))
+            live.console.print(_summary(rows))
             if args.hold:
                 await _by_hand(rig, live)
     finally:

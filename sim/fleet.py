@@ -24,10 +24,10 @@ from typing import Any
 
 import yaml
 
+from gate.resources import shipped
 from sim.broker import SITE, Broker, free_port, make_certs
 from sim.devices import SimTraveller, sim_mrz
 
-REPO = Path(__file__).resolve().parents[1]
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -93,7 +93,7 @@ def _gate_config(run: Path, gid: str, broker: Broker) -> Any:
                     "outbox_sync": "normal",
                 }
             },
-            "policy": {"file": str(REPO / "config" / "policy.example.yaml")},
+            "policy": {"file": str(shipped("config/policy.example.yaml"))},
             "storage": {"data_dir": str(d), "journal": str(d / "journal.jsonl")},
         }
     )
@@ -132,7 +132,7 @@ def _console(run: Path, broker: Broker, gates: list[str]) -> tuple[subprocess.Po
     log = open(d / "console.log", "ab")  # noqa: SIM115 - owned by the process
     proc = subprocess.Popen(
         [sys.executable, "-m", "autogate.cli", "console", "--config", str(d / "console.yaml")],
-        cwd=REPO,
+        cwd=d,
         stdout=log,
         stderr=log,
     )

@@ -4,7 +4,8 @@ Every part plugs in at the seam a real device uses, so the daemon runs its produ
 drivers with its normal config file:
 
 - the gate controller: ``sim.barrier.SimController``, a Modbus RTU server on a pty;
-- the chip: ``sim.chip.VirtualChip`` behind pcscd + vpcd ("Virtual PCD 00 00");
+- the chip: ``sim.chip.VirtualChip`` behind a pcscd + vpcd of the rig's own
+  (``sim.pcscd``: private socket and vpcd ports, so rigs side by side never meet);
 - the document reader: pages rendered by ``sim.page`` into the image file the OCR
   scanner watches (a file appearing is a document placed);
 - the camera: frames written into the folder the OpenCV camera reads, genuine faces
@@ -33,6 +34,7 @@ import threading
 import time
 import uuid
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,9 @@ import cv2
 import numpy as np
 import yaml
 
+from gate.resources import shipped
+from sim.pcscd import READER, PrivatePcscd
+from sim.pcscd import problems as pcscd_problems
 from sim.scenario import ChipSetup, Scenario, Traveller
 
 log = logging.getLogger("autogate.sim")
@@ -48,7 +53,6 @@ log = logging.getLogger("autogate.sim")
 REPO = Path(__file__).resolve().parents[1]
 FACES = REPO.parent / "shared" / "data" / "faces"
 SITE, GATE = "kul1", "g01"  # the identities sim.broker's password file and ACL know
-READER = "Virtual PCD 00 00"
 
 
 def available_parts() -> dict[str, str | None]:
@@ -70,6 +74,8 @@ def available_parts() -> dict[str, str | None]:
 
     need("barrier", ["drivers.barrier", "sim.barrier"])
     need("chip", ["drivers.chip", "sim.chip"], ["/usr/sbin/pcscd"])
+    if out["chip"] is None:
+        out["chip"] = pcscd_problems()
     need("mrz", ["drivers.scanner", "sim.page"])
     need("face", ["drivers.camera", "drivers.face.verifier", "sim.attacks"])
     need("mqtt", ["drivers.bus", "sim.broker"], ["/usr/sbin/mosquitto"])
@@ -83,29 +89,6 @@ def available_parts() -> dict[str, str | None]:
 STANDINS: dict[str, dict[str, Any]] = {
     "face": {"camera": {"type": "sim"}, "face": {"type": "sim"}},
 }
-
-
-# --- pcscd -----------------------------------------------------------------------------
-
-
-def ensure_pcscd(timeout: float = 10.0) -> subprocess.Popen[bytes] | None:
-    """A running pcscd that shows vpcd's reader: the system's, or one we start."""
-    from drivers.chip import list_readers
-
-    proc = None
-    if not Path("/run/pcscd/pcscd.comm").exists():
-        proc = subprocess.Popen(
-            ["/usr/sbin/pcscd", "--foreground"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(Exception):
-            if READER in list_readers():
-                return proc
-        time.sleep(0.1)
-    raise RuntimeError(f"pcscd does not show {READER!r} (vsmartcard-vpcd installed?)")
 
 
 # --- observing the gate --------------------------------------------------------------------
@@ -125,6 +108,8 @@ class Monitor:
         self.state: str | None = None
         self.states: list[str] = []  # every state the gate announced, in order
         self.cond = threading.Condition()
+        # called (from the MQTT thread) after every message: a live view redraws
+        self.listeners: list[Callable[[], None]] = []
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=f"sim-monitor-{uuid.uuid4().hex[:6]}",
@@ -155,6 +140,11 @@ class Monitor:
                 self.seen.add(eid)
                 self.events.append(payload)
             self.cond.notify_all()
+        for listener in list(self.listeners):
+            try:
+                listener()
+            except Exception:  # a broken view must not stop the monitor
+                log.exception("monitor listener failed")
 
     def wait(self, pred: Any, timeout: float) -> bool:
         with self.cond:
@@ -221,6 +211,7 @@ class Rig:
     door_travel_s: float = 0.2  # the controller's doors (0: the throughput benchmark)
     walk_s: float = 0.1  # a body crossing a doorway beam
     parts: dict[str, str | None] = field(default_factory=available_parts)
+    remove_run_dir: bool = False  # a folder the rig was given to make its own: gone after stop
 
     def __post_init__(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -232,8 +223,19 @@ class Rig:
         self.cold_starts: list[float] = []  # seconds from daemon spawn to IDLE
         self.rng = np.random.default_rng(7)
         self._tasks: list[asyncio.Task[None]] = []
-        self._pcscd: subprocess.Popen[bytes] | None = None
+        self._pcscd: PrivatePcscd | None = None
         self.card: Any = None
+        from sim.broker import free_port
+
+        self.metrics_port = free_port()
+
+    @property
+    def pcscd_socket(self) -> Path | None:
+        return self._pcscd.socket_path if self._pcscd else None
+
+    @property
+    def vpcd_port(self) -> int | None:
+        return self._pcscd.port if self._pcscd else None
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -268,7 +270,8 @@ class Rig:
         self.pki.write_csca(d / "csca")
         self.registry = Registry()
         self.lists = WatchlistService(self.registry).start()
-        self._pcscd = await asyncio.to_thread(ensure_pcscd)
+        # a pcscd and vpcd ports of this rig's own: no other rig or card can reach them
+        self._pcscd = await asyncio.to_thread(PrivatePcscd().start)
         self._card_cls = VpcdCard
         self.page.parent.mkdir(parents=True, exist_ok=True)
         self.page.unlink(missing_ok=True)
@@ -288,6 +291,7 @@ class Rig:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for name, how in (
+            ("console", "stop"),
             ("monitor", "close"),
             ("card", "stop"),
             ("lists", "stop"),
@@ -301,8 +305,24 @@ class Rig:
         if host is not None:
             await asyncio.to_thread(host.close)
         if self._pcscd is not None:
-            self._pcscd.terminate()
-            self._pcscd.wait(10)
+            await asyncio.to_thread(self._pcscd.stop)
+        if self.remove_run_dir:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def start_console(self) -> Any:
+        """The officers' console on this rig's broker, trusted by its gate (``sim.lab_console``)."""
+        from sim.lab_console import start_lab_console, write_lab_console
+
+        lab = write_lab_console(
+            self.run_dir / "console",
+            site=SITE,
+            gates=[GATE],
+            broker_port=self.broker.port,
+            password=self.passwords["console"],
+            key=self.console_key,
+        )
+        self.console = start_lab_console(lab)
+        return self.console
 
     def _write_config(self) -> Path:
         from gate.commands import public_key_b64
@@ -364,19 +384,22 @@ class Rig:
                     ],
                 },
             },
-            "policy": {"file": str(REPO / "config" / "policy.example.yaml")},
+            "policy": {"file": str(shipped("config/policy.example.yaml"))},
             "storage": {"data_dir": str(d / "var"), "journal": str(d / "var" / "journal.jsonl")},
+            # the rig's own port, as an operator's scraper would read it
+            "ops": {"metrics": {"enabled": True, "port": self.metrics_port}},
         }
         path = d / "gate.yaml"
         path.write_text(yaml.safe_dump(cfg, sort_keys=False))
         return path
 
     def start_daemon(self) -> None:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        assert self._pcscd is not None
+        env = self._pcscd.client_env(dict(os.environ, PYTHONUNBUFFERED="1"))
         log_file = open(self.run_dir / "daemon.log", "ab")  # noqa: SIM115 - owned by the process
         self.daemon = subprocess.Popen(
             [sys.executable, "-m", "autogate.cli", "run", "--config", str(self.config_path)],
-            cwd=REPO,
+            cwd=self.run_dir,
             env=env,
             stdout=log_file,
             stderr=log_file,
@@ -516,7 +539,8 @@ class Rig:
         if t.chip.present:
             chip = await asyncio.to_thread(self._chip, t, ident)
             if self.card is None:
-                self.card = self._card_cls(chip).start()
+                assert self._pcscd is not None
+                self.card = self._card_cls(chip, port=self._pcscd.port).start()
             else:
                 await asyncio.to_thread(self.card.insert, chip)
 
@@ -649,6 +673,17 @@ class Rig:
 
         if not await asyncio.to_thread(self.monitor.wait, seen, timeout):
             raise StepFailed(f"no {kind} event in {timeout:.0f} s")
+
+    def wait_ack(self, since: int, timeout: float) -> dict[str, Any] | None:
+        """The first ``command.ack`` after event number ``since``, or None in time."""
+
+        def ack() -> dict[str, Any] | None:
+            return next(
+                (e for e in self.monitor.events[since:] if e.get("type") == "command.ack"), None
+            )
+
+        self.monitor.wait(lambda: ack() is not None, timeout)
+        return ack()
 
     events_mark = 0
     doors_mark = 0

@@ -79,9 +79,11 @@ async def run_one(rig: Rig, s: Scenario) -> Outcome:
     return Outcome(s.name, "failed" if diff else "passed", diff, time.monotonic() - t0)
 
 
-async def run_all(paths: list[Path], run_dir: Path, progress: Any = None) -> list[Outcome]:
+async def run_all(
+    paths: list[Path], run_dir: Path, progress: Any = None, remove_run_dir: bool = False
+) -> list[Outcome]:
     scenarios = [load_scenario(p) for p in paths]
-    rig = Rig(run_dir)
+    rig = Rig(run_dir, remove_run_dir=remove_run_dir)
     runnable = [s for s in scenarios if not (s.pending or missing_parts(s, rig.parts))]
     outcomes: list[Outcome] = []
     try:

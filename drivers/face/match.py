@@ -30,8 +30,9 @@ import numpy as np
 from drivers.errors import DeviceError
 from drivers.face import dlibmodels
 from drivers.face.detect import Face
+from gate.resources import shipped_dir
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models" / "face"
+MODELS_DIR = shipped_dir("models/face")
 DEFAULT_DESCRIPTOR = MODELS_DIR / "dlib_resnet_v1.json"
 
 

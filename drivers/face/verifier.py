@@ -26,11 +26,10 @@ from drivers.face.match import DEFAULT_DESCRIPTOR, Descriptor, build_matcher
 from drivers.face.pad import PAD, PadModel
 from drivers.face.quality import QualityLimits, assess, best_frame
 from drivers.interfaces import FaceVerification, Frame
+from gate import resources
 from gate.config import DlibFaceConfig, GateConfig
 from gate.reasons import ReasonCode
 from gate.results import FaceResult
-
-REPO = Path(__file__).resolve().parents[2]
 
 # Markers of an image stream inside a biometric record: JPEG SOI, JP2 signature box,
 # raw JPEG 2000 codestream (SOC + SIZ).
@@ -38,8 +37,8 @@ _MARKERS = (b"\xff\xd8\xff", b"\x00\x00\x00\x0cjP  \r\n\x87\n", b"\xff\x4f\xff\x
 
 
 def resolve(path: Path) -> Path:
-    """Config paths are relative to the working directory, else to the repository."""
-    return path if path.is_absolute() or path.exists() else REPO / path
+    """Config paths are relative to the working directory, else the shipped file."""
+    return resources.resolve(path)
 
 
 def decode_portrait(data: bytes | None, max_pixels: int) -> np.ndarray | None:

@@ -8,6 +8,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO / "../shared/data"
 ICAO = SHARED / "icao9303"
+READER = "Virtual PCD 00 00"  # slot 0 of the session's private vpcd
 
 
 @pytest.fixture(scope="session")
@@ -22,55 +23,46 @@ def bsi() -> dict:
 
 @pytest.fixture(scope="session")
 def pcscd():
-    """A running pcscd with vpcd's readers: reuse the system's, else start our own."""
-    import shutil
-    import subprocess
-    import time
+    """This session's own pcscd + vpcd (``sim.pcscd``): never the system's, so another
+    rig, test run or card emulator on the machine cannot answer for our card. Missing
+    pcscd, vpcd or root fails with what to do: the test command installs them.
 
-    sock = Path("/run/pcscd/pcscd.comm")
-    proc = None
-    if not sock.exists():
-        exe = shutil.which("pcscd") or "/usr/sbin/pcscd"
-        if not Path(exe).exists():
-            pytest.skip("pcscd not installed")
-        proc = subprocess.Popen(
-            [exe, "--foreground"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        for _ in range(50):
-            if sock.exists():
-                break
-            time.sleep(0.1)
-    from drivers.chip import list_readers
+    The PC/SC client library reads PCSCLITE_CSOCK_NAME once per process, so it is set
+    before this process's first PC/SC call and left for the session."""
+    import os
 
-    for _ in range(50):
-        try:
-            if "Virtual PCD 00 00" in list_readers():
-                break
-        except Exception:
-            pass
-        time.sleep(0.1)
-    else:
-        pytest.skip("vpcd reader not visible in pcscd")
-    yield
-    if proc is not None:
-        proc.terminate()
-        proc.wait(timeout=10)
+    from sim.pcscd import PrivatePcscd, problems
+
+    why = problems()
+    if why:
+        pytest.fail(why)
+    with PrivatePcscd() as private:
+        saved = os.environ.get("PCSCLITE_CSOCK_NAME")
+        os.environ["PCSCLITE_CSOCK_NAME"] = str(private.socket_path)
+        from drivers.chip import list_readers
+
+        assert READER in list_readers(), "the private pcscd does not show its vpcd reader"
+        yield private
+        if saved is None:
+            os.environ.pop("PCSCLITE_CSOCK_NAME", None)
+        else:
+            os.environ["PCSCLITE_CSOCK_NAME"] = saved
 
 
 @pytest.fixture
 def vpcd(pcscd):
-    """Put a virtual chip in 'Virtual PCD 00 00': ``card = vpcd(chip)``; removed after."""
+    """Put a virtual chip in this session's reader: ``card = vpcd(chip)``; removed after."""
     from sim.chip import VpcdCard
 
     cards = []
 
     def insert(chip):
-        card = VpcdCard(chip).start()
+        card = VpcdCard(chip, port=pcscd.port).start()
         cards.append(card)
         assert card.connected.wait(5), "vpcd did not accept the card emulator"
         from drivers.chip import PcscTransport
 
-        tr = PcscTransport("Virtual PCD 00 00")
+        tr = PcscTransport(READER)
         tr.connect(5.0)  # pcscd has seen the card
         tr.close()
         chip.count = 0

@@ -1,0 +1,87 @@
+"""The page-camera reader: presence seen on a video stream, the still page read."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from drivers.page_camera import PageCameraScanner, Presence
+from gate.config import PageCameraScannerConfig, parse_config
+from gate.inputs import DeviceFault, DocumentPlaced, DocumentRemoved
+from gate.resources import shipped
+from sim.page import render_page
+
+
+def _glass(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    base = np.full(shape, 45, np.uint8)
+    return np.clip(base + rng.normal(0, 2, shape), 0, 255).astype(np.uint8)
+
+
+def _video(path: Path) -> str:
+    """Empty glass, a page slid in (moving), held still, taken away: as a V4L2 camera sees it."""
+    rng = np.random.default_rng(1)
+    page, ident, _ = render_page(11, "clean")
+    h, w = page.shape[:2]
+    frames = [_glass(page.shape, rng) for _ in range(5)]
+    for dx in (w // 2, w // 4):  # the hand slides the page in
+        moving = _glass(page.shape, rng)
+        moving[:, dx:] = page[:, : w - dx]
+        frames.append(moving)
+    frames += [page.copy() for _ in range(8)]
+    frames += [_glass(page.shape, rng) for _ in range(6)]
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (w, h))
+    assert out.isOpened()
+    for f in frames:
+        out.write(f)
+    out.release()
+    return ident.document_number
+
+
+def test_presence_needs_a_change_that_holds_still() -> None:
+    p = Presence(change=12, still=4, settle_frames=3)
+    empty = np.full((120, 160), 40, np.uint8)
+    page = empty.copy()
+    page[20:100, 20:140] = 220
+    assert [p.feed(f) for f in (empty, empty, page)] == [None, None, None]  # still moving
+    assert [p.feed(page) for _ in range(3)] == [None, None, "placed"]
+    assert [p.feed(empty) for _ in range(4)] == [None, None, None, "removed"]
+    brighter = np.full((120, 160), 46, np.uint8)  # light drift is not a document
+    assert [p.feed(brighter) for _ in range(10)] == [None] * 10
+
+
+def test_a_page_on_a_video_stream_is_placed_read_and_removed(tmp_path: Path) -> None:
+    number = _video(tmp_path / "reader.avi")
+    cfg = PageCameraScannerConfig(source=str(tmp_path / "reader.avi"), poll_s=0.01)
+    seen: list[object] = []
+    results = []
+
+    async def run() -> None:
+        scanner = PageCameraScanner(cfg)
+
+        def emit(event: object) -> None:
+            seen.append(event)
+
+        await scanner.start(emit)
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            if scanner.page is not None and not results:
+                results.append(await scanner.read())
+            if any(isinstance(e, DocumentRemoved) for e in seen):
+                break
+        await scanner.close()
+
+    asyncio.run(run())
+    kinds = [type(e) for e in seen if not isinstance(e, DeviceFault)]
+    assert kinds[:2] == [DocumentPlaced, DocumentRemoved], seen
+    (res,) = results
+    assert res.mrz is not None and res.mrz.document_number == number, res.reasons
+
+
+def test_the_gate_config_takes_a_page_camera() -> None:
+    text = shipped("config/gate.example.yaml").read_text()
+    text = text.replace("scanner: {type: sim}", "scanner: {type: page_camera, source: /dev/video0}")
+    cfg = parse_config(text)
+    assert cfg.devices.scanner.type == "page_camera"

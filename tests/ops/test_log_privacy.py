@@ -1,0 +1,54 @@
+"""Third-party loggers never write personal data into the daemon's log."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from autogate import logs
+from sim.watchlist_service import Registry, WatchlistService
+
+NUMBER = "A12345678"
+
+
+@pytest.fixture
+def log_lines() -> Iterator[io.StringIO]:
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    out = io.StringIO()
+    logs.setup(stream=out)
+    yield out
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    for h in saved[0]:
+        root.addHandler(h)
+    root.setLevel(saved[1])
+
+
+def test_an_http_lookup_by_document_number_is_not_logged(log_lines: io.StringIO) -> None:
+    svc = WatchlistService(Registry()).start()
+    try:
+        with httpx.Client(base_url=svc.url) as client:
+            client.get(f"/v1/passes/MYS/{NUMBER}")
+    finally:
+        svc.stop()
+    assert NUMBER not in log_lines.getvalue()
+
+
+def test_a_third_party_warning_is_kept_with_the_number_masked(log_lines: io.StringIO) -> None:
+    logging.getLogger("httpx").warning("retrying GET http://h/v1/passes/MYS/%s", NUMBER)
+    (line,) = [json.loads(x) for x in log_lines.getvalue().splitlines()]
+    assert NUMBER not in line["msg"] and "/v1/passes/MYS/" in line["msg"]
+    assert line["msg"].endswith(logs.mask_urls(f"/passes/MYS/{NUMBER}").rsplit("/", 1)[1])
+
+
+def test_our_own_info_lines_still_pass(log_lines: io.StringIO) -> None:
+    logging.getLogger("autogate.daemon").info("ready")
+    logging.getLogger("drivers.watchlist").info("lists loaded")
+    msgs = [json.loads(x)["msg"] for x in log_lines.getvalue().splitlines()]
+    assert msgs == ["ready", "lists loaded"]

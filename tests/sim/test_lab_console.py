@@ -1,0 +1,69 @@
+"""`./run demo`'s console: lab config in the rig's folder, officers that can log in, and
+commands the sim gate trusts (Send back, Out of service / In service for a supervisor)."""
+
+from __future__ import annotations
+
+import asyncio
+import stat
+from pathlib import Path
+
+import httpx
+
+from sim.rig import GATE, Rig
+from sim.scenario import Identity, Traveller
+
+
+def _login(client: httpx.Client, name: str, password: str) -> str:
+    token = client.get("/api/login-token").json()["csrf"]
+    resp = client.post(
+        "/api/login", json={"name": name, "password": password}, headers={"x-csrf-token": token}
+    )
+    assert resp.status_code == 200, resp.text
+    return str(resp.json()["csrf"])
+
+
+def _command(client: httpx.Client, csrf: str, command: str) -> None:
+    resp = client.post(f"/api/gates/{GATE}/cmd/{command}", headers={"x-csrf-token": csrf})
+    assert resp.status_code == 202, resp.text
+
+
+async def _demo(run_dir: Path) -> None:
+    rig = Rig(run_dir)
+    await rig.start()
+    try:
+        lab = await asyncio.to_thread(rig.start_console)
+        folder = lab.config.parent
+        assert folder.parent == run_dir  # generated in the rig's folder, no /etc
+        for secret in ("session.secret", "broker.password", "signing.pem", "officers.json"):
+            assert stat.S_IMODE((folder / secret).stat().st_mode) == 0o600, secret
+        expired = Traveller(identity=Identity(document_number="B11223344", expiry_in_days=-30))
+        await rig.place_document(expired)
+        rig.states_mark = len(rig.monitor.states)
+        await rig.wait_state(expired, "REFERRED")
+
+        with httpx.Client(base_url=lab.url, timeout=10) as officer:
+            name, pw = lab.officers["officer"]
+            csrf = await asyncio.to_thread(_login, officer, name, pw)
+            mark = len(rig.monitor.events)
+            await asyncio.to_thread(_command, officer, csrf, "send_back")
+            ack = await asyncio.to_thread(rig.wait_ack, mark, 10)
+            assert ack is not None and ack["accepted"] is True, ack  # not bad_signature
+            await rig.remove_document(expired)
+            await rig.wait_state(expired, "IDLE")
+
+        with httpx.Client(base_url=lab.url, timeout=10) as supervisor:
+            name, pw = lab.officers["supervisor"]
+            csrf = await asyncio.to_thread(_login, supervisor, name, pw)
+            for command, state in (("out_of_service", "OUT_OF_SERVICE"), ("in_service", "IDLE")):
+                mark = len(rig.monitor.events)
+                await asyncio.to_thread(_command, supervisor, csrf, command)
+                ack = await asyncio.to_thread(rig.wait_ack, mark, 10)
+                assert ack is not None and ack["accepted"] is True, ack
+                await rig.wait_state(expired, state)
+    finally:
+        await rig.stop()
+    assert rig.console.proc.poll() is not None  # the console stops with the rig
+
+
+def test_the_demo_console_commands_the_sim_gate(tmp_path: Path) -> None:
+    asyncio.run(_demo(tmp_path / "rig"))
