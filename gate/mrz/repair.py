@@ -23,6 +23,11 @@ Repair = tuple[int, int, str, str]  # (line, column, read, replaced)
 
 TO_DIGIT = {"O": "0", "Q": "0", "D": "0", "I": "1", "L": "1", "B": "8", "S": "5", "Z": "2"}
 TO_DIGIT |= {"G": "6", "T": "7"}
+# U for 0 is the commonest confusion on real print, and U weighs 30, 0 modulo 10 like 0:
+# no check digit can catch it, so the field type must (A and K weigh 0 too, but no
+# recogniser takes a printed 0 for them; in mixed fields gate.mrz.certainty flags such
+# collisions instead of guessing)
+TO_DIGIT |= {"U": "0"}
 TO_ALPHA = {"0": "O", "1": "I", "8": "B", "5": "S", "2": "Z", "6": "G", "4": "A", "7": "T"}
 # letter <-> digit swaps worth trying inside mixed fields, plus the filler/K confusion
 SWAPS = {"O": "0", "0": "O", "I": "1", "1": "I", "B": "8", "8": "B", "S": "5", "5": "S"}
@@ -163,6 +168,12 @@ def _digit_odds(
             _set(lines, span.line, span.start + i, ALPHABET[d], log)
 
 
+def _mixed(lay: Layout) -> list[Span]:
+    """The fields that hold mostly digits among letters (not the code's 2nd character,
+    which issuers fill with a letter far more often)."""
+    return [s for s in (lay.document_number, lay.optional, lay.optional_2) if s is not None]
+
+
 def _best_of_kind(
     lines: list[str], span: Span, probs: Sequence[Sequence[float]], log: list[Repair]
 ) -> None:
@@ -248,8 +259,8 @@ def _fix_line(
             if span.line == li and span.kind == "digit"
             for col in range(span.start, span.end)
         ]
-        for span in lay.spans():
-            if span.line == li and span.kind == "alnum":
+        for span in _mixed(lay):
+            if span.line == li:
                 _digit_odds(lines, span, probs, proven, log)
     return lines[li], [(0, col, old, new) for _, col, old, new in log]
 
