@@ -36,7 +36,9 @@ def run(pages: int, seed0: int) -> list[dict[str, float | str]]:
             res = read_image(img, today=TODAY)
             times.append(time.perf_counter() - t0)
             lines = list(res.mrz.lines) if res.mrz else []
-            if len(lines) == len(truth) and all(len(a) == len(b) for a, b in zip(lines, truth)):
+            if len(lines) == len(truth) and all(
+                len(a) == len(b) for a, b in zip(lines, truth, strict=True)
+            ):
                 found += 1
             exact += lines == truth
         rows.append(

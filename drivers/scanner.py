@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 
 from drivers.interfaces import Emit
-from drivers.mrz_ocr import ALPHABET, LineRead, find_lines, load_model, read_line
+from drivers.mrz_ocr import ALPHABET, LineRead, find_bands, load_model, read_line
 from gate.config import GateConfig, OcrScannerConfig
 from gate.inputs import DocumentPlaced, DocumentRemoved
 from gate.mrz import parse_mrz
@@ -142,9 +142,30 @@ def read_image(
 
 
 def _read(gray: np.ndarray, today: dt.date, min_confidence: float, t0: float) -> DocumentResult:
-    crops = find_lines(gray)
-    if len(crops) < 2:
+    best: tuple[MrzRecord, float] | None = None
+    # candidate bands, most likely first: a guess that does not read (a third line that
+    # was page text) gives way to the next
+    for crops in find_bands(gray):
+        got = _read_band(crops, today)
+        if got is not None and (best is None or (got[0].valid and not best[0].valid)):
+            best = got
+        if best is not None and best[0].valid:
+            break
+    if best is None:
         return _fail(R.DOC_NOT_FOUND, t0)
+    rec, conf = best
+    reasons = rec.reasons
+    # also when valid: names, codes and sex carry no check digit, so a valid MRZ read with
+    # an unsure character may still be wrong there
+    if conf < min_confidence:
+        reasons = (*reasons, R.DOC_LOW_CONFIDENCE)
+    return DocumentResult(
+        mrz=rec, confidence=conf, reasons=reasons, elapsed_s=time.perf_counter() - t0
+    )
+
+
+def _read_band(crops: list[np.ndarray], today: dt.date) -> tuple[MrzRecord, float] | None:
+    """The band's MRZ and its confidence, read both ways up (None when nothing reads)."""
     best: tuple[MrzRecord, float] | None = None
     for flip in (False, True):  # a page laid upside down reads the same, turned
         lines = [cv2.rotate(c, cv2.ROTATE_180) for c in reversed(crops)] if flip else crops
@@ -159,17 +180,7 @@ def _read(gray: np.ndarray, today: dt.date, min_confidence: float, t0: float) ->
             best = (rec, conf)
         if rec.valid:
             break
-    if best is None:
-        return _fail(R.DOC_NOT_FOUND, t0)
-    rec, conf = best
-    reasons = rec.reasons
-    # also when valid: names, codes and sex carry no check digit, so a valid MRZ read with
-    # an unsure character may still be wrong there
-    if conf < min_confidence:
-        reasons = (*reasons, R.DOC_LOW_CONFIDENCE)
-    return DocumentResult(
-        mrz=rec, confidence=conf, reasons=reasons, elapsed_s=time.perf_counter() - t0
-    )
+    return best
 
 
 class OcrScanner:
