@@ -68,6 +68,7 @@ def _read(args: argparse.Namespace) -> int:
     res: DocumentResult = read_image(args.image, today=today)
     rec = res.mrz
     extra = {
+        "uncertain": list(res.uncertain),
         "confidence": round(res.confidence, 4),
         "elapsed_ms": round(res.elapsed_s * 1000, 1),
     }

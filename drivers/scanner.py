@@ -29,7 +29,8 @@ from drivers.interfaces import Emit
 from drivers.mrz_ocr import ALPHABET, LineRead, find_bands, load_model, read_line
 from gate.config import GateConfig, OcrScannerConfig
 from gate.inputs import DocumentPlaced, DocumentRemoved
-from gate.mrz import parse_mrz
+from gate.mrz import LAYOUTS, parse_mrz
+from gate.mrz.certainty import MIN_MARGIN, uncertain_fields
 from gate.reasons import ReasonCode as R
 from gate.results import DocumentResult, MrzRecord
 
@@ -125,8 +126,12 @@ def read_image(
     *,
     today: dt.date,
     min_confidence: float = LOW_CONFIDENCE,
+    min_margin: float = MIN_MARGIN,
 ) -> DocumentResult:
-    """Find, recognise and parse the MRZ on a data-page image."""
+    """Find, recognise and parse the MRZ on a data-page image.
+
+    ``min_margin``: a character of a field no check digit covers read with less margin
+    over its runner-up makes that field ``uncertain`` (``gate.mrz.certainty``)."""
     t0 = time.perf_counter()
     gray = decode(source)
     if isinstance(gray, R):
@@ -134,15 +139,17 @@ def read_image(
     if min(gray.shape[:2]) < MIN_SIDE:
         return _fail(R.DOC_NOT_FOUND, t0)
     try:
-        return _read(gray, today, min_confidence, t0)
+        return _read(gray, today, min_confidence, min_margin, t0)
     except (cv2.error, ValueError, IndexError, np.linalg.LinAlgError):
         # a degenerate image the geometry cannot handle (never seen on pages; kept so
         # the gate refers instead of crashing, as the DocumentScanner contract says)
         return _fail(R.DOC_NOT_FOUND, t0)
 
 
-def _read(gray: np.ndarray, today: dt.date, min_confidence: float, t0: float) -> DocumentResult:
-    best: tuple[MrzRecord, float] | None = None
+def _read(
+    gray: np.ndarray, today: dt.date, min_confidence: float, min_margin: float, t0: float
+) -> DocumentResult:
+    best: tuple[MrzRecord, float, list[LineRead]] | None = None
     # candidate bands, most likely first: a guess that does not read (a third line that
     # was page text) gives way to the next
     for crops in find_bands(gray):
@@ -153,20 +160,33 @@ def _read(gray: np.ndarray, today: dt.date, min_confidence: float, t0: float) ->
             break
     if best is None:
         return _fail(R.DOC_NOT_FOUND, t0)
-    rec, conf = best
+    rec, conf, reads = best
     reasons = rec.reasons
     # also when valid: names, codes and sex carry no check digit, so a valid MRZ read with
     # an unsure character may still be wrong there
     if conf < min_confidence:
         reasons = (*reasons, R.DOC_LOW_CONFIDENCE)
+    lay = LAYOUTS.get(rec.format)
+    unsure = (
+        uncertain_fields(rec.lines, [r.probs.tolist() for r in reads], lay, min_margin)
+        if lay is not None and len(reads) == len(rec.lines)
+        else ()
+    )
     return DocumentResult(
-        mrz=rec, confidence=conf, reasons=reasons, elapsed_s=time.perf_counter() - t0
+        mrz=rec,
+        confidence=conf,
+        reasons=reasons,
+        elapsed_s=time.perf_counter() - t0,
+        uncertain=unsure,
     )
 
 
-def _read_band(crops: list[np.ndarray], today: dt.date) -> tuple[MrzRecord, float] | None:
-    """The band's MRZ and its confidence, read both ways up (None when nothing reads)."""
-    best: tuple[MrzRecord, float] | None = None
+def _read_band(
+    crops: list[np.ndarray], today: dt.date
+) -> tuple[MrzRecord, float, list[LineRead]] | None:
+    """The band's MRZ, its confidence and the line reads, both ways up (None when
+    nothing reads)."""
+    best: tuple[MrzRecord, float, list[LineRead]] | None = None
     for flip in (False, True):  # a page laid upside down reads the same, turned
         lines = [cv2.rotate(c, cv2.ROTATE_180) for c in reversed(crops)] if flip else crops
         reads = _recognise(lines)
@@ -177,7 +197,7 @@ def _read_band(crops: list[np.ndarray], today: dt.date) -> tuple[MrzRecord, floa
         if not rec.valid and rec.format:
             rec = second_choices(reads, today) or rec
         if best is None or (rec.valid and not best[0].valid):
-            best = (rec, conf)
+            best = (rec, conf, reads)
         if rec.valid:
             break
     return best
@@ -225,6 +245,7 @@ class OcrScanner:
             self.cfg.image_path,
             today=dt.date.today(),
             min_confidence=self.cfg.min_confidence,
+            min_margin=self.cfg.min_margin,
         )
 
     async def close(self) -> None:

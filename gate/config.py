@@ -68,6 +68,14 @@ class OcrScannerConfig(Strict):
         description="a read whose least sure character is below this"
         " also carries DOC_LOW_CONFIDENCE (names have no check digit)",
     )
+    min_margin: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="a character of a field no check digit covers (names, codes, sex)"
+        " read with less margin over its runner-up makes the field uncertain, and the"
+        " policy refers unless the chip's DG1 confirms it (gate/mrz/certainty.py)",
+    )
 
 
 class SimChipConfig(Strict):
