@@ -24,6 +24,7 @@ from sim.devices import SimBarrier, SimCamera, SimChip, SimFace, SimHall, SimLis
 # (device section, config type) -> driver module with ``build(cfg, gate_cfg)``
 DRIVERS: dict[tuple[str, str], str] = {
     ("scanner", "ocr"): "drivers.scanner",
+    ("scanner", "serial_mrz"): "drivers.serial_mrz",
     ("chip", "pcsc"): "drivers.chip",
     ("camera", "opencv"): "drivers.camera",
     ("face", "dlib"): "drivers.face.verifier",

@@ -78,6 +78,20 @@ class OcrScannerConfig(Strict):
     )
 
 
+class SerialMrzScannerConfig(Strict):
+    """A document reader that does its own OCR and sends the MRZ as text over a serial
+    line (``drivers/serial_mrz.py``: CR/LF lines ended by a blank line or a pause, or
+    STX ... ETX frames); in the simulator ``sim/serial_mrz.py`` plays it on a pty."""
+
+    type: Literal["serial_mrz"]
+    port: str = Field(description="serial device or pyserial URL, e.g. /dev/ttyUSB0")
+    baudrate: int = Field(9600, gt=0, le=4_000_000)
+    idle_s: float = Field(
+        0.3, gt=0, le=10, description="a pause this long after a line ends the document"
+    )
+    reopen_s: float = Field(1.0, gt=0, le=60, description="wait before reopening a lost port")
+
+
 class SimChipConfig(Strict):
     type: Literal["sim"] = "sim"
 
@@ -325,7 +339,9 @@ class CompositeListsConfig(Strict):
         return self
 
 
-ScannerConfig = Annotated[SimScannerConfig | OcrScannerConfig, Field(discriminator="type")]
+ScannerConfig = Annotated[
+    SimScannerConfig | OcrScannerConfig | SerialMrzScannerConfig, Field(discriminator="type")
+]
 ChipConfig = Annotated[SimChipConfig | PcscChipConfig, Field(discriminator="type")]
 CameraConfig = Annotated[SimCameraConfig | OpenCVCameraConfig, Field(discriminator="type")]
 FaceConfig = Annotated[SimFaceConfig | DlibFaceConfig, Field(discriminator="type")]
