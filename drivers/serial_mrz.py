@@ -168,7 +168,8 @@ class SerialMrzScanner:
             try:
                 port = self._port
                 if port is None:
-                    port = self._port = await asyncio.to_thread(self._open)
+                    port = await asyncio.to_thread(self._open)
+                    self._port = port
                     log.info("%s: %s open again", self.name, self.cfg.port)
                     faulted = False
                 data = await asyncio.to_thread(port.read, 256)
