@@ -29,6 +29,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import serial
 
@@ -166,7 +167,7 @@ class SerialMrzScanner:
         faulted = False
         while True:
             try:
-                port = self._port
+                port: Any = self._port  # pyserial is untyped
                 if port is None:
                     port = await asyncio.to_thread(self._open)
                     self._port = port
