@@ -69,7 +69,7 @@ class OcrScannerConfig(Strict):
         " also carries DOC_LOW_CONFIDENCE (names have no check digit)",
     )
     min_margin: float = Field(
-        0.5,
+        0.8,
         ge=0,
         le=1,
         description="a character of a field no check digit covers (names, codes, sex)"
