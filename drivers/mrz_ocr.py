@@ -20,6 +20,7 @@ its positions holds a glyph (no spaces), so it is a small, well-posed problem:
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -27,12 +28,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from drivers.mrz_band import char_lines
+
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ<"
 LINE_H = 40  # a line crop is scaled to this height (capitals about 24 px)
 GLYPH_W, GLYPH_H = 16, 24  # classifier input, one character cell
 SHIFTS = (0.0, -0.06, 0.06)  # window offsets read_line combines, in pitches
 MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "mrz"
 DETECT_W = 800
+CHAR_BOX_H = 0.92  # a character row's box is this much taller than a morphology line's
 
 
 @dataclass(frozen=True)
@@ -194,14 +198,22 @@ def _cut_line(gray: np.ndarray, box: tuple, pitch_hint: float) -> np.ndarray:
 
 def find_lines(gray: np.ndarray) -> list[np.ndarray]:
     """Upright gray crops of the MRZ lines, top to bottom (empty when no MRZ is seen)."""
-    found = find_bands(gray, limit=1)
-    return found[0] if found else []
+    return next(find_bands(gray, limit=1), [])
 
 
-def find_bands(gray: np.ndarray, limit: int = 3) -> list[list[np.ndarray]]:
-    """Line crops of up to ``limit`` candidate bands, most likely first (see ``bands``)."""
+def find_bands(gray: np.ndarray, limit: int = 3) -> Iterator[list[np.ndarray]]:
+    """Line crops of candidate bands, most likely first (see ``bands``), lazily: up to
+    ``limit`` from the morphology finder, then, only if the caller asks for more (none
+    of those read), up to ``limit`` new ones from the character-row finder
+    (``drivers.mrz_band``), which sees lines whose blobs merged."""
     boxes, _ = _line_boxes(gray)
-    return [[_cut_line(gray, b, b[1][1]) for b in g] for g in bands(boxes)[:limit]]
+    tried = bands(boxes)[:limit]
+    for g in tried:
+        yield [_cut_line(gray, b, b[1][1]) for b in g]
+    rows = [(c, (w, h * CHAR_BOX_H), a) for c, (w, h), a in char_lines(gray)]
+    fresh = [g for g in bands(rows) if not any(_same(g, t) for t in tried)]
+    for g in fresh[:limit]:
+        yield [_cut_line(gray, b, b[1][1]) for b in g]
 
 
 # --- 2/3. normalise a line and cut it into character windows -------------------------

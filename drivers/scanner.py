@@ -154,7 +154,7 @@ def _read(
     # was page text) gives way to the next
     for crops in find_bands(gray):
         got = _read_band(crops, today)
-        if got is not None and (best is None or (got[0].valid and not best[0].valid)):
+        if got is not None and (best is None or _rank(got[0]) > _rank(best[0])):
             best = got
         if best is not None and best[0].valid:
             break
@@ -179,6 +179,12 @@ def _read(
         elapsed_s=time.perf_counter() - t0,
         uncertain=unsure,
     )
+
+
+def _rank(rec: MrzRecord) -> tuple[bool, bool, int]:
+    """Which of two reads of candidate bands is likelier the MRZ: a valid one, else one
+    of an MRZ's shape, else the one with fewer failed checks."""
+    return (rec.valid, bool(rec.format), -len(rec.reasons))
 
 
 def _read_band(

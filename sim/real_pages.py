@@ -5,7 +5,9 @@ are not. These pages set real crops (photos and scans of many states' documents,
 with its ground truth) into a page, centred as they come, so the lines of one band may
 differ in width and pitch, at four levels: ``as_is``; ``rotated`` (3-7 degrees, blur);
 ``jpeg_light`` (JPEG q30, uneven light); ``page`` (a whole data page around the band:
-title, labels, field values, portrait, guilloche). Reproducible from a seed. Used by
+title, labels, field values, portrait, guilloche); ``tight`` (lines trimmed to their
+print and stacked 15 % of a line apart, as on cramped cards, so that blobs of closed
+print merge). Reproducible from a seed. Used by
 ``bench/mrz_band.py`` and the MRZ finder's tests.
 """
 
@@ -21,7 +23,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 DATA = Path(__file__).resolve().parents[1] / "../shared/data/mrz/real_lines"
-LEVELS = ("as_is", "rotated", "jpeg_light", "page")
+LEVELS = ("as_is", "rotated", "jpeg_light", "page", "tight")
 SHAPES = {"TD1": (3, 30), "TD2": (2, 36), "TD3": (2, 44)}
 
 
@@ -87,6 +89,25 @@ def _band_image(band: list[Crop], rng: np.random.Generator) -> np.ndarray:
     return out
 
 
+def _tight_band(band: list[Crop]) -> np.ndarray:
+    """The crops cut to their print and stacked with gaps of 15 % of a line."""
+    h = 56
+    rows = []
+    for c in band:
+        g = cv2.resize(c.image, (round(c.image.shape[1] * h / c.image.shape[0]), h))
+        ys = np.flatnonzero((g < 128).sum(axis=1) > 0.02 * g.shape[1])
+        rows.append(g[max(0, ys[0] - 1) : ys[-1] + 2] if len(ys) else g)
+    w, th = max(r.shape[1] for r in rows), max(r.shape[0] for r in rows)
+    gap = round(0.15 * th)
+    out = np.full((len(rows) * (th + gap) + 2 * th, w + 2 * th), 235, np.uint8)
+    for i, r in enumerate(rows):
+        x, y = (out.shape[1] - r.shape[1]) // 2, th + i * (th + gap)
+        out[y : y + r.shape[0], x : x + r.shape[1]] = np.minimum(
+            out[y : y + r.shape[0], x : x + r.shape[1]], r
+        )
+    return out
+
+
 def _page_around(band: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A data page with the band at its foot: title, labels, values, portrait, guilloche."""
     bh, bw = band.shape
@@ -130,7 +151,7 @@ def build_page(seed: int, level: str, fmt: str | None = None) -> tuple[np.ndarra
     rng = np.random.default_rng(seed)
     fmt = fmt or ("TD1", "TD2", "TD3")[int(rng.integers(3))]
     band = pick_band(rng, fmt)
-    img = _band_image(band, rng)
+    img = _tight_band(band) if level == "tight" else _band_image(band, rng)
     if level == "page":
         img = _page_around(img, rng)
     if level == "rotated":

@@ -45,11 +45,23 @@ def test_a_short_third_line_is_followed_by_the_band_without_it() -> None:
 
 
 @pytest.mark.skipif(not DATA.is_dir(), reason="needs ../shared/data/mrz/real_lines")
-@pytest.mark.parametrize("level", ["as_is", "page"])
+@pytest.mark.parametrize("level", ["as_is", "page", "tight"])
 def test_real_crops_set_into_pages_are_found(level: str) -> None:
-    # real lines of unequal widths, centred; on "page" with labels and values above
+    # real lines of unequal widths, centred; on "page" with labels and values above; on
+    # "tight" so close that their closed blobs merge (the character-row finder sees them)
     for seed in range(1000, 1012):
         img, truth = build_page(seed, level)
         res = read_image(img, today=dt.date(2026, 12, 7))
         assert res.mrz is not None, (seed, res.reasons)
         assert [len(x) for x in res.mrz.lines] == [len(x) for x in truth], seed
+
+
+def test_character_rows_found_where_blobs_merge() -> None:
+    from drivers.mrz_band import char_lines
+
+    img, truth = build_page(3002, "tight")
+    rows = char_lines(img)
+    assert len(rows) == len(truth)
+    assert len(bands(rows)[0]) == len(truth)
+    # each row spans its line: as wide as its characters, about as high as a capital
+    assert all(b[1][0] > 20 * b[1][1] for b in rows)
