@@ -181,10 +181,11 @@ def _read(
     )
 
 
-def _rank(rec: MrzRecord) -> tuple[bool, bool, int]:
+def _rank(rec: MrzRecord) -> tuple[bool, bool]:
     """Which of two reads of candidate bands is likelier the MRZ: a valid one, else one
-    of an MRZ's shape, else the one with fewer failed checks."""
-    return (rec.valid, bool(rec.format), -len(rec.reasons))
+    of an MRZ's shape; on a tie the earlier (likelier by its geometry) stays. Counting
+    failed checks was tried: a wrong band's read then won on pages of mixed documents."""
+    return (rec.valid, bool(rec.format))
 
 
 def _read_band(
