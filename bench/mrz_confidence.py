@@ -9,8 +9,9 @@ fixed: ``SPLIT_SEED``); for each fold the margin threshold is chosen on the othe
 as the smallest that flags ``--recall`` of their wrong characters, and then scored on the
 held-out fold only. Reported: wrong characters that pass the threshold and correct ones
 it flags, and per line: correct lines that carry a flag, wrong lines that carry none (the
-"valid but wrong" risk when no check digit covers the error). The same for the old
-line confidence (lowest top probability, ``DOC_LOW_CONFIDENCE`` at 0.55).
+"valid but wrong" risk when no check digit covers the error). The same for the line
+confidence (lowest top probability; ``DOC_LOW_CONFIDENCE`` at 0.55 today), and for a
+line-confidence threshold chosen per fold the same way.
 
 The recogniser here is whichever model ``models/mrz`` holds: a model trained on these
 crops must be scored with its own cross-validation folds, or these figures flatter it.
@@ -82,11 +83,19 @@ def main() -> None:
     chars = {"wrong": 0, "wrong passed": 0, "right": 0, "right flagged": 0}
     lines = {"wrong": 0, "wrong unflagged": 0, "right": 0, "right flagged": 0}
     old = {"wrong passed": 0, "right under": 0}
-    chosen = []
+    conf = {"wrong passed": 0, "right under": 0}
+    chosen, chosen_conf = [], []
     for f in range(args.folds):
         train = [i for i in range(len(docs)) if fold[i] != f]
         t = choose([margins[i] for i in train], [right[i] for i in train], args.recall)
         chosen.append(t)
+        # the line confidence (lowest top probability), chosen the same way per line
+        wrong_low = np.array([low[i] for i in train if not right[i].all()])
+        tc = next(
+            (float(c) for c in GRID if len(wrong_low) and np.mean(wrong_low < c) >= args.recall),
+            1.0,
+        )
+        chosen_conf.append(tc)
         for i in np.flatnonzero(fold == f):
             m, r = margins[i], right[i]
             chars["wrong"] += int((~r).sum())
@@ -102,8 +111,11 @@ def main() -> None:
                 lines["right flagged"] += 1
             old["wrong passed"] += int(bad and low[i] >= 0.55)
             old["right under"] += int(not bad and low[i] < 0.55)
+            conf["wrong passed"] += int(bad and low[i] >= tc)
+            conf["right under"] += int(not bad and low[i] < tc)
     print(f"real line crops read: {len(docs)} ({skipped} of a wrong length, refused)")
     print(f"margin threshold per fold (chosen on the other folds): {chosen}")
+    print(f"line confidence threshold per fold, chosen alike: {chosen_conf}")
     print("| measure (held-out folds only) | count | of | rate |")
     print("| --- | --- | --- | --- |")
 
@@ -116,6 +128,8 @@ def main() -> None:
     row("right lines with a flagged character", lines["right flagged"], lines["right"])
     row("old confidence 0.55: wrong lines above it", old["wrong passed"], lines["wrong"])
     row("old confidence 0.55: right lines under it", old["right under"], lines["right"])
+    row("confidence per fold: wrong lines above it", conf["wrong passed"], lines["wrong"])
+    row("confidence per fold: right lines under it", conf["right under"], lines["right"])
 
 
 if __name__ == "__main__":
