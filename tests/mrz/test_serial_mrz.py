@@ -133,3 +133,30 @@ def test_wiring_builds_the_serial_reader() -> None:
 
     assert DRIVERS[("scanner", "serial_mrz")] == "drivers.serial_mrz"
     assert DeviceFault("scanner").device == "scanner"
+
+
+async def test_gate_config_builds_it_through_the_wiring(tmp_path) -> None:
+    from pathlib import Path
+
+    import yaml
+
+    from autogate.wiring import build_devices
+    from gate.config import parse_config
+
+    root = Path(__file__).resolve().parents[2]
+    data = yaml.safe_load((root / "config" / "gate.example.yaml").read_text())
+    data["storage"] = {"data_dir": str(tmp_path), "journal": str(tmp_path / "journal.jsonl")}
+    with SerialMrzReaderSim() as reader:
+        data["devices"]["scanner"] = {"type": "serial_mrz", "port": reader.port, "idle_s": 0.1}
+        cfg = parse_config(yaml.safe_dump(data))
+        devices, _ = build_devices(cfg)
+        assert isinstance(devices.scanner, SerialMrzScanner)
+        seen: list[object] = []
+        await devices.scanner.start(seen.append)
+        try:
+            reader.send(TD3, framed=True)
+            await _wait(seen, 1)
+            res = await devices.scanner.read()
+            assert res.mrz is not None and res.mrz.valid and res.mrz.document_number == "L898902C3"
+        finally:
+            await devices.scanner.close()
