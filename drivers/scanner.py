@@ -31,6 +31,7 @@ from gate.config import GateConfig, OcrScannerConfig
 from gate.inputs import DocumentPlaced, DocumentRemoved
 from gate.mrz import LAYOUTS, parse_mrz
 from gate.mrz.certainty import MIN_MARGIN, uncertain_fields
+from gate.mrz.repair import lean_to_digits
 from gate.reasons import ReasonCode as R
 from gate.results import DocumentResult, MrzRecord
 
@@ -181,6 +182,20 @@ def _read(
     )
 
 
+def _lean(rec: MrzRecord, reads: list[LineRead], today: dt.date) -> MrzRecord:
+    """U read for 0 in a document number passes its check digit (``lean_to_digits``)."""
+    lay = LAYOUTS.get(rec.format)
+    if lay is None or len(reads) != len(rec.lines):
+        return rec
+    lines, log = lean_to_digits(rec.lines, [r.probs.tolist() for r in reads], lay)
+    if not log:
+        return rec
+    leaned = parse_mrz(lines, today=today)
+    if leaned.valid != rec.valid:  # cannot happen (values kept modulo 10): keep the read
+        return rec
+    return dataclasses.replace(leaned, repaired=rec.repaired + tuple(log))
+
+
 def _rank(rec: MrzRecord) -> tuple[bool, bool]:
     """Which of two reads of candidate bands is likelier the MRZ: a valid one, else one
     of an MRZ's shape; on a tie the earlier (likelier by its geometry) stays. Counting
@@ -203,6 +218,7 @@ def _read_band(
         rec = parse_mrz([r.text for r in reads], today=today, repair=True)
         if not rec.valid and rec.format:
             rec = second_choices(reads, today) or rec
+        rec = _lean(rec, reads, today)
         if best is None or (rec.valid and not best[0].valid):
             best = (rec, conf, reads)
         if rec.valid:

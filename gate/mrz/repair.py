@@ -168,6 +168,34 @@ def _digit_odds(
             _set(lines, span.line, span.start + i, ALPHABET[d], log)
 
 
+def lean_to_digits(
+    lines: Sequence[str], probs: Sequence[Sequence[Sequence[float]]], lay: Layout
+) -> tuple[list[str], list[Repair]]:
+    """A page's mixed fields under a check digit, leaned to digits where the check cannot
+    choose: a letter whose value equals a digit's modulo 10 (U, A, K and 0; L, B, V and
+    1; G, Q and 6; ...) satisfies every check digit exactly as that digit does, so only
+    the recogniser and the prior can decide; issuers number mostly with digits
+    (``DIGIT_ODDS``), so the digit is taken when the recogniser gave it at least
+    1/``DIGIT_ODDS`` of the letter's probability. Every check keeps its outcome.
+    ``probs``: one row per character of each line, in ``ALPHABET`` order."""
+    out, log = list(lines), list[Repair]()
+    spans = [lay.document_number]
+    if lay.optional_check is not None or lay.composite is not None:
+        spans += [lay.optional] + ([lay.optional_2] if lay.optional_2 else [])
+    for span in spans:
+        rows = probs[span.line]
+        if len(rows) != len(out[span.line]):
+            continue
+        for i, c in enumerate(span.of(out)):
+            if not ("A" <= c <= "Z"):
+                continue
+            col = span.start + i
+            digit = ALPHABET.index(c) % 10
+            if rows[col][digit] * DIGIT_ODDS >= rows[col][ALPHABET.index(c)]:
+                _set(out, span.line, col, str(digit), log)
+    return out, log
+
+
 def _mixed(lay: Layout) -> list[Span]:
     """The fields that hold mostly digits among letters (not the code's 2nd character,
     which issuers fill with a letter far more often)."""

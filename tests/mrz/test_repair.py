@@ -202,3 +202,31 @@ def test_zero_read_as_u_in_digit_fields() -> None:
     rec = parse_mrz([L1, l2], today=TODAY, repair=True)
     assert rec.valid, rec.reasons
     assert (1, 15, "U", "0") in rec.repaired and (1, 23, "U", "0") in rec.repaired
+
+
+def test_page_number_leans_to_the_digit_its_check_cannot_tell_from_a_letter() -> None:
+    from gate.mrz.checkdigit import ALPHABET
+    from gate.mrz.layout import TD3
+    from gate.mrz.repair import lean_to_digits
+
+    def rows(line: str, doubt: dict[int, dict[str, float]]) -> list[list[float]]:
+        out = []
+        for i, c in enumerate(line):
+            row = [0.001] * len(ALPHABET)
+            for ch, p in doubt.get(i, {c: 0.99}).items():
+                row[ALPHABET.index(ch)] = p
+            out.append(row)
+        return out
+
+    read = L2[:5] + "U" + L2[6:]  # L8989[0]2C3: the 0 read as U, valid either way
+    assert parse_mrz([L1, read], today=TODAY).valid
+    probs = [rows(L1, {}), rows(read, {5: {"U": 0.7, "0": 0.25}})]
+    lines, log = lean_to_digits([L1, read], probs, TD3)
+    assert lines == [L1, L2] and log == [(1, 5, "U", "0")]
+    # a letter the recogniser is sure of stays: the issuer may print a U there
+    probs = [rows(L1, {}), rows(read, {5: {"U": 0.9, "0": 0.05}})]
+    assert lean_to_digits([L1, read], probs, TD3) == ([L1, read], [])
+    # O against 0 differ in value (24 and 0): the check digit decides, not the prior
+    other = L2[:5] + "O" + L2[6:]
+    probs = [rows(L1, {}), rows(other, {5: {"O": 0.6, "0": 0.4}})]
+    assert lean_to_digits([L1, other], probs, TD3)[1] == []
