@@ -128,7 +128,9 @@ def bands(boxes: list[tuple]) -> list[list[tuple]]:
             ):
                 members.append((float(d @ normal), start, end, b, long))
         members.sort(key=lambda m: m[0])
-        i = next(k for k, m in enumerate(members) if m[3] is ref)
+        i = next((k for k, m in enumerate(members) if m[3] is ref), None)
+        if i is None:  # a degenerate box (no height) is no line of a band
+            continue
         for lo_i, hi_i in _runs(members, i, rh):
             run = members[lo_i : hi_i + 1]
             longs = [m for m in run if m[4]]

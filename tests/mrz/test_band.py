@@ -65,3 +65,8 @@ def test_character_rows_found_where_blobs_merge() -> None:
     assert len(bands(rows)[0]) == len(truth)
     # each row spans its line: as wide as its characters, about as high as a capital
     assert all(b[1][0] > 20 * b[1][1] for b in rows)
+
+
+def test_degenerate_boxes_are_no_band() -> None:
+    assert bands([line(100, 100, 500, 0.0), line(100, 130, 500, 0.0)]) == []
+    assert bands([]) == [] and _group([line(1, 1, 1, 1)]) == []
