@@ -18,6 +18,9 @@ import numpy as np
 DETECT_W = 1600  # detection width: capitals of a page-filling MRZ stay 10+ px high
 MIN_CHARS = 20  # a line missing a third of its characters (glare, wear) still counts
 MAX_PITCH_SPREAD = 0.35  # spread of character gaps around their median, as a fraction
+# a data page holds a few hundred characters; ten times that is a page of dense print,
+# where the morphology finder alone must do (this one would cost seconds there)
+MAX_COMPONENTS = 4000
 
 
 def _components(small: np.ndarray) -> np.ndarray:
@@ -40,35 +43,36 @@ def _components(small: np.ndarray) -> np.ndarray:
 
 
 def _chains(comps: np.ndarray) -> list[np.ndarray]:
-    """Indices of components chained left to right along a row of print."""
-    order = np.argsort(comps[:, 0])
+    """Indices of components chained left to right along a row of print: each links to
+    the nearest unclaimed component to its right of about its height on about its row."""
+    order = np.argsort(comps[:, 0], kind="stable")
     comps = comps[order]
+    x = comps[:, 0]
     cx = comps[:, 0] + comps[:, 2] / 2
     cy = comps[:, 1] + comps[:, 3] / 2
     h = comps[:, 3]
+    reach = np.searchsorted(x, cx + 2.5 * h, side="left")
     nxt = np.full(len(comps), -1)
     taken = np.zeros(len(comps), bool)
     for i in range(len(comps)):
-        best, best_d = -1, np.inf
-        j = i + 1
-        while j < len(comps) and comps[j, 0] < cx[i] + 2.5 * h[i]:
-            ratio = h[j] / h[i]
-            if (
-                not taken[j]
-                and cx[j] > cx[i]
-                and 0.4 < ratio < 2.5
-                and abs(cy[j] - cy[i]) < 0.35 * max(h[i], h[j])
-            ):
-                d = cx[j] - cx[i]
-                if d < best_d:
-                    best, best_d = j, d
-            j += 1
-        if best >= 0:
+        j = np.arange(i + 1, max(i + 1, int(reach[i])))
+        if len(j) == 0:
+            continue
+        ratio = h[j] / h[i]
+        ok = (
+            ~taken[j]
+            & (cx[j] > cx[i])
+            & (ratio > 0.4)
+            & (ratio < 2.5)
+            & (np.abs(cy[j] - cy[i]) < 0.35 * np.maximum(h[i], h[j]))
+        )
+        if ok.any():
+            best = int(j[ok][np.argmin(cx[j][ok])])
             nxt[i] = best
             taken[best] = True
     out = []
     for i in np.flatnonzero(~taken):
-        chain = [i]
+        chain = [int(i)]
         while nxt[chain[-1]] >= 0:
             chain.append(int(nxt[chain[-1]]))
         if len(chain) >= MIN_CHARS:
@@ -83,7 +87,7 @@ def char_lines(gray: np.ndarray) -> list[tuple]:
     scale = min(1.0, DETECT_W / wid)
     small = cv2.resize(gray, (round(wid * scale), round(hgt * scale)), interpolation=cv2.INTER_AREA)
     comps = _components(small)
-    if len(comps) < MIN_CHARS:
+    if not MIN_CHARS <= len(comps) <= MAX_COMPONENTS:
         return []
     boxes = []
     for idx in _chains(comps):
