@@ -25,6 +25,7 @@ from sim.devices import SimBarrier, SimCamera, SimChip, SimFace, SimHall, SimLis
 DRIVERS: dict[tuple[str, str], str] = {
     ("scanner", "ocr"): "drivers.scanner",
     ("scanner", "page_camera"): "drivers.page_camera",
+    ("scanner", "serial_mrz"): "drivers.serial_mrz",
     ("chip", "pcsc"): "drivers.chip",
     ("camera", "opencv"): "drivers.camera",
     ("face", "dlib"): "drivers.face.verifier",

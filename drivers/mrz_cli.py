@@ -46,8 +46,11 @@ def record_json(rec: MrzRecord | None, extra: dict[str, Any] | None = None) -> d
         out["valid"] = rec.valid
         out["reasons"] = [str(r) for r in rec.reasons]
         out["repaired"] = [list(r) for r in rec.repaired]
-    else:
+    else:  # the same keys whatever was found, so a caller never tests for their presence
+        out["lines"] = []
         out["valid"] = False
+        out["reasons"] = []
+        out["repaired"] = []
     out.update(extra or {})
     return out
 
@@ -108,6 +111,7 @@ def _read(args: argparse.Namespace) -> int:
     res: DocumentResult = read_image(args.image, today=today)
     rec = res.mrz
     extra = {
+        "uncertain": list(res.uncertain),
         "confidence": round(res.confidence, 4),
         "elapsed_ms": round(res.elapsed_s * 1000, 1),
     }

@@ -20,6 +20,7 @@ its positions holds a glyph (no spaces), so it is a small, well-posed problem:
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -27,6 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from drivers.mrz_band import char_lines
 from gate.resources import shipped_dir
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ<"
@@ -35,6 +37,7 @@ GLYPH_W, GLYPH_H = 16, 24  # classifier input, one character cell
 SHIFTS = (0.0, -0.06, 0.06)  # window offsets read_line combines, in pitches
 MODEL_DIR = shipped_dir("models/mrz")
 DETECT_W = 800
+CHAR_BOX_H = 0.92  # a character row's box is this much taller than a morphology line's
 
 
 @dataclass(frozen=True)
@@ -79,13 +82,32 @@ def _line_boxes(gray: np.ndarray) -> tuple[list[tuple], float]:
 
 
 def _group(boxes: list[tuple]) -> list[tuple]:
-    """The MRZ: the longest line and the parallel lines stacked with it, as boxes that all
-    span the group's full length (glare or wear may have hidden part of one line)."""
+    """The most likely MRZ band among ``boxes`` (see ``bands``), or []."""
+    found = bands(boxes)
+    return found[0] if found else []
+
+
+MAX_LINE_GAP = 3.5  # line pitch of a band, in line heights (ICAO: 4.2 mm lines, 2.4 mm caps)
+# an MRZ line is 30-44 characters at about its own height apart (2.54 mm pitch, 2.4 mm
+# capitals): a line box under half that long for its height is other print
+MIN_ASPECT = 14
+
+
+def bands(boxes: list[tuple]) -> list[list[tuple]]:
+    """Candidate MRZ bands, most likely first: 2-3 parallel text lines of about one
+    height, stacked at one line pitch, each as a box spanning the band's full length.
+
+    By the band's geometry, not by shared ends: lines of one band may be centred with
+    unequal widths (crops of another printer, worn ends), and a name line whose trailing
+    fillers are faint is much shorter than the others (TD1's third line) but starts where
+    they start. A band with a short or a third line is followed by its two long lines
+    alone, so a reader can fall back when the longer guess does not read.
+    """
     if not boxes:
         return []
     boxes = sorted(boxes, key=lambda b: -b[1][0])
-    best: list[tuple] = []
-    for ref in boxes[:4]:
+    out: list[tuple[tuple[bool, int, int, float], list[tuple]]] = []
+    for ref in boxes[:6]:
         (rx, ry), (rw, rh), ra = ref
         t = np.deg2rad(ra)
         normal = np.array([-np.sin(t), np.cos(t)])
@@ -94,34 +116,74 @@ def _group(boxes: list[tuple]) -> list[tuple]:
         for b in boxes:
             (x, y), (bw, bh), a = b
             d = np.array([x - rx, y - ry])
-            along = d @ axis
-            start, end = along - bw / 2, along + bw / 2
-            aligned = abs(start + rw / 2) < 0.08 * rw or abs(end - rw / 2) < 0.08 * rw
+            start, end = float(d @ axis - bw / 2), float(d @ axis + bw / 2)
+            overlap = min(end, rw / 2) - max(start, -rw / 2)
+            long = bw > 0.55 * rw and bw < 1.15 * rw and overlap > 0.8 * min(bw, rw)
+            # a line cut short at its end: it starts where the band starts
+            short = 0.2 * rw <= bw <= 0.55 * rw and abs(start + rw / 2) < 1.5 * rh
             if (
-                bw > 0.55 * rw
-                and bw < 1.1 * rw
-                and aligned
+                (long or short)
                 and abs((a - ra + 90) % 180 - 90) < 4
-                and abs(d @ normal) < 5 * rh
+                and 0.6 * rh < bh < 1.6 * rh
+                and abs(d @ normal) < 2 * MAX_LINE_GAP * rh
             ):
-                members.append((float(d @ normal), start, end, b))
+                members.append((float(d @ normal), start, end, b, long))
         members.sort(key=lambda m: m[0])
-        if len(members) > 3:  # text above the MRZ: keep the bottom lines
-            members = members[-3:]
-        lo = min(m[1] for m in members)
-        hi = max(m[2] for m in members)
-        group = []
-        for off, _, _, b in members:
-            (_, _), (bw, bh), a = b
-            centre = np.array([rx, ry]) + axis * (lo + hi) / 2 + normal * off
-            group.append(
-                ((float(centre[0]), float(centre[1])), (hi - lo, bh), a if bw > 0.85 * rw else ra)
-            )
-        if len(group) > len(best) or (
-            len(group) == len(best) and group and best and group[0][1][0] > best[0][1][0]
-        ):
-            best = group
-    return best
+        i = next((k for k, m in enumerate(members) if m[3] is ref), None)
+        if i is None:  # a degenerate box (no height) is no line of a band
+            continue
+        for lo_i, hi_i in _runs(members, i, rh):
+            run = members[lo_i : hi_i + 1]
+            longs = [m for m in run if m[4]]
+            if len(longs) < 2:
+                continue
+            if any(not m[4] for m in run[1:-1]):
+                continue  # only an end line may be short
+            lo = min(m[1] for m in longs)
+            hi = max(m[2] for m in longs)
+            group = []
+            for off, _, _, b, long in run:
+                (_, _), (bw, bh), a = b
+                centre = np.array([rx, ry]) + axis * (lo + hi) / 2 + normal * off
+                group.append(
+                    ((float(centre[0]), float(centre[1])), (hi - lo, bh), a if long else ra)
+                )
+            out.append(((rw / rh >= MIN_ASPECT, len(longs), len(run), rw), group))
+    out.sort(key=lambda g: g[0], reverse=True)
+    seen: list[list[tuple]] = []
+    for _, g in out:
+        if not any(_same(g, h) for h in seen):
+            seen.append(g)
+    return seen
+
+
+def _runs(members: list[tuple], i: int, rh: float) -> list[tuple[int, int]]:
+    """Windows of 2-3 consecutive lines holding line ``i`` at a regular line pitch (the
+    bottom-most first: text above a band is not part of it)."""
+    gaps = [b[0] - a[0] for a, b in zip(members, members[1:], strict=False)]
+
+    def ok(k: int) -> bool:
+        return 0.9 * rh < gaps[k] < MAX_LINE_GAP * rh
+
+    runs = []
+    for lo in range(max(0, i - 2), i + 1):
+        for hi in range(max(i, lo + 1), min(len(members), lo + 3)):
+            if not all(ok(k) for k in range(lo, hi)):
+                continue
+            if hi - lo == 2 and not 0.75 < gaps[lo] / gaps[lo + 1] < 1.33:
+                continue
+            runs.append((lo, hi))
+    return sorted(runs, key=lambda r: (r[1] - r[0], r[1]), reverse=True)
+
+
+def _same(a: list[tuple], b: list[tuple]) -> bool:
+    """Two bands of the same lines (found from different reference lines)."""
+    if len(a) != len(b):
+        return False
+    return all(
+        np.hypot(p[0][0] - q[0][0], p[0][1] - q[0][1]) < 0.5 * p[1][1]
+        for p, q in zip(a, b, strict=True)
+    )
 
 
 def _cut_line(gray: np.ndarray, box: tuple, pitch_hint: float) -> np.ndarray:
@@ -139,11 +201,22 @@ def _cut_line(gray: np.ndarray, box: tuple, pitch_hint: float) -> np.ndarray:
 
 def find_lines(gray: np.ndarray) -> list[np.ndarray]:
     """Upright gray crops of the MRZ lines, top to bottom (empty when no MRZ is seen)."""
+    return next(find_bands(gray, limit=1), [])
+
+
+def find_bands(gray: np.ndarray, limit: int = 3) -> Iterator[list[np.ndarray]]:
+    """Line crops of candidate bands, most likely first (see ``bands``), lazily: up to
+    ``limit`` from the morphology finder, then, only if the caller asks for more (none
+    of those read), up to ``limit`` new ones from the character-row finder
+    (``drivers.mrz_band``), which sees lines whose blobs merged."""
     boxes, _ = _line_boxes(gray)
-    group = _group(boxes)
-    if len(group) < 2:
-        return []
-    return [_cut_line(gray, b, b[1][1]) for b in group]
+    tried = bands(boxes)[:limit]
+    for g in tried:
+        yield [_cut_line(gray, b, b[1][1]) for b in g]
+    rows = [(c, (w, h * CHAR_BOX_H), a) for c, (w, h), a in char_lines(gray)]
+    fresh = [g for g in bands(rows) if not any(_same(g, t) for t in tried)]
+    for g in fresh[:limit]:
+        yield [_cut_line(gray, b, b[1][1]) for b in g]
 
 
 # --- 2/3. normalise a line and cut it into character windows -------------------------

@@ -26,10 +26,12 @@ import numpy as np
 from PIL import Image
 
 from drivers.interfaces import Emit
-from drivers.mrz_ocr import ALPHABET, LineRead, find_lines, load_model, read_line
+from drivers.mrz_ocr import ALPHABET, LineRead, find_bands, load_model, read_line
 from gate.config import GateConfig, OcrScannerConfig
 from gate.inputs import DocumentPlaced, DocumentRemoved
-from gate.mrz import parse_mrz
+from gate.mrz import LAYOUTS, parse_mrz
+from gate.mrz.certainty import MIN_MARGIN, uncertain_fields
+from gate.mrz.repair import lean_to_digits
 from gate.reasons import ReasonCode as R
 from gate.results import DocumentResult, MrzRecord
 
@@ -125,8 +127,12 @@ def read_image(
     *,
     today: dt.date,
     min_confidence: float = LOW_CONFIDENCE,
+    min_margin: float = MIN_MARGIN,
 ) -> DocumentResult:
-    """Find, recognise and parse the MRZ on a data-page image."""
+    """Find, recognise and parse the MRZ on a data-page image.
+
+    ``min_margin``: a character of a field no check digit covers read with less margin
+    over its runner-up makes that field ``uncertain`` (``gate.mrz.certainty``)."""
     t0 = time.perf_counter()
     gray = decode(source)
     if isinstance(gray, R):
@@ -134,18 +140,75 @@ def read_image(
     if min(gray.shape[:2]) < MIN_SIDE:
         return _fail(R.DOC_NOT_FOUND, t0)
     try:
-        return _read(gray, today, min_confidence, t0)
+        return _read(gray, today, min_confidence, min_margin, t0)
     except (cv2.error, ValueError, IndexError, np.linalg.LinAlgError):
         # a degenerate image the geometry cannot handle (never seen on pages; kept so
         # the gate refers instead of crashing, as the DocumentScanner contract says)
         return _fail(R.DOC_NOT_FOUND, t0)
 
 
-def _read(gray: np.ndarray, today: dt.date, min_confidence: float, t0: float) -> DocumentResult:
-    crops = find_lines(gray)
-    if len(crops) < 2:
+def _read(
+    gray: np.ndarray, today: dt.date, min_confidence: float, min_margin: float, t0: float
+) -> DocumentResult:
+    best: tuple[MrzRecord, float, list[LineRead]] | None = None
+    # candidate bands, most likely first: a guess that does not read (a third line that
+    # was page text) gives way to the next
+    for crops in find_bands(gray):
+        got = _read_band(crops, today)
+        if got is not None and (best is None or _rank(got[0]) > _rank(best[0])):
+            best = got
+        if best is not None and best[0].valid:
+            break
+    if best is None:
         return _fail(R.DOC_NOT_FOUND, t0)
-    best: tuple[MrzRecord, float] | None = None
+    rec, conf, reads = best
+    reasons = rec.reasons
+    # also when valid: names, codes and sex carry no check digit, so a valid MRZ read with
+    # an unsure character may still be wrong there
+    if conf < min_confidence:
+        reasons = (*reasons, R.DOC_LOW_CONFIDENCE)
+    lay = LAYOUTS.get(rec.format)
+    unsure = (
+        uncertain_fields(rec.lines, [r.probs.tolist() for r in reads], lay, min_margin)
+        if lay is not None and len(reads) == len(rec.lines)
+        else ()
+    )
+    return DocumentResult(
+        mrz=rec,
+        confidence=conf,
+        reasons=reasons,
+        elapsed_s=time.perf_counter() - t0,
+        uncertain=unsure,
+    )
+
+
+def _lean(rec: MrzRecord, reads: list[LineRead], today: dt.date) -> MrzRecord:
+    """U read for 0 in a document number passes its check digit (``lean_to_digits``)."""
+    lay = LAYOUTS.get(rec.format)
+    if lay is None or len(reads) != len(rec.lines):
+        return rec
+    lines, log = lean_to_digits(rec.lines, [r.probs.tolist() for r in reads], lay)
+    if not log:
+        return rec
+    leaned = parse_mrz(lines, today=today)
+    if leaned.valid != rec.valid:  # cannot happen (values kept modulo 10): keep the read
+        return rec
+    return dataclasses.replace(leaned, repaired=rec.repaired + tuple(log))
+
+
+def _rank(rec: MrzRecord) -> tuple[bool, bool]:
+    """Which of two reads of candidate bands is likelier the MRZ: a valid one, else one
+    of an MRZ's shape; on a tie the earlier (likelier by its geometry) stays. Counting
+    failed checks was tried: a wrong band's read then won on pages of mixed documents."""
+    return (rec.valid, bool(rec.format))
+
+
+def _read_band(
+    crops: list[np.ndarray], today: dt.date
+) -> tuple[MrzRecord, float, list[LineRead]] | None:
+    """The band's MRZ, its confidence and the line reads, both ways up (None when
+    nothing reads)."""
+    best: tuple[MrzRecord, float, list[LineRead]] | None = None
     for flip in (False, True):  # a page laid upside down reads the same, turned
         lines = [cv2.rotate(c, cv2.ROTATE_180) for c in reversed(crops)] if flip else crops
         reads = _recognise(lines)
@@ -155,21 +218,12 @@ def _read(gray: np.ndarray, today: dt.date, min_confidence: float, t0: float) ->
         rec = parse_mrz([r.text for r in reads], today=today, repair=True)
         if not rec.valid and rec.format:
             rec = second_choices(reads, today) or rec
+        rec = _lean(rec, reads, today)
         if best is None or (rec.valid and not best[0].valid):
-            best = (rec, conf)
+            best = (rec, conf, reads)
         if rec.valid:
             break
-    if best is None:
-        return _fail(R.DOC_NOT_FOUND, t0)
-    rec, conf = best
-    reasons = rec.reasons
-    # also when valid: names, codes and sex carry no check digit, so a valid MRZ read with
-    # an unsure character may still be wrong there
-    if conf < min_confidence:
-        reasons = (*reasons, R.DOC_LOW_CONFIDENCE)
-    return DocumentResult(
-        mrz=rec, confidence=conf, reasons=reasons, elapsed_s=time.perf_counter() - t0
-    )
+    return best
 
 
 class OcrScanner:
@@ -214,6 +268,7 @@ class OcrScanner:
             self.cfg.image_path,
             today=dt.date.today(),
             min_confidence=self.cfg.min_confidence,
+            min_margin=self.cfg.min_margin,
         )
 
     async def close(self) -> None:

@@ -95,6 +95,28 @@ class OcrScannerConfig(Strict):
         description="a read whose least sure character is below this"
         " also carries DOC_LOW_CONFIDENCE (names have no check digit)",
     )
+    min_margin: float = Field(
+        0.8,
+        ge=0,
+        le=1,
+        description="a character of a field no check digit covers (names, codes, sex)"
+        " read with less margin over its runner-up makes the field uncertain, and the"
+        " policy refers unless the chip's DG1 confirms it (gate/mrz/certainty.py)",
+    )
+
+
+class SerialMrzScannerConfig(Strict):
+    """A document reader that does its own OCR and sends the MRZ as text over a serial
+    line (``drivers/serial_mrz.py``: CR/LF lines ended by a blank line or a pause, or
+    STX ... ETX frames); in the simulator ``sim/serial_mrz.py`` plays it on a pty."""
+
+    type: Literal["serial_mrz"]
+    port: str = Field(description="serial device or pyserial URL, e.g. /dev/ttyUSB0")
+    baudrate: int = Field(9600, gt=0, le=4_000_000)
+    idle_s: float = Field(
+        0.3, gt=0, le=10, description="a pause this long after a line ends the document"
+    )
+    reopen_s: float = Field(1.0, gt=0, le=60, description="wait before reopening a lost port")
 
 
 class PageCameraScannerConfig(Strict):
@@ -375,7 +397,8 @@ class CompositeListsConfig(Strict):
 
 
 ScannerConfig = Annotated[
-    SimScannerConfig | OcrScannerConfig | PageCameraScannerConfig, Field(discriminator="type")
+    SimScannerConfig | OcrScannerConfig | PageCameraScannerConfig | SerialMrzScannerConfig,
+    Field(discriminator="type"),
 ]
 ChipConfig = Annotated[SimChipConfig | PcscChipConfig, Field(discriminator="type")]
 CameraConfig = Annotated[SimCameraConfig | OpenCVCameraConfig, Field(discriminator="type")]

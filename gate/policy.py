@@ -72,6 +72,7 @@ def decide_document(
     reasons = _Reasons()
     rule = document_rules(doc, doc_result, policy, today, reasons)
     chip_rules(doc, chip, rule, policy, reasons)
+    uncertain_rules(doc, doc_result, chip, reasons)
     category = eligibility_rules(doc, lists, policy, today, reasons)
     if doc is not None or lists is not None:  # no MRZ: nothing the lists could be asked
         list_rules(lists, policy, reasons)
@@ -210,6 +211,38 @@ def chip_rules(
         reasons.add(R.CHIP_MALFORMED)
     elif doc is not None and not same_mrz(doc, chip.dg1):
         reasons.add(R.CHIP_MRZ_MISMATCH)
+
+
+def uncertain_rules(
+    doc: MrzRecord | None,
+    doc_result: DocumentResult,
+    chip: ChipResult | None,
+    reasons: _Reasons,
+) -> None:
+    """A field the reader was unsure of and no check digit vouches for (a name, a code,
+    the sex) refers: a valid MRZ is not a right one there. Unless the chip's DG1, which
+    the issuer signed (passive authentication passed), shows the same value: then the
+    page was read right."""
+    if doc is None or not doc_result.uncertain:
+        return
+    if (
+        chip is not None
+        and chip.present
+        and chip.passive_auth is Check.PASSED
+        and chip.dg1 is not None
+        and all(_confirmed(doc, chip.dg1, f) for f in doc_result.uncertain)
+    ):
+        return
+    reasons.add(R.DOC_UNCERTAIN_FIELD)
+
+
+def _confirmed(printed: MrzRecord, dg1: MrzRecord, name: str) -> bool:
+    """The page and DG1 agree on field ``name`` (fillers and spacing aside); an unknown
+    name is never confirmed."""
+    a, b = getattr(printed, name, None), getattr(dg1, name, None)
+    if not isinstance(a, str) or not isinstance(b, str):
+        return False
+    return " ".join(a.replace("<", " ").split()) == " ".join(b.replace("<", " ").split())
 
 
 # a chip that answered but could not be read: every later check is a consequence

@@ -32,6 +32,7 @@ class ReasonCode(StrEnum):
     DOC_BAD_COUNTRY = "doc_bad_country"  # issuing state / nationality not an ICAO code
     DOC_BAD_SEX = "doc_bad_sex"
     DOC_LOW_CONFIDENCE = "doc_low_confidence"  # OCR read it but not sure enough
+    DOC_UNCERTAIN_FIELD = "doc_uncertain_field"  # unsure character no check digit covers
     DOC_EXPIRED = "doc_expired"
     DOC_VALIDITY_TOO_SHORT = "doc_validity_too_short"  # fewer days left than policy
     DOC_TYPE_NOT_ACCEPTED = "doc_type_not_accepted"
@@ -118,6 +119,7 @@ TEXT: dict[ReasonCode, str] = {
     ReasonCode.DOC_BAD_COUNTRY: "Unknown issuing state or nationality code",
     ReasonCode.DOC_BAD_SEX: "Sex field is not F, M or <",
     ReasonCode.DOC_LOW_CONFIDENCE: "Machine-readable zone read with low confidence",
+    ReasonCode.DOC_UNCERTAIN_FIELD: "A name or code on the page could not be read for sure",
     ReasonCode.DOC_EXPIRED: "Document has expired",
     ReasonCode.DOC_VALIDITY_TOO_SHORT: "Document expires too soon for this gate",
     ReasonCode.DOC_TYPE_NOT_ACCEPTED: "This type of document is not accepted at the gate",

@@ -54,6 +54,9 @@ class DocumentResult:
     confidence: float = 0.0
     reasons: tuple[ReasonCode, ...] = ()
     elapsed_s: float = 0.0
+    # MrzRecord fields holding a character no check digit vouches for and the reader was
+    # unsure of (gate.mrz.certainty): the policy refers unless the chip's DG1 confirms them
+    uncertain: tuple[str, ...] = ()
 
 
 class Check(StrEnum):

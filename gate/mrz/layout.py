@@ -48,11 +48,22 @@ class Layout:
     # TD1/TD2: a document number longer than 9 characters puts '<' in the check position
     # and continues in the optional field, followed by its check digit (9303-5 4.2.4).
     overflow: bool = False
+    # what the code's 2nd character may be: a letter or filler on passports and visas
+    # (9303-4 4.2.2, 9303-7), anything the issuer chooses on TD1/TD2 cards (9303-5/-6:
+    # US permanent-resident cards print C1)
+    code_extra: Kind = "alpha"
+
+    def code_spans(self) -> tuple[Span, Span]:
+        """The document code's two characters apart: the first is always a letter."""
+        c = self.document_code
+        return Span(c.line, c.start, c.start + 1, "alpha"), Span(
+            c.line, c.start + 1, c.end, self.code_extra
+        )
 
     def spans(self) -> list[Span]:
         """Every field, each once (for repair and the OCR's per-column alphabet)."""
         out = [
-            self.document_code,
+            *self.code_spans(),
             self.issuing_state,
             self.name,
             self.document_number,
@@ -105,6 +116,7 @@ def _two_line(fmt: str, width: int, *, opt_end: int, opt_check: bool, composite:
         composite=Span(1, last, width, "digit") if composite else None,
         composite_over=(Span(1, 0, 10), Span(1, 13, 20), Span(1, 21, last)) if composite else (),
         overflow=fmt == "TD2",
+        code_extra="alnum" if fmt == "TD2" else "alpha",
     )
 
 
@@ -132,6 +144,7 @@ TD1 = Layout(
     composite_over=(Span(0, 5, 30), Span(1, 0, 7), Span(1, 8, 15), Span(1, 18, 29)),
     name=Span(2, 0, 30, "alpha"),
     overflow=True,
+    code_extra="alnum",
 )
 
 LAYOUTS = {lay.format: lay for lay in (TD1, TD2, TD3, MRVA, MRVB)}

@@ -23,6 +23,11 @@ Repair = tuple[int, int, str, str]  # (line, column, read, replaced)
 
 TO_DIGIT = {"O": "0", "Q": "0", "D": "0", "I": "1", "L": "1", "B": "8", "S": "5", "Z": "2"}
 TO_DIGIT |= {"G": "6", "T": "7"}
+# U for 0 is the commonest confusion on real print, and U weighs 30, 0 modulo 10 like 0:
+# no check digit can catch it, so the field type must (A and K weigh 0 too, but no
+# recogniser takes a printed 0 for them; in mixed fields gate.mrz.certainty flags such
+# collisions instead of guessing)
+TO_DIGIT |= {"U": "0"}
 TO_ALPHA = {"0": "O", "1": "I", "8": "B", "5": "S", "2": "Z", "6": "G", "4": "A", "7": "T"}
 # letter <-> digit swaps worth trying inside mixed fields, plus the filler/K confusion
 SWAPS = {"O": "0", "0": "O", "I": "1", "1": "I", "B": "8", "8": "B", "S": "5", "5": "S"}
@@ -163,6 +168,40 @@ def _digit_odds(
             _set(lines, span.line, span.start + i, ALPHABET[d], log)
 
 
+def lean_to_digits(
+    lines: Sequence[str], probs: Sequence[Sequence[Sequence[float]]], lay: Layout
+) -> tuple[list[str], list[Repair]]:
+    """A page's mixed fields under a check digit, leaned to digits where the check cannot
+    choose: a letter whose value equals a digit's modulo 10 (U, A, K and 0; L, B, V and
+    1; G, Q and 6; ...) satisfies every check digit exactly as that digit does, so only
+    the recogniser and the prior can decide; issuers number mostly with digits
+    (``DIGIT_ODDS``), so the digit is taken when the recogniser gave it at least
+    1/``DIGIT_ODDS`` of the letter's probability. Every check keeps its outcome.
+    ``probs``: one row per character of each line, in ``ALPHABET`` order."""
+    out, log = list(lines), list[Repair]()
+    spans = [lay.document_number]
+    if lay.optional_check is not None or lay.composite is not None:
+        spans += [lay.optional] + ([lay.optional_2] if lay.optional_2 else [])
+    for span in spans:
+        rows = probs[span.line]
+        if len(rows) != len(out[span.line]):
+            continue
+        for i, c in enumerate(span.of(out)):
+            if not ("A" <= c <= "Z"):
+                continue
+            col = span.start + i
+            digit = ALPHABET.index(c) % 10
+            if rows[col][digit] * DIGIT_ODDS >= rows[col][ALPHABET.index(c)]:
+                _set(out, span.line, col, str(digit), log)
+    return out, log
+
+
+def _mixed(lay: Layout) -> list[Span]:
+    """The fields that hold mostly digits among letters (not the code's 2nd character,
+    which issuers fill with a letter far more often)."""
+    return [s for s in (lay.document_number, lay.optional, lay.optional_2) if s is not None]
+
+
 def _best_of_kind(
     lines: list[str], span: Span, probs: Sequence[Sequence[float]], log: list[Repair]
 ) -> None:
@@ -248,8 +287,8 @@ def _fix_line(
             if span.line == li and span.kind == "digit"
             for col in range(span.start, span.end)
         ]
-        for span in lay.spans():
-            if span.line == li and span.kind == "alnum":
+        for span in _mixed(lay):
+            if span.line == li:
                 _digit_odds(lines, span, probs, proven, log)
     return lines[li], [(0, col, old, new) for _, col, old, new in log]
 

@@ -46,6 +46,17 @@ def test_read_page_and_bad_file(capsys: pytest.CaptureFixture[str], tmp_path) ->
     junk.write_bytes(b"not an image")
     code, out = run(capsys, "mrz", "read", str(junk))
     assert code == 2 and out["reasons"] == ["doc_unreadable"] and out["valid"] is False
+    assert out["lines"] == [] and out["repaired"] == []
+
+
+def test_read_blank_page_still_has_lines(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
+    import cv2
+    import numpy as np
+
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((600, 900), 230, np.uint8))
+    code, out = run(capsys, "mrz", "read", str(blank))
+    assert code == 2 and out["lines"] == [] and out["reasons"] == ["doc_not_found"]
 
 
 MISTYPED = L2[:8] + "4" + L2[9:]  # number L898902C3 mistyped as L898902C4: check fails

@@ -151,3 +151,82 @@ def test_repair_line_puts_the_likeliest_digit_where_the_table_has_none() -> None
     fixed, log = repair_line(read, _probs(read, {43: {"W": 0.6, "0": 0.3, "8": 0.1}}))
     assert fixed == L2 and (0, 43, "W", "0") in log
     assert repair_line(read)[0] == read  # without probabilities it stays
+
+
+def _green_card(code: str) -> list[str]:
+    from gate.mrz import build_td1
+
+    return list(
+        build_td1(
+            document_code=code,
+            issuing_state="USA",
+            document_number="SRC000000",
+            date_of_birth="740812",
+            sex="F",
+            date_of_expiry="320415",
+            nationality="MEX",
+            surname="SPECIMEN",
+            given_names="TEST",
+        )
+    )
+
+
+def test_td1_second_code_character_may_be_a_digit() -> None:
+    # US permanent-resident cards carry C1: ICAO 9303-5 leaves the 2nd character of a
+    # TD1/TD2 code to the issuer, so a digit there is data, not an OCR slip
+    rec = parse_mrz(_green_card("C1"), today=TODAY, repair=True)
+    assert rec.valid, rec.reasons
+    assert rec.document_code == "C1" and rec.repaired == ()
+
+
+def test_code_letters_still_repaired_where_the_layout_wants_a_letter() -> None:
+    # the 1st character of any code and the 2nd of a passport (9303-4: P + a letter)
+    lines = _green_card("C1")
+    rec = parse_mrz(["1" + lines[0][1:], *lines[1:]], today=TODAY, repair=True)
+    assert rec.valid and rec.document_code == "I1" and rec.repaired == ((0, 0, "1", "I"),)
+    rec = parse_mrz(["P0" + L1[2:], L2], today=TODAY, repair=True)
+    assert rec.document_code == "PO" and (0, 1, "0", "O") in rec.repaired
+
+
+def test_line_alone_keeps_a_digit_in_the_td1_code() -> None:
+    from gate.mrz.repair import repair_line
+
+    line = _green_card("C1")[0]
+    fixed, log = repair_line(line)
+    assert fixed == line and log == []
+
+
+def test_zero_read_as_u_in_digit_fields() -> None:
+    # U weighs 30, 0 mod 10 like 0: no check digit catches it, the field type must
+    l2 = L2.replace("7408122", "74U8122").replace("1204159", "12U4159")
+    rec = parse_mrz([L1, l2], today=TODAY, repair=True)
+    assert rec.valid, rec.reasons
+    assert (1, 15, "U", "0") in rec.repaired and (1, 23, "U", "0") in rec.repaired
+
+
+def test_page_number_leans_to_the_digit_its_check_cannot_tell_from_a_letter() -> None:
+    from gate.mrz.checkdigit import ALPHABET
+    from gate.mrz.layout import TD3
+    from gate.mrz.repair import lean_to_digits
+
+    def rows(line: str, doubt: dict[int, dict[str, float]]) -> list[list[float]]:
+        out = []
+        for i, c in enumerate(line):
+            row = [0.001] * len(ALPHABET)
+            for ch, p in doubt.get(i, {c: 0.99}).items():
+                row[ALPHABET.index(ch)] = p
+            out.append(row)
+        return out
+
+    read = L2[:5] + "U" + L2[6:]  # L8989[0]2C3: the 0 read as U, valid either way
+    assert parse_mrz([L1, read], today=TODAY).valid
+    probs = [rows(L1, {}), rows(read, {5: {"U": 0.7, "0": 0.25}})]
+    lines, log = lean_to_digits([L1, read], probs, TD3)
+    assert lines == [L1, L2] and log == [(1, 5, "U", "0")]
+    # a letter the recogniser is sure of stays: the issuer may print a U there
+    probs = [rows(L1, {}), rows(read, {5: {"U": 0.9, "0": 0.05}})]
+    assert lean_to_digits([L1, read], probs, TD3) == ([L1, read], [])
+    # O against 0 differ in value (24 and 0): the check digit decides, not the prior
+    other = L2[:5] + "O" + L2[6:]
+    probs = [rows(L1, {}), rows(other, {5: {"O": 0.6, "0": 0.4}})]
+    assert lean_to_digits([L1, other], probs, TD3)[1] == []

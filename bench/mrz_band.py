@@ -1,0 +1,84 @@
+"""How often the MRZ band is found, and the page read exactly, on pages built from real
+line crops (``sim/real_pages.py``): one row per level.
+
+    .venv/bin/python bench/mrz_band.py --pages 60
+
+found: the reader returned as many lines as the band has, of the band's width; exact:
+every line as printed; valid but wrong: every check passed on a wrong read, and how many
+of those carried neither an uncertain field nor ``doc_low_confidence``; exact but
+uncertain: right reads the policy refers unless the chip's DG1 confirms them. The crops' documents are mixed, so TD1 pages (whose composite
+check digit spans lines 1-2) are seldom valid: exact compares the lines, not validity.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from drivers.scanner import read_image  # noqa: E402
+from gate.reasons import ReasonCode as R  # noqa: E402
+from sim.real_pages import LEVELS, build_page  # noqa: E402
+
+TODAY = dt.date(2026, 12, 7)
+
+
+def run(pages: int, seed0: int) -> list[dict[str, float | str]]:
+    rows: list[dict[str, float | str]] = []
+    for level in LEVELS:
+        found = exact = wrong = silent = doubted = 0
+        times = []
+        for seed in range(seed0, seed0 + pages):
+            img, truth = build_page(seed, level)
+            t0 = time.perf_counter()
+            res = read_image(img, today=TODAY)
+            times.append(time.perf_counter() - t0)
+            lines = list(res.mrz.lines) if res.mrz else []
+            if len(lines) == len(truth) and all(
+                len(a) == len(b) for a, b in zip(lines, truth, strict=True)
+            ):
+                found += 1
+            exact += lines == truth
+            doubted += lines == truth and bool(res.uncertain)
+            if res.mrz is not None and res.mrz.valid and lines != truth:
+                wrong += 1  # valid but wrong: every check digit passed
+                silent += not res.uncertain and R.DOC_LOW_CONFIDENCE not in res.reasons
+        rows.append(
+            {
+                "level": level,
+                "found %": 100 * found / pages,
+                "exact %": 100 * exact / pages,
+                "median ms": 1000 * statistics.median(times),
+                "valid but wrong": wrong,
+                "of them unflagged": silent,
+                "exact but uncertain": doubted,
+            }
+        )
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pages", type=int, default=60, help="pages per level")
+    ap.add_argument("--seed", type=int, default=1000, help="first page's seed")
+    args = ap.parse_args()
+    rows = run(args.pages, args.seed)
+    print(
+        f"| level ({args.pages} pages, seeds {args.seed}+) | found % | exact % | median ms"
+        " | valid but wrong | of them unflagged | exact but uncertain |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        print(
+            f"| {r['level']} | {r['found %']:.1f} | {r['exact %']:.1f} | {r['median ms']:.0f}"
+            f" | {r['valid but wrong']} | {r['of them unflagged']} | {r['exact but uncertain']} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

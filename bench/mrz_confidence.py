@@ -1,0 +1,136 @@
+"""Calibrate the reader's doubt on real print, cross-validated, so a threshold means something.
+
+    .venv/bin/python bench/mrz_confidence.py [--folds 5] [--recall 0.8]
+
+Every real line crop of ``../shared/data/mrz/real_lines`` is read alone; each character
+gets its margin (top probability minus the runner-up's) and is right or wrong against
+the ground truth. Crops are split into ``--folds`` folds by source document (seeded,
+fixed: ``SPLIT_SEED``); for each fold the margin threshold is chosen on the other folds
+as the smallest that flags ``--recall`` of their wrong characters, and then scored on the
+held-out fold only. Reported: wrong characters that pass the threshold and correct ones
+it flags, and per line: correct lines that carry a flag, wrong lines that carry none (the
+"valid but wrong" risk when no check digit covers the error). The same for the line
+confidence (lowest top probability; ``DOC_LOW_CONFIDENCE`` at 0.55 today), and for a
+line-confidence threshold chosen per fold the same way.
+
+The recogniser here is whichever model ``models/mrz`` holds: a model trained on these
+crops must be scored with its own cross-validation folds, or these figures flatter it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from drivers.mrz_ocr import read_line  # noqa: E402
+from sim.real_pages import load_crops  # noqa: E402
+
+SPLIT_SEED = 21
+GRID = np.round(np.arange(0.05, 1.0001, 0.01), 2)
+
+
+def _doc(name: str) -> str:
+    m = re.match(r"(.*)-\d+$", name)
+    return m.group(1) if m else name
+
+
+def measure() -> tuple[list[np.ndarray], list[np.ndarray], list[float], list[str], int]:
+    margins, right, low, docs = [], [], [], []
+    skipped = 0
+    for c in load_crops():
+        r = read_line(c.image, allowed=(30, 36, 44))
+        if len(r.text) != len(c.text):
+            skipped += 1  # a wrong length is refused by the format check, never accepted
+            continue
+        p = np.sort(r.probs, axis=1)
+        margins.append(p[:, -1] - p[:, -2])
+        right.append(np.array([a == b for a, b in zip(r.text, c.text, strict=True)]))
+        low.append(float(p[:, -1].min()))
+        docs.append(_doc(c.name))
+    return margins, right, low, docs, skipped
+
+
+def folds_of(docs: list[str], k: int) -> np.ndarray:
+    names = sorted(set(docs))
+    order = np.random.default_rng(SPLIT_SEED).permutation(len(names))
+    fold_of = {names[i]: j % k for j, i in enumerate(order)}
+    return np.array([fold_of[d] for d in docs])
+
+
+def choose(margins: list[np.ndarray], right: list[np.ndarray], recall: float) -> float:
+    wrong = np.concatenate([m[~r] for m, r in zip(margins, right, strict=True)])
+    if len(wrong) == 0:
+        return float(GRID[0])
+    for t in GRID:
+        if np.mean(wrong < t) >= recall:
+            return float(t)
+    return float(GRID[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--recall", type=float, default=0.8, help="wrong characters to flag")
+    args = ap.parse_args()
+    margins, right, low, docs, skipped = measure()
+    fold = folds_of(docs, args.folds)
+    chars = {"wrong": 0, "wrong passed": 0, "right": 0, "right flagged": 0}
+    lines = {"wrong": 0, "wrong unflagged": 0, "right": 0, "right flagged": 0}
+    old = {"wrong passed": 0, "right under": 0}
+    conf = {"wrong passed": 0, "right under": 0}
+    chosen, chosen_conf = [], []
+    for f in range(args.folds):
+        train = [i for i in range(len(docs)) if fold[i] != f]
+        t = choose([margins[i] for i in train], [right[i] for i in train], args.recall)
+        chosen.append(t)
+        # the line confidence (lowest top probability), chosen the same way per line
+        wrong_low = np.array([low[i] for i in train if not right[i].all()])
+        tc = next(
+            (float(c) for c in GRID if len(wrong_low) and np.mean(wrong_low < c) >= args.recall),
+            1.0,
+        )
+        chosen_conf.append(tc)
+        for i in np.flatnonzero(fold == f):
+            m, r = margins[i], right[i]
+            chars["wrong"] += int((~r).sum())
+            chars["wrong passed"] += int((m[~r] >= t).sum())
+            chars["right"] += int(r.sum())
+            chars["right flagged"] += int((m[r] < t).sum())
+            bad = not r.all()
+            lines["wrong" if bad else "right"] += 1
+            flagged = bool((m < t).any())
+            if bad and not flagged:
+                lines["wrong unflagged"] += 1
+            if not bad and flagged:
+                lines["right flagged"] += 1
+            old["wrong passed"] += int(bad and low[i] >= 0.55)
+            old["right under"] += int(not bad and low[i] < 0.55)
+            conf["wrong passed"] += int(bad and low[i] >= tc)
+            conf["right under"] += int(not bad and low[i] < tc)
+    print(f"real line crops read: {len(docs)} ({skipped} of a wrong length, refused)")
+    print(f"margin threshold per fold (chosen on the other folds): {chosen}")
+    print(f"line confidence threshold per fold, chosen alike: {chosen_conf}")
+    print("| measure (held-out folds only) | count | of | rate |")
+    print("| --- | --- | --- | --- |")
+
+    def row(label: str, n: int, of: int) -> None:
+        print(f"| {label} | {n} | {of} | {100 * n / max(of, 1):.2f} % |")
+
+    row("wrong characters passing the margin", chars["wrong passed"], chars["wrong"])
+    row("right characters flagged", chars["right flagged"], chars["right"])
+    row("wrong lines with no flagged character", lines["wrong unflagged"], lines["wrong"])
+    row("right lines with a flagged character", lines["right flagged"], lines["right"])
+    row("old confidence 0.55: wrong lines above it", old["wrong passed"], lines["wrong"])
+    row("old confidence 0.55: right lines under it", old["right under"], lines["right"])
+    row("confidence per fold: wrong lines above it", conf["wrong passed"], lines["wrong"])
+    row("confidence per fold: right lines under it", conf["right under"], lines["right"])
+
+
+if __name__ == "__main__":
+    main()
