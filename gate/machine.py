@@ -84,6 +84,7 @@ class Settings:
     timeouts: dict[State, float]
     decide_document: DocumentDecider
     decide_face: FaceDecider
+    face_bursts: int = 2  # bursts per traveller at most: one more when borderline
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,8 @@ class Txn:
     chip: ChipResult | None = None
     lists: ListsResult | None = None
     face: FaceResult | None = None
+    first_face: FaceResult | None = None  # a borderline reject that got one more burst
+    bursts: int = 0  # face bursts asked for
     accepted: bool = False  # both stages passed: the exit may open
     released: bool = False  # an officer released the traveller after a referral
     entered: bool = False  # the traveller walked into the mantrap
@@ -219,7 +222,13 @@ def _stage(gate: Gate) -> str:
 def _timings(txn: Txn, now: float) -> dict[str, float]:
     """Seconds per step as the devices measured them, and the whole transaction."""
     out = {"total": round(max(0.0, now - txn.started), 3)}
-    steps = (("mrz", txn.doc), ("chip", txn.chip), ("lists", txn.lists), ("face", txn.face))
+    steps: list[tuple[str, DocumentResult | ChipResult | ListsResult | FaceResult | None]] = [
+        ("mrz", txn.doc),
+        ("chip", txn.chip),
+        ("lists", txn.lists),
+        ("face", txn.face),
+        ("face_first", txn.first_face),  # a borderline burst that got one more
+    ]
     for step, result in steps:
         if result is not None and result.elapsed_s > 0:
             out[step] = round(result.elapsed_s, 4)
@@ -503,7 +512,7 @@ def _entry_closed(gate: Gate, ev: i.DoorChanged, now: float) -> Result:
         g, acts = _doors(gate, entry=False, exit_=True)
         g = _enter(g, State.EXIT_OPEN, now)
         return g, acts + [_status(g)]
-    g = _enter(gate, State.IN_MANTRAP, now)
+    g = _enter(replace(gate, txn=replace(txn, bursts=1)), State.IN_MANTRAP, now)
     return g, [CaptureFace(txn.id), _status(g)]
 
 
@@ -512,8 +521,11 @@ def _face(gate: Gate, ev: i.FaceVerified, now: float) -> Result:
         return gate, []
     if gate.txn.face is not None:
         return gate, []
-    g = replace(gate, txn=replace(gate.txn, face=ev.result))
     verdict = gate.settings.decide_face(ev.result)
+    if not verdict.accept and _one_more_burst(gate, ev.result, now):
+        txn = replace(gate.txn, first_face=ev.result, bursts=gate.txn.bursts + 1)
+        return replace(gate, txn=txn), [CaptureFace(txn.id)]
+    g = replace(gate, txn=replace(gate.txn, face=ev.result))
     if not verdict.accept:
         return _refer(g, tuple(verdict.reasons), now)
     assert g.txn is not None
@@ -521,6 +533,19 @@ def _face(gate: Gate, ev: i.FaceVerified, now: float) -> Result:
     g, acts = _doors(g, entry=False, exit_=True)
     g = _enter(g, State.EXIT_OPEN, now)
     return g, acts + [_status(g)]
+
+
+def _one_more_burst(gate: Gate, face: FaceResult, now: float) -> bool:
+    """A borderline reject gets another burst while bursts and the timeout allow it.
+
+    Room means the mantrap timeout leaves at least as long again as the traveller has
+    been inside (about one burst): the retry never turns a referral into a timeout.
+    """
+    txn = gate.txn
+    if txn is None or not face.retryable or txn.bursts >= gate.settings.face_bursts:
+        return False
+    spent = now - gate.since
+    return spent * 2 <= gate.settings.timeouts.get(State.IN_MANTRAP, 0.0)
 
 
 def _exit_presence(gate: Gate, ev: i.PresenceChanged, now: float) -> Result:
