@@ -13,7 +13,7 @@ from gate import inputs as i
 from gate.actions import CaptureFace, EventType, OpenDoor
 from gate.reasons import ReasonCode
 from gate.results import FaceResult
-from tests.core.helpers import TIMEOUTS, face
+from tests.core.helpers import CLEAR, TIMEOUTS, chip, doc, face
 from tests.core.test_machine import Run, S
 
 
@@ -68,3 +68,51 @@ def test_answer_of_an_ended_transaction_starts_no_burst() -> None:
     old = r.txn
     r.feed(i.FaceVerified(old, face(False)))
     assert r.feed(i.FaceVerified(old, borderline())) == []
+
+
+# --- the burst starts as the traveller is seen inside, while the entry closes ----------
+
+
+def walk_in(r: Run) -> list[object]:
+    r.feed(i.DocumentPlaced())
+    r.feed(i.DocumentRead(r.txn, doc()))
+    r.feed(i.ChipRead(r.txn, chip()))
+    r.feed(i.ListsChecked(r.txn, CLEAR))
+    r.feed(i.DoorChanged(i.Door.ENTRY, closed=False))
+    return r.feed(i.PresenceChanged(1))
+
+
+def test_capture_starts_when_the_traveller_is_inside_not_when_the_entry_has_closed() -> None:
+    r = Run()
+    acts = walk_in(r)
+    assert CaptureFace(r.txn) in acts and r.gate.state is S.ENTRY_OPEN
+    acts = r.feed(i.DoorChanged(i.Door.ENTRY, closed=True))
+    assert r.gate.state is S.IN_MANTRAP
+    assert not any(isinstance(a, CaptureFace) for a in acts)  # one burst is on its way
+
+
+def test_face_result_before_the_entry_closed_waits_for_it() -> None:
+    r = Run()
+    walk_in(r)
+    assert r.feed(i.FaceVerified(r.txn, face(True))) == []  # the exit stays shut
+    assert r.gate.state is S.ENTRY_OPEN and not r.gate.exit_open
+    acts = r.feed(i.DoorChanged(i.Door.ENTRY, closed=True))
+    assert OpenDoor(i.Door.EXIT) in acts and r.gate.state is S.EXIT_OPEN
+
+
+def test_early_face_result_never_opens_the_exit_for_two_people() -> None:
+    r = Run()
+    walk_in(r)
+    r.feed(i.FaceVerified(r.txn, face(True)))
+    r.feed(i.PresenceChanged(2))  # a tailgater
+    acts = r.feed(i.DoorChanged(i.Door.ENTRY, closed=True))
+    assert OpenDoor(i.Door.EXIT) not in acts and not r.gate.exit_open
+
+
+def test_early_borderline_result_gets_its_second_burst_in_the_mantrap() -> None:
+    r = Run()
+    walk_in(r)
+    r.feed(i.FaceVerified(r.txn, borderline()))
+    acts = r.feed(i.DoorChanged(i.Door.ENTRY, closed=True))
+    assert CaptureFace(r.txn) in acts and r.gate.state is S.IN_MANTRAP
+    assert OpenDoor(i.Door.EXIT) in r.feed(i.FaceVerified(r.txn, face(True)))
