@@ -139,8 +139,9 @@ async def cross(rig: Rig, t: Traveller, c: Crossing) -> None:
         raise StepFailed("alarm in the mantrap")
     if state == "EXIT_OPEN":
         c.mark("exit_seen")
-        await rig.walk_out(t)
+        await rig.host.arun(rig.controller.walk_out())  # rig.walk_out, marked in between
         c.mark("outside")
+        await rig._scene(None)
     else:  # referred in the mantrap (face): the officer sends them back
         c.mark("referred")
         await rig.officer(t, "send_back")
@@ -208,10 +209,10 @@ def waterfall(
         "entry open -> coil (door command)": coil("entry:open", st["ENTRY_OPEN"])
         - st["ENTRY_OPEN"],
         "entry open -> traveller inside (traveller)": m["inside"] - st["ENTRY_OPEN"],
-        "inside -> entry closed, capture asked (beam poll, door close, confirm)": st["IN_MANTRAP"]
+        "inside -> entry closed (beam poll, door close, confirm; the burst runs)": st["IN_MANTRAP"]
         - m["inside"],
-        "face quality + PAD + match (verifier)": face,
-        "capture: camera burst, hops": face_s - face,
+        "face quality + PAD + match (verifier, from the traveller inside)": face,
+        "entry closed -> exit open (the rest of the face step)": face_s,
         "exit open -> coil (door command)": coil("exit:open", st["EXIT_OPEN"]) - st["EXIT_OPEN"],
         "exit open -> traveller out (traveller)": m["outside"] - st["EXIT_OPEN"],
         "traveller out -> crossing ended (beam poll)": st["IDLE"] - m["outside"],
@@ -300,6 +301,12 @@ async def bench(n: int, run_dir: Path) -> str:
     for key in falls[0] if falls else []:
         v = [f[key] for f in falls if f[key] == f[key]]
         out.append(f"| {key} | {pct(v, 0.5) * ms:.0f} | {pct(v, 0.95) * ms:.0f} |")
+    faces = [
+        f"{e['face']['score']:.3f}/{e['face']['pad_score']:.3f}"
+        for e in referred
+        if isinstance(e.get("face"), dict)
+    ]
+    out += ["", "face referrals, match score / PAD score: " + (", ".join(faces) or "-")]
     out += [f"\nfailed: {f}" for f in failed]
     return "\n".join(out)
 
