@@ -27,4 +27,6 @@ def test_borderline_margins_are_small_and_stated() -> None:
     desc = json.loads((REPO / "models/face/dlib_resnet_v1.json").read_text())
     model = PadModel.load(REPO / "models/face/pad_texture.json")
     assert 0 < desc["borderline_margin"] <= 0.05  # score units, threshold about 0.45
-    assert 0 < model.meta["borderline_margin"] <= 0.1
+    # 0: a second burst for PAD scores up to 0.05 over the threshold let one more
+    # held-out attack through (APCER 4.2 -> 4.6 %, bench/face.py --only-pad --pad-margin 0.05)
+    assert model.meta["borderline_margin"] == 0.0
