@@ -41,7 +41,7 @@ def portrait(faces_dir) -> bytes:
 
 
 def test_fused_score_is_the_mean_embedding_of_the_passing_frames(tmp_path, faces_dir, burst):
-    one = make(tmp_path)
+    one = make(tmp_path, fusion={"frames": 1})
     fused = make(tmp_path, fusion={"frames": 3})
     single = one.check(portrait(faces_dir), burst)
     rep = fused.check(portrait(faces_dir), burst)
