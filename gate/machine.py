@@ -85,6 +85,7 @@ class Settings:
     timeouts: dict[State, float]
     decide_document: DocumentDecider
     decide_face: FaceDecider
+    face_bursts: int = 2  # bursts per traveller at most: one more when borderline
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,9 @@ class Txn:
     chip: ChipResult | None = None
     lists: ListsResult | None = None
     face: FaceResult | None = None
+    first_face: FaceResult | None = None  # a borderline reject that got one more burst
+    early_face: FaceResult | None = None  # a result that came before the entry closed
+    bursts: int = 0  # face bursts asked for
     accepted: bool = False  # both stages passed: the exit may open
     released: bool = False  # an officer released the traveller after a referral
     entered: bool = False  # the traveller walked into the mantrap
@@ -288,7 +292,13 @@ def _stage(gate: Gate) -> str:
 def _timings(txn: Txn, now: float) -> dict[str, float]:
     """Seconds per step as the devices measured them, and the whole transaction."""
     out = {"total": round(max(0.0, now - txn.started), 3)}
-    steps = (("mrz", txn.doc), ("chip", txn.chip), ("lists", txn.lists), ("face", txn.face))
+    steps: list[tuple[str, DocumentResult | ChipResult | ListsResult | FaceResult | None]] = [
+        ("mrz", txn.doc),
+        ("chip", txn.chip),
+        ("lists", txn.lists),
+        ("face", txn.face),
+        ("face_first", txn.first_face),  # a borderline burst that got one more
+    ]
     for step, result in steps:
         if result is not None and result.elapsed_s > 0:
             out[step] = round(result.elapsed_s, 4)
@@ -572,11 +582,27 @@ def _removed(gate: Gate, ev: i.DocumentRemoved, now: float) -> Result:
 
 
 def _entry_presence(gate: Gate, ev: i.PresenceChanged, now: float) -> Result:
-    if ev.count == 1 and gate.txn is not None and not gate.txn.entered:
-        g = replace(gate, txn=replace(gate.txn, entered=True))
+    """The traveller is inside: close the entry and start the face burst at once.
+
+    The burst overlaps the entry door closing (a second or so of door travel on a real
+    gate); its result waits for the entry to close with one person inside before it
+    can open the exit (``_early_face``, ``_entry_closed``).
+    """
+    txn = gate.txn
+    if ev.count == 1 and txn is not None and not txn.entered:
+        capture = not txn.released and txn.bursts == 0
+        g = replace(gate, txn=replace(txn, entered=True, bursts=1 if capture else txn.bursts))
         g, acts = _doors(g, entry=False, exit_=False)
-        return g, acts
+        return g, acts + ([CaptureFace(txn.id)] if capture else [])
     return gate, []
+
+
+def _early_face(gate: Gate, ev: i.FaceVerified, now: float) -> Result:
+    """A face result while the entry is still closing: kept until it has closed."""
+    txn = gate.txn
+    if not _current(gate, ev.txn_id) or txn is None or not txn.entered or txn.early_face:
+        return gate, []
+    return replace(gate, txn=replace(txn, early_face=ev.result)), []
 
 
 def _entry_closed(gate: Gate, ev: i.DoorChanged, now: float) -> Result:
@@ -589,8 +615,12 @@ def _entry_closed(gate: Gate, ev: i.DoorChanged, now: float) -> Result:
         g, acts = _doors(gate, entry=False, exit_=True)
         g = _enter(g, State.EXIT_OPEN, now)
         return g, acts + [_status(g)]
-    g = _enter(gate, State.IN_MANTRAP, now)
-    return g, [CaptureFace(txn.id), _status(g)]
+    capture = [] if txn.bursts else [CaptureFace(txn.id)]
+    g = _enter(replace(gate, txn=replace(txn, bursts=max(1, txn.bursts))), State.IN_MANTRAP, now)
+    if txn.early_face is not None:  # the burst finished while the entry closed
+        decided, acts = _face(g, i.FaceVerified(txn.id, txn.early_face), now)
+        return decided, [_status(g), *acts]
+    return g, [*capture, _status(g)]
 
 
 def _face(gate: Gate, ev: i.FaceVerified, now: float) -> Result:
@@ -599,6 +629,9 @@ def _face(gate: Gate, ev: i.FaceVerified, now: float) -> Result:
     if gate.txn.face is not None:
         return gate, []
     verdict = gate.settings.decide_face(ev.result)
+    if not verdict.accept and _one_more_burst(gate, ev.result, now):
+        txn = replace(gate.txn, first_face=ev.result, bursts=gate.txn.bursts + 1)
+        return replace(gate, txn=txn), [CaptureFace(txn.id)]
     limits = tuple(getattr(verdict, "limits", ()))
     g = replace(gate, txn=replace(gate.txn, face=ev.result, face_limits=limits))
     if not verdict.accept:
@@ -608,6 +641,19 @@ def _face(gate: Gate, ev: i.FaceVerified, now: float) -> Result:
     g, acts = _doors(g, entry=False, exit_=True)
     g = _enter(g, State.EXIT_OPEN, now)
     return g, acts + [_status(g)]
+
+
+def _one_more_burst(gate: Gate, face: FaceResult, now: float) -> bool:
+    """A borderline reject gets another burst while bursts and the timeout allow it.
+
+    Room means the mantrap timeout leaves at least as long again as the traveller has
+    been inside (about one burst): the retry never turns a referral into a timeout.
+    """
+    txn = gate.txn
+    if txn is None or not face.retryable or txn.bursts >= gate.settings.face_bursts:
+        return False
+    spent = now - gate.since
+    return spent * 2 <= gate.settings.timeouts.get(State.IN_MANTRAP, 0.0)
 
 
 def _exit_presence(gate: Gate, ev: i.PresenceChanged, now: float) -> Result:
@@ -770,6 +816,7 @@ RULES: dict[tuple[State, type], Rule] = {
     (State.DOC_CHECK, i.DocumentRemoved): _removed,
     (State.ENTRY_OPEN, i.PresenceChanged): _entry_presence,
     (State.ENTRY_OPEN, i.DoorChanged): _entry_closed,
+    (State.ENTRY_OPEN, i.FaceVerified): _early_face,
     (State.IN_MANTRAP, i.FaceVerified): _face,
     (State.EXIT_OPEN, i.PresenceChanged): _exit_presence,
     (State.REFERRED, i.OfficerCommand): _referred_command,

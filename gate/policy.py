@@ -90,7 +90,9 @@ def decide_face(face: FaceResult, policy: Policy) -> Decision:
     threshold = max(face.threshold, policy.face.min_score or 0.0)
     if not face.match or not math.isfinite(face.score) or face.score < threshold:
         reasons.add(R.FACE_NO_MATCH)
-    if not math.isfinite(face.pad_score) or face.pad_score > policy.face.max_pad_score:
+    # the PAD model's own threshold already gave FACE_PAD; a site may only be stricter
+    pad_limit = policy.face.max_pad_score
+    if not math.isfinite(face.pad_score) or (pad_limit is not None and face.pad_score > pad_limit):
         reasons.add(R.FACE_PAD)
     if not math.isfinite(face.quality) or face.quality < policy.face.min_quality:
         reasons.add(R.FACE_QUALITY)

@@ -159,7 +159,12 @@ class FaceRule(Strict):
     min_score: float | None = Field(
         None, ge=0, le=1, description="site threshold on top of the verifier's calibrated one"
     )
-    max_pad_score: float = Field(0.5, ge=0, le=1, description="above this: presentation attack")
+    max_pad_score: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="site limit on top of the PAD model's calibrated threshold (null: the model's)",
+    )
     min_quality: float = Field(0.0, ge=0, le=1)
 
 

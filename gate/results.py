@@ -96,6 +96,9 @@ class FaceResult:
     backend: str = ""
     reasons: tuple[ReasonCode, ...] = ()
     elapsed_s: float = 0.0
+    # a reject that a fresh burst could reverse (score or PAD score just on the wrong side
+    # of its threshold, no frame good enough): the core may capture once more
+    retryable: bool = False
 
 
 @dataclass(frozen=True)

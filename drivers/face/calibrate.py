@@ -1,7 +1,9 @@
 """Calibrate a matcher on a labelled pair set (ISO/IEC 19795-1 terms).
 
-Each image is embedded once (cached in a ``.npz`` keyed by backend and weights), then
-every pair is scored. The threshold for a target FMR is the lowest score that at most
+Each image is embedded once (cached in a ``.npz`` per backend and weights, each entry
+keyed by the image's content hash), then every pair is scored. A pair's side may be a
+folder of frames, a live burst, which is fused as the verifier fuses one (``fusion.py``):
+calibrate a fused score on bursts, never on stills. The threshold for a target FMR is the lowest score that at most
 ``target * impostors`` impostor pairs reach; FNMR is read off at that threshold. Groups
 come from ``manifest.csv`` (gender, ethnicity) where the set has them: a genuine pair
 belongs to its person's group, an impostor pair to a group when both people are in it.
@@ -19,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from drivers.face.detect import Detector, decode_image
+from drivers.face.fusion import embed_burst
 from drivers.face.match import Matcher
 from drivers.face.quality import QualityLimits, assess
 
@@ -50,6 +53,47 @@ def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def content_key(path: Path) -> str:
+    """SHA-256 of an image's bytes, or of a burst folder's frames in name order.
+
+    The embedding cache is keyed by this, never by the path: two pair sets that use the
+    same file names for different people must not share embeddings.
+    """
+    if path.is_dir():
+        h = hashlib.sha256(b"burst")
+        for f in burst_files(path):
+            h.update(hashlib.sha256(f.read_bytes()).digest())
+        return h.hexdigest()
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def burst_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".jp2", ".ppm", ".webp"}
+
+
+def _embed_one(
+    path: Path, matcher: Matcher, detector: Detector, frames: int, limits: QualityLimits
+) -> tuple[np.ndarray | None, bool]:
+    """(embedding, passes the live quality gate) of a still, or of a burst folder fused
+    over its best ``frames`` passing frames exactly as the verifier fuses a live burst."""
+    if path.is_dir():
+        imgs = [
+            i for i in (decode_image(f.read_bytes()) for f in burst_files(path)) if i is not None
+        ]
+        if not imgs:
+            return None, False
+        vec, qualities = embed_burst(matcher, detector, imgs, frames, limits)
+        return vec, vec is not None
+    img = decode_image(path.read_bytes())
+    faces = detector.detect(img) if img is not None else []
+    if not faces or img is None:
+        return None, False
+    return matcher.embed(img, faces[0]), assess(img, faces, limits).passed
+
+
 def embed_images(
     root: Path,
     names: list[str],
@@ -59,41 +103,49 @@ def embed_images(
     tag: str = "",
     progress: Callable[[int], None] | None = None,
     passed: dict[str, bool] | None = None,
+    frames: int = 1,
 ) -> dict[str, np.ndarray | None]:
     """Embedding of the largest face of each image (None: unreadable or no face).
 
+    A name that is a folder is a live burst: its frames are fused (``frames`` at most).
     ``passed``, when given, is filled with whether each image passes the live-frame
-    quality gate (default limits), so FNMR can also be read on gate-quality pairs.
+    quality gate (default limits), so FNMR can also be read on gate-quality pairs. The
+    cache holds embeddings by content (``content_key``) under ``tag``.
     """
-    done: dict[str, np.ndarray | None] = {}
-    qpass: dict[str, bool] = {}
+    stored: dict[str, tuple[np.ndarray | None, bool]] = {}
     if cache is not None and cache.is_file():
         with np.load(cache, allow_pickle=False) as z:
-            if str(z["tag"]) == tag:
-                qs = z["passed"] if "passed" in z.files else None
-                for i, (name, vec) in enumerate(zip(z["names"], z["vecs"], strict=True)):
-                    done[str(name)] = None if np.isnan(vec).any() else vec
-                    if qs is not None:
-                        qpass[str(name)] = bool(qs[i])
-    dim = None
+            if "keys" in z.files and str(z["tag"]) == tag:
+                for key, vec, ok in zip(z["keys"], z["vecs"], z["passed"], strict=True):
+                    stored[str(key)] = (None if np.isnan(vec).any() else vec, bool(ok))
+    done: dict[str, np.ndarray | None] = {}
+    qpass: dict[str, bool] = {}
     limits = QualityLimits()
+    fresh = False
     for name in names:
-        if name not in done:
-            img = decode_image((root / name).read_bytes())
-            faces = detector.detect(img) if img is not None else []
-            done[name] = matcher.embed(img, faces[0]) if faces else None
-            qpass[name] = bool(faces) and assess(img, faces, limits).passed
-        if done[name] is not None:
-            dim = len(done[name])
+        key = content_key(root / name)
+        if (root / name).is_dir():
+            key = f"{key}:fused{frames}"  # the same burst fused over fewer frames differs
+        if key not in stored:
+            stored[key] = _embed_one(root / name, matcher, detector, frames, limits)
+            fresh = True
+        done[name], qpass[name] = stored[key]
         if progress:
             progress(1)
-    if cache is not None and dim:
+    dims = {len(v) for v, _ in stored.values() if v is not None}
+    if cache is not None and fresh and len(dims) == 1:
+        dim = dims.pop()
+        keys = sorted(stored)
+        vecs = np.stack(
+            [v if (v := stored[k][0]) is not None else np.full(dim, np.nan) for k in keys]
+        )
         cache.parent.mkdir(parents=True, exist_ok=True)
-        keys = sorted(done)
-        vecs = np.stack([done[k] if done[k] is not None else np.full(dim, np.nan) for k in keys])
-        extra = {"passed": np.array([qpass[k] for k in keys])} if set(keys) <= set(qpass) else {}
         np.savez(
-            cache, names=np.array(keys), vecs=vecs.astype(np.float32), tag=np.array(tag), **extra
+            cache,
+            keys=np.array(keys),
+            vecs=vecs.astype(np.float32),
+            passed=np.array([stored[k][1] for k in keys]),
+            tag=np.array(tag),
         )
     if passed is not None:
         passed.update(qpass)

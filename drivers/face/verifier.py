@@ -2,9 +2,12 @@
 
 One call per crossing: decode the DG2 portrait (JPEG or JPEG 2000, also when wrapped in
 its ISO/IEC 19794-5 record), find faces in every frame, pick the best frame that passes
-quality, run PAD over the frames that show one face, and compare the best frame with
-the portrait. Bad input never raises: it becomes reason codes in ``FaceResult``. The
-CPU work runs in a worker thread so the daemon's loop stays free.
+quality (kept for an officer's review), run PAD over the burst's frames that show one
+face, and compare the mean embedding of the best passing frames (as many as the
+descriptor's ``fusion.frames``, the number its threshold was calibrated for) with the
+portrait. A reject that a fresh burst could reverse is marked ``retryable``: the core
+may capture once more. Bad input never raises: it becomes reason codes in
+``FaceResult``. The CPU work runs in a worker thread so the daemon's loop stays free.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import numpy as np
 
 from drivers.errors import DeviceError
 from drivers.face.detect import Detector, Face, check_frame, decode_image
+from drivers.face.fusion import embed_frames, fusion_frames
 from drivers.face.match import DEFAULT_DESCRIPTOR, Descriptor, build_matcher
 from drivers.face.pad import PAD, PadModel
 from drivers.face.quality import QualityLimits, assess, best_frame
@@ -77,6 +81,7 @@ class Report:
             "quality": self.quality,
             "pad": self.pad,
             "reasons": [str(c) for c in r.reasons],
+            "retryable": r.retryable,
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
         }
 
@@ -92,6 +97,9 @@ class DlibFaceVerifier:
         if self.descriptor.data.get("threshold") is None:
             raise DeviceError("face", f"{self.descriptor.path.name} is not calibrated")
         self.threshold = self.descriptor.threshold
+        self.fuse = fusion_frames(self.descriptor)
+        # how far below the threshold a score is borderline (descriptor, score units)
+        self.match_margin = float(self.descriptor.data.get("borderline_margin", 0.0))
         onnx = resolve(cfg.onnx_model) if cfg.onnx_model else None
         self.matcher = build_matcher(self.descriptor, onnx)
         self.detector = Detector(max_side=cfg.max_side)
@@ -137,6 +145,8 @@ class DlibFaceVerifier:
             elapsed_s=time.perf_counter() - t0,
             quality=kw.pop("q", 0.0),
             pad_score=kw.pop("pad_score", 0.0),
+            score=kw.pop("score", 0.0),
+            retryable=kw.pop("retryable", False),
         )
         return Report(res, **kw)
 
@@ -170,14 +180,17 @@ class DlibFaceVerifier:
             near = [q for q in qualities if q.face is not None]
             if near:
                 qinfo["measures"] = max(near, key=lambda q: q.score).measures()
-            return self._fail(t0, burst.reasons, quality=qinfo, timings_ms=timings)
+            # a traveller who blinked or looked away may do better in a fresh burst;
+            # two faces is someone else in the mantrap, not bad luck
+            again = ReasonCode.FACE_MULTIPLE not in burst.reasons
+            return self._fail(t0, burst.reasons, quality=qinfo, timings_ms=timings, retryable=again)
         best, best_img = qualities[burst.best], frames[burst.best]
         qinfo["measures"] = best.measures()
 
         pad_info: dict[str, Any] = {"enabled": self.pad is not None}
         pad_score = 0.0
 
-        def reject(reason: ReasonCode) -> Report:
+        def reject(reason: ReasonCode, retryable: bool = False) -> Report:
             """A reject after quality passed: it keeps the best frame and what was found."""
             return self._fail(
                 t0,
@@ -188,6 +201,7 @@ class DlibFaceVerifier:
                 quality=qinfo,
                 pad=pad_info,
                 timings_ms=timings,
+                retryable=retryable,
             )
 
         if self.pad is not None:
@@ -203,7 +217,9 @@ class DlibFaceVerifier:
                 "cues": pres.cues,
             }
             if pres.attack:
-                return reject(ReasonCode.FACE_PAD)
+                # just over the threshold: one more burst may show the bona fide face
+                margin = self.pad.model.meta.get("borderline_margin", 0.0)
+                return reject(ReasonCode.FACE_PAD, pres.score < self.pad.model.threshold + margin)
 
         t = time.perf_counter()
         ref_vec = self._portrait_vector(portrait)  # cached when prepare() ran
@@ -211,9 +227,11 @@ class DlibFaceVerifier:
         if ref_vec is None:
             return reject(ReasonCode.FACE_UNREADABLE)
         t = time.perf_counter()
-        live_vec = self.matcher.embed(best_img, best.face)  # type: ignore[arg-type]
+        live_vec, fused = embed_frames(self.matcher, frames, qualities, self.fuse)
+        assert live_vec is not None  # the best frame passed quality
         score = self.matcher.score(ref_vec, live_vec)
         timings["match"] = (time.perf_counter() - t) * 1000
+        qinfo["fused"] = fused
         match = score >= self.threshold
         timings["total"] = (time.perf_counter() - t0) * 1000
         res = FaceResult(
@@ -225,6 +243,7 @@ class DlibFaceVerifier:
             backend=self.matcher.backend,
             reasons=() if match else (ReasonCode.FACE_NO_MATCH,),
             elapsed_s=time.perf_counter() - t0,
+            retryable=not match and score >= self.threshold - self.match_margin,
         )
         return Report(res, best_img, qinfo, pad_info, timings)
 

@@ -109,6 +109,7 @@ def test_calibrate_small_set_writes_threshold_and_det(faces_dir, tmp_path, capsy
             str(tmp_path / "cache.npz"),
             "--target-fmr",
             "0.01",
+            "--replace",
         ]
     )
     assert code == 0

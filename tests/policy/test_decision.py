@@ -267,15 +267,32 @@ FACE_CASES = {
         {"face": {"min_score": 0.9}},
         (R.FACE_NO_MATCH,),
     ),
-    "PAD failed": (
-        FaceResult(match=True, score=0.8, threshold=0.5, pad_score=0.9, quality=0.9),
+    "PAD failed at the verifier": (
+        FaceResult(
+            match=False, score=0.8, threshold=0.5, pad_score=0.9, quality=0.9, reasons=(R.FACE_PAD,)
+        ),
         {},
+        (R.FACE_PAD, R.FACE_NO_MATCH),
+    ),
+    "PAD under the model's threshold passes without a site limit": (
+        FaceResult(match=True, score=0.8, threshold=0.5, pad_score=0.6, quality=0.9),
+        {"face": {"max_pad_score": None}},
+        (),
+    ),
+    "PAD over the site's own limit": (
+        FaceResult(match=True, score=0.8, threshold=0.5, pad_score=0.6, quality=0.9),
+        {"face": {"max_pad_score": 0.5}},
         (R.FACE_PAD,),
     ),
-    "PAD on the limit passes": (
+    "PAD on the site's limit passes": (
         FaceResult(match=True, score=0.8, threshold=0.5, pad_score=0.5, quality=0.9),
-        {},
+        {"face": {"max_pad_score": 0.5}},
         (),
+    ),
+    "PAD score not a number": (
+        FaceResult(match=True, score=0.8, threshold=0.5, pad_score=float("nan"), quality=0.9),
+        {},
+        (R.FACE_PAD,),
     ),
     "verifier saw no face": (
         FaceResult(match=False, reasons=(R.FACE_NOT_FOUND,), quality=0.0),
