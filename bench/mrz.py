@@ -22,6 +22,7 @@ that differ from the truth: the errors a gate would not notice.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import os
 import shutil
@@ -40,13 +41,17 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from drivers.mrz_ocr import load_model, read_line  # noqa: E402
-from drivers.scanner import read_image  # noqa: E402
-from gate.mrz.repair import repair_line  # noqa: E402
+from drivers.mrz_ocr import Mlp, load_model, read_line  # noqa: E402
+from drivers.mrz_recog import SecondOpinion, load_second  # noqa: E402
+from drivers.scanner import LOW_CONFIDENCE, read_image  # noqa: E402
+from gate.mrz.layout import TD1, TD2, TD3, Layout, Span  # noqa: E402
+from gate.mrz.repair import _line_checks, repair_line  # noqa: E402
+from models.mrz.folds import is_rendered, load_folds  # noqa: E402
 from sim.page import LEVELS, render_page  # noqa: E402
 
 DATA = ROOT / "../shared/data/mrz"
 TODAY = dt.date(2026, 11, 25)
+CV_DIR = ROOT / "var" / "mrz-cv"
 
 
 def levenshtein(a: str, b: str) -> int:
@@ -139,7 +144,134 @@ class Errors:
         )
 
 
-def run(per_level: int, max_lines: int, with_pe: bool) -> str:
+def _line_guess(text: str) -> tuple[Layout, int] | None:
+    """Which line of which format a line is, from its length and how its characters fit
+    the fields' kinds (digits where only digits go, letters or fillers where letters)."""
+    best: tuple[float, Layout, int] | None = None
+    for lay in (TD1, TD2, TD3):
+        if len(text) != lay.width:
+            continue
+        for li in range(lay.lines):
+            spans = [sp for sp in lay.spans() if sp.line == li and sp.kind != "alnum"]
+            ok = sum(
+                (c.isdigit() if sp.kind == "digit" else not c.isdigit())
+                for sp in spans
+                for c in text[sp.start : sp.end]
+            )
+            score = ok / max(1, sum(sp.end - sp.start for sp in spans))
+            if best is None or score > best[0]:
+                best = (score, lay, li)
+    return None if best is None else (best[1], best[2])
+
+
+def _fields(lay: Layout, li: int) -> dict[str, Span]:
+    return {
+        f.name: getattr(lay, f.name)
+        for f in dataclasses.fields(lay)
+        if isinstance(getattr(lay, f.name), Span) and getattr(lay, f.name).line == li
+    }
+
+
+def accepted_line(text: str, confidence: float) -> bool:
+    """Whether a gate would take this line as read: every check digit on it holds (a
+    name line has none) and no character is under the scanner's low-confidence mark."""
+    guess = _line_guess(text)
+    if guess is None or confidence < LOW_CONFIDENCE:
+        return False
+    lay, li = guess
+    return _line_checks(text, lay, li) is not False
+
+
+def wrong_fields(got: str, truth: str) -> list[str]:
+    guess = _line_guess(truth)
+    if guess is None or len(got) != len(truth):
+        return ["length"]
+    return [
+        name
+        for name, sp in _fields(*guess).items()
+        if got[sp.start : sp.end] != truth[sp.start : sp.end]
+    ]
+
+
+def _fold_models(cv_dir: Path) -> list[tuple[Mlp, SecondOpinion]] | None:
+    try:
+        ids = load_folds()
+        return [
+            (load_model(cv_dir / f"fold-{k}"), load_second(cv_dir / f"fold-{k}"))
+            for k in range(len(ids))
+        ]
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def crop_rows(
+    max_lines: int,
+    pe: tuple | str,
+    cv_dir: Path,
+    errors: Errors,
+    wrong: Counter[str],
+) -> list[tuple[str, ...]]:
+    """The real line crops, each read only by the fold model that did not see it (the
+    shipped model was trained on all of them), first opinion alone and with the second."""
+    folds = load_folds()
+    fold_of = {i: k for k, f in enumerate(folds) for i in f}
+    models = _fold_models(cv_dir)
+    files = sorted((DATA / "real_lines").glob("*.tif"))
+    if max_lines:
+        files = files[:max_lines]
+    parts = {"all": "", "documents": " photographed", "rendered": " rendered by the set's makers"}
+    ours = {p: Stats() for p in parts}
+    first = {p: Stats() for p in parts}
+    theirs = {p: Stats() for p in parts}
+    asked = 0
+    for f in files:
+        gray = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)
+        truth = f.with_name(f.stem + ".gt.txt").read_text().strip()
+        if gray is None or not truth:
+            continue
+        part = "rendered" if is_rendered(f.stem) else "documents"
+        mlp, second = models[fold_of[f.stem]] if models else (None, None)
+        t0 = time.perf_counter()
+        alone = read_line(gray, model=mlp, unsure=0.0)
+        t_alone = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        read = read_line(gray, model=mlp, second=second)
+        got = repair_line(read.text, read.probs)[0]
+        seconds = time.perf_counter() - t0
+        asked += not np.array_equal(read.probs, alone.probs)
+        conf = float(read.probs.max(axis=1).min()) if len(read.text) else 0.0
+        ok = accepted_line(got, conf)
+        got_alone = repair_line(alone.text, alone.probs)[0]
+        conf_alone = float(alone.probs.max(axis=1).min()) if len(alone.text) else 0.0
+        for p in ("all", part):
+            ours[p].add(got, truth, seconds, ok)
+            first[p].add(got_alone, truth, t_alone, accepted_line(got_alone, conf_alone))
+        errors.add(got, truth)
+        if ok and got != truth:
+            wrong.update(wrong_fields(got, truth))
+        if not isinstance(pe, str):
+            t0 = time.perf_counter()
+            pe_got = pe[1](gray)
+            dt_pe = time.perf_counter() - t0
+            for p in ("all", part):
+                theirs[p].add(pe_got, truth, dt_pe, accepted_line(pe_got, 1.0))
+    how = "cross-validated" if models else "shipped model, trained on them"
+    rows: list[tuple[str, ...]] = []
+    for p, label in parts.items():
+        if not ours[p].times:
+            continue
+        n = f"real line crops{label} ({len(ours[p].times)}), {how}"
+        rows.append((n, "autogate", *ours[p].row()))
+        rows.append((n, "autogate, first opinion alone", *first[p].row()))
+        if theirs[p].times:
+            rows.append((n, "PassportEye", *theirs[p].row()))
+    rows.append((f"second opinion asked on {asked} of {len(ours['all'].times)} lines",))
+    if not models:
+        rows.append((f"no fold models in {cv_dir}: run models/mrz/cv.py for the CV figure",))
+    return rows
+
+
+def run(per_level: int, max_lines: int, with_pe: bool, cv_dir: Path) -> str:
     pe = passporteye_setup() if with_pe else "not run (--no-passporteye)"
     pe_note = pe if isinstance(pe, str) else ""
     load_model()
@@ -172,33 +304,14 @@ def run(per_level: int, max_lines: int, with_pe: bool) -> str:
         print(f"  {level}: done", file=sys.stderr, flush=True)
     shutil.rmtree(tmp, ignore_errors=True)
 
-    files = sorted((DATA / "real_lines").glob("*.tif"))
-    if max_lines:
-        files = files[:max_lines]
-    ours, theirs, errors = Stats(), Stats(), Errors()
-    for f in files:
-        gray = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)
-        truth = f.with_name(f.stem + ".gt.txt").read_text().strip()
-        if gray is None or not truth:
-            continue
-        t0 = time.perf_counter()
-        read = read_line(gray)
-        got = repair_line(read.text, read.probs)[0]
-        ours.add(got, truth, time.perf_counter() - t0)
-        errors.add(got, truth)
-        if not isinstance(pe, str):
-            t0 = time.perf_counter()
-            got = pe[1](gray)
-            theirs.add(got, truth, time.perf_counter() - t0)
-    n = f"real line crops ({len(ours.times)})"
-    rows.append((n, "autogate", *ours.row()))
-    if theirs.times:
-        rows.append((n, "PassportEye", *theirs.row()))
-
+    rows += crop_rows(max_lines, pe, cv_dir, errors := Errors(), wrong := Counter())
     head = "| input | reader | exact | valid but wrong | per-character | median ms | p95 ms |"
     out = [head, "|" + " --- |" * 7]
-    out += ["| " + " | ".join(r) + " |" for r in rows]
+    out += ["| " + " | ".join(r) + " |" for r in rows if len(r) > 1]
+    out += ["\n" + r[0] for r in rows if len(r) == 1]
     out.append(f"\nautogate's errors on the line crops: {errors.report()}")
+    fields = ", ".join(f"{k} {v}" for k, v in wrong.most_common()) or "none"
+    out.append(f"\nautogate's valid-but-wrong line reads by field: {fields}")
     if pe_note:
         out.append(f"\nPassportEye: {pe_note}")
     return "\n".join(out)
@@ -209,8 +322,15 @@ def main() -> int:
     ap.add_argument("--per-level", type=int, default=80, help="pages per level, 0 = none")
     ap.add_argument("--lines", type=int, default=0, help="real line crops to use, 0 = all")
     ap.add_argument("--no-passporteye", action="store_true")
+    ap.add_argument(
+        "--cv-dir",
+        type=Path,
+        default=CV_DIR,
+        help="fold models (models/mrz/cv.py); crops are scored only by the model that did "
+        "not see them",
+    )
     args = ap.parse_args()
-    print(run(args.per_level, args.lines, not args.no_passporteye))
+    print(run(args.per_level, args.lines, not args.no_passporteye, args.cv_dir))
     return 0
 
 

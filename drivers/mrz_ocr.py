@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from drivers.mrz_band import char_lines
+from drivers.mrz_recog import CNN_SIZE, CNN_SPAN, UNSURE, SecondOpinion, load_second, pool
 from gate.resources import shipped_dir
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ<"
@@ -233,6 +234,35 @@ def ink(line: np.ndarray) -> np.ndarray:
     return np.clip(v / top, 0, 1)
 
 
+@dataclass(frozen=True)
+class Layout:
+    """Where the characters of a line crop are: its ink map (``LINE_H`` high), each
+    character's centre, the pitch, and the text row's top and bottom."""
+
+    ink: np.ndarray
+    centres: np.ndarray
+    pitch: float
+    top: float
+    bot: float
+
+    def windows(
+        self,
+        shifts: tuple[float, ...] = (0.0,),
+        size: tuple[int, int] = (GLYPH_H, GLYPH_W),
+        span: float = 1.0,
+    ) -> np.ndarray:
+        """Windows (len(shifts) * n, h * w) ``span`` pitches wide, one per character and
+        shift (fractions of the pitch), the n windows of each shift one after another."""
+        c = np.asarray(self.centres, np.float32)
+        b = self.pitch
+        return np.concatenate(
+            [
+                _cells(self.ink, c + np.float32(sh * b), b * span, self.top, self.bot, size)
+                for sh in shifts
+            ]
+        )
+
+
 def glyphs(
     line: np.ndarray,
     n: int | None = None,
@@ -246,6 +276,14 @@ def glyphs(
     With several ``shifts`` (fractions of the pitch), the k windows of each shift follow
     one another (len(shifts) * k rows).
     """
+    lay = layout(line, n, allowed)
+    if lay is None:
+        return np.zeros((0, GLYPH_H * GLYPH_W), np.float32)
+    return lay.windows(shifts)
+
+
+def layout(line: np.ndarray, n: int | None = None, allowed: tuple[int, ...] = ()) -> Layout | None:
+    """The characters' places on a line crop (see ``glyphs``), or None when none are found."""
     if line.ndim == 3:
         line = cv2.cvtColor(line, cv2.COLOR_BGR2GRAY)
     if line.shape[0] != LINE_H:
@@ -263,7 +301,7 @@ def glyphs(
         if stats[i, 3] >= 0.2 * hmax and stats[i, 4] >= 6 and stats[i, 3] < 0.95 * hmax
     ]
     if len(comps) < 3:
-        return np.zeros((0, GLYPH_H * GLYPH_W), np.float32)
+        return None
     heights = np.array([c[3] for c in comps])
     tall_h = np.percentile(heights, 90)
     # drop specks far from the text row
@@ -283,7 +321,7 @@ def glyphs(
         else:
             merged.append([x, y, w, h])
     if len(merged) < 3:
-        return np.zeros((0, GLYPH_H * GLYPH_W), np.float32)
+        return None
     merged = _join_split(merged)
     xs = np.array([m[0] + m[2] / 2 for m in merged])
     ws = np.array([m[2] for m in merged])
@@ -315,8 +353,7 @@ def glyphs(
     # the text row from the tall components, with a margin
     top = row_top - 0.2 * (row_bot - row_top)
     bot = row_bot + 0.2 * (row_bot - row_top)
-    c = np.asarray(centres, np.float32)
-    return np.concatenate([_cells(v, c + np.float32(sh * b), b, top, bot) for sh in shifts])
+    return Layout(v, np.asarray(centres, np.float32), b, float(top), float(bot))
 
 
 def _join_split(merged: list[list[float]]) -> list[list[float]]:
@@ -339,19 +376,27 @@ def _join_split(merged: list[list[float]]) -> list[list[float]]:
     return out
 
 
-def _cells(v: np.ndarray, centres: np.ndarray, pitch: float, top: float, bot: float) -> np.ndarray:
-    """One remap cuts every window (pitch wide, centred on each character) at once.
+def _cells(
+    v: np.ndarray,
+    centres: np.ndarray,
+    width: float,
+    top: float,
+    bot: float,
+    size: tuple[int, int] = (GLYPH_H, GLYPH_W),
+) -> np.ndarray:
+    """One remap cuts every window (``width`` wide, centred on each character) at once.
 
     Hand-rolled rather than one ``cv2.resize`` per cell: dozens of tiny OpenCV calls cost
     more in thread wake-ups than in work on a loaded 2-core machine.
     """
     n = len(centres)
-    jx = (np.arange(GLYPH_W, dtype=np.float32) + 0.5) * (pitch / GLYPH_W) - pitch / 2 - 0.5
-    map_x = (centres[:, None] + jx[None, :]).reshape(1, -1).repeat(GLYPH_H, axis=0)
-    jy = top + (np.arange(GLYPH_H, dtype=np.float32) + 0.5) * ((bot - top) / GLYPH_H) - 0.5
-    map_y = np.repeat(jy[:, None], n * GLYPH_W, axis=1).astype(np.float32)
+    gh, gw = size
+    jx = (np.arange(gw, dtype=np.float32) + 0.5) * (width / gw) - width / 2 - 0.5
+    map_x = (centres[:, None] + jx[None, :]).reshape(1, -1).repeat(gh, axis=0)
+    jy = top + (np.arange(gh, dtype=np.float32) + 0.5) * ((bot - top) / gh) - 0.5
+    map_y = np.repeat(jy[:, None], n * gw, axis=1).astype(np.float32)
     out = cv2.remap(v, map_x.astype(np.float32), map_y, cv2.INTER_LINEAR, borderValue=0)
-    return out.reshape(GLYPH_H, n, GLYPH_W).transpose(1, 0, 2).reshape(n, -1).copy()
+    return out.reshape(gh, n, gw).transpose(1, 0, 2).reshape(n, -1).copy()
 
 
 # --- 4. the classifier ----------------------------------------------------------------
@@ -408,7 +453,12 @@ def load_model(model_dir: Path = MODEL_DIR) -> Mlp:
 
 
 def read_line(
-    line: np.ndarray, n: int | None = None, allowed: tuple[int, ...] = (), model: Mlp | None = None
+    line: np.ndarray,
+    n: int | None = None,
+    allowed: tuple[int, ...] = (),
+    model: Mlp | None = None,
+    second: SecondOpinion | None = None,
+    unsure: float = UNSURE,
 ) -> LineRead:
     """Recognise one line crop (gray or BGR, any height).
 
@@ -416,11 +466,20 @@ def read_line(
     right (``SHIFTS``), and the three opinions are combined (geometric mean): a glyph the
     pitch model placed slightly off, or one that sits between two readings, is decided
     by the views that see it whole. About a millisecond more per page.
+
+    When the line's least certain character is under ``unsure``, the second opinion
+    (``drivers.mrz_recog``, the shipped one unless ``second`` is given; ``unsure=0``
+    never asks it) reads the same characters in its own wider windows and the two are
+    pooled per character.
     """
-    g = glyphs(line, n, allowed, SHIFTS)
-    if len(g) == 0:
+    lay = layout(line, n, allowed)
+    if lay is None:
         return LineRead("", np.zeros((0, len(ALPHABET)), np.float32))
+    g = lay.windows(SHIFTS)
     p = (model or load_model()).probs(g).reshape(len(SHIFTS), -1, len(ALPHABET))
     p = np.exp(np.log(p + 1e-6).mean(axis=0))
     p /= p.sum(axis=1, keepdims=True)
+    if float(p.max(axis=1).min()) < unsure:
+        opinion = second or load_second()
+        p = pool(p, opinion.probs(lay.windows(size=CNN_SIZE, span=CNN_SPAN)))
     return LineRead("".join(ALPHABET[i] for i in p.argmax(axis=1)), p)

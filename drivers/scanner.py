@@ -27,6 +27,7 @@ from PIL import Image
 
 from drivers.interfaces import Emit
 from drivers.mrz_ocr import ALPHABET, LineRead, find_bands, load_model, read_line
+from drivers.mrz_recog import load_second
 from gate.config import GateConfig, OcrScannerConfig
 from gate.inputs import DocumentPlaced, DocumentRemoved
 from gate.mrz import LAYOUTS, parse_mrz
@@ -241,6 +242,7 @@ class OcrScanner:
 
     async def start(self, emit: Emit) -> None:
         await asyncio.to_thread(load_model)  # fail at start, not at the first traveller
+        await asyncio.to_thread(load_second)  # (and the second opinion's session built)
         self._stamp = self._current()
         self._task = asyncio.create_task(self._watch(emit), name=f"{self.name}-watch")
 
