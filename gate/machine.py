@@ -105,7 +105,7 @@ class Txn:
     released: bool = False  # an officer released the traveller after a referral
     entered: bool = False  # the traveller walked into the mantrap
     outcome: str | None = None  # set once: accepted / referred / aborted
-    face_limits: tuple[tuple[str, float], ...] = ()  # thresholds the face decision applied
+    face_limits: tuple[tuple[str, float | None], ...] = ()  # thresholds the face decision applied
 
 
 @dataclass(frozen=True)

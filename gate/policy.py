@@ -39,7 +39,7 @@ class Decision:
     reasons: tuple[ReasonCode, ...]
     category: str
     # the thresholds a face decision applied ("match", "pad", "quality"), for the officer
-    limits: tuple[tuple[str, float], ...] = ()
+    limits: tuple[tuple[str, float | None], ...] = ()
 
     def texts(self) -> list[str]:
         """The console's lines, one per reason."""
