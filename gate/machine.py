@@ -329,14 +329,15 @@ def _summary(txn: Txn, referral: bool) -> dict[str, Any]:
         out["face"] = {
             "match": face.match,
             "score": round(face.score, 4),
-            "threshold": round(limits.get("match", face.threshold), 4),
+            "threshold": round(limits.get("match") or face.threshold, 4),
             "pad_score": round(face.pad_score, 4),
             "quality": round(face.quality, 4),
             "backend": face.backend,
         }
         for key, name in (("pad_threshold", "pad"), ("quality_threshold", "quality")):
-            if name in limits:
-                out["face"][key] = round(limits[name], 4)
+            limit = limits.get(name)
+            if limit is not None:  # a site may leave the PAD limit to the model
+                out["face"][key] = round(limit, 4)
     return out
 
 
