@@ -23,6 +23,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from autogate import credentials
+from autogate.cli import add_verify_arguments  # noqa: F401 - the options live with the parser
 from gate import checkpoint
 from gate.actions import OUTCOME_EVENTS, EventType, Publish
 from gate.journal import Head, iter_records, journal_files, verify, verify_all
@@ -194,13 +195,6 @@ def check_at_start(journal: Path, checkpoints: Path, key: Ed25519PrivateKey) -> 
 def _all_records(journal: Path) -> Iterator[Any]:
     for f in journal_files(journal):
         yield from iter_records(f)
-
-
-def add_verify_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--checkpoints", help="signed checkpoints file (JSON lines) to anchor the journal to"
-    )
-    p.add_argument("--public-key", help="Ed25519 public key (PEM) that signed the checkpoints")
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

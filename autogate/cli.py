@@ -11,34 +11,40 @@ One exit-code scheme for every subcommand (docs/cli.md):
 
 from __future__ import annotations
 
+# Start-up matters here: every call of the CLI (and every systemd start) pays for what
+# this module imports. So it imports only the standard library at the top; a subcommand
+# imports what it uses when it runs, and the device tools' modules are imported only
+# when their own subcommand is on the command line (``TOOLS`` below).
 import argparse
-import asyncio
 import importlib
 import logging
-import signal
 import sys
+from typing import TYPE_CHECKING
 
-from autogate import logs
-from autogate.audit import add_verify_arguments
-from gate.config import ConfigError, Devices, GateConfig, load_config
+if TYPE_CHECKING:
+    from gate.config import GateConfig
 
 EXIT_OK, EXIT_NO, EXIT_USAGE = 0, 1, 2
 EXIT_CONFIG = EXIT_USAGE
 
-# device tools register their own subcommands (``add_subcommands``) when installed
-TOOL_MODULES = (
-    "drivers.mrz_cli",
-    "drivers.chip_cli",
-    "drivers.face_cli",
-    "drivers.watchlist_cli",
-    "drivers.bus_cli",
-    "console.cli",
-    "sim.cli",
-)
+# device tools register their own subcommands (``add_subcommands``) when installed:
+# subcommand -> (module, one-line help). The help is repeated here so that `autogate
+# --help` needs none of them; tests/ops/test_startup.py checks it matches the modules.
+TOOLS: dict[str, tuple[str, str]] = {
+    "mrz": ("drivers.mrz_cli", "parse or read a machine-readable zone"),
+    "chip": ("drivers.chip_cli", "ePassport chip over PC/SC"),
+    "face": ("drivers.face_cli", "live face verification tools"),
+    "lists": ("drivers.watchlist_cli", "local watchlist and pass registry files"),
+    "mqtt": ("drivers.bus_cli", "MQTT bus tools (keys, signed commands, schemas)"),
+    "console": ("console.cli", "the officers' web console"),
+    "sim": ("sim.cli", "the virtual hardware of a gate, and scenarios"),
+}
+TOOL_MODULES = tuple(dict.fromkeys(module for module, _ in TOOLS.values()))
 
 
 def _load(path: str) -> GateConfig:
     """Load the gate config and the policy file it names; any error exits with status 2."""
+    from gate.config import ConfigError, load_config
     from gate.policy_config import policy_for
 
     try:
@@ -63,6 +69,10 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from gate.config import Devices
+
     cfg = _load(args.config)
     if args.sim:
         cfg = cfg.model_copy(update={"devices": Devices()})
@@ -70,6 +80,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 async def _run(cfg: GateConfig, scripted: bool) -> int:
+    import asyncio
+    import signal
+
     from autogate.daemon import Daemon
     from autogate.ops import EXIT_OPS, Ops, OpsError
     from autogate.wiring import build_devices, settings_from
@@ -104,7 +117,30 @@ async def _run(cfg: GateConfig, scripted: bool) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def add_verify_arguments(p: argparse.ArgumentParser) -> None:
+    """``audit verify``'s options (kept here, light, so the parser imports no crypto)."""
+    p.add_argument(
+        "--checkpoints", help="signed checkpoints file (JSON lines) to anchor the journal to"
+    )
+    p.add_argument("--public-key", help="Ed25519 public key (PEM) that signed the checkpoints")
+
+
+def _wanted_tool(argv: list[str]) -> str | None:
+    """The tool subcommand named on the command line, if any (the first word that is
+    not an option)."""
+    for word in argv:
+        if word == "--":
+            return None
+        if not word.startswith("-"):
+            return word if word in TOOLS else None
+    return None
+
+
+def build_parser(
+    argv: list[str] | None = None, *, every_tool: bool = False
+) -> argparse.ArgumentParser:
+    """The parser; only the tool named in ``argv`` (or every tool) is imported, the
+    others appear by name and help."""
     p = argparse.ArgumentParser(prog="autogate", description="Edge controller of an e-gate")
     p.add_argument("-v", "--verbose", action="store_true", help="log debug detail to stderr")
     sub = p.add_subparsers(dest="command", required=True)
@@ -127,13 +163,21 @@ def build_parser() -> argparse.ArgumentParser:
     add_verify_arguments(ver)
     ver.set_defaults(func=cmd_audit_verify)
 
-    for name in TOOL_MODULES:
+    wanted = _wanted_tool(sys.argv[1:] if argv is None else argv)
+    loaded: set[str] = set()
+    for command, (module, text) in TOOLS.items():
+        if not every_tool and command != wanted:
+            sub.add_parser(command, help=text, add_help=False)  # parsed only for --help
+            continue
+        if module in loaded:
+            continue
         try:
-            mod = importlib.import_module(name)
+            mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
-            if exc.name != name:
+            if exc.name != module:
                 raise
             continue
+        loaded.add(module)
         mod.add_subcommands(sub)
     return p
 
@@ -157,7 +201,9 @@ def user_mistake(exc: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
+    from autogate import logs
+
     logs.setup(verbose=args.verbose)  # JSON lines on stderr (journald)
     # pymodbus logs every timeout with a frame dump at ERROR; the barrier driver reports
     # link faults itself (typed, journaled), so keep only pymodbus's critical messages
