@@ -17,6 +17,11 @@ page reader applies (which line of which format it is, guessed from length and c
 leaning to digits in mixed fields where the recogniser's probabilities allow it. Prints a Markdown table; "valid but wrong" counts
 reads the reader accepted (valid check digits; for autogate also no low-confidence flag)
 that differ from the truth: the errors a gate would not notice.
+
+The recognisers are trained on the real crops too, so crops are scored by 5-fold cross
+validation: each with the models of its fold of ``models/mrz/folds.json`` that did not
+see it (``models/mrz/cv.py`` writes them to ``var/mrz-cv/``), photographed documents and
+the set's rendered lines apart, first opinion alone and with the second.
 """
 
 from __future__ import annotations
