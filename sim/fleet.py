@@ -110,7 +110,7 @@ def _console(run: Path, broker: Broker, gates: list[str]) -> tuple[subprocess.Po
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     (d / "signing.pem").write_bytes(key)
-    (d / "session.secret").write_bytes(secrets.token_bytes(32))
+    (d / "session.secret").write_text(secrets.token_urlsafe(48))  # the console strips it
     port = free_port()
     cfg = {
         "site": SITE,

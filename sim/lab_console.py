@@ -67,7 +67,8 @@ def write_lab_console(
             serialization.NoEncryption(),
         ),
     )
-    secret("session.secret", secrets.token_bytes(32))
+    # text, not raw bytes: the console strips whitespace off the file before its length check
+    secret("session.secret", secrets.token_urlsafe(48).encode())
     officers = {
         "officer": ("demo-officer", secrets.token_urlsafe(9)),
         "supervisor": ("demo-supervisor", secrets.token_urlsafe(9)),

@@ -346,6 +346,10 @@ class Rig:
                     "baudrate": self.baudrate,
                     "parity": "N",
                     "poll_s": 0.02,
+                    # the simulated controller shares a Python process (and its GIL) with
+                    # the rig's page, chip and attack-frame work; on a loaded 2-core machine
+                    # it missed 3 x 0.2 s and the gate went OUT_OF_SERVICE mid-scenario
+                    "timeout_s": 0.5,
                 },
                 "bus": {
                     "type": "mqtt",
