@@ -22,10 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
+from gate.resources import shipped_dir
+
 CNN_SIZE = (24, 24)  # (h, w) of the second opinion's window
 CNN_SPAN = 1.5  # its width, in pitches: a glyph and half of each neighbour
 UNSURE = 0.55  # ask the second opinion when a line's least certain character is under this
-MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "mrz"
+MODEL_DIR = shipped_dir("models/mrz")
 CLASSES = 37  # ALPHABET of drivers.mrz_ocr: 0-9, A-Z, <
 
 

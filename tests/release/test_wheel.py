@@ -137,7 +137,9 @@ def test_run_sim_from_the_wheel_with_the_shipped_example_config(release) -> None
     )
     assert str(bin_dir.parent) in str(shipped)
     cfg = yaml.safe_load(shipped.read_text())
-    assert cfg["policy"]["file"] == "config/policy.example.yaml"  # relative: the shipped one
+    # relative to the config's own folder: the policy shipped beside it
+    assert (shipped.parent / cfg["policy"]["file"]).is_file()
+    cfg["policy"]["file"] = str(shipped.parent / cfg["policy"]["file"])  # config moved here
     cfg["storage"] = {"data_dir": "var", "journal": "var/journal.jsonl"}
     (work / "gate.yaml").write_text(yaml.safe_dump(cfg))
     out = _run([bin_dir / "autogate", "run", "--sim", "--config", "gate.yaml"], cwd=work, env=env)
