@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import sys
 import tempfile
@@ -240,7 +241,7 @@ async def bench(n: int, run_dir: Path) -> str:
             await rig.reset()
         assert rig.daemon is not None
         pid = rig.daemon.pid
-        cpu0 = _cpu_s(pid)
+        cpu0, cpu_done = _cpu_s(pid), 0.0
         rig.mark()
         t_start = time.monotonic()
         for k in range(n):
@@ -251,12 +252,16 @@ async def bench(n: int, run_dir: Path) -> str:
                 await cross(rig, t, c)
             except (RuntimeError, StepFailed) as exc:  # counted; a fresh gate goes on
                 failed.append(f"traveller {k}: {exc}")
+                with contextlib.suppress(OSError):  # a daemon that died took its count
+                    cpu_done += _cpu_s(pid) - cpu0
                 await rig.reset()
+                assert rig.daemon is not None
+                pid, cpu0 = rig.daemon.pid, _cpu_s(rig.daemon.pid)
                 rig.states_mark = len(rig.monitor.states)
             crossings.append(c)
             walls.append(time.monotonic() - t0)
         elapsed = time.monotonic() - t_start
-        cpu = _cpu_s(pid) - cpu0 if rig.daemon is not None and rig.daemon.pid == pid else 0.0
+        cpu = cpu_done + _cpu_s(pid) - cpu0
         rss = peak_rss_mb(rig.daemon.pid) if rig.daemon is not None else float("nan")
         await asyncio.sleep(1.0)
         events, _ = rig.observed()
