@@ -24,6 +24,7 @@ TOOL_MODULES = (
     "drivers.bus_cli",
     "console.cli",
     "sim.cli",
+    "autogate.ingest.cli",
 )
 
 

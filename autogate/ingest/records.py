@@ -1,0 +1,130 @@
+"""From a gate's MQTT message to the row the central record keeps (pure, no I/O).
+
+The centre keeps what it needs to answer "when did this document last enter, and was it
+referred", and no more: the document number only as the national keyed hash
+(HMAC-SHA256, ``gate.events.hash_document_number``) plus its last three characters;
+names, birth dates, portraits and face scores of referral events are dropped here, so they
+never reach the database. A message that is not a valid event of ours becomes a
+``Reject`` (kept apart, with the reason) rather than being lost or crashing a worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from gate import events
+
+TABLES = ("crossings", "referrals", "alarms")
+# columns of each table, in insert order (``event_id`` is the idempotency key)
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "crossings": (
+        "event_id",
+        "site",
+        "gate",
+        "ts",
+        "type",
+        "txn_id",
+        "direction",
+        "decision",
+        "reasons",
+        "number_hash",
+        "number_masked",
+        "nationality",
+        "issuing_state",
+        "document_code",
+    ),
+    "referrals": (
+        "event_id",
+        "site",
+        "gate",
+        "ts",
+        "type",
+        "txn_id",
+        "direction",
+        "reasons",
+        "number_hash",
+        "number_masked",
+        "nationality",
+        "issuing_state",
+        "document_code",
+        "resolution",
+        "officer",
+    ),
+    "alarms": ("event_id", "site", "gate", "ts", "type", "device", "state", "reasons", "detail"),
+}
+_TABLE_OF_SCHEMA = {"crossing/1": "crossings", "referral/1": "referrals", "alarm/1": "alarms"}
+# topic leaves the centre records; others under event/ (the referral photos of
+# console/images.py) are for the site's officers only and are not kept here
+RECORDED_LEAVES = ("event/crossing", "event/referral", "event/alarm")
+
+
+@dataclass(frozen=True)
+class Row:
+    table: str
+    values: tuple[Any, ...]  # in COLUMNS[table] order; ``ts`` as the wire's ISO string
+
+    @property
+    def event_id(self) -> str:
+        return str(self.values[0])
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A message kept for an engineer: its digest makes a redelivery land once."""
+
+    digest: str
+    topic: str
+    payload: bytes
+    error: str
+
+
+def to_record(topic: str, payload: bytes, document_key: bytes) -> Row | Reject | None:
+    """The row for one message on ``autogate/v1/{site}/{gate}/event/...``, or why not;
+    ``None`` for a topic the centre does not record (photos)."""
+    if not topic.endswith(RECORDED_LEAVES):
+        return None
+
+    def reject(error: str) -> Reject:
+        digest = hashlib.sha256(topic.encode("utf-8", "replace") + b"\0" + payload).hexdigest()
+        return Reject(digest, topic[:512], payload, error[:500])
+
+    try:
+        msg = json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return reject(f"not JSON: {exc}")
+    if not isinstance(msg, dict):
+        return reject("not a JSON object")
+    try:
+        events.validate(msg)
+    except events.EventError as exc:
+        return reject(str(exc))
+    table = _TABLE_OF_SCHEMA.get(msg["schema"])
+    if table is None:
+        return reject(f"schema {msg['schema']} is not recorded centrally")
+    parts = topic.split("/")
+    if len(parts) < 5 or parts[2] != msg["site"] or parts[3] != msg["gate"]:
+        return reject("topic does not name the payload's site and gate")
+    doc = _document(msg, document_key) if table != "alarms" else {}
+    row: dict[str, Any] = {
+        **msg,
+        **doc,
+        "reasons": json.dumps(msg.get("reasons", [])),
+        "detail": msg.get("detail"),
+    }
+    return Row(table, tuple(row.get(c) for c in COLUMNS[table]))
+
+
+def _document(msg: dict[str, Any], key: bytes) -> dict[str, Any]:
+    """Document columns: crossings arrive hashed; referrals carry the number in clear."""
+    doc = msg.get("document") or {}
+    out = {k: doc.get(k) for k in ("nationality", "issuing_state", "document_code")}
+    if "number_hash" in doc:
+        out["number_hash"] = doc["number_hash"]
+        out["number_masked"] = doc.get("number_masked")
+    elif doc.get("document_number"):
+        out["number_hash"] = events.hash_document_number(doc["document_number"], key)
+        out["number_masked"] = events.mask_document_number(doc["document_number"])
+    return out
