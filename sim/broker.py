@@ -31,6 +31,7 @@ PASSWORDS = {
     "gate-kul1-g02": "pw-g02",
     "console": "pw-console",
     "monitor": "pw-monitor",
+    "ingest": "pw-ingest",  # the central record (autogate ingest): reads events only
 }
 
 
@@ -58,6 +59,7 @@ def acl_text(site: str, gates: tuple[str, ...]) -> str:
         )
     blocks.append("user console\ntopic write autogate/v1/+/+/cmd/#\ntopic read autogate/v1/#\n")
     blocks.append("user monitor\ntopic read autogate/v1/#\n")
+    blocks.append("user ingest\ntopic read autogate/v1/+/+/event/#\n")
     return "\n".join(blocks)
 
 

@@ -76,6 +76,7 @@ class Worker:
         client.max_inflight_messages_set(1000)
         client.on_connect = self._on_connect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         return client
 
     def _on_connect(self, client: mqtt.Client, _ud: Any, _flags: Any, rc: Any, _p: Any) -> None:
@@ -83,6 +84,12 @@ class Worker:
             log.error("ingest %s: broker refused the connection: %s", self.client_id, rc)
             return
         client.subscribe(self.cfg.subscription, qos=1)
+
+    def _on_subscribe(self, _c: mqtt.Client, _ud: Any, _mid: int, codes: Any, _p: Any) -> None:
+        if any(c.is_failure for c in codes):
+            log.error("ingest %s: subscription refused: %s", self.client_id, codes)
+            return
+        log.info("ingest %s: subscribed to %s", self.client_id, self.cfg.subscription)
         self.subscribed.set()
 
     def _on_message(self, _c: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
