@@ -36,6 +36,12 @@ def add_subcommands(sub: Any) -> None:
     m.add_argument("--config", required=True)
     m.set_defaults(func=cmd_migrate)
 
+    s = isub.add_parser("serve", help="the entry service departure gates ask (overstay)")
+    s.add_argument("--config", required=True)
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8766)
+    s.set_defaults(func=cmd_serve)
+
     q = isub.add_parser("query", help="crossings and referrals of one document (read-only)")
     q.add_argument("--config", required=True)
     q.add_argument("--document", required=True, help="document number as printed")
@@ -125,6 +131,26 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     except StoreError as exc:
         print(f"autogate ingest: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """``POST /v1/last-entry`` on the read-only connection (autogate/ingest/entries.py)."""
+    import uvicorn
+
+    from autogate.ingest.config import read_secret
+    from autogate.ingest.entries import build_app
+    from autogate.ingest.store import Store, StoreError
+
+    cfg = _config(args.config)
+    try:
+        key = read_secret(cfg.document_key_file)
+        store = Store(cfg.query_database or cfg.database, read_only=True)
+    except (StoreError, ConfigError) as exc:
+        print(f"autogate ingest: {exc}", file=sys.stderr)
+        return 1
+    uvicorn.run(build_app(store, key), host=args.host, port=args.port, log_level="warning")
+    store.close()
     return 0
 
 
