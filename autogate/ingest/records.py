@@ -91,16 +91,20 @@ def to_record(topic: str, payload: bytes, document_key: bytes) -> Row | Reject |
         digest = hashlib.sha256(topic.encode("utf-8", "replace") + b"\0" + payload).hexdigest()
         return Reject(digest, topic[:512], payload, error[:500])
 
+    if b"\\u0000" in payload:  # PostgreSQL text cannot hold it: the batch would never commit
+        return reject("a NUL character in a string")
     try:
         msg = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return reject(f"not JSON: {exc}")
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        return reject(f"not JSON: {type(exc).__name__}: {exc}")
     if not isinstance(msg, dict):
         return reject("not a JSON object")
     try:
         events.validate(msg)
     except events.EventError as exc:
         return reject(str(exc))
+    except RecursionError:
+        return reject("nested too deeply")
     table = _TABLE_OF_SCHEMA.get(msg["schema"])
     if table is None:
         return reject(f"schema {msg['schema']} is not recorded centrally")

@@ -59,3 +59,11 @@ def test_bad_messages_are_rejects_with_a_reason_not_exceptions():
 def test_referral_photos_are_not_kept_centrally():
     topic = "autogate/v1/kul1/g01/event/referral-image"
     assert to_record(topic, b'{"portrait": "...base64 of a face..."}', KEY) is None
+
+
+def test_deeply_nested_json_is_a_reject_not_a_dead_worker():
+    # a poison message that raised would kill the worker on every redelivery
+    topic = "autogate/v1/kul1/g01/event/crossing"
+    for body in (b"[" * 100_000, b'{"a":' * 50_000 + b"1" + b"}" * 50_000):
+        rec = to_record(topic, body, KEY)
+        assert isinstance(rec, Reject)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import psycopg
 import pytest
 
@@ -77,3 +79,15 @@ def test_postgresql_reader_role_reads_records_but_not_rejects_and_writes_nothing
         )
     with psycopg.connect(reader_url) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
         conn.execute("SELECT * FROM rejects")
+
+
+def test_a_nul_character_is_a_reject_not_a_batch_that_never_commits(db_url: str):
+    # PostgreSQL text cannot hold NUL: such a row would fail its batch on every retry
+    topic, payload = crossing()
+    payload["txn_id"] = "t\x00x"
+    body = json.dumps(payload).encode()
+    rec = to_record(topic, body, KEY)
+    assert isinstance(rec, Reject) and "NUL" in rec.error
+    store = Store(db_url)
+    store.migrate()
+    assert store.write([rec, *_records(crossing())]).inserted == 1
