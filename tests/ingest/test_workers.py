@@ -125,3 +125,36 @@ def test_killed_worker_loses_nothing_and_doubles_nothing(
         gate.disconnect()
         gate.loop_stop()
         workers.stop()
+
+
+def test_run_restarts_a_worker_that_dies(broker: Broker, tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'record.sqlite'}"
+    log = tmp_path / "run.log"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "autogate.cli", "ingest", "run", "--workers", "2"]
+        + ["--config", str(_config(tmp_path, broker, url))],
+        stderr=log.open("wb"),
+        cwd=Path(__file__).parents[2],
+    )
+
+    def children() -> list[int]:
+        out = subprocess.run(["pgrep", "-P", str(run.pid)], capture_output=True, text=True)
+        return [int(p) for p in out.stdout.split()]
+
+    try:
+        deadline = time.monotonic() + 30
+        while log.read_bytes().count(b"subscribed to") < 2:
+            assert run.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        first = children()
+        assert len(first) == 2
+        os.kill(first[0], signal.SIGKILL)
+        while log.read_bytes().count(b"subscribed to") < 3:
+            assert time.monotonic() < deadline + 30, log.read_text()
+            time.sleep(0.05)
+        now = children()
+        assert len(now) == 2 and first[0] not in now and first[1] in now
+    finally:
+        run.terminate()
+        run.wait(20)
+    assert run.returncode == 0
