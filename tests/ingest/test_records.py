@@ -67,3 +67,43 @@ def test_deeply_nested_json_is_a_reject_not_a_dead_worker():
     for body in (b"[" * 100_000, b'{"a":' * 50_000 + b"1" + b"}" * 50_000):
         rec = to_record(topic, body, KEY)
         assert isinstance(rec, Reject)
+
+
+def test_the_compiled_validator_agrees_with_the_gates_schemas():
+    import copy
+    import random
+
+    from autogate.ingest.records import validate
+
+    rng = random.Random(20)
+    base = [crossing()[1], referral()[1], alarm()[1]]
+    values = [None, 1, -1, 2.5, True, "", "x", "Z" * 300, [], {}, ["doc_expired"], "accepted",
+              "2026-02-30", "2026-02-28", "P", "UTO", "******567", "arrival", "referral.opened"]  # fmt: skip
+    disagree = []
+    for _ in range(4000):
+        p = copy.deepcopy(rng.choice(base))
+        target = p
+        if "document" in p and rng.random() < 0.5:
+            target = p["document"]
+        key = rng.choice([*target, "extra"])
+        target[key] = rng.choice(values)
+        try:
+            events.validate(p)
+            gate_ok = True
+        except events.EventError:
+            gate_ok = False
+        try:
+            validate(p)
+            ours = True
+        except (events.EventError, KeyError):
+            ours = False
+        if gate_ok != ours:
+            disagree.append(p)
+    assert disagree == []
+
+
+def test_a_schema_field_of_the_wrong_type_is_a_reject():
+    topic, payload = crossing()
+    for value in ([1], {"a": 1}, 7, None):
+        payload["schema"] = value
+        assert isinstance(to_record(topic, json.dumps(payload).encode(), KEY), Reject)
