@@ -122,11 +122,64 @@ def run(n: int, workers: int, url: str, broker: Broker, tmp: Path) -> dict[str, 
     }
 
 
+def lookups(n: int, url: str, tmp: Path) -> tuple[float, float]:
+    """The departure gate's question (drivers.watchlist.HttpEntryRecord) to
+    ``autogate ingest serve`` on the record just filled: p50 / p95 in ms."""
+    import asyncio
+
+    from drivers.watchlist import HttpEntryRecord
+    from gate.results import MrzRecord
+    from sim.broker import free_port
+
+    port = free_port()
+    cfg = tmp / "serve.yaml"
+    cfg.write_text(f"database: '{url}'\ndocument_key_file: {tmp / 'key'}\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "autogate.cli", "ingest", "serve", "--config", str(cfg)]
+        + ["--port", str(port)],
+        cwd=REPO,
+    )
+
+    async def ask() -> list[float]:
+        adapter = HttpEntryRecord("record", f"http://127.0.0.1:{port}", timeout_s=5)
+        times = []
+        for i in range(n):
+            mrz = MrzRecord(
+                format="TD3", document_code="P", issuing_state="UTO", surname="X",
+                given_names="Y", document_number=f"B{i:08d}", nationality="UTO",
+                date_of_birth=None, sex="F", date_of_expiry=None, valid=True,
+            )  # fmt: skip
+            t0 = time.perf_counter()
+            got = await adapter.check(mrz)
+            times.append((time.perf_counter() - t0) * 1000)
+            assert got.entry_checked and got.last_entry is not None, got
+        await adapter.close()
+        return sorted(times)
+
+    try:
+        import httpx
+
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "ingest serve did not start"
+                time.sleep(0.1)
+        times = asyncio.run(ask())
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    return statistics.median(times), times[int(0.95 * (len(times) - 1))]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=20_000)
     ap.add_argument("--workers", type=int, nargs="*", default=[1, 2])
     ap.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql")
+    ap.add_argument("--lookups", type=int, default=500, help="overstay lookups afterwards")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="autogate-bench-ingest-"))
     broker = Broker(tmp / "broker", make_certs(tmp / "certs", ["gate-kul1-g01"]))
@@ -149,6 +202,11 @@ def main() -> int:
                 f"{w:>7} {r['events']:>7} {r['seconds']:>8.2f} {r['per_s']:>9.0f}"
                 f" {r['p50_ms']:>7.0f} {r['p95_ms']:>7.0f} {r['publish_s']:>9.2f}",
                 flush=True,
+            )
+        if args.lookups:
+            p50, p95 = lookups(args.lookups, url, tmp)
+            print(
+                f"overstay lookup at the gate ({args.lookups}): p50 {p50:.1f} ms, p95 {p95:.1f} ms"
             )
     finally:
         if cluster is not None:
