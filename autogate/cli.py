@@ -38,6 +38,7 @@ TOOLS: dict[str, tuple[str, str]] = {
     "mqtt": ("drivers.bus_cli", "MQTT bus tools (keys, signed commands, schemas)"),
     "console": ("console.cli", "the officers' web console"),
     "sim": ("sim.cli", "the virtual hardware of a gate, and scenarios"),
+    "ingest": ("autogate.ingest.cli", "the central crossing record (MQTT -> PostgreSQL/SQLite)"),
 }
 TOOL_MODULES = tuple(dict.fromkeys(module for module, _ in TOOLS.values()))
 

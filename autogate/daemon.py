@@ -16,7 +16,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -263,6 +263,12 @@ class Daemon:
     def _send(self, act: Publish, now: float) -> None:
         """Journal the event (no personal data), build its wire form, hand it to the bus."""
         reasons = [r.value for r in act.reasons]
+        if (
+            events.schema_id(act.type) in ("crossing/1", "referral/1")
+            and "direction" not in act.data
+        ):
+            # the central record tells an entry from an exit by it (overstay, docs/ingest.md)
+            act = replace(act, data={**act.data, "direction": self.cfg.gate.direction})
         self._journal("event", {"type": act.type.value, "txn_id": act.txn_id, "reasons": reasons})
         try:
             payload = events.build_payload(

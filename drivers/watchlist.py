@@ -33,7 +33,7 @@ import threading
 import time
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -267,14 +267,7 @@ class _Base:
                 elapsed_s=time.monotonic() - t0,
                 details=(f"{self.name}: unavailable: {exc}",),
             )
-        return ListsResult(
-            hits=result.hits,
-            unavailable=result.unavailable,
-            pass_record=result.pass_record,
-            pass_checked=result.pass_checked,
-            elapsed_s=time.monotonic() - t0,
-            details=result.details,
-        )
+        return replace(result, elapsed_s=time.monotonic() - t0)
 
     async def _check(self, mrz: MrzRecord) -> ListsResult:
         raise NotImplementedError
@@ -509,13 +502,47 @@ class HttpPassRegistry(_HttpBase):
         return ListsResult(pass_record=record, pass_checked=True, details=(f"{self.name}: pass",))
 
 
+class HttpEntryRecord(_HttpBase):
+    """The central crossing record (``autogate ingest serve``): the last entry of a
+    document, for the overstay check at departure. ``POST {url}/v1/last-entry``."""
+
+    kind = "entry record"  # not ``required``: an outage leaves ``entry_checked`` false
+
+    async def _check(self, mrz: MrzRecord) -> ListsResult:
+        number = norm_number(mrz.document_number)
+        if not number:
+            raise Unavailable("no document number")
+        body = {
+            "document_number": number,
+            "issuing_state": norm_state(mrz.issuing_state),
+            "nationality": norm_state(mrz.nationality),
+        }
+        resp = await self._request("POST", "/v1/last-entry", body)
+        if resp.status_code != 200:
+            raise Unavailable(f"HTTP {resp.status_code}")
+        data = _json(resp)
+        ts = data.get("last_entry", "missing")
+        if ts is None:
+            return ListsResult(entry_checked=True, details=(f"{self.name}: no entry",))
+        try:
+            entry = dt.datetime.fromisoformat(str(ts).replace("Z", "+00:00")).date()
+        except ValueError:
+            raise Unavailable(f"unexpected last_entry: {ts!r}") from None  # never guess
+        return ListsResult(
+            last_entry=entry, entry_checked=True, details=(f"{self.name}: entry {entry}",)
+        )
+
+
 # --- the composite -----------------------------------------------------------------------
 
 
 def merge(results: Sequence[ListsResult]) -> ListsResult:
     """One answer from many: every hit and every unavailable check; the pass valid longest."""
     records = [r.pass_record for r in results if r.pass_record is not None]
+    entries = [r.last_entry for r in results if r.last_entry is not None]
     return ListsResult(
+        last_entry=max(entries, default=None),
+        entry_checked=any(r.entry_checked for r in results),
         hits=tuple(dict.fromkeys(h for r in results for h in r.hits)),
         unavailable=tuple(dict.fromkeys(u for r in results for u in r.unavailable)),
         pass_record=max(records, key=lambda p: p.valid_until, default=None),
@@ -554,15 +581,7 @@ class CompositeWatchlist:
             )
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
-        merged = merge(results)
-        return ListsResult(
-            hits=merged.hits,
-            unavailable=merged.unavailable,
-            pass_record=merged.pass_record,
-            pass_checked=merged.pass_checked,
-            elapsed_s=time.monotonic() - t0,
-            details=merged.details,
-        )
+        return replace(merge(results), elapsed_s=time.monotonic() - t0)
 
     async def close(self) -> None:
         for adapter in self.adapters:
@@ -585,7 +604,10 @@ def build(
         local = LocalPassRegistry if cfg.service == "passes" else LocalWatchlist
         return local(cfg.name, cfg.path, cfg.required)
     if isinstance(cfg, HttpListsConfig):
-        http = HttpPassRegistry if cfg.service == "passes" else HttpWatchlist
+        http: type[_HttpBase] = {
+            "passes": HttpPassRegistry,
+            "entries": HttpEntryRecord,
+        }.get(cfg.service, HttpWatchlist)
         return http(
             cfg.name,
             cfg.url,

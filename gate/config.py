@@ -368,7 +368,9 @@ class HttpListsConfig(Strict):
     type: Literal["http"] = "http"
     name: str = Field("national", min_length=1)
     url: str = Field(pattern=r"^https?://[^\s]+$", description="service base URL")
-    service: Literal["watchlist", "passes"] = "watchlist"
+    service: Literal["watchlist", "passes", "entries"] = Field(
+        "watchlist", description="entries: the central record's last entry (overstay)"
+    )
     required: bool = Field(True, description="as for type local")
     timeout_s: float = Field(1.5, gt=0, le=30, description="per request, connect + read")
     failure_threshold: int = Field(3, ge=1, description="failures in a row that open the breaker")

@@ -74,6 +74,7 @@ def decide_document(
     chip_rules(doc, chip, rule, policy, reasons)
     uncertain_rules(doc, doc_result, chip, reasons)
     category = eligibility_rules(doc, lists, policy, today, reasons)
+    stay_rules(doc, lists, category, policy, today, reasons)
     if doc is not None or lists is not None:  # no MRZ: nothing the lists could be asked
         list_rules(lists, policy, reasons)
     return Decision(accept=not reasons, reasons=tuple(reasons), category=category)
@@ -374,6 +375,47 @@ def _belongs(
         pass_reasons.add(R.ELIG_PASS_EXPIRED)
         ok = False
     return ok
+
+
+# --- 3b. overstay at departure ------------------------------------------------------------
+
+
+def stay_rules(
+    doc: MrzRecord | None,
+    lists: ListsResult | None,
+    category: str,
+    policy: Policy,
+    today: dt.date,
+    reasons: _Reasons,
+) -> None:
+    """At a departure gate, a foreign national's stay since the last recorded entry.
+
+    A citizen is never asked about. A record that could not be asked refers (never
+    through unchecked); no entry on record is not an overstay (the traveller may have
+    entered before the record began, or by sea without a gate). The pass, when there is
+    one, permits the stay until it expires: one that expired after the entry is its own
+    reason; otherwise the category's ``stay_days`` (or the policy's default) is the limit.
+    """
+    if not policy.stay.check or policy.direction != "departure" or doc is None:
+        return
+    if norm_code(doc.nationality) == policy.state:
+        return
+    if lists is None or not lists.entry_checked:
+        reasons.add(R.LIST_UNAVAILABLE)
+        return
+    entry = lists.last_entry
+    if entry is None:
+        return
+    record = lists.pass_record
+    if record is not None and entry <= record.valid_until < today:
+        reasons.add(R.ELIG_OVERSTAY_PASS)
+        return
+    if record is not None and record.valid_until >= today:
+        return  # a valid pass permits the stay
+    limit = next((c.stay_days for c in policy.categories if c.name == category), None)
+    limit = limit or policy.stay.default_days
+    if limit is not None and (today - entry).days > limit:
+        reasons.add(R.ELIG_OVERSTAY)
 
 
 # --- 4. watchlists ----------------------------------------------------------------------

@@ -126,6 +126,9 @@ class Category(Strict):
     )
     pass_types: tuple[Name, ...] = Field((), description="pass_holder only, e.g. EP")
     directions: tuple[Direction, ...] = ("arrival", "departure")
+    stay_days: int | None = Field(
+        None, ge=1, le=36500, description="permitted stay from entry (overstay at departure)"
+    )
 
 
 class DocumentRule(Strict):
@@ -153,6 +156,15 @@ class ChipRule(Strict):
 
 class ListsRule(Strict):
     required: bool = Field(True, description="no watchlist answer at all refers the traveller")
+
+
+class StayRule(Strict):
+    """Overstay at departure: the stay since the central record's last entry."""
+
+    check: bool = Field(False, description="departure gates ask the entry record")
+    default_days: int | None = Field(
+        None, ge=1, le=36500, description="for foreign categories without stay_days"
+    )
 
 
 class FaceRule(Strict):
@@ -195,6 +207,7 @@ class Policy(Strict):
     chip: ChipRule = Field(default_factory=ChipRule)
     lists: ListsRule = Field(default_factory=ListsRule)
     face: FaceRule = Field(default_factory=FaceRule)
+    stay: StayRule = Field(default_factory=StayRule)
 
     @model_validator(mode="after")
     def _verify(self) -> Policy:
@@ -225,6 +238,8 @@ def verify_categories(p: Policy) -> None:
             raise ValueError(f"{where}: directions is empty")
         if c.kind == "citizen" and c.nationalities:
             raise ValueError(f"{where}: citizens are of `state` ({p.state}); drop nationalities")
+        if c.kind == "citizen" and c.stay_days is not None:
+            raise ValueError(f"{where}: a citizen's stay is not limited; drop stay_days")
         if c.kind != "pass_holder" and c.pass_types:
             raise ValueError(f"{where}: pass_types only apply to kind pass_holder")
         if c.kind == "foreign_national" and not c.nationalities:

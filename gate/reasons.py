@@ -80,6 +80,8 @@ class ReasonCode(StrEnum):
     ELIG_PASS_TYPE = "elig_pass_type"
     ELIG_DIRECTION = "elig_direction"
     ELIG_CHIP_REQUIRED = "elig_chip_required"
+    ELIG_OVERSTAY = "elig_overstay"  # departure: stayed beyond the category's permitted stay
+    ELIG_OVERSTAY_PASS = "elig_overstay_pass"  # departure: the pass expired during the stay
 
     # --- watchlists -------------------------------------------------------------
     LIST_STOLEN_DOC = "list_stolen_doc"
@@ -162,6 +164,8 @@ TEXT: dict[ReasonCode, str] = {
     ReasonCode.ELIG_PASS_TYPE: "Pass type not eligible for this gate",
     ReasonCode.ELIG_DIRECTION: "Not eligible in this direction of travel",
     ReasonCode.ELIG_CHIP_REQUIRED: "A chip read is required for this traveller",
+    ReasonCode.ELIG_OVERSTAY: "Stayed beyond the permitted stay",
+    ReasonCode.ELIG_OVERSTAY_PASS: "Pass expired during the stay",
     ReasonCode.LIST_STOLEN_DOC: "Document reported stolen",
     ReasonCode.LIST_LOST_DOC: "Document reported lost",
     ReasonCode.LIST_PERSON: "Watchlist match on the person",

@@ -123,3 +123,7 @@ class ListsResult:
     pass_checked: bool = False
     elapsed_s: float = 0.0
     details: tuple[str, ...] = field(default=())
+    # the central record's last entry of this document (departure gates; overstay):
+    # ``entry_checked`` false means it could not be asked, which is never "no entry"
+    last_entry: dt.date | None = None
+    entry_checked: bool = False

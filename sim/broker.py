@@ -35,6 +35,7 @@ PASSWORDS = {
     "console": "pw-console",
     "monitor": "pw-monitor",
     "monitor2": "pw-monitor2",  # a second recorder: one account is one connection
+    "ingest": "pw-ingest",  # the central record (autogate ingest): reads events only
 }
 
 
@@ -67,6 +68,7 @@ def acl_text(site: str, gates: tuple[str, ...]) -> str:
     )
     blocks.append("user monitor\ntopic read autogate/v1/#\n")
     blocks.append("user monitor2\ntopic read autogate/v1/#\n")
+    blocks.append("user ingest\ntopic read autogate/v1/+/+/event/#\n")
     return "\n".join(blocks)
 
 

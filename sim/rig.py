@@ -51,6 +51,7 @@ from sim.scenario import ChipSetup, Scenario, Traveller
 log = logging.getLogger("autogate.sim")
 
 REPO = Path(__file__).resolve().parents[1]
+POLICY_FILES = {"arrival": "policy.example.yaml", "departure": "policy.departure.example.yaml"}
 FACES = REPO.parent / "shared" / "data" / "faces"
 SITE, GATE = "kul1", "g01"  # the identities sim.broker's password file and ACL know
 
@@ -210,6 +211,7 @@ class Rig:
     level: str = "mild"  # degradation of rendered data pages
     door_travel_s: float = 0.2  # the controller's doors (0: the throughput benchmark)
     walk_s: float = 0.1  # a body crossing a doorway beam
+    direction: str = "arrival"  # of the gate; a scenario may ask for the other (reset)
     parts: dict[str, str | None] = field(default_factory=available_parts)
     remove_run_dir: bool = False  # a folder the rig was given to make its own: gone after stop
 
@@ -270,6 +272,7 @@ class Rig:
         self.pki.write_csca(d / "csca")
         self.registry = Registry()
         self.lists = WatchlistService(self.registry).start()
+        self.entries = WatchlistService(self.registry).start()  # the central record, apart
         # a pcscd and vpcd ports of this rig's own: no other rig or card can reach them
         self._pcscd = await asyncio.to_thread(PrivatePcscd().start)
         self._card_cls = VpcdCard
@@ -295,6 +298,7 @@ class Rig:
             ("monitor", "close"),
             ("card", "stop"),
             ("lists", "stop"),
+            ("entries", "stop"),
             ("broker", "stop"),
         ):
             part = getattr(self, name, None)
@@ -332,7 +336,7 @@ class Rig:
         (d / "gate.password").write_text(self.passwords[f"gate-{SITE}-{GATE}"])
         (d / "document.key").write_bytes(os.urandom(32))
         cfg = {
-            "gate": {"site": SITE, "id": GATE, "direction": "arrival"},
+            "gate": {"site": SITE, "id": GATE, "direction": self.direction},
             "timeouts": {"doc_check": 20, "in_mantrap": 20, "idle": 5},
             "devices": {
                 "scanner": {"type": "ocr", "image_path": str(self.page), "poll_s": 0.05},
@@ -385,10 +389,17 @@ class Rig:
                             "service": "passes",
                             "timeout_s": 1.0,
                         },
+                        {  # the central record's last entry (overstay at departure)
+                            "type": "http",
+                            "name": "entries",
+                            "url": self.entries.url,
+                            "service": "entries",
+                            "timeout_s": 1.0,
+                        },
                     ],
                 },
             },
-            "policy": {"file": str(shipped("config/policy.example.yaml"))},
+            "policy": {"file": str(shipped(f"config/{POLICY_FILES[self.direction]}"))},
             "storage": {"data_dir": str(d / "var"), "journal": str(d / "var" / "journal.jsonl")},
             # the rig's own port, as an operator's scraper would read it
             "ops": {"metrics": {"enabled": True, "port": self.metrics_port}},
@@ -534,12 +545,17 @@ class Rig:
         if t.lists.stolen:
             self.registry.stolen.add((state, number))
         if t.lists.pass_type:
-            self.registry.passes[(state, number)] = (
-                t.lists.pass_type,
-                dt.date.today() + dt.timedelta(days=365),
-            )
+            valid = dt.timedelta(days=365)
+            if t.lists.pass_expired_days_ago is not None:
+                valid = -dt.timedelta(days=t.lists.pass_expired_days_ago)
+            self.registry.passes[(state, number)] = (t.lists.pass_type, dt.date.today() + valid)
+        self.registry.entries.pop(number, None)
+        if t.lists.entered_days_ago is not None:
+            ago = dt.timedelta(days=t.lists.entered_days_ago)
+            self.registry.entries[number] = dt.datetime.now(dt.UTC) - ago
         modes: dict[str, Any] = {"up": "normal", "down": "down", "slow": "slow"}
         self.lists.set_mode(modes[t.lists.service])
+        self.entries.set_mode(modes[t.lists.entries_service])
         if t.chip.present:
             chip = await asyncio.to_thread(self._chip, t, ident)
             if self.card is None:
@@ -701,10 +717,14 @@ class Rig:
     def observed(self) -> tuple[list[dict[str, Any]], list[str]]:
         return self.monitor.events[self.events_mark :], self.doors[self.doors_mark :]
 
-    async def reset(self) -> None:
+    async def reset(self, direction: str = "arrival") -> None:
         """Back to an empty hall and an idle gate between scenarios: a fresh daemon (so no
-        scenario inherits another's state), nobody inside, no faults, broker up."""
+        scenario inherits another's state), nobody inside, no faults, broker up; the gate
+        config rewritten when the scenario's gate serves the other direction."""
         await asyncio.to_thread(self.stop_daemon)
+        if direction != self.direction:
+            self.direction = direction
+            self.config_path = self._write_config()
         self.page.unlink(missing_ok=True)
         if self.card is not None:
             await asyncio.to_thread(self.card.remove)
@@ -719,6 +739,7 @@ class Rig:
 
         self.host.call(empty_hall)
         self.lists.set_mode("normal")
+        self.entries.set_mode("normal")
         await asyncio.to_thread(self._write_scene, None)
         if self.broker.proc is None or self.broker.proc.poll() is not None:
             self.broker.start()

@@ -59,7 +59,7 @@ async def run_one(rig: Rig, s: Scenario) -> Outcome:
     if s.pending or missing:
         return Outcome(s.name, "pending", s.pending or "; ".join(missing))
     t0 = time.monotonic()
-    await rig.reset()
+    await rig.reset(direction=s.direction)
     rig.mark()
     try:
         async with asyncio.timeout(s.timeout_s):

@@ -70,6 +70,9 @@ class ListsSetup(_Strict):
     person_hit: bool = False
     service: Literal["up", "down", "slow"] = "up"
     pass_type: str | None = None  # registered pass (EP, PVP ...) for a foreigner
+    pass_expired_days_ago: int | None = None  # the pass expired this many days ago
+    entered_days_ago: int | None = None  # the central record's last entry (departure gates)
+    entries_service: Literal["up", "down", "slow"] = "up"  # the central record's service
 
 
 class Traveller(_Strict):
@@ -104,6 +107,7 @@ class Scenario(_Strict):
     description: str = ""
     needs: list[Literal["barrier", "mrz", "chip", "face", "mqtt", "policy", "lists"]]
     pending: str | None = None  # a reason this scenario cannot run yet
+    direction: Literal["arrival", "departure"] = "arrival"  # of the gate under test
     traveller: Traveller = Field(default_factory=Traveller)
     steps: list[Step]
     expect: Expect

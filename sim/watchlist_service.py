@@ -1,7 +1,8 @@
 """A stand-in for the national watchlist and pass registry service, for tests and demos.
 
 It speaks the API ``drivers/watchlist.py`` expects (``POST /v1/check``,
-``GET /v1/passes/{state}/{number}``, ``GET /health``) and can misbehave on demand:
+``GET /v1/passes/{state}/{number}``, ``GET /health``, and the central record's
+``POST /v1/last-entry`` of ``autogate/ingest/entries.py``) and can misbehave on demand:
 
 - ``normal``: answers at once;
 - ``slow``: waits ``delay_s`` before answering (the gate's deadline should fire);
@@ -40,6 +41,7 @@ class Registry:
     lost: set[tuple[str, str]] = field(default_factory=set)
     persons: set[tuple[str, str, str]] = field(default_factory=set)  # surname, given, birth
     passes: dict[tuple[str, str], tuple[str, dt.date]] = field(default_factory=dict)
+    entries: dict[str, dt.datetime] = field(default_factory=dict)  # number -> last entry
 
     def hits(self, q: dict[str, Any]) -> list[str]:
         doc = (str(q.get("issuing_state", "")), str(q.get("document_number", "")))
@@ -161,7 +163,7 @@ class WatchlistService:
                 raw = self.rfile.read(length)
                 if self._misbehave():
                     return
-                if self.path != "/v1/check":
+                if self.path not in ("/v1/check", "/v1/last-entry"):
                     return self._send(404, {"error": "not found"})
                 try:
                     query = json.loads(raw)
@@ -169,6 +171,10 @@ class WatchlistService:
                         raise ValueError("not an object")
                 except ValueError:
                     return self._send(400, {"error": "bad request"})
+                if self.path == "/v1/last-entry":
+                    entry = service.registry.entries.get(str(query.get("document_number")))
+                    ts = entry.isoformat().replace("+00:00", "Z") if entry else None
+                    return self._send(200, {"last_entry": ts})
                 self._send(200, {"hits": service.registry.hits(query)})
 
         return Handler

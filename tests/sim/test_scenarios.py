@@ -29,7 +29,8 @@ REQUIRED = {
     "DG1 MRZ mismatch", "wrong face", "printed photo attack", "screen replay attack",
     "tailgater", "cloned chip", "forged SOD", "stolen document hit", "watchlist service down",
     "broker outage mid-crossing", "serial cable pulled mid-crossing", "fire alarm mid-crossing",
-    "daemon killed mid-crossing",
+    "daemon killed mid-crossing", "overstayer at departure",
+    "entry record service down at departure",
 }  # fmt: skip
 
 

@@ -1,0 +1,65 @@
+"""The ingest service's config file (YAML): broker, database, document key, workers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import Field, ValidationError
+
+from gate.config import ConfigError, MqttTLSConfig, Strict
+
+TOPIC = "autogate/v1/+/+/event/#"
+
+
+class IngestBrokerConfig(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    username: str | None = None
+    password_file: Path | None = None
+    tls: MqttTLSConfig | None = None
+    share_group: str = Field("ingest", pattern=r"^[A-Za-z0-9_-]+$")
+    client_id_prefix: str = Field("ingest", pattern=r"^[A-Za-z0-9_-]+$")
+    session_expiry_s: int = Field(7 * 86400, ge=60, description="queue kept for a dead worker")
+
+
+class IngestConfig(Strict):
+    database: str = Field(description="sqlite:///PATH (embedded default) or postgresql://...")
+    query_database: str | None = Field(
+        None, description="url of the read-only login (autogate_reader) for queries"
+    )
+    document_key_file: Path = Field(
+        description="the national key of the document-number hash (same as the gates')"
+    )
+    broker: IngestBrokerConfig = IngestBrokerConfig()
+    workers: int = Field(2, ge=1, le=64)
+    batch_max: int = Field(500, ge=1, le=10_000, description="events per transaction")
+    batch_wait_s: float = Field(0.05, gt=0, le=5, description="longest wait to fill a batch")
+
+    @property
+    def subscription(self) -> str:
+        return f"$share/{self.broker.share_group}/{TOPIC}"
+
+
+def load_ingest_config(path: str | Path) -> IngestConfig:
+    """Parse and validate; any problem is a ``ConfigError`` naming the file and field."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    try:
+        return IngestConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "(root)"
+        raise ConfigError(f"{path}: {where}: {err['msg']}") from None
+
+
+def read_secret(path: Path) -> bytes:
+    try:
+        value = path.read_bytes().strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    if not value:
+        raise ConfigError(f"{path}: empty")
+    return value

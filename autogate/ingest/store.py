@@ -1,0 +1,272 @@
+"""The central crossing record: PostgreSQL (production) or SQLite (embedded default).
+
+Writes are idempotent on ``event_id`` (``INSERT ... ON CONFLICT DO NOTHING``), so a
+message the broker delivers twice (a worker killed after its commit, before its PUBACK)
+lands once. The schema is versioned: ``MIGRATIONS`` is an append-only list, applied in
+one transaction each and recorded in ``schema_version``; a database newer than this code
+is refused rather than written to.
+
+Who may read what (see docs/ingest.md): the writer (the ingest's own login) owns the
+tables; ``autogate_reader`` may SELECT crossings, referrals and alarms only, never
+``rejects`` (raw payloads that may hold a referral's names).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from autogate.ingest.records import COLUMNS, Reject, Row
+
+READER_ROLE = "autogate_reader"
+
+
+class StoreError(Exception):
+    """The database cannot be used as asked (names the database and the reason)."""
+
+
+# (version, description, statements); {ts} and {blob} are the dialect's types
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (
+        1,
+        "crossings, referrals, alarms, rejects",
+        [
+            "CREATE TABLE crossings (event_id TEXT PRIMARY KEY, site TEXT NOT NULL,"
+            " gate TEXT NOT NULL, ts {ts} NOT NULL, type TEXT NOT NULL, txn_id TEXT,"
+            " direction TEXT, decision TEXT, reasons TEXT NOT NULL, number_hash TEXT,"
+            " number_masked TEXT, nationality TEXT, issuing_state TEXT, document_code TEXT,"
+            " received_at {ts} NOT NULL)",
+            "CREATE TABLE referrals (event_id TEXT PRIMARY KEY, site TEXT NOT NULL,"
+            " gate TEXT NOT NULL, ts {ts} NOT NULL, type TEXT NOT NULL, txn_id TEXT,"
+            " direction TEXT, reasons TEXT NOT NULL, number_hash TEXT, number_masked TEXT,"
+            " nationality TEXT, issuing_state TEXT, document_code TEXT, resolution TEXT,"
+            " officer TEXT, received_at {ts} NOT NULL)",
+            "CREATE TABLE alarms (event_id TEXT PRIMARY KEY, site TEXT NOT NULL,"
+            " gate TEXT NOT NULL, ts {ts} NOT NULL, type TEXT NOT NULL, device TEXT,"
+            " state TEXT, reasons TEXT NOT NULL, detail TEXT, received_at {ts} NOT NULL)",
+            "CREATE TABLE rejects (digest TEXT PRIMARY KEY, topic TEXT NOT NULL,"
+            " payload {blob} NOT NULL, error TEXT NOT NULL, received_at {ts} NOT NULL)",
+        ],
+    ),
+    (
+        2,
+        "lookup by document (hash) and time",
+        [
+            "CREATE INDEX crossings_number_ts ON crossings (number_hash, ts)",
+            "CREATE INDEX referrals_number_ts ON referrals (number_hash, ts)",
+        ],
+    ),
+]
+
+# PostgreSQL only: the read-only role (cluster-wide, so created if missing)
+_PG_READER = [
+    f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{READER_ROLE}')"
+    f" THEN CREATE ROLE {READER_ROLE} NOLOGIN; END IF; END $$",
+    f"GRANT SELECT ON crossings, referrals, alarms, schema_version TO {READER_ROLE}",
+    f"REVOKE ALL ON rejects FROM {READER_ROLE}",
+]
+
+
+class _Conn(Protocol):
+    def cursor(self) -> Any: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+    def close(self) -> None: ...
+
+
+@dataclass
+class WriteResult:
+    inserted: int
+    duplicates: int
+    rejected: int
+
+
+class Store:
+    """One connection to the record; ``write`` is the only path that adds rows."""
+
+    def __init__(self, url: str, *, read_only: bool = False) -> None:
+        self.url = url
+        self.read_only = read_only
+        if url.startswith("sqlite:///"):
+            self.dialect = "sqlite"
+            path = url.removeprefix("sqlite:///")
+            target = f"file:{path}?mode=ro" if read_only else f"file:{path}"
+            try:
+                conn = sqlite3.connect(target, uri=True, timeout=30, check_same_thread=False)
+                if not read_only:
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    conn.execute("PRAGMA synchronous=NORMAL")
+            except sqlite3.Error as exc:
+                raise StoreError(f"{path}: {exc}") from None
+            self.conn: _Conn = conn
+        elif url.startswith(("postgresql://", "postgres://")):
+            import psycopg
+
+            self.dialect = "postgresql"
+            try:
+                self.conn = psycopg.connect(url, connect_timeout=10)
+            except psycopg.Error as exc:
+                raise StoreError(f"{_safe(url)}: {exc}".strip()) from None
+            if read_only:
+                self._exec("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+                self.conn.commit()
+        else:
+            raise StoreError(f"database url {url!r}: expected sqlite:///PATH or postgresql://...")
+        self._ph = "?" if self.dialect == "sqlite" else "%s"
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # --- schema -----------------------------------------------------------------------
+
+    def version(self) -> int:
+        cur = self.conn.cursor()
+        try:
+            cur.execute("SELECT MAX(version) FROM schema_version")
+            row = cur.fetchone()
+        except Exception:  # no table yet: a fresh database
+            self.conn.rollback()
+            return 0
+        self.conn.commit()
+        return int(row[0] or 0)
+
+    def migrate(self) -> list[int]:
+        """Apply the migrations this database lacks; returns the versions applied."""
+        if self.read_only:
+            raise StoreError("migrate: the store is opened read-only")
+        types = (
+            {"ts": "TEXT", "blob": "BLOB"}
+            if self.dialect == "sqlite"
+            else {"ts": "TIMESTAMPTZ", "blob": "BYTEA"}
+        )
+        self._exec(
+            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY,"
+            f" description TEXT NOT NULL, applied_at {types['ts']} NOT NULL)"
+        )
+        self.conn.commit()
+        current = self.version()
+        newest = MIGRATIONS[-1][0]
+        if current > newest:
+            raise StoreError(f"database schema is version {current}; this code knows {newest}")
+        applied = []
+        for version, description, statements in MIGRATIONS:
+            if version <= current:
+                continue
+            try:
+                for sql in statements:
+                    self._exec(sql.format(**types))
+                self._exec(
+                    "INSERT INTO schema_version (version, description, applied_at)"
+                    f" VALUES ({self._ph}, {self._ph}, {self._ph})",
+                    (version, description, self._now()),
+                )
+                self.conn.commit()
+            except Exception as exc:
+                self.conn.rollback()
+                raise StoreError(f"migration {version} ({description}): {exc}") from None
+            applied.append(version)
+        if self.dialect == "postgresql":
+            for sql in _PG_READER:
+                self._exec(sql)
+            self.conn.commit()
+        return applied
+
+    # --- writing ----------------------------------------------------------------------
+
+    def write(self, records: Sequence[Row | Reject]) -> WriteResult:
+        """Insert a batch in one transaction; rows already there are skipped, not errors."""
+        now = self._now()
+        by_table: dict[str, list[tuple[Any, ...]]] = {}
+        rejects: list[tuple[Any, ...]] = []
+        for r in records:
+            if isinstance(r, Reject):
+                rejects.append((r.digest, r.topic, r.payload, r.error, now))
+            else:
+                by_table.setdefault(r.table, []).append((*self._values(r), now))
+        inserted = 0
+        try:
+            cur = self.conn.cursor()
+            for table, rows in by_table.items():
+                cols = (*COLUMNS[table], "received_at")
+                sql = (
+                    f"INSERT INTO {table} ({', '.join(cols)}) VALUES"
+                    f" ({', '.join([self._ph] * len(cols))}) ON CONFLICT (event_id) DO NOTHING"
+                )
+                inserted += self._many(cur, sql, rows)
+            if rejects:
+                self._many(
+                    cur,
+                    "INSERT INTO rejects (digest, topic, payload, error, received_at) VALUES"
+                    f" ({', '.join([self._ph] * 5)}) ON CONFLICT (digest) DO NOTHING",
+                    rejects,
+                )
+            self.conn.commit()
+        except Exception:
+            self.conn.rollback()
+            raise
+        rows_total = sum(len(v) for v in by_table.values())
+        return WriteResult(inserted, rows_total - inserted, len(rejects))
+
+    def _many(self, cur: Any, sql: str, rows: list[tuple[Any, ...]]) -> int:
+        if self.dialect == "sqlite":
+            before = self.conn.total_changes  # type: ignore[attr-defined]
+            cur.executemany(sql, rows)
+            return int(self.conn.total_changes - before)  # type: ignore[attr-defined]
+        cur.executemany(sql, rows)
+        return int(cur.rowcount if cur.rowcount >= 0 else 0)
+
+    def _values(self, row: Row) -> tuple[Any, ...]:
+        if self.dialect == "sqlite":
+            return row.values
+        ts_at = COLUMNS[row.table].index("ts")
+        values = list(row.values)
+        values[ts_at] = _parse(values[ts_at])
+        return tuple(values)
+
+    # --- reading ----------------------------------------------------------------------
+
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        """Rows as dicts; ``?`` placeholders work on both dialects; times as ISO strings."""
+        cur = self.conn.cursor()
+        cur.execute(sql.replace("?", self._ph), tuple(params))
+        names = [d[0] for d in cur.description]
+        rows = [dict(zip(names, map(_plain, r), strict=True)) for r in cur.fetchall()]
+        self.conn.commit()
+        return rows
+
+    def _exec(self, sql: str, params: tuple[Any, ...] = ()) -> None:
+        self.conn.cursor().execute(sql, params)
+
+    def _now(self) -> Any:
+        now = dt.datetime.now(dt.UTC)
+        return (
+            now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            if self.dialect == "sqlite"
+            else now
+        )
+
+
+def _parse(value: Any) -> Any:
+    return (
+        dt.datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
+    )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if isinstance(value, memoryview):
+        return bytes(value)
+    return value
+
+
+def _safe(url: str) -> str:
+    """The url without its password, for messages."""
+    if "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    cred, _, host = rest.rpartition("@")
+    return f"{scheme}://{cred.split(':', 1)[0]}:***@{host}"
