@@ -30,7 +30,7 @@ REQUIRED = {
     "tailgater", "cloned chip", "forged SOD", "stolen document hit", "watchlist service down",
     "broker outage mid-crossing", "serial cable pulled mid-crossing", "fire alarm mid-crossing",
     "daemon killed mid-crossing", "overstayer at departure",
-    "entry record service down at departure",
+    "entry record service down at departure", "bad chip then a good passport",
 }  # fmt: skip
 
 
