@@ -38,3 +38,16 @@ def test_harness_finds_a_planted_crash() -> None:
     )
     report = harness.run(target, 2000)
     assert any("IndexError" in f.error for f in report.unexpected)
+
+
+def test_harness_retiming_keeps_a_truly_slow_input() -> None:
+    """Re-timing the slowest inputs (noise on a shared machine) must not hide a slow one."""
+    import time
+
+    def slow_on_ff(data: bytes) -> None:
+        if data[:1] == b"\xff":
+            time.sleep(0.15)
+
+    target = harness.Target("slow", lambda: [b"\x00\x01", b"\xff\x00"], slow_on_ff)
+    report = harness.run(target, 50)
+    assert report.slowest_s >= 0.15 and report.slowest_input[:1] == b"\xff"
