@@ -201,12 +201,19 @@ class EACChip(VirtualChip):
         self.rnd_icc = None
         if cert is None or r_picc is None or self.eac_faults.refuse_ta:
             return b"", SW_REFUSED
-        data = ta.id_picc(self.mrz_info) + r_picc + self.pk_pcd_comp
+        data = self._id_picc() + r_picc + self.pk_pcd_comp
         domain = self.ta_certs[cert.chr][1]
         if not cvc.verify_signature(cert.key, data, c.data, domain):
             return b"", SW_REFUSED
         self.ta_done = True
         return b"", 0x9000
+
+    def _id_picc(self) -> bytes:
+        """Comp() of our ephemeral PACE key after PACE, else document number + digit."""
+        p = self.pace
+        if p is not None and p.stage == 5:
+            return p.pk[0].to_bytes(p.c.size, "big")  # type: ignore[index]
+        return ta.id_picc(self.mrz_info)
 
 
 def tlv_fid(fid: int) -> bytes:

@@ -351,7 +351,7 @@ class Reader:
                 info = pace.choose(card_access)
                 if info is not None:
                     ch.begin("pace")
-                    ch.sm = pace.perform(ch, key, info)
+                    ch.sm = pace.perform(ch, key, info, keep=self._pace_keys)
                     self.report.access_control = "PACE"
                     ch.check(APDU(0x00, 0xA4, 0x04, 0x0C, lds.AID_EMRTD), "SELECT eMRTD")
                     return
@@ -407,6 +407,7 @@ class Reader:
     def _run(self, printed: MrzRecord, now: dt.datetime) -> None:
         r, ch = self.report, self.ch
         self._mrz_info = access_key(printed)
+        self._pace_keys: dict[str, bytes] = {}
         self.access(self._mrz_info)
         ch.begin("COM")
         com_raw = self.read_ef(lds.FID_COM)
@@ -507,7 +508,7 @@ class Reader:
             if raw:
                 trusted = ta.parse_ef_cvca(raw)
             r.terminal_auth = ta.perform(
-                ch, terminal, trusted, ta.id_picc(self._mrz_info), self._pk_pcd_comp,
+                ch, terminal, trusted, self._id_picc(), self._pk_pcd_comp,
                 (self.opts.now or dt.datetime.now(dt.UTC)).date(),
             )  # fmt: skip
             if not r.terminal_auth.passed:
@@ -536,6 +537,11 @@ class Reader:
                 r.terminal_auth.detail = f"DG3/DG4 not read: {detail}"
             else:
                 r.terminal_auth = ta.TAResult(Check.FAILED, ReasonCode.CHIP_TA_REFUSED, detail)
+
+    def _id_picc(self) -> bytes:
+        """After PACE, Comp() of the chip's ephemeral PACE key; after BAC, the document
+        number and its check digit (ICAO 9303-11 7.1, BSI TR-03110)."""
+        return self._pace_keys.get("picc_key") or ta.id_picc(self._mrz_info)
 
     def _parse(self, dgs: dict[int, bytes], printed: MrzRecord) -> None:
         r = self.report
