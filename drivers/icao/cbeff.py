@@ -11,7 +11,11 @@ plugin when installed) with the same size guard as the portrait.
 
 from __future__ import annotations
 
+import atexit
+import concurrent.futures as cf
 import io
+import multiprocessing
+import threading
 from dataclasses import dataclass
 
 from drivers.icao import tlv
@@ -201,10 +205,8 @@ def decode(f: FingerImage) -> object:
             raise LDSError(f"raw finger image of depth {f.depth} is not supported")
         return Image.frombytes("L", (f.width, f.height), f.image[: f.width * f.height])
     if f.compression == "wsq":
-        try:
-            import wsq  # noqa: F401  # registers the WSQ plugin with Pillow
-        except ImportError:
-            raise LDSError("WSQ finger image and no WSQ decoder installed") from None
+        size, pixels = decode_wsq(f.image)
+        return Image.frombytes("L", size, pixels)
     try:
         with Image.open(io.BytesIO(f.image)) as im:
             if max(im.size) > MAX_SIDE:
@@ -215,3 +217,62 @@ def decode(f: FingerImage) -> object:
         raise
     except Exception as exc:  # Pillow's decoders raise a zoo on hostile input
         raise LDSError(f"finger image cannot be decoded: {type(exc).__name__}") from None
+
+
+# --- WSQ, out of process ---------------------------------------------------------------
+# NBIS's WSQ decoder (C, in the ``wsq`` package) crashes the interpreter on some hostile
+# streams (a segmentation fault found by tests/fuzz/targets_eac.py), so a chip's WSQ is
+# decoded in a worker process: a crash there is that traveller's refused image, and the
+# next decode starts a new worker.
+WSQ_TIMEOUT_S = 5.0
+_pool: cf.ProcessPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _wsq_worker(data: bytes) -> tuple[tuple[int, int], bytes] | str:
+    from PIL import Image
+
+    try:
+        import wsq  # noqa: F401  # registers the WSQ plugin with Pillow
+    except ImportError:
+        return "WSQ finger image and no WSQ decoder installed"
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if max(im.size) > MAX_SIDE:
+                return f"finger image of {im.size[0]}x{im.size[1]}"
+            im.load()
+            grey = im.convert("L")
+            return grey.size, grey.tobytes()
+    except Exception as exc:
+        return f"WSQ finger image cannot be decoded: {type(exc).__name__}"
+
+
+@atexit.register
+def _shutdown() -> None:
+    if _pool is not None:
+        _pool.shutdown(wait=False, cancel_futures=True)
+
+
+def decode_wsq(data: bytes) -> tuple[tuple[int, int], bytes]:
+    """``(size, 8-bit pixels)`` of a WSQ stream, decoded in the worker process."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            ctx = multiprocessing.get_context("spawn")  # no fork of a threaded daemon
+            _pool = cf.ProcessPoolExecutor(max_workers=1, mp_context=ctx)
+        pool = _pool
+    try:
+        out = pool.submit(_wsq_worker, data).result(timeout=WSQ_TIMEOUT_S)
+    except (cf.process.BrokenProcessPool, cf.TimeoutError) as exc:
+        with _pool_lock:
+            if _pool is pool:
+                _pool = None
+        pool.shutdown(wait=False, cancel_futures=True)
+        if isinstance(exc, cf.TimeoutError):
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                proc.kill()  # a decoder stuck in a loop holds no lock we need
+        what = "timed out" if isinstance(exc, cf.TimeoutError) else "crashed"
+        raise LDSError(f"WSQ finger image: the decoder {what}") from None
+    if isinstance(out, str):
+        raise LDSError(out)
+    return out
