@@ -102,3 +102,27 @@ def test_dg3_is_refused_without_terminal_authentication() -> None:
     rep = read(EACChip(), None)
     assert rep.terminal_auth.check is Check.NOT_RUN and "DG3" not in rep.files
     assert rep.reasons == []
+
+
+def test_the_reader_configuration_loads_the_trust_folder(tmp_path: Path) -> None:
+    from drivers import chip as chip_driver
+    from gate.config import PcscChipConfig
+
+    folder = eac_pki.write_trust(tmp_path / "eac")
+    cfg = PcscChipConfig(type="pcsc", eac_dir=folder)
+    opts = chip_driver.options(cfg, NOW)
+    assert opts.eac is not None and opts.eac["UTO"].is_cert.chr == "UTISGATE00001"
+    rep = read(EACChip(), opts.eac)
+    assert rep.terminal_auth.passed and len(rep.fingers) == 2
+    assert chip_driver.options(PcscChipConfig(type="pcsc"), NOW).eac is None
+
+
+def test_a_broken_trust_folder_is_a_clear_configuration_error(tmp_path: Path) -> None:
+    folder = eac_pki.write_trust(tmp_path / "eac")
+    (folder / "UTO" / "terminal.pem").write_bytes(b"not a key")
+    with pytest.raises(ta.TrustError, match="terminal.pem"):
+        ta.load_trust(folder)
+    folder2 = eac_pki.write_trust(tmp_path / "eac2")
+    (folder2 / "UTO" / "is.cvcert").unlink()
+    with pytest.raises(ta.TrustError, match="no IS certificate"):
+        ta.load_trust(folder2)
