@@ -34,6 +34,9 @@ class EACFaults:
     refuse_ta: bool = False  # EXTERNAL AUTHENTICATE always fails (a chip that refuses us)
     old_cvca: bool = False  # the chip trusts only the previous CVCA key: needs the link
     unknown_cvca: bool = False  # the chip trusts a CVCA the gate has no chain to
+    short_challenge: bool = False  # GET CHALLENGE after TA's Set AT answers 3 bytes
+    dg3_not_signed: bool = False  # DG3 on the chip differs from the one the SOD hashes
+    malformed_dg3: bool = False  # DG3 signed into the SOD but not CBEFF inside
 
 
 def synthetic_thumb(seed: int = 0, size: int = 256) -> bytes:
@@ -95,8 +98,12 @@ class EACChip(VirtualChip):
         super()._build(portrait)
         dgs = {n: self.files[fid] for n, (fid, _) in lds.DG.items() if fid in self.files}
         dgs[3] = cbeff.build_dg3(self.fingers)
+        if self.eac_faults.malformed_dg3:
+            dgs[3] = dgs[3].replace(cbeff.FIR, b"XXX\x00")
         ds_der = self.issuer.ds.public_bytes(Encoding.DER)
         self.files[FID_DG3] = dgs[3]
+        if self.eac_faults.dg3_not_signed:
+            self.files[FID_DG3] = cbeff.build_dg3(default_fingers(seed=7))
         self.files[lds.FID_COM] = lds.build_com(sorted(dgs))
         self.files[lds.FID_SOD] = sod.build_sod(
             dgs, ds_der, self.issuer.sign, self.issuer.cms_signature_algorithm, "sha256"
@@ -147,6 +154,8 @@ class EACChip(VirtualChip):
                 return self._ta_verify(c, secure)
             if c.ins == 0x82 and secure and self.pk_pcd_comp:
                 return self._ta_external(c)
+            if c.ins == 0x84 and self.ta_is is not None and self.eac_faults.short_challenge:
+                return b"\x01\x02\x03", 0x9000
         except ICAOError:
             return b"", 0x6A80
         return super().dispatch(c, secure)

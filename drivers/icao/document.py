@@ -533,10 +533,18 @@ class Reader:
         except (ICAOError, DeviceError) as exc:
             detail = exc.detail if isinstance(exc, DeviceError) else str(exc)
             log.info("EAC ended: %s", detail)
-            if r.terminal_auth.passed:
-                r.terminal_auth.detail = f"DG3/DG4 not read: {detail}"
-            else:
-                r.terminal_auth = ta.TAResult(Check.FAILED, ReasonCode.CHIP_TA_REFUSED, detail)
+            self._eac_failed(detail)
+        except Exception as exc:  # our bug on this chip's bytes: the thumb channel only
+            log.exception("EAC failed unexpectedly")
+            self._eac_failed(f"internal error: {type(exc).__name__}")
+
+    def _eac_failed(self, detail: str) -> None:
+        r = self.report
+        if r.terminal_auth.passed:
+            r.terminal_auth.detail = f"DG3/DG4 not read: {detail}"
+            r.fingers = ()
+        else:
+            r.terminal_auth = ta.TAResult(Check.FAILED, ReasonCode.CHIP_TA_REFUSED, detail)
 
     def _id_picc(self) -> bytes:
         """After PACE, Comp() of the chip's ephemeral PACE key; after BAC, the document

@@ -126,3 +126,34 @@ def test_a_broken_trust_folder_is_a_clear_configuration_error(tmp_path: Path) ->
     (folder2 / "UTO" / "is.cvcert").unlink()
     with pytest.raises(ta.TrustError, match="no IS certificate"):
         ta.load_trust(folder2)
+
+
+def test_a_short_challenge_is_a_refused_ta(tmp_path: Path) -> None:
+    rep = read(EACChip(eac_faults=EACFaults(short_challenge=True)), terminals(tmp_path))
+    assert rep.terminal_auth.reason is ReasonCode.CHIP_TA_REFUSED
+    assert "GET CHALLENGE" in rep.terminal_auth.detail and rep.reasons == []
+
+
+def test_a_dg3_that_differs_from_its_signed_hash_is_forged_chip_data(tmp_path: Path) -> None:
+    rep = read(EACChip(eac_faults=EACFaults(dg3_not_signed=True)), terminals(tmp_path))
+    assert rep.terminal_auth.passed and rep.fingers == ()
+    assert ReasonCode.CHIP_DG_HASH in rep.reasons
+
+
+def test_a_signed_but_malformed_dg3_loses_the_fingers_only(tmp_path: Path) -> None:
+    rep = read(EACChip(eac_faults=EACFaults(malformed_dg3=True)), terminals(tmp_path))
+    assert rep.terminal_auth.passed and rep.fingers == ()
+    assert "DG3/DG4 not read" in rep.terminal_auth.detail and rep.reasons == []
+    assert rep.passive_auth is Check.PASSED
+
+
+def test_our_own_bug_in_eac_loses_the_fingers_not_the_chip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom(data: bytes) -> None:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(cbeff, "parse_dg3", boom)
+    rep = read(EACChip(), terminals(tmp_path))
+    assert rep.reasons == [] and rep.fingers == ()
+    assert "internal error: KeyError" in rep.terminal_auth.detail
