@@ -227,3 +227,46 @@ class EACChip(VirtualChip):
 
 def tlv_fid(fid: int) -> bytes:
     return fid.to_bytes(2, "big")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m sim.chip_eac``: an EAC passport (DG3 behind TA) on vpcd until stopped;
+    ``--trust-out DIR`` writes the gate's CSCA (``DIR/csca``) and EAC trust folder
+    (``DIR/eac``)."""
+    import argparse
+    import signal
+    import threading
+    from pathlib import Path
+
+    from sim.chip import VPCD_PORT, VpcdCard
+
+    ap = argparse.ArgumentParser(prog="python -m sim.chip_eac", description=main.__doc__)
+    ap.add_argument("--port", type=int, default=VPCD_PORT)
+    ap.add_argument("--no-pace", action="store_true")
+    ap.add_argument("--short", action="store_true", help="no extended length")
+    ap.add_argument("--trust-out", type=Path)
+    ap.add_argument("--fault", action="append", default=[], choices=list(EACFaults.__annotations__))
+    a = ap.parse_args(argv)
+    chip = EACChip(
+        pace=not a.no_pace, extended=not a.short, eac_faults=EACFaults(**{f: True for f in a.fault})
+    )
+    if a.trust_out:
+        (a.trust_out / "csca").mkdir(parents=True, exist_ok=True)
+        der = chip.trusted.csca.public_bytes(Encoding.DER)
+        (a.trust_out / "csca" / "csca.der").write_bytes(der)
+        eac_pki.write_trust(a.trust_out / "eac")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    card = VpcdCard(chip, port=a.port).start()
+    print(f"EAC virtual chip on vpcd port {a.port}", flush=True)
+    try:
+        while not stop.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        pass
+    card.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
