@@ -74,11 +74,12 @@ class EACChip(VirtualChip):
         eac_faults: EACFaults | None = None,
         fingers: list[cbeff.FingerImage] | None = None,
         chip_date: dt.date = dt.date(2025, 6, 1),
+        eac_kind: str = "ecdsa",
         **kwargs: object,
     ) -> None:
         self.eac_faults = eac_faults or EACFaults()
         self.fingers = fingers if fingers is not None else default_fingers()
-        self.pki = eac_pki.make()
+        self.pki = eac_pki.make(eac_kind)
         self.chip_date = chip_date  # the date of personalisation, moved on by TA
         f = self.eac_faults
         if f.unknown_cvca:

@@ -12,18 +12,21 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
+import random
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from drivers.icao import cvc
 
 STATE = "UTO"  # the issuing state of the virtual chip's Holder
 OID = cvc.ID_TA_ECDSA + ".3"  # id-TA-ECDSA-SHA-256
+OID_RSA = cvc.ID_TA_RSA + ".2"  # id-TA-RSA-v1-5-SHA-256
 CURVE = ec.BrainpoolP256R1()
 RIGHTS = cvc.READ_DG3 | cvc.READ_DG4
 
@@ -43,7 +46,7 @@ class EACPKI:
     dv: cvc.CVC
     is_cert: cvc.CVC
     is_expired: cvc.CVC
-    terminal_key: ec.EllipticCurvePrivateKey
+    terminal_key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
     def certificates(self) -> dict[str, cvc.CVC]:
         return {
@@ -57,23 +60,68 @@ class EACPKI:
 
 
 def issue(
-    signer: ec.EllipticCurvePrivateKey,
+    signer: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey,
     car: str,
-    holder: ec.EllipticCurvePrivateKey,
+    holder: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey,
     chr_: str,
     role: int,
     start: dt.date,
     end: dt.date,
     rights: int = RIGHTS,
 ) -> cvc.CVC:
-    pub = cvc.public_key_of(holder, OID, with_domain=role == cvc.ROLE_CVCA)
+    oid = OID if isinstance(holder, ec.EllipticCurvePrivateKey) else OID_RSA
+    pub = cvc.public_key_of(holder, oid, with_domain=role == cvc.ROLE_CVCA)
     body = cvc.build_body(car, chr_, pub, role, rights, start, end)
-    return cvc.assemble(body, cvc.sign(signer, OID, body))
+    return cvc.assemble(body, cvc.sign(signer, oid, body))
 
 
-@lru_cache(maxsize=1)
-def make() -> EACPKI:
-    old, new, dv, term = key("cvca 1"), key("cvca 2"), key("dv"), key("is")
+def rsa_key(label: str, bits: int = 2048) -> rsa.RSAPrivateKey:
+    """An RSA key fixed by ``label``: primes from a seeded generator (Miller-Rabin)."""
+    rng = random.Random(hashlib.sha256(b"autogate eac rsa " + label.encode()).digest())
+
+    def probable_prime(n: int) -> bool:
+        if n % 2 == 0 or any(n % p == 0 for p in _SMALL_PRIMES):
+            return False
+        d, r = n - 1, 0
+        while d % 2 == 0:
+            d, r = d // 2, r + 1
+        for _ in range(40):
+            x = pow(rng.randrange(2, n - 2), d, n)
+            if x in (1, n - 1):
+                continue
+            for _ in range(r - 1):
+                x = pow(x, 2, n)
+                if x == n - 1:
+                    break
+            else:
+                return False
+        return True
+
+    def prime() -> int:
+        while True:
+            c = rng.getrandbits(bits // 2) | (3 << (bits // 2 - 2)) | 1
+            if probable_prime(c) and math.gcd(65537, c - 1) == 1:
+                return c
+
+    p, q = prime(), prime()
+    d = pow(65537, -1, (p - 1) * (q - 1))
+    pub = rsa.RSAPublicNumbers(65537, p * q)
+    nums = rsa.RSAPrivateNumbers(
+        p, q, d, d % (p - 1), d % (q - 1), pow(q, -1, p), pub
+    )  # fmt: skip
+    return nums.private_key()
+
+
+_SMALL_PRIMES = [p for p in range(3, 2000) if all(p % k for k in range(2, int(p**0.5) + 1))]
+
+
+@lru_cache(maxsize=2)
+def make(kind: str = "ecdsa") -> EACPKI:
+    """The test PKI; ``kind`` "rsa": the same chain with RSA keys (id-TA-RSA-v1-5-SHA-256)."""
+    if kind == "rsa":
+        old, new, dv, term = (rsa_key(n) for n in ("cvca 1", "cvca 2", "dv", "is"))
+    else:
+        old, new, dv, term = key("cvca 1"), key("cvca 2"), key("dv"), key("is")  # type: ignore[assignment]
     c1, c2, d, i = "UTCVCA00001", "UTCVCA00002", "UTDVGATE00001", "UTISGATE00001"
     y = dt.date
     return EACPKI(
@@ -87,10 +135,12 @@ def make() -> EACPKI:
     )
 
 
-def write_trust(folder: Path, pki: EACPKI | None = None, *, expired: bool = False) -> Path:
+def write_trust(
+    folder: Path, pki: EACPKI | None = None, *, expired: bool = False, kind: str = "ecdsa"
+) -> Path:
     """The gate's EAC trust folder for the test state; ``expired``: the IS certificate
     configured is the expired one."""
-    pki = pki or make()
+    pki = pki or make(kind)
     d = folder / STATE
     d.mkdir(parents=True, exist_ok=True)
     certs = pki.certificates()

@@ -128,7 +128,7 @@ def chain_to(
     car = dv.car
     for _ in range(MAX_LINKS):
         if car in targets:
-            root = next((c for c in by_chr.get(car, []) if c.key.has_domain), None)
+            root = next((c for c in by_chr.get(car, []) if _is_root(c)), None)
             return chain, root.key if root else None
         link = next((c for c in by_chr.get(car, []) if c.is_link), None)
         if link is None:
@@ -136,6 +136,11 @@ def chain_to(
         chain.insert(0, link)
         car = link.car
     return [], None
+
+
+def _is_root(c: cvc.CVC) -> bool:
+    """A CVCA certificate whose key verifies the chain (an ECDSA one with its curve)."""
+    return c.chat.role == cvc.ROLE_CVCA and (c.key.has_domain or not c.key.is_ecdsa)
 
 
 def check_chain(chain: list[cvc.CVC], root: cvc.CVPublicKey | None) -> str:

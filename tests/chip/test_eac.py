@@ -157,3 +157,18 @@ def test_our_own_bug_in_eac_loses_the_fingers_not_the_chip(
     rep = read(EACChip(), terminals(tmp_path))
     assert rep.reasons == [] and rep.fingers == ()
     assert "internal error: KeyError" in rep.terminal_auth.detail
+
+
+@pytest.mark.parametrize("old_cvca", [False, True])
+def test_rsa_terminal_authentication(tmp_path: Path, old_cvca: bool) -> None:
+    """The same chain with RSA keys (id-TA-RSA-v1-5-SHA-256), through the link too."""
+    t = ta.load_trust(eac_pki.write_trust(tmp_path / "eac", kind="rsa"))
+    assert t["UTO"].is_cert.key.oid == eac_pki.OID_RSA
+    chip = EACChip(eac_kind="rsa", eac_faults=EACFaults(old_cvca=old_cvca))
+    rep = read(chip, t)
+    assert rep.terminal_auth.passed, rep.terminal_auth.detail
+    assert len(rep.terminal_auth.chain) == (3 if old_cvca else 2) and len(rep.fingers) == 2
+    # an ECDSA gate and an RSA chip with the same CARs: the chip's own signature check
+    rep = read(EACChip(eac_kind="rsa"), terminals(tmp_path))
+    assert rep.terminal_auth.reason is ReasonCode.CHIP_TA_REFUSED
+    assert "PSO:Verify Certificate UTDVGATE00001: 6300" in rep.terminal_auth.detail
