@@ -514,7 +514,8 @@ class Reader:
             if not r.terminal_auth.passed:
                 return
             fingers: list[cbeff.FingerImage] = []
-            hashes = parse_sod(sod_raw).hashes
+            signed = parse_sod(sod_raw)
+            hashes = signed.hashes
             for n in (3, 4):
                 if n not in listed or n not in hashes:
                     continue
@@ -523,7 +524,7 @@ class Reader:
                 if data is None:
                     continue
                 r.files[f"DG{n}"] = data
-                digest = hashlib.new(parse_sod(sod_raw).digest_algorithm, data).digest()
+                digest = hashlib.new(signed.digest_algorithm, data).digest()
                 if digest != hashes[n]:
                     r.add(ReasonCode.CHIP_DG_HASH, f"DG{n} does not match its SOD hash")
                     return
