@@ -31,6 +31,11 @@ VARIANTS = [
     ("PACE-GM, extended length", [], "prefer"),
     ("PACE-GM, short reads", ["--short"], "prefer"),
 ]
+# EAC: the same reads plus terminal authentication and DG3 (two JPEG 2000 thumbs)
+EAC_VARIANTS = [
+    ("EAC after PACE-GM, extended length", ["--eac"], "prefer"),
+    ("EAC after PACE-GM, short reads", ["--eac", "--short"], "prefer"),
+]
 
 
 def ensure_pcscd() -> subprocess.Popen | None:
@@ -53,8 +58,15 @@ def ensure_pcscd() -> subprocess.Popen | None:
 
 def run_variant(args: list[str], pace: str, runs: int, tmp: Path) -> list[dict]:
     csca = tmp / f"csca{len(args)}{pace}"
+    eac = "--eac" in args
+    if eac:  # sim.chip_eac writes the CSCA and the EAC trust folder
+        out = csca
+        csca, eac_dir = out / "csca", out / "eac"
+        cmd = ["-m", "sim.chip_eac", "--trust-out", str(out), *(x for x in args if x != "--eac")]
+    else:
+        cmd = ["-m", "sim.chip", "--csca-out", str(csca), *args]
     card = subprocess.Popen(
-        [sys.executable, "-m", "sim.chip", "--csca-out", str(csca), *args],
+        [sys.executable, *cmd],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -66,7 +78,12 @@ def run_variant(args: list[str], pace: str, runs: int, tmp: Path) -> list[dict]:
         tr = PcscTransport("Virtual PCD 00 00")
         tr.connect(10.0)
         tr.close()
-        cfg = PcscChipConfig(type="pcsc", pace=pace, card_wait_s=5.0)  # type: ignore[arg-type]
+        cfg = PcscChipConfig(
+            type="pcsc",
+            pace=pace,  # type: ignore[arg-type]
+            card_wait_s=5.0,
+            eac_dir=eac_dir if eac else None,
+        )
         trust = TrustStore.load(csca)
         mrz = Holder().mrz_record()
         reports = []
@@ -74,8 +91,8 @@ def run_variant(args: list[str], pace: str, runs: int, tmp: Path) -> list[dict]:
             cpu = time.process_time()
             rep, _ = read_once(cfg, trust, mrz)
             cpu = time.process_time() - cpu
-            if rep.reasons:
-                raise SystemExit(f"read failed: {rep.errors}")
+            if rep.reasons or (eac and not rep.fingers):
+                raise SystemExit(f"read failed: {rep.errors} {rep.terminal_auth}")
             if i:  # the first read is the warm-up (imports, caches)
                 reports.append({**rep.to_json(), "cpu_ms": cpu * 1000})
         return reports
@@ -92,12 +109,14 @@ def med(values: list[float]) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--eac-only", action="store_true", help="only the EAC variants")
     a = ap.parse_args()
     pcscd = ensure_pcscd()
     rows, detail = [], None
+    eac_rows: list[str] = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            for name, args, pace in VARIANTS:
+            for name, args, pace in [] if a.eac_only else VARIANTS:
                 reps = run_variant(args, pace, a.runs, Path(tmp))
                 r0 = reps[0]
                 st = [r["steps"] for r in reps]
@@ -116,10 +135,32 @@ def main() -> int:
                 )
                 if detail is None and pace == "prefer":
                     detail = (name, reps)
+            for name, args, pace in EAC_VARIANTS:
+                reps = run_variant(args, pace, a.runs, Path(tmp))
+                st = [r["steps"] for r in reps]
+                eac_rows.append(
+                    f"| {name} | {reps[0]['apdus']} | {st[0]['TA']['apdus']} "
+                    f"| {st[0]['DG3']['apdus']} | {reps[0]['files']['DG3']} "
+                    f"| {med([x['TA']['total_ms'] for x in st])} "
+                    f"| {med([x['TA']['card_ms'] for x in st])} "
+                    f"| {med([x['DG3']['total_ms'] for x in st])} "
+                    f"| {med([r['elapsed_ms'] for r in reps])} |"
+                )
     finally:
         if pcscd is not None:
             pcscd.terminate()
             pcscd.wait(10)
+    if eac_rows:
+        print(
+            "EAC: terminal authentication (EF.CVCA, DV and IS certificates, challenge, "
+            "signature) and DG3 after chip authentication; median ms.\n"
+        )
+        print("| variant | APDUs in all | TA APDUs | DG3 APDUs | DG3 bytes | TA | TA card wait "
+              "| DG3 | whole read |")  # fmt: skip
+        print("|---|---|---|---|---|---|---|---|---|")
+        print("\n".join(eac_rows) + "\n")
+        if not rows:
+            return 0
     dg2 = rows and reps[0]["files"]["DG2"]
     print(
         f"Chip read over pcscd + vpcd, virtual chip in its own process; DG2 = {dg2} bytes "

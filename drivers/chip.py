@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import logging
 import queue
 import threading
@@ -17,9 +18,11 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, TypeVar
 
 from drivers.errors import DeviceError
+from drivers.icao import ta
 from drivers.icao.document import ReadOptions, ReadReport, read_document
 from drivers.icao.pa import TrustStore
 from drivers.interfaces import ChipReading, Emit
@@ -201,7 +204,15 @@ def options(cfg: PcscChipConfig, now: dt.datetime | None = None) -> ReadOptions:
         extended_length=ext,
         max_extended_read=cfg.max_extended_read,
         now=now,
+        eac=_terminals(cfg.eac_dir) if cfg.eac_dir else None,
     )
+
+
+@functools.lru_cache(maxsize=4)
+def _terminals(folder: Path) -> dict[str, ta.Terminal]:
+    """The EAC trust folder, loaded once (``build`` loads it first, so a broken folder
+    stops the daemon at start with its reason, not a traveller's read)."""
+    return ta.load_trust(folder)
 
 
 def read_once(
@@ -345,6 +356,8 @@ def _read_error(elapsed_s: float) -> ChipReading:
 def build(cfg: PcscChipConfig, gate_cfg: GateConfig) -> PcscChipReader:
     """The daemon's factory: trust store loaded once here (CSCA folder, master list, CRLs)."""
     trust = TrustStore.load(cfg.csca_dir, cfg.master_list, cfg.crl_dir)
+    if cfg.eac_dir is not None:
+        log.info("EAC terminals for %s", ", ".join(sorted(_terminals(cfg.eac_dir))))
     if not trust.cscas:
         log.warning("no CSCA certificates configured: passive authentication will refer")
     return PcscChipReader(cfg, trust)

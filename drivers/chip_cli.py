@@ -59,6 +59,7 @@ def cmd_read(args: argparse.Namespace) -> int:
         csca_dir=args.csca,
         master_list=args.master_list,
         crl_dir=args.crl,
+        eac_dir=args.eac,
         pace="never" if args.no_pace else "prefer",
         extended_length=args.extended,
         card_wait_s=args.wait,
@@ -80,6 +81,10 @@ def cmd_read(args: argparse.Namespace) -> int:
         if portrait is not None and rep.portrait is not None:
             ext = "jpg" if rep.portrait.format == "jpeg" else "jp2"
             (args.out / f"portrait.{ext}").write_bytes(portrait)
+        ext_of = {"wsq": "wsq", "jpeg": "jpg", "jpeg2000": "jp2", "png": "png"}
+        for i, f in enumerate(rep.fingers):
+            name = f"finger{i}_pos{f.position}.{ext_of.get(f.compression, 'raw')}"
+            (args.out / name).write_bytes(f.image)
         out["out"] = str(args.out)
     print(json.dumps(out, indent=None if args.compact else 2))
     if not rep.present:
@@ -105,6 +110,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--csca", type=Path, help="folder of trusted CSCA certificates")
     p.add_argument("--master-list", type=Path, help="ICAO master list file")
     p.add_argument("--crl", type=Path, help="folder of CRLs")
+    p.add_argument("--eac", type=Path, help="EAC trust folder (a folder per issuing state)")
     p.add_argument("--out", type=Path, help="write portrait and raw files here")
     p.add_argument("--no-pace", action="store_true", help="BAC only")
     p.add_argument("--extended", choices=["auto", "on", "off"], default="auto")

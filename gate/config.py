@@ -152,6 +152,12 @@ class PcscChipConfig(Strict):
     csca_dir: Path | None = Field(None, description="trusted CSCA certificates (DER/PEM, .ml)")
     master_list: Path | None = Field(None, description="an ICAO CSCA master list file")
     crl_dir: Path | None = Field(None, description="CRLs (*.crl, DER or PEM) of the CSCAs")
+    eac_dir: Path | None = Field(
+        None,
+        description="EAC terminal authentication: a folder per issuing state (UTO/, D/...) "
+        "with its CVCA, link, DV and IS certificates (*.cvcert) and terminal.pem; "
+        "none: fingerprints are not read",
+    )
     card_wait_s: float = Field(1.0, ge=0, le=30, description="wait for a card in the field")
     apdu_timeout_s: float = Field(3.0, gt=0, le=60, description="one APDU; lost tags hang")
     read_timeout_s: float = Field(10.0, gt=0, le=120, description="the whole read")

@@ -57,6 +57,10 @@ class ReasonCode(StrEnum):
     CHIP_MRZ_MISMATCH = "chip_mrz_mismatch"  # DG1 differs from the printed MRZ
     CHIP_NO_PORTRAIT = "chip_no_portrait"  # DG2 missing or undecodable
     CHIP_NOT_VERIFIED = "chip_not_verified"  # passive auth (or a required AA/CA) not done
+    # EAC terminal authentication: the fingerprint channel is lost, the face rule decides
+    CHIP_TA_REFUSED = "chip_ta_refused"  # the chip refused our certificates or signature
+    CHIP_TA_CERT_EXPIRED = "chip_ta_cert_expired"  # our IS certificate is out of date
+    CHIP_TA_NO_CHAIN = "chip_ta_no_chain"  # no configured chain to a CVCA the chip trusts
 
     # --- face -------------------------------------------------------------------
     FACE_NOT_FOUND = "face_not_found"
@@ -145,6 +149,9 @@ TEXT: dict[ReasonCode, str] = {
     ReasonCode.CHIP_MRZ_MISMATCH: "Chip data differs from the printed page",
     ReasonCode.CHIP_NO_PORTRAIT: "Chip portrait is missing or unreadable",
     ReasonCode.CHIP_NOT_VERIFIED: "Chip data could not be verified as genuine",
+    ReasonCode.CHIP_TA_REFUSED: "Chip refused the gate's terminal authentication",
+    ReasonCode.CHIP_TA_CERT_EXPIRED: "The gate's inspection system certificate has expired",
+    ReasonCode.CHIP_TA_NO_CHAIN: "No terminal certificate chain for this issuing state",
     ReasonCode.FACE_NOT_FOUND: "No face seen by the camera",
     ReasonCode.FACE_MULTIPLE: "More than one face seen by the camera",
     ReasonCode.FACE_QUALITY: "Live face image quality too low",

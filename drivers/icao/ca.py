@@ -102,11 +102,12 @@ def session_keys(key: CAKey, shared_x: bytes) -> SecureMessaging:
     return SecureMessaging(enc, mac, 0, cipher)
 
 
-def perform(channel: Channel, key: CAKey) -> bool:
+def perform(channel: Channel, key: CAKey, ephemeral: tuple[int, pace.Point] | None = None) -> bool:
     """Run CA under the current session, switch to the new one and prove it with one
-    protected SELECT. False (a clone) if the chip cannot MAC with the new keys."""
+    protected SELECT. False (a clone) if the chip cannot MAC with the new keys.
+    ``ephemeral``: our key pair, when terminal authentication will need its public half."""
     c = key.curve
-    sk, pk = pace.keypair(c, (c.gx, c.gy))
+    sk, pk = ephemeral or pace.keypair(c, (c.gx, c.gy))
     kid = b""
     if key.key_id is not None:  # an INTEGER of any size: big-endian, as few bytes as fit
         kid = tlv.encode(

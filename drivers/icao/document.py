@@ -11,6 +11,7 @@ was done: a document's failure ends with that document.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from drivers.errors import DeviceError
-from drivers.icao import aa, bac, ca, lds, pa, tlv
+from drivers.icao import aa, bac, ca, cbeff, lds, pa, pace, ta, tlv
 from drivers.icao.apdu import APDU, SW_END_OF_FILE, SW_OK, Channel, StepStats, Transmit
 from drivers.icao.errors import (
     AccessError,
@@ -51,6 +52,9 @@ class ReadOptions:
     groups: tuple[int, ...] = READ_GROUPS
     now: dt.datetime | None = None  # for certificate validity; default: the clock
     cross_check: bool = True  # compare DG1 with the printed MRZ (off: only the key is known)
+    # EAC: terminals by issuing state; with one for the document's state, terminal
+    # authentication follows chip authentication and DG3 (and DG4) are read
+    eac: dict[str, ta.Terminal] | None = None
 
 
 @dataclass
@@ -64,6 +68,8 @@ class ReadReport:
     passive_auth: Check = Check.NOT_RUN
     active_auth: Check = Check.NOT_RUN
     chip_auth: Check = Check.NOT_RUN
+    terminal_auth: ta.TAResult = field(default_factory=ta.TAResult)
+    fingers: tuple[cbeff.FingerImage, ...] = ()
     reasons: list[ReasonCode] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     steps: dict[str, StepStats] = field(default_factory=dict)
@@ -137,6 +143,23 @@ class ReadReport:
             },
             "active_auth": self.active_auth.value,
             "chip_auth": self.chip_auth.value,
+            "terminal_auth": {
+                "result": self.terminal_auth.check.value,
+                "reason": self.terminal_auth.reason.value if self.terminal_auth.reason else None,
+                "detail": self.terminal_auth.detail,
+                "chain": list(self.terminal_auth.chain),
+            },
+            "fingers": [
+                {
+                    "position": f.position,
+                    "compression": f.compression,
+                    "width": f.width,
+                    "height": f.height,
+                    "ppi": f.resolution_ppi,
+                    "bytes": len(f.image),
+                }
+                for f in self.fingers
+            ],  # fmt: skip
             "mrz_mismatch": list(self.mrz_mismatch),
             "reasons": [r.value for r in self.reasons],
             "errors": self.errors,
@@ -328,7 +351,7 @@ class Reader:
                 info = pace.choose(card_access)
                 if info is not None:
                     ch.begin("pace")
-                    ch.sm = pace.perform(ch, key, info)
+                    ch.sm = pace.perform(ch, key, info, keep=self._pace_keys)
                     self.report.access_control = "PACE"
                     ch.check(APDU(0x00, 0xA4, 0x04, 0x0C, lds.AID_EMRTD), "SELECT eMRTD")
                     return
@@ -383,7 +406,9 @@ class Reader:
 
     def _run(self, printed: MrzRecord, now: dt.datetime) -> None:
         r, ch = self.report, self.ch
-        self.access(access_key(printed))
+        self._mrz_info = access_key(printed)
+        self._pace_keys: dict[str, bytes] = {}
+        self.access(self._mrz_info)
         ch.begin("COM")
         com_raw = self.read_ef(lds.FID_COM)
         listed: tuple[int, ...] = self.opts.groups
@@ -422,6 +447,9 @@ class Reader:
             r.active_auth = Check.NOT_SUPPORTED
         ch.begin("CA")
         self._chip_auth(dgs)
+        if self.opts.eac is not None and self._ca_done and sod_raw is not None:
+            ch.begin("TA")
+            self._eac(listed, sod_raw)
 
     def _chip_auth(self, dgs: dict[int, bytes]) -> None:
         r = self.report
@@ -437,12 +465,92 @@ class Reader:
         if key is None:
             r.chip_auth = Check.NOT_SUPPORTED
             return
+        c = key.curve
+        eph = pace.keypair(c, (c.gx, c.gy))
+        self._pk_pcd_comp = pace.encode_point(c, eph[1])[1 : 1 + c.size]  # Comp(): x
+
+        def perform() -> bool:
+            self._ca_done = ca.perform(self.ch, key, eph)
+            return self._ca_done
+
         r.chip_auth = self._proof(
-            lambda: ca.perform(self.ch, key),
+            perform,
             ReasonCode.CHIP_CA_FAILED,
             "chip cannot use its DG14 key",
             "chip authentication",
         )
+
+    _ca_done = False  # chip authentication's session is on: TA may follow
+    _pk_pcd_comp = b""
+
+    def _eac(self, listed: tuple[int, ...], sod_raw: bytes) -> None:
+        """Terminal authentication, then DG3/DG4. Whatever goes wrong here loses the
+        fingerprints only: the result says why, the chip's verdict is untouched (a DG3
+        that does not match its signed hash is the one exception: forged chip data)."""
+        r, ch = self.report, self.ch
+        state = r.dg1.issuing_state if r.dg1 else ""
+        terminal = (self.opts.eac or {}).get(state)
+        if 3 not in listed and 4 not in listed:
+            r.terminal_auth = ta.TAResult(Check.NOT_SUPPORTED, None, "no DG3/DG4 on the chip")
+            return
+        if terminal is None:
+            r.terminal_auth = ta.TAResult(
+                Check.NOT_RUN, ReasonCode.CHIP_TA_NO_CHAIN, f"no EAC trust folder for {state}"
+            )
+            return
+        try:
+            trusted: tuple[str, ...] = ()
+            raw = None  # EF.CVCA is not one TLV: up to two CARs, zero-padded to 36 bytes
+            if self.select_ef(ta.FID_CVCA):
+                raw, sw = self.read_binary(0, 36)
+                if sw not in (SW_OK, SW_END_OF_FILE):
+                    raw = None
+            if raw:
+                trusted = ta.parse_ef_cvca(raw)
+            r.terminal_auth = ta.perform(
+                ch, terminal, trusted, self._id_picc(), self._pk_pcd_comp,
+                (self.opts.now or dt.datetime.now(dt.UTC)).date(),
+            )  # fmt: skip
+            if not r.terminal_auth.passed:
+                return
+            fingers: list[cbeff.FingerImage] = []
+            signed = parse_sod(sod_raw)
+            hashes = signed.hashes
+            for n in (3, 4):
+                if n not in listed or n not in hashes:
+                    continue
+                ch.begin(f"DG{n}")
+                data = self.read_ef(lds.DG[n][0])
+                if data is None:
+                    continue
+                r.files[f"DG{n}"] = data
+                digest = hashlib.new(signed.digest_algorithm, data).digest()
+                if digest != hashes[n]:
+                    r.add(ReasonCode.CHIP_DG_HASH, f"DG{n} does not match its SOD hash")
+                    return
+                if n == 3:
+                    fingers += cbeff.parse_dg3(data)
+            r.fingers = tuple(fingers)
+        except (ICAOError, DeviceError) as exc:
+            detail = exc.detail if isinstance(exc, DeviceError) else str(exc)
+            log.info("EAC ended: %s", detail)
+            self._eac_failed(detail)
+        except Exception as exc:  # our bug on this chip's bytes: the thumb channel only
+            log.exception("EAC failed unexpectedly")
+            self._eac_failed(f"internal error: {type(exc).__name__}")
+
+    def _eac_failed(self, detail: str) -> None:
+        r = self.report
+        if r.terminal_auth.passed:
+            r.terminal_auth.detail = f"DG3/DG4 not read: {detail}"
+            r.fingers = ()
+        else:
+            r.terminal_auth = ta.TAResult(Check.FAILED, ReasonCode.CHIP_TA_REFUSED, detail)
+
+    def _id_picc(self) -> bytes:
+        """After PACE, Comp() of the chip's ephemeral PACE key; after BAC, the document
+        number and its check digit (ICAO 9303-11 7.1, BSI TR-03110)."""
+        return self._pace_keys.get("picc_key") or ta.id_picc(self._mrz_info)
 
     def _parse(self, dgs: dict[int, bytes], printed: MrzRecord) -> None:
         r = self.report

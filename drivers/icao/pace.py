@@ -250,8 +250,10 @@ def perform(
     mrz_info: str,
     info: PACEInfo,
     rng: Callable[[int], bytes] = os.urandom,
+    keep: dict[str, bytes] | None = None,
 ) -> SecureMessaging:
-    """Run PACE-GM; returns the AES session (SSC 0) for ``channel.sm``."""
+    """Run PACE-GM; returns the AES session (SSC 0) for ``channel.sm``. ``keep`` receives
+    ``picc_key``, Comp() of the chip's ephemeral key: terminal authentication's ID_PICC."""
     c = CURVES[info.parameter_id]
     bits = info.key_bits
     _, sw = channel.send(mse_set_at(info), plain=True)
@@ -279,4 +281,6 @@ def perform(
     r4 = _ga(channel, 0x85, auth_token(ks_mac, info.oid, c, pk_eph_icc), last=True)
     if not hmac.compare_digest(r4.get(0x86, b""), auth_token(ks_mac, info.oid, c, pk_eph)):
         raise AccessError("chip's authentication token does not verify")
+    if keep is not None and pk_eph_icc is not None:
+        keep["picc_key"] = pk_eph_icc[0].to_bytes(c.size, "big")
     return SecureMessaging(ks_enc, ks_mac, 0, "AES")

@@ -86,3 +86,20 @@ def test_no_reader(pcscd, capsys) -> None:
         ]
     )
     assert rc == 2 and "error" in json.loads(capsys.readouterr().out)
+
+
+def test_read_with_eac_writes_the_fingers(vpcd, tmp_path: Path, capsys) -> None:
+    from sim import eac_pki
+    from sim.chip_eac import EACChip
+
+    chip = EACChip()
+    vpcd(chip)
+    chip.trusted.write_csca(tmp_path / "csca")
+    eac = eac_pki.write_trust(tmp_path / "eac")
+    argv = ["chip", "read", "--document-number", "L898902C3", "--birth", "740812"]
+    argv += ["--expiry", "341231", "--csca", str(tmp_path / "csca"), "--eac", str(eac)]
+    rc = run([*argv, "--out", str(tmp_path / "out")])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0, out
+    assert out["terminal_auth"]["result"] == "passed" and len(out["fingers"]) == 2
+    assert (tmp_path / "out" / "finger0_pos1.jp2").read_bytes() == chip.fingers[0].image
