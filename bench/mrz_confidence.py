@@ -13,8 +13,11 @@ it flags, and per line: correct lines that carry a flag, wrong lines that carry 
 confidence (lowest top probability; ``DOC_LOW_CONFIDENCE`` at 0.55 today), and for a
 line-confidence threshold chosen per fold the same way.
 
-The recogniser here is whichever model ``models/mrz`` holds: a model trained on these
-crops must be scored with its own cross-validation folds, or these figures flatter it.
+The recogniser here is whichever model ``models/mrz`` holds, unless ``--cv-dir DIR``
+names the per-fold models of ``models/mrz/cv.py`` (``DIR/fold-K``): the shipped model is
+trained on these crops, so it must be scored with its own cross-validation folds, or these
+figures flatter it. With ``--cv-dir`` each crop is read by the models of the fold that
+held it out, and the folds are those of ``models/mrz/folds.json``.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from drivers.mrz_ocr import read_line  # noqa: E402
+from drivers.mrz_ocr import load_model, read_line  # noqa: E402
+from drivers.mrz_recog import load_second  # noqa: E402
 from sim.real_pages import load_crops  # noqa: E402
 
 SPLIT_SEED = 21
@@ -40,11 +44,36 @@ def _doc(name: str) -> str:
     return m.group(1) if m else name
 
 
-def measure() -> tuple[list[np.ndarray], list[np.ndarray], list[float], list[str], int]:
-    margins, right, low, docs = [], [], [], []
+def trained_folds() -> dict[str, int]:
+    """Crop name -> the fold of ``models/mrz/folds.json`` that holds it out."""
+    import json
+
+    path = Path(__file__).resolve().parents[1] / "models" / "mrz" / "folds.json"
+    folds = json.loads(path.read_text())["folds"]
+    return {name: k for k, names in enumerate(folds) for name in names}
+
+
+def measure(
+    cv_dir: Path | None = None,
+) -> tuple[list[np.ndarray], list[np.ndarray], list[float], list[str], int, list[int]]:
+    margins, right, low, docs, held = [], [], [], [], []
     skipped = 0
+    fold_of = trained_folds() if cv_dir else {}
+    models = (
+        {
+            k: (load_model(d), load_second(d))
+            for k in set(fold_of.values())
+            if (d := cv_dir / f"fold-{k}").is_dir()
+        }
+        if cv_dir
+        else {}
+    )
     for c in load_crops():
-        r = read_line(c.image, allowed=(30, 36, 44))
+        kw = {}
+        if cv_dir:
+            k = fold_of[c.name]
+            kw = {"model": models[k][0], "second": models[k][1]}
+        r = read_line(c.image, allowed=(30, 36, 44), **kw)
         if len(r.text) != len(c.text):
             skipped += 1  # a wrong length is refused by the format check, never accepted
             continue
@@ -53,7 +82,8 @@ def measure() -> tuple[list[np.ndarray], list[np.ndarray], list[float], list[str
         right.append(np.array([a == b for a, b in zip(r.text, c.text, strict=True)]))
         low.append(float(p[:, -1].min()))
         docs.append(_doc(c.name))
-    return margins, right, low, docs, skipped
+        held.append(fold_of.get(c.name, -1))
+    return margins, right, low, docs, skipped, held
 
 
 def folds_of(docs: list[str], k: int) -> np.ndarray:
@@ -77,9 +107,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--recall", type=float, default=0.8, help="wrong characters to flag")
+    ap.add_argument("--cv-dir", type=Path, default=None, help="per-fold models (cv.py)")
     args = ap.parse_args()
-    margins, right, low, docs, skipped = measure()
-    fold = folds_of(docs, args.folds)
+    margins, right, low, docs, skipped, held = measure(args.cv_dir)
+    fold = np.array(held) if args.cv_dir else folds_of(docs, args.folds)
+    args.folds = int(fold.max()) + 1 if args.cv_dir else args.folds
     chars = {"wrong": 0, "wrong passed": 0, "right": 0, "right flagged": 0}
     lines = {"wrong": 0, "wrong unflagged": 0, "right": 0, "right flagged": 0}
     old = {"wrong passed": 0, "right under": 0}

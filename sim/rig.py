@@ -537,8 +537,11 @@ class Rig:
             raise StepFailed(f"place_document: unknown chip {chip!r} (as_set, genuine)")
         self.traveller = t
         ident = self._identity(t)
-        # the same traveller renders the same page and frames in every run
-        self.rng = np.random.default_rng(zlib.crc32(t.model_dump_json().encode()))
+        # the same traveller renders the same page and frames in every run, and a new
+        # optional field of the scenario model (left at its default) changes no scene
+        self.rng = np.random.default_rng(
+            zlib.crc32(t.model_dump_json(exclude_defaults=True).encode())
+        )
         # the authority's records for this traveller
         state, number = ident.issuing_state, ident.document_number
         self.registry.stolen.discard((state, number))

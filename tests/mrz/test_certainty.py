@@ -107,7 +107,18 @@ def test_reader_reports_uncertain_fields_from_its_margins() -> None:
 
     img, _, lines = render_page(11, "clean", "TD3")
     res = read_image(img, today=TODAY)
-    assert res.mrz is not None and res.mrz.lines == lines and res.uncertain == ()
+    assert res.mrz is not None and res.mrz.lines == lines
+    # at the default margin a flag may stand on a right read (a verified DG1 clears it),
+    # but only on fields no check digit settles; a clean page is sure at a lower margin
+    assert set(res.uncertain) <= {
+        "surname",
+        "given_names",
+        "issuing_state",
+        "nationality",
+        "sex",
+        "document_code",
+    }
+    assert read_image(img, today=TODAY, min_margin=0.5).uncertain == ()
     # a margin no read can reach: every unprotected field is unsure, none protected
     res = read_image(img, today=TODAY, min_margin=1.0)
     assert {"surname", "issuing_state", "nationality", "sex"} <= set(res.uncertain)
