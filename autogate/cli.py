@@ -137,11 +137,9 @@ def _wanted_tool(argv: list[str]) -> str | None:
     return None
 
 
-def build_parser(
-    argv: list[str] | None = None, *, every_tool: bool = False
-) -> argparse.ArgumentParser:
-    """The parser; only the tool named in ``argv`` (or every tool) is imported, the
-    others appear by name and help."""
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; only the tool named in ``argv`` is imported, the others appear by
+    name and help."""
     p = argparse.ArgumentParser(prog="autogate", description="Edge controller of an e-gate")
     p.add_argument("-v", "--verbose", action="store_true", help="log debug detail to stderr")
     sub = p.add_subparsers(dest="command", required=True)
@@ -167,7 +165,7 @@ def build_parser(
     wanted = _wanted_tool(sys.argv[1:] if argv is None else argv)
     loaded: set[str] = set()
     for command, (module, text) in TOOLS.items():
-        if not every_tool and command != wanted:
+        if command != wanted:
             sub.add_parser(command, help=text, add_help=False)  # parsed only for --help
             continue
         if module in loaded:
