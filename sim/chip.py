@@ -503,6 +503,7 @@ class VpcdCard:
     def insert(self, chip: VirtualChip | None = None) -> None:
         if chip is not None:
             self.chip = chip
+        self.connected.clear()  # set again by vpcd's next message to this card
         self._inserted.set()
 
     def remove(self) -> None:

@@ -566,6 +566,13 @@ class Rig:
                 self.card = self._card_cls(chip, port=self._pcscd.port).start()
             else:
                 await asyncio.to_thread(self.card.insert, chip)
+            # A passport's chip is in the field the moment the page is on the glass; the
+            # virtual card needs up to ~1.4 s to be dialled in again after a removal
+            # (pcscd must see "no card" once, vpcd polls every 0.4 s), longer than the
+            # gate's card wait. So the page goes down once vpcd talks to the card.
+            connected = getattr(self.card, "connected", None)
+            if connected is not None:
+                await asyncio.to_thread(connected.wait, 5.0)
 
         def render() -> None:
             page = degrade(render_clean(ident, self.rng), self.level, self.rng)
