@@ -631,7 +631,6 @@ class ChipSpec:
 def main(argv: list[str] | None = None) -> int:
     """``python -m sim.chip``: put a virtual passport on vpcd until interrupted."""
     import argparse
-    import signal
 
     from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -690,10 +689,17 @@ def main(argv: list[str] | None = None) -> int:
     if a.csca_out:
         a.csca_out.mkdir(parents=True, exist_ok=True)
         (a.csca_out / "csca.der").write_bytes(chip.trusted.csca.public_bytes(Encoding.DER))
+    return serve(chip, a.port, f"virtual chip on vpcd port {a.port}: {' '.join(holder.td3())}")
+
+
+def serve(chip: VirtualChip, port: int, banner: str) -> int:
+    """Keep ``chip`` in vpcd's slot at ``port`` until SIGTERM or Ctrl-C (the CLIs' loop)."""
+    import signal
+
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    card = VpcdCard(chip, port=a.port).start()
-    print(f"virtual chip on vpcd port {a.port}: {' '.join(holder.td3())}", flush=True)
+    card = VpcdCard(chip, port=port).start()
+    print(banner, flush=True)
     try:
         while not stop.wait(0.2):
             pass

@@ -235,11 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     ``--trust-out DIR`` writes the gate's CSCA (``DIR/csca``) and EAC trust folder
     (``DIR/eac``)."""
     import argparse
-    import signal
-    import threading
     from pathlib import Path
 
-    from sim.chip import VPCD_PORT, VpcdCard
+    from sim.chip import VPCD_PORT, serve
 
     ap = argparse.ArgumentParser(prog="python -m sim.chip_eac", description=main.__doc__)
     ap.add_argument("--port", type=int, default=VPCD_PORT)
@@ -256,17 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         der = chip.trusted.csca.public_bytes(Encoding.DER)
         (a.trust_out / "csca" / "csca.der").write_bytes(der)
         eac_pki.write_trust(a.trust_out / "eac")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    card = VpcdCard(chip, port=a.port).start()
-    print(f"EAC virtual chip on vpcd port {a.port}", flush=True)
-    try:
-        while not stop.wait(0.2):
-            pass
-    except KeyboardInterrupt:
-        pass
-    card.stop()
-    return 0
+    return serve(chip, a.port, f"EAC virtual chip on vpcd port {a.port}")
 
 
 if __name__ == "__main__":
