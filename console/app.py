@@ -318,7 +318,12 @@ async def login(request: Request) -> Response:
         resp.headers["Retry-After"] = str(wait)
         _guessing(console, name, client)
         return resp
-    officer = await asyncio.to_thread(console.officers.check, name, password)
+    officer = None
+    try:
+        officer = await asyncio.to_thread(console.officers.check, name, password)
+    finally:
+        if officer is None:
+            console.throttle.failed(name, client)
     if officer is None:
         log.warning("login failed: %r from %s", name, client)
         console.audit.record("login.failed", name, client=client)

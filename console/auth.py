@@ -169,7 +169,10 @@ class Throttle:
 
     ``attempt`` reserves the attempt as a failure *before* the password is hashed, in
     one step under a lock, so concurrent guesses cannot all pass the check first;
-    ``succeeded`` takes the reservation back.
+    ``failed`` or ``succeeded`` answers it. A success forgives the pair only when no
+    other attempt of that pair is still being checked: an officer at a desk sends one
+    login at a time, while a right password among a burst of concurrent guesses must not
+    reopen the limit for the rest of the burst.
     """
 
     MAX_KEYS = 100_000  # ~30 MB at most; past it the least recently active keys go
@@ -192,6 +195,7 @@ class Throttle:
         # records something, so refused floods of invented names cost no memory
         self._fails: OrderedDict[tuple[str, ...], deque[float]] = OrderedDict()
         self._alarmed: dict[str, float] = {}
+        self._in_flight: dict[tuple[str, str], int] = {}  # reserved, not yet answered
         self._lock = threading.Lock()
 
     def _recent(self, key: tuple[str, ...]) -> deque[float]:
@@ -239,12 +243,31 @@ class Throttle:
             self._record(("pair", account, addr), pair, now)
             self._record(("acct", account), acct, now)
             self._record(("addr", addr), src, now)
+            self._in_flight[(account, addr)] = self._in_flight.get((account, addr), 0) + 1
             return Verdict(True)
 
-    def succeeded(self, account: str, addr: str) -> None:
-        """The reserved attempt was right: the pair starts afresh, the others forget it."""
+    def _answered(self, account: str, addr: str) -> int:
+        """Close one reservation of the pair; how many others are still in flight."""
+        left = self._in_flight.get((account, addr), 0) - 1
+        if left > 0:
+            self._in_flight[(account, addr)] = left
+        else:
+            self._in_flight.pop((account, addr), None)
+        return max(left, 0)
+
+    def failed(self, account: str, addr: str) -> None:
+        """The reserved attempt was wrong (or could not be checked): it stays counted."""
         addr = _bucket(addr)
         with self._lock:
+            self._answered(account, addr)
+
+    def succeeded(self, account: str, addr: str) -> None:
+        """The reserved attempt was right: the pair starts afresh, the others forget it,
+        unless other attempts of the pair are still in flight (then nothing is forgiven)."""
+        addr = _bucket(addr)
+        with self._lock:
+            if self._answered(account, addr):
+                return
             self._fails.pop(("pair", account, addr), None)
             for key in (("acct", account), ("addr", addr), ("tries", account)):
                 q = self._fails.get(key)

@@ -44,6 +44,7 @@ def test_success_takes_the_reservation_back_and_clears_the_pair() -> None:
     th = Throttle(3, 300, Clock())
     for _ in range(2):
         th.attempt("a", "10.0.0.1")
+        th.failed("a", "10.0.0.1")
     th.attempt("a", "10.0.0.1")
     th.succeeded("a", "10.0.0.1")
     assert all(th.attempt("a", "10.0.0.1").allowed for _ in range(3))
@@ -106,3 +107,15 @@ def test_unknown_name_and_wrong_password_look_the_same(tmp_path: Path) -> None:
     assert officers.check("alice", "nope") is None
     assert officers.check("mallory", "a-long-password") is None
     assert officers.check("alice", "a-long-password") is not None
+
+
+def test_success_amid_concurrent_guesses_forgives_nothing() -> None:
+    """A right password answered while other guesses of the pair are still being checked
+    must not reopen the limit for the rest of the burst (issue 17 item 1, seen in CI)."""
+    th = Throttle(5, 300, Clock())
+    assert all(th.attempt("a", "10.0.0.1").allowed for _ in range(5))  # 5 in flight
+    th.succeeded("a", "10.0.0.1")  # one of them was right; 4 still being hashed
+    assert not th.attempt("a", "10.0.0.1").allowed
+    for _ in range(4):
+        th.failed("a", "10.0.0.1")
+    assert not th.attempt("a", "10.0.0.1").allowed
