@@ -129,6 +129,10 @@ class Gate:
     entry_sensed: str = "unknown"
     exit_sensed: str = "unknown"
     fault_reasons: tuple[tuple[str, ReasonCode], ...] = ()  # (device, why) per fault
+    # doors commanded open since their sensor last said closed: an "open" report from one
+    # of them is that command's effect however late the poll brings it (after the
+    # traveller was counted inside, after a close was commanded), never a forced door
+    opening: frozenset[Door] = frozenset()
 
 
 Result = tuple[Gate, list[Action]]
@@ -160,6 +164,10 @@ def _announce(before: Gate, result: Result) -> Result:
     stepping in, a link back) and the rule did not publish one itself; a referral left
     unattended that ends, however it ends, clears its alarm."""
     gate, acts = result
+    opened = {a.door for a in acts if isinstance(a, OpenDoor)}
+    if opened - gate.opening:
+        gate = replace(gate, opening=gate.opening | opened)
+        result = gate, acts
     unattended = ReasonCode.GATE_UNATTENDED
     if (
         before.state is State.REFERRED
@@ -455,8 +463,15 @@ def _door_fault(gate: Gate, ev: i.DoorFault, now: float) -> Result | None:
 
 
 def _door_changed(gate: Gate, ev: i.DoorChanged, now: float) -> Result | Gate:
+    """A door is forced only on evidence: it opened with no open command outstanding (none
+    since it was last sensed closed). Reports come in poll order, not the order things
+    happened: the traveller may be counted inside, and the entry commanded closed, before
+    the poll that says the entry opened."""
     commanded_open = gate.entry_open if ev.door is Door.ENTRY else gate.exit_open
-    forced = not ev.closed and not commanded_open and gate.state is not State.EMERGENCY
+    if ev.closed:
+        gate = replace(gate, opening=gate.opening - {ev.door})
+    explained = commanded_open or ev.door in gate.opening
+    forced = not ev.closed and not explained and gate.state is not State.EMERGENCY
     sensed = "closed" if ev.closed else "forced" if forced else "open"
     if ev.door is Door.ENTRY:
         gate = replace(gate, entry_sensed=sensed)
