@@ -162,11 +162,20 @@ def step(gate: Gate, event: i.Input, now: float) -> Result:
 def _announce(before: Gate, result: Result) -> Result:
     """Publish the status whenever what it says changed (a door moving, someone
     stepping in, a link back) and the rule did not publish one itself; a referral left
-    unattended that ends, however it ends, clears its alarm."""
+    unattended that ends, however it ends, clears its alarm. Also what every rule would
+    otherwise have to remember: doors commanded open (door supervision) and the
+    biometrics of a transaction the gate lets go of."""
     gate, acts = result
     opened = {a.door for a in acts if isinstance(a, OpenDoor)}
     if opened - gate.opening:
         gate = replace(gate, opening=gate.opening | opened)
+        result = gate, acts
+    left = before.txn
+    # the gate let go of this transaction (resolved, out of service, emergency): no
+    # officer can resolve it here any more, so its biometrics go now, whatever ended it
+    let_go = left is not None and (gate.txn is None or gate.txn.id != left.id)
+    if let_go and left is not None and ForgetBiometrics(left.id) not in acts:
+        acts = [*acts, ForgetBiometrics(left.id)]
         result = gate, acts
     unattended = ReasonCode.GATE_UNATTENDED
     if (

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from gate import inputs as i
 from gate import machine
-from gate.actions import CloseDoor, EventType, OpenDoor, Publish
+from gate.actions import CloseDoor, EventType, ForgetBiometrics, OpenDoor, Publish
 from gate.inputs import Door
 from gate.reasons import ReasonCode
 from tests.core.helpers import CLEAR, T0, chip, doc, face, settings
@@ -96,3 +96,22 @@ def test_the_exit_opening_with_no_open_command_is_forced_even_while_entry_moves(
     r.feed(i.DoorChanged(Door.EXIT, closed=False))
     assert r.alarms() == [(ReasonCode.GATE_DOOR_FORCED,)]
     assert r.gate.exit_sensed == "forced"
+
+
+def test_a_referral_the_gate_lets_go_of_drops_its_biometrics() -> None:
+    """A referral ended by a lost link (or an emergency) can no longer be resolved at this
+    gate: its kept portrait and frame must go with it, not wait for a resolution."""
+    for ending in (i.LinkLost("barrier", "no reply"), i.EmergencyChanged(True)):
+        r = Run()
+        r.to_entry_open()
+        assert r.gate.txn is not None
+        txn = r.gate.txn.id
+        r.feed(i.PresenceChanged(1))
+        r.feed(i.DoorChanged(Door.ENTRY, closed=False))
+        r.feed(i.DoorChanged(Door.ENTRY, closed=True))
+        r.feed(i.FaceVerified(txn, face(False)))
+        assert r.gate.state is S.REFERRED
+        assert ForgetBiometrics(txn, keep_for_referral=True) in r.actions
+        acts = r.feed(ending)
+        assert r.gate.txn is None
+        assert ForgetBiometrics(txn) in acts, ending
