@@ -129,6 +129,7 @@ class GateView:
     emergency: bool | None = None
     tamper: bool | None = None
     accepts: list[str] | None = None  # None: the gate does not say (older software)
+    alarm_id: str | None = None  # the ALARM the gate's status names: a reset is bound to it
     # the last hour's outcomes: (event time, "accepted" | "referred" | "aborted" | "released",
     # reason codes, processing seconds or None, txn id), one per transaction
     outcomes: deque[Outcome] = field(default_factory=lambda: deque(maxlen=MAX_OUTCOMES))
@@ -217,6 +218,7 @@ class GateView:
             "emergency": self.emergency,
             "tamper": self.tamper,
             "accepts": self.offered(),
+            "alarm_id": self.alarm_id,
             "links": dict(self.links),
             "alarms": list(self.alarms.values()),
             "referral": ref,
@@ -419,6 +421,7 @@ class Hall:
         view.emergency = msg.get("emergency")
         view.tamper = msg.get("tamper")
         view.accepts = msg.get("accepts")
+        view.alarm_id = msg.get("alarm_id") if view.state == "ALARM" else None
         links = msg.get("links")
         if links:  # the gate says how each device link is: that is the whole list
             said = {CORE_LINKS.get(n, n): "up" if h == "ok" else "down" for n, h in links.items()}

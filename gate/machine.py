@@ -133,6 +133,8 @@ class Gate:
     # of them is that command's effect however late the poll brings it (after the
     # traveller was counted inside, after a close was commanded), never a forced door
     opening: frozenset[Door] = frozenset()
+    alarms: int = 0  # alarms raised since start: numbers each one
+    alarm_id: str | None = None  # the current ALARM's id: a reset must name it
 
 
 Result = tuple[Gate, list[Action]]
@@ -215,6 +217,7 @@ def _said_key(gate: Gate) -> tuple[Any, ...]:
         gate.tamper,
         gate.faults,
         gate.txn is None,
+        gate.alarm_id,
     )
 
 
@@ -235,6 +238,7 @@ def _said(gate: Gate) -> dict[str, Any]:
         "tamper": gate.tamper,
         "links": {d: "fault" if d in gate.faults else "ok" for d in (*LINKS, *sorted(gate.faults))},
         "accepts": [c.value for c in offers.accepted(gate)],
+        **({"alarm_id": gate.alarm_id} if gate.state is State.ALARM and gate.alarm_id else {}),
     }
 
 
@@ -376,8 +380,11 @@ def _alarm(gate: Gate, reason: ReasonCode, now: float, **data: Any) -> Result:
     if g.txn is not None and g.txn.outcome is None:
         g, ended = _end(g, EventType.REFERRAL_OPENED, (reason,), now)
         acts += ended
-    g = _enter(replace(g, alarm=(reason,)), State.ALARM, now)
-    acts.append(Publish(EventType.ALARM_RAISED, g.txn.id if g.txn else None, (reason,), dict(data)))
+    n = g.alarms + 1
+    alarm_id = f"{g.boot}-a{n:06d}"  # unique per daemon (boot) like a transaction id
+    g = _enter(replace(g, alarm=(reason,), alarms=n, alarm_id=alarm_id), State.ALARM, now)
+    data = {**data, "alarm_id": alarm_id}
+    acts.append(Publish(EventType.ALARM_RAISED, g.txn.id if g.txn else None, (reason,), data))
     return g, acts + [_status(g)]
 
 
@@ -739,20 +746,27 @@ def _referred_presence(gate: Gate, ev: i.PresenceChanged, now: float) -> Result:
 def _alarm_command(gate: Gate, ev: i.OfficerCommand, now: float) -> Result:
     if ev.command is not Command.RESET_ALARM or gate.tamper:  # refused by offers.refusal
         return gate, [_ack(ev, False, offers.refusal(gate, ev.command) or "not applicable")]
+    if ev.alarm_id is None:
+        return gate, [_ack(ev, False, f"reset_alarm must name the alarm ({gate.alarm_id})")]
+    if ev.alarm_id != gate.alarm_id:
+        # aimed at an alarm that is over (a stale screen, a delayed or second click):
+        # never clears the one raised since
+        why = f"reset_alarm is for {ev.alarm_id}; the alarm now is {gate.alarm_id}"
+        return gate, [_ack(ev, False, why)]
     reasons = gate.alarm or (ReasonCode.GATE_OFFICER,)
     cleared = Publish(
         EventType.ALARM_CLEARED,
         gate.txn.id if gate.txn else None,
         reasons,
-        {"officer": ev.officer, "command_id": ev.command_id},
+        {"officer": ev.officer, "command_id": ev.command_id, "alarm_id": gate.alarm_id},
     )
     if gate.occupancy > 0:
         # someone is still inside: the officer decides through the referral
-        g = _enter(replace(gate, alarm=()), State.REFERRED, now)
+        g = _enter(replace(gate, alarm=(), alarm_id=None), State.REFERRED, now)
         return g, [_ack(ev, True), cleared, _status(g)]
     txn = gate.txn
     forget: list[Action] = [ForgetBiometrics(txn.id)] if txn else []
-    g, idle = _to_idle(replace(gate, alarm=()), now)
+    g, idle = _to_idle(replace(gate, alarm=(), alarm_id=None), now)
     return g, [_ack(ev, True), cleared, *forget, *idle]
 
 

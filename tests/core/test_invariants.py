@@ -101,7 +101,7 @@ def bind(move: tuple, gate: machine.Gate) -> tuple[i.Input, float]:
     if kind == "linkrestored":
         return i.LinkRestored("barrier"), 0.01
     if kind == "cmd":
-        return i.OfficerCommand(move[1], "officer", "cmd"), 0.01
+        return i.OfficerCommand(move[1], "officer", "cmd", alarm_id=gate.alarm_id), 0.01
     if kind == "tick":
         return i.Tick(), move[1]
     raise AssertionError(move)
@@ -130,7 +130,7 @@ def next_input(gate: machine.Gate) -> i.Input:
         case S.REFERRED:
             return i.OfficerCommand(Command.RELEASE, "officer", "next")
         case S.ALARM:
-            return i.OfficerCommand(Command.RESET_ALARM, "officer", "next")
+            return i.OfficerCommand(Command.RESET_ALARM, "officer", "next", alarm_id=gate.alarm_id)
         case S.OUT_OF_SERVICE:
             return i.OfficerCommand(Command.IN_SERVICE, "officer", "next")
         case _:
