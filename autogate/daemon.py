@@ -225,6 +225,7 @@ class Daemon:
         txn = self.gate.txn
         if txn is not None and (before.txn is None or before.txn.id != txn.id):
             self._journal("txn.start", {"txn_id": txn.id})
+            self.vault.begin(txn.id)
         for act in actions:
             self._act(act, now)
         self._observe("on_step", before, event, self.gate, actions, elapsed)
@@ -246,6 +247,9 @@ class Daemon:
                 self._spawn(self._guard("camera", self._capture_face(txn)))
             case ForgetBiometrics(txn_id=txn, keep_for_referral=keep):
                 self.vault.forget(txn, keep)
+                forget = getattr(self.dev.face, "forget", None)
+                if forget is not None:  # the portrait's template goes with the transaction
+                    forget()
             case Publish():
                 self._send(act, now)
             case AckCommand():
@@ -363,10 +367,10 @@ class Daemon:
         except Exception:  # a document's failure ends with that document: a referral
             log.exception("chip read of %s failed", txn)
             reading = ChipReading(ChipResult(present=True, reasons=(ReasonCode.CHIP_READ_ERROR,)))
-        self.vault.put_portrait(txn, reading.portrait)
+        kept = self.vault.put_portrait(txn, reading.portrait)
         self.emit(i.ChipRead(txn, reading.result))
         prepare = getattr(self.dev.face, "prepare", None)
-        if prepare is not None and reading.portrait:
+        if prepare is not None and kept:  # never for a transaction that has ended
             # embed DG2 while the traveller walks in: off the time spent in the mantrap
             self._spawn(self._guard("face", prepare(reading.portrait)))
 

@@ -40,15 +40,43 @@ def mask_urls(text: str) -> str:
     return _DOC_IN_PATH.sub(lambda m: m[1] + mask_number(m[2]), text)
 
 
+# What an HTTP service (console, ingest ``serve``) passes to ``uvicorn.run``: by default
+# uvicorn installs its own handlers on its loggers (``propagate: False``), which write
+# past ``PersonalDataFilter``; with ``log_config=None`` its lines reach the root handler.
+UVICORN_LOGGING: dict[str, Any] = {"log_config": None, "log_level": "warning", "access_log": False}
+
+
+def _scrubbed(exc_info: Any) -> str:
+    """A third-party traceback without exception messages: frames and exception types
+    stay (what a developer needs), the text goes (it may quote a request or a record)."""
+    import traceback
+
+    _, exc, _ = exc_info
+    if exc is None:
+        return ""
+    te = traceback.TracebackException.from_exception(exc, capture_locals=False)
+    parts: list[str] = []
+    while te is not None:
+        frames = "".join(te.stack.format())
+        kind = te.exc_type.__qualname__ if te.exc_type is not None else "exception"
+        parts.append(f"Traceback (most recent call last):\n{frames}{kind}: (message withheld)")
+        te = te.__cause__ or te.__context__  # type: ignore[assignment]
+    return "\n\nthen:\n".join(reversed(parts))
+
+
 class PersonalDataFilter(logging.Filter):
     """On the handler, so every logger's lines pass it: third-party lines below WARNING
-    are dropped (they log requests, and requests carry personal data), and document
-    numbers in URL paths are masked in whatever remains."""
+    are dropped (they log requests, and requests carry personal data), document numbers
+    in URL paths are masked in whatever remains, and a third-party line's traceback keeps
+    its frames but not its exception messages."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         own = record.name.split(".", 1)[0] in OWN_LOGGERS
         if not own and record.levelno < logging.WARNING:
             return False
+        if not own and record.exc_info:
+            record.exc_text = _scrubbed(record.exc_info)
+            record.exc_info = None
         try:
             msg = record.getMessage()
         except Exception:  # a broken format string: let the formatter report it
@@ -82,6 +110,8 @@ class JsonFormatter(logging.Formatter):
                 line[key] = value
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
+        elif record.exc_text:  # already formatted (a third-party one, scrubbed)
+            line["exc"] = record.exc_text
         return json.dumps(line, default=str, ensure_ascii=False)
 
 

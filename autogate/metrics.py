@@ -155,6 +155,11 @@ class Metrics:
             "Transactions whose biometrics the vault holds (memory or encrypted on disk)",
             lambda: len(daemon.vault.held()),
         )
+        self.live.add(
+            "autogate_late_biometrics_dropped",
+            "Portraits and frames that arrived after their transaction ended, dropped unkept",
+            lambda: daemon.vault.dropped_late,
+        )
         bus = daemon.dev.bus
         if callable(getattr(bus, "depth", None)):
             self.live.add("autogate_outbox_depth", "Events waiting in the outbox", bus.depth)

@@ -164,16 +164,46 @@ class ReferralStore:
 
 @dataclass
 class Vault:
+    """Biometrics of the transactions in progress (``begin`` .. ``forget``), and of
+    referrals kept for the officer.
+
+    A device answer can come after its transaction ended (a chip read or a face burst
+    still running when the traveller took the passport away, the gate went out of
+    service or timed out). What arrives for a transaction that is not in progress is
+    dropped and counted (``dropped_late``), never kept: biometrics live no longer than
+    their transaction unless a referral keeps them."""
+
     store: ReferralStore | None = None
     clock: Callable[[], float] = time.time
     _items: dict[str, Biometrics] = field(default_factory=dict)
     _referred: set[str] = field(default_factory=set)
+    _open: set[str] = field(default_factory=set)
+    dropped_late: int = 0
 
-    def put_portrait(self, txn_id: str, portrait: bytes | None) -> None:
-        self._items.setdefault(txn_id, Biometrics()).portrait = portrait
+    def begin(self, txn_id: str) -> None:
+        """A transaction started: its devices' biometrics may be put until ``forget``."""
+        self._open.add(txn_id)
 
-    def put_frame(self, txn_id: str, frame: np.ndarray | None) -> None:
-        self._items.setdefault(txn_id, Biometrics()).best_frame = frame
+    def _admit(self, txn_id: str, what: str) -> Biometrics | None:
+        if txn_id not in self._open:
+            self.dropped_late += 1
+            log.info("%s for %s dropped: that transaction is not in progress", what, txn_id)
+            return None
+        return self._items.setdefault(txn_id, Biometrics())
+
+    def put_portrait(self, txn_id: str, portrait: bytes | None) -> bool:
+        """Keep the chip portrait of ``txn_id``; False when it was dropped (or None)."""
+        bio = self._admit(txn_id, "chip portrait") if portrait is not None else None
+        if bio is not None:
+            bio.portrait = portrait
+        return bio is not None
+
+    def put_frame(self, txn_id: str, frame: np.ndarray | None) -> bool:
+        """Keep the best live frame of ``txn_id``; False when it was dropped (or None)."""
+        bio = self._admit(txn_id, "live frame") if frame is not None else None
+        if bio is not None:
+            bio.best_frame = frame
+        return bio is not None
 
     def get(self, txn_id: str) -> Biometrics | None:
         bio = self._items.get(txn_id)
@@ -182,7 +212,11 @@ class Vault:
         return bio
 
     def forget(self, txn_id: str, keep_for_referral: bool = False) -> None:
+        """The transaction ended: nothing more is admitted for it; its biometrics go now,
+        or (``keep_for_referral``) stay sealed or in memory until the referral is resolved
+        and this is called again without it."""
         now = self.clock()
+        self._open.discard(txn_id)
         if keep_for_referral:
             bio = self._items.get(txn_id)
             if self.store is not None and bio is not None:

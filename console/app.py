@@ -470,20 +470,31 @@ async def command(request: Request, console: Console, session: Session) -> Respo
             "command.refused", session.officer, gate=gate, command=cmd.value, detail=why
         )
         return _deny(409, why)
-    txn_id = None
-    if cmd in (Command.RELEASE, Command.SEND_BACK):
-        # bound to the referral the officer decided on: the one the page showed (sent
-        # in the body), else the open one; the gate refuses it for any other traveller
+    # A decision is bound to what the officer saw: the referral (release, send back) or
+    # the alarm (reset) the page showed, sent in the body and signed into the command.
+    # Never filled in from the console's own view: by the time the click arrives that may
+    # be a later traveller's referral or a newer alarm; the gate refuses any other.
+    txn_id = alarm_id = None
+    bound = {
+        Command.RELEASE: "txn_id",
+        Command.SEND_BACK: "txn_id",
+        Command.RESET_ALARM: "alarm_id",
+    }
+    field = bound.get(cmd)
+    if field is not None:
         try:
             body = await request.json() if await request.body() else {}
-            txn_id = body.get("txn_id") if isinstance(body, dict) else None
         except ValueError:
-            return _deny(400, "expected JSON {txn_id}")
-        if txn_id is None and view.referral is not None:
-            txn_id = view.referral["txn_id"]
-        if not isinstance(txn_id, str) or not 0 < len(txn_id) <= 64:
-            return _deny(409, f"{cmd.value}: no open referral at {gate} to decide")
-    signed = console.signer.sign(gate, cmd, session.officer, txn_id)
+            return _deny(400, f"expected JSON {{{field}}}")
+        named = body.get(field) if isinstance(body, dict) else None
+        if not isinstance(named, str) or not 0 < len(named) <= 64:
+            what = "referral" if field == "txn_id" else "alarm"
+            return _deny(409, f"{cmd.value}: name the {what} it is for ({field})")
+        if field == "txn_id":
+            txn_id = named
+        else:
+            alarm_id = named
+    signed = console.signer.sign(gate, cmd, session.officer, txn_id, alarm_id)
     console.audit.record(
         "command.sent",
         session.officer,
@@ -491,6 +502,7 @@ async def command(request: Request, console: Console, session: Session) -> Respo
         command=cmd.value,
         command_id=signed["command_id"],
         txn_id=txn_id or (view.referral["txn_id"] if view.referral else None),
+        alarm_id=alarm_id,
         gate_state=view.state,
     )
     try:

@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hmac
 import ipaddress
 import json
@@ -25,7 +27,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -75,14 +77,14 @@ class Officers:
         self._officers: dict[str, Officer] = {}
         self._lock = threading.Lock()
 
-    def _load(self) -> dict[str, Officer]:
+    def _load(self, fresh: bool = False) -> dict[str, Officer]:
         with self._lock:
             try:
                 mtime = self.path.stat().st_mtime_ns
             except FileNotFoundError:
                 self._officers, self._mtime = {}, None
                 return self._officers
-            if mtime != self._mtime:
+            if fresh or mtime != self._mtime:
                 data = json.loads(self.path.read_text(encoding="utf-8"))
                 self._officers = {
                     name: Officer(name, Role(o["role"]), o["hash"], bool(o.get("disabled")))
@@ -114,6 +116,22 @@ class Officers:
         os.chmod(tmp, 0o600)
         os.replace(tmp, self.path)
 
+    @contextlib.contextmanager
+    def _changing(self) -> Iterator[dict[str, Officer]]:
+        """Read-modify-write of the file under an exclusive lock (``flock`` on a file
+        beside it): two administrators changing officers at once (two ``console user``
+        processes) each read the other's change before writing, so neither is lost."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock = self.path.with_name(f".{self.path.name}.lock")
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            officers = dict(self._load(fresh=True))
+            yield officers
+            self._save(officers)
+        finally:
+            os.close(fd)  # releases the lock
+
     def add(self, name: str, password: str, role: Role | str) -> Officer:
         import re
 
@@ -121,19 +139,17 @@ class Officers:
             raise OfficerError(f"officer name must match {NAME}")
         if len(password) < 10:
             raise OfficerError("password must be at least 10 characters")
-        officer = Officer(name, Role(role), self.hasher.hash(password))
-        officers = dict(self._load())
-        officers[name] = officer
-        self._save(officers)
+        officer = Officer(name, Role(role), self.hasher.hash(password))  # slow: outside
+        with self._changing() as officers:
+            officers[name] = officer
         return officer
 
     def disable(self, name: str) -> None:
-        officers = dict(self._load())
-        if name not in officers:
-            raise OfficerError(f"no officer named {name!r}")
-        o = officers[name]
-        officers[name] = Officer(o.name, o.role, o.hash, disabled=True)
-        self._save(officers)
+        with self._changing() as officers:
+            if name not in officers:
+                raise OfficerError(f"no officer named {name!r}")
+            o = officers[name]
+            officers[name] = Officer(o.name, o.role, o.hash, disabled=True)
 
     def check(self, name: str, password: str) -> Officer | None:
         """The officer if ``password`` is right and the account enabled, else None."""

@@ -129,13 +129,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     app = create_app(console)
+    from autogate.logs import UVICORN_LOGGING
+
+    # uvicorn's lines go through the masking handler (autogate.logs), not its own
     uvicorn.run(
-        app,
-        host=cfg.listen.host,
-        port=cfg.listen.port,
-        log_level="warning",
-        proxy_headers=False,
-        access_log=False,
+        app, host=cfg.listen.host, port=cfg.listen.port, proxy_headers=False, **UVICORN_LOGGING
     )
     return 0
 
@@ -257,7 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="command", required=True)
     add_subcommands(sub)
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    from autogate import logs
+
+    logs.setup()  # as under `autogate console`: JSON lines through the masking filter
     return int(args.func(args) or 0)
 
 

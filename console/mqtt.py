@@ -59,7 +59,12 @@ class Signer:
         return cls(load_private_key(cfg.key_file), cfg.key_id, site)
 
     def sign(
-        self, gate: str, command: Command, officer: str, txn_id: str | None = None
+        self,
+        gate: str,
+        command: Command,
+        officer: str,
+        txn_id: str | None = None,
+        alarm_id: str | None = None,
     ) -> dict[str, Any]:
         return sign_command(
             self.key,
@@ -70,6 +75,7 @@ class Signer:
             key_id=self.key_id,
             ts=dt.datetime.now(dt.UTC),
             txn_id=txn_id,
+            alarm_id=alarm_id,
         )
 
 

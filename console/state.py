@@ -120,6 +120,7 @@ class GateView:
     referral: dict[str, Any] | None = None
     images: ReferralImages | None = None
     early_images: ReferralImages | None = None  # arrived before their referral.opened
+    ended: deque[str] = field(default_factory=lambda: deque(maxlen=64))  # txns seen to end
     commands: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=KEEP_COMMANDS))
     seen: deque[str] = field(default_factory=lambda: deque(maxlen=512))
     last_seen: float = 0.0
@@ -128,6 +129,7 @@ class GateView:
     emergency: bool | None = None
     tamper: bool | None = None
     accepts: list[str] | None = None  # None: the gate does not say (older software)
+    alarm_id: str | None = None  # the ALARM the gate's status names: a reset is bound to it
     # the last hour's outcomes: (event time, "accepted" | "referred" | "aborted" | "released",
     # reason codes, processing seconds or None, txn id), one per transaction
     outcomes: deque[Outcome] = field(default_factory=lambda: deque(maxlen=MAX_OUTCOMES))
@@ -216,6 +218,7 @@ class GateView:
             "emergency": self.emergency,
             "tamper": self.tamper,
             "accepts": self.offered(),
+            "alarm_id": self.alarm_id,
             "links": dict(self.links),
             "alarms": list(self.alarms.values()),
             "referral": ref,
@@ -236,6 +239,7 @@ class Hall:
         self.image_key = image_key  # opens the sealed referral photos; None: none shown
         self.gates: dict[str, GateView] = {g: GateView(site, g) for g in gates}
         self.rejected = 0  # malformed or schema-invalid messages seen
+        self.images_dropped = 0  # photos of transactions already ended: wiped on arrival
         self.new_acks: list[tuple[str, dict[str, Any]]] = []  # for the audit journal
 
     def view(self, gate: str) -> GateView:
@@ -302,6 +306,12 @@ class Hall:
         return gate
 
     def _images(self, view: GateView, images: ReferralImages) -> None:
+        if images.txn_id in view.ended:
+            # late (redelivered, delayed): its referral is over, nobody may see it now
+            self.images_dropped += 1
+            log.info("gate %s: photos of ended transaction %s dropped", view.gate, images.txn_id)
+            images.wipe()
+            return
         if view.referral is not None and view.referral["txn_id"] == images.txn_id:
             _wipe(view.images)
             view.images = images
@@ -321,6 +331,7 @@ class Hall:
                 "txn_id": msg["txn_id"],
                 "reasons": reasons,
             }
+            view.ended.append(msg["txn_id"])
             if kind == "crossing.accepted":
                 self._crossed(view, msg, now)
             view.outcome(msg, msg["decision"], now)
@@ -346,6 +357,7 @@ class Hall:
                 "reasons": reasons,
             }
         elif kind == "referral.resolved":
+            view.ended.append(msg["txn_id"])
             resolution = msg["resolution"]
             view.last_decision = {
                 "decision": {"release": "released", "send_back": "sent back"}.get(
@@ -409,6 +421,7 @@ class Hall:
         view.emergency = msg.get("emergency")
         view.tamper = msg.get("tamper")
         view.accepts = msg.get("accepts")
+        view.alarm_id = msg.get("alarm_id") if view.state == "ALARM" else None
         links = msg.get("links")
         if links:  # the gate says how each device link is: that is the whole list
             said = {CORE_LINKS.get(n, n): "up" if h == "ok" else "down" for n, h in links.items()}
@@ -434,6 +447,8 @@ class Hall:
         view.crossings.append((at, msg["txn_id"]))
 
     def _close_referral(self, view: GateView) -> None:
+        if view.referral is not None:
+            view.ended.append(view.referral["txn_id"])
         view.referral = None
         _wipe(view.images)  # the traveller's photos are overwritten with the referral
         _wipe(view.early_images)

@@ -449,24 +449,31 @@ class ModbusBarrier:
         self._next_beat = now + self.cfg.heartbeat_s
 
     async def _read_inputs(self, registers: bool = True) -> Snapshot:
-        """Read the discrete inputs and (unless told not to) the input registers."""
+        """Read the input registers (unless told not to), then the discrete inputs.
+
+        One poll is two requests and the world moves between them. Causes are read last:
+        the people counter before the door sensors, so a traveller counted inside comes
+        with the door that let them in (read the other way round, the counter could say
+        "inside" while the door still read closed, and the door's "opened" then reached
+        the core after it had commanded that door closed again)."""
         t = time.monotonic()
         d0, dn = self.map.di_span()
+        prev = self.snapshot
+        regs: list[int] | None = None
+        if registers or prev is None:
+            r0, rn = self.map.ir_span()
+            rr = await self._call("read registers", "read_input_registers", r0, count=rn)
+            regs = list(rr.registers)
+            if len(regs) != rn:
+                raise LinkError("garbled", f"read registers: {len(regs)} for {rn} asked")
+            self._registers_t = t
         rr = await self._call("read inputs", "read_discrete_inputs", d0, count=dn)
         bits = rr.bits
         if len(bits) < dn:
             raise LinkError("garbled", f"read inputs: {len(bits)} bits for {dn} asked")
-        prev = self.snapshot
-        if registers or prev is None:
-            r0, rn = self.map.ir_span()
-            rr = await self._call("read registers", "read_input_registers", r0, count=rn)
-            regs = rr.registers
-            if len(regs) != rn:
-                raise LinkError("garbled", f"read registers: {len(regs)} for {rn} asked")
-            self._registers_t = t
-        else:  # a fast confirmation poll: door sensors only, registers from the last read
+        if regs is None:  # a fast confirmation poll: door sensors only, registers as last read
+            assert prev is not None
             return replace(prev, t=t, **self._bits_fields(bits, d0))
-
         return self.snapshot_of(t, bits, regs)
 
     def snapshot_of(self, t: float, bits: list[bool], regs: list[int]) -> Snapshot:
@@ -513,7 +520,7 @@ class ModbusBarrier:
             await self._beat()
             # While a door command waits for confirmation the door sensors are polled
             # every confirm_poll_s, the registers (people count) still every poll_s.
-            fast = self._pending and time.monotonic() - self._registers_t < self.cfg.poll_s
+            fast = self._pending > 0 and time.monotonic() - self._registers_t < self.cfg.poll_s
             snap = await self._read_inputs(registers=not fast)
             self.polls += 1
             snap = await self._unglitched(snap, fast)

@@ -40,6 +40,10 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:  # type: ig
     sign.add_argument("--gate", required=True)
     sign.add_argument("--officer", required=True)
     sign.add_argument("--txn", help="txn_id of the referral (required for release and send_back)")
+    sign.add_argument(
+        "--alarm",
+        help="alarm_id of the alarm (required for reset_alarm; the gate's status says it)",
+    )
     sign.set_defaults(func=_sign)
 
     check = sub.add_parser("validate", help="check messages (JSON lines) against the schemas")
@@ -97,6 +101,7 @@ def _sign(args: argparse.Namespace) -> int:
         key_id=args.key_id,
         ts=dt.datetime.now(dt.UTC),
         txn_id=args.txn,
+        alarm_id=args.alarm,
     )
     try:  # a command the gate would refuse as malformed is a mistake here
         validate(msg)

@@ -12,8 +12,9 @@ It is refused when: not JSON or not the schema (``malformed``), no signature
 verify (``bad_signature``), meant for another gate or sent on another command's topic
 (``wrong_gate``, ``topic_mismatch``), signed outside ``now ± window`` or before this
 process started (``expired``), or a nonce already used (``replayed``). A ``release`` or
-``send_back`` must name the ``txn_id`` of the referral it decides (``malformed`` if not):
-the core refuses it when that is not the referral open at the gate. Nonces are kept
+``send_back`` must name the ``txn_id`` of the referral it decides, a ``reset_alarm`` the
+``alarm_id`` of the alarm it resets (``malformed`` if not): the core refuses either when
+that is not the referral open, or the alarm raised, at the gate now. Nonces are kept
 only for the window: an older command is refused by its timestamp anyway, and one signed
 before a restart by the start time, so the store needs no disk.
 
@@ -45,6 +46,7 @@ SCHEMA = "command/1"
 MAX_BYTES = 4096  # a command is under 600 bytes; anything far larger is not one
 _TS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z")
 BOUND = {Command.RELEASE.value, Command.SEND_BACK.value}  # decide one referral: name it
+ALARM_BOUND = {Command.RESET_ALARM.value}  # resets one alarm: name it
 
 
 class RefusalReason(StrEnum):
@@ -87,6 +89,7 @@ def sign_command(
     nonce: str | None = None,
     command_id: str | None = None,
     txn_id: str | None = None,
+    alarm_id: str | None = None,
 ) -> dict[str, Any]:
     """A signed ``command/1`` payload (the console side; publish it on ``.../cmd/{command}``)."""
     fields: dict[str, Any] = {
@@ -102,6 +105,8 @@ def sign_command(
     }
     if txn_id is not None:
         fields["txn_id"] = txn_id
+    if alarm_id is not None:
+        fields["alarm_id"] = alarm_id
     fields["sig"] = base64.b64encode(private_key.sign(canonical(fields))).decode("ascii")
     return fields
 
@@ -212,6 +217,10 @@ def verify_command(
         return Refusal(
             RefusalReason.MALFORMED, f"{msg['command']} must name the referral's txn_id", **seen
         )
+    if msg["command"] in ALARM_BOUND and not msg.get("alarm_id"):
+        return Refusal(
+            RefusalReason.MALFORMED, f"{msg['command']} must name the alarm's alarm_id", **seen
+        )
     skew = abs((now - ts).total_seconds())
     if skew > nonces.window.total_seconds():
         return Refusal(RefusalReason.EXPIRED, f"signed {skew:.0f} s from now", **seen)
@@ -224,6 +233,7 @@ def verify_command(
         officer=msg["officer"],
         command_id=msg["command_id"],
         txn_id=msg.get("txn_id"),
+        alarm_id=msg.get("alarm_id"),
     )
 
 

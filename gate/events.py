@@ -73,11 +73,12 @@ _DATA_KEYS: dict[str, set[str]] = {
         "emergency",
         "tamper",
         "accepts",
+        "alarm_id",
     },
     "crossing/1": _COMMON_KEYS | {"mrz", "document", "access_control", "stage"},
     "referral/1": _COMMON_KEYS
     | {"mrz", "document", "resolution", "officer", "command_id", "stage", "chip", "face"},
-    "alarm/1": {"detail", "device", "state", "command_id", "officer"},
+    "alarm/1": {"detail", "device", "state", "command_id", "officer", "alarm_id"},
     "command.ack/1": {"detail", "command_id", "command", "accepted", "officer"},
 }
 

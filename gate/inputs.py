@@ -137,6 +137,7 @@ class OfficerCommand:
     officer: str = ""
     command_id: str = ""
     txn_id: str | None = None  # the referral a release/send_back decides (signed with it)
+    alarm_id: str | None = None  # the alarm a reset_alarm resets (signed with it)
 
 
 Input = (

@@ -129,6 +129,12 @@ class Gate:
     entry_sensed: str = "unknown"
     exit_sensed: str = "unknown"
     fault_reasons: tuple[tuple[str, ReasonCode], ...] = ()  # (device, why) per fault
+    # doors commanded open since their sensor last said closed: an "open" report from one
+    # of them is that command's effect however late the poll brings it (after the
+    # traveller was counted inside, after a close was commanded), never a forced door
+    opening: frozenset[Door] = frozenset()
+    alarms: int = 0  # alarms raised since start: numbers each one
+    alarm_id: str | None = None  # the current ALARM's id: a reset must name it
 
 
 Result = tuple[Gate, list[Action]]
@@ -158,8 +164,21 @@ def step(gate: Gate, event: i.Input, now: float) -> Result:
 def _announce(before: Gate, result: Result) -> Result:
     """Publish the status whenever what it says changed (a door moving, someone
     stepping in, a link back) and the rule did not publish one itself; a referral left
-    unattended that ends, however it ends, clears its alarm."""
+    unattended that ends, however it ends, clears its alarm. Also what every rule would
+    otherwise have to remember: doors commanded open (door supervision) and the
+    biometrics of a transaction the gate lets go of."""
     gate, acts = result
+    opened = {a.door for a in acts if isinstance(a, OpenDoor)}
+    if opened - gate.opening:
+        gate = replace(gate, opening=gate.opening | opened)
+        result = gate, acts
+    left = before.txn
+    # the gate let go of this transaction (resolved, out of service, emergency): no
+    # officer can resolve it here any more, so its biometrics go now, whatever ended it
+    let_go = left is not None and (gate.txn is None or gate.txn.id != left.id)
+    if let_go and left is not None and ForgetBiometrics(left.id) not in acts:
+        acts = [*acts, ForgetBiometrics(left.id)]
+        result = gate, acts
     unattended = ReasonCode.GATE_UNATTENDED
     if (
         before.state is State.REFERRED
@@ -198,6 +217,7 @@ def _said_key(gate: Gate) -> tuple[Any, ...]:
         gate.tamper,
         gate.faults,
         gate.txn is None,
+        gate.alarm_id,
     )
 
 
@@ -218,6 +238,7 @@ def _said(gate: Gate) -> dict[str, Any]:
         "tamper": gate.tamper,
         "links": {d: "fault" if d in gate.faults else "ok" for d in (*LINKS, *sorted(gate.faults))},
         "accepts": [c.value for c in offers.accepted(gate)],
+        **({"alarm_id": gate.alarm_id} if gate.state is State.ALARM and gate.alarm_id else {}),
     }
 
 
@@ -359,8 +380,11 @@ def _alarm(gate: Gate, reason: ReasonCode, now: float, **data: Any) -> Result:
     if g.txn is not None and g.txn.outcome is None:
         g, ended = _end(g, EventType.REFERRAL_OPENED, (reason,), now)
         acts += ended
-    g = _enter(replace(g, alarm=(reason,)), State.ALARM, now)
-    acts.append(Publish(EventType.ALARM_RAISED, g.txn.id if g.txn else None, (reason,), dict(data)))
+    n = g.alarms + 1
+    alarm_id = f"{g.boot}-a{n:06d}"  # unique per daemon (boot) like a transaction id
+    g = _enter(replace(g, alarm=(reason,), alarms=n, alarm_id=alarm_id), State.ALARM, now)
+    data = {**data, "alarm_id": alarm_id}
+    acts.append(Publish(EventType.ALARM_RAISED, g.txn.id if g.txn else None, (reason,), data))
     return g, acts + [_status(g)]
 
 
@@ -455,8 +479,15 @@ def _door_fault(gate: Gate, ev: i.DoorFault, now: float) -> Result | None:
 
 
 def _door_changed(gate: Gate, ev: i.DoorChanged, now: float) -> Result | Gate:
+    """A door is forced only on evidence: it opened with no open command outstanding (none
+    since it was last sensed closed). Reports come in poll order, not the order things
+    happened: the traveller may be counted inside, and the entry commanded closed, before
+    the poll that says the entry opened."""
     commanded_open = gate.entry_open if ev.door is Door.ENTRY else gate.exit_open
-    forced = not ev.closed and not commanded_open and gate.state is not State.EMERGENCY
+    if ev.closed:
+        gate = replace(gate, opening=gate.opening - {ev.door})
+    explained = commanded_open or ev.door in gate.opening
+    forced = not ev.closed and not explained and gate.state is not State.EMERGENCY
     sensed = "closed" if ev.closed else "forced" if forced else "open"
     if ev.door is Door.ENTRY:
         gate = replace(gate, entry_sensed=sensed)
@@ -715,20 +746,27 @@ def _referred_presence(gate: Gate, ev: i.PresenceChanged, now: float) -> Result:
 def _alarm_command(gate: Gate, ev: i.OfficerCommand, now: float) -> Result:
     if ev.command is not Command.RESET_ALARM or gate.tamper:  # refused by offers.refusal
         return gate, [_ack(ev, False, offers.refusal(gate, ev.command) or "not applicable")]
+    if ev.alarm_id is None:
+        return gate, [_ack(ev, False, f"reset_alarm must name the alarm ({gate.alarm_id})")]
+    if ev.alarm_id != gate.alarm_id:
+        # aimed at an alarm that is over (a stale screen, a delayed or second click):
+        # never clears the one raised since
+        why = f"reset_alarm is for {ev.alarm_id}; the alarm now is {gate.alarm_id}"
+        return gate, [_ack(ev, False, why)]
     reasons = gate.alarm or (ReasonCode.GATE_OFFICER,)
     cleared = Publish(
         EventType.ALARM_CLEARED,
         gate.txn.id if gate.txn else None,
         reasons,
-        {"officer": ev.officer, "command_id": ev.command_id},
+        {"officer": ev.officer, "command_id": ev.command_id, "alarm_id": gate.alarm_id},
     )
     if gate.occupancy > 0:
         # someone is still inside: the officer decides through the referral
-        g = _enter(replace(gate, alarm=()), State.REFERRED, now)
+        g = _enter(replace(gate, alarm=(), alarm_id=None), State.REFERRED, now)
         return g, [_ack(ev, True), cleared, _status(g)]
     txn = gate.txn
     forget: list[Action] = [ForgetBiometrics(txn.id)] if txn else []
-    g, idle = _to_idle(replace(gate, alarm=()), now)
+    g, idle = _to_idle(replace(gate, alarm=(), alarm_id=None), now)
     return g, [_ack(ev, True), cleared, *forget, *idle]
 
 

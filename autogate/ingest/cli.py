@@ -149,7 +149,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except (StoreError, ConfigError) as exc:
         print(f"autogate ingest: {exc}", file=sys.stderr)
         return 1
-    uvicorn.run(build_app(store, key), host=args.host, port=args.port, log_level="warning")
+    from autogate.logs import UVICORN_LOGGING
+
+    # uvicorn's lines go through the masking handler (autogate.logs), not its own
+    uvicorn.run(build_app(store, key), host=args.host, port=args.port, **UVICORN_LOGGING)
     store.close()
     return 0
 

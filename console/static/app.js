@@ -175,7 +175,7 @@ function controls(g) {
     const [label, key] = LABELS[cmd];
     const b = el("button", { type: "button", id: `cmd-${cmd}`, "data-key": key, text: key ? `${label} [${key.toUpperCase()}]` : label });
     if (!me.allowed.includes(cmd)) { b.disabled = true; b.title = "supervisor only"; }
-    b.addEventListener("click", () => send(g.gate, cmd, g.referral && g.referral.txn_id));
+    b.addEventListener("click", () => send(g.gate, cmd, bound(g, cmd)));
     actions.append(el("div", { class: "cmd" }, b, answer(g, cmd)));
   }
   box.append(actions);
@@ -245,12 +245,19 @@ function select(gate) {
   renderAll();
 }
 
-async function send(gate, cmd, txn) {
-  // a release / send-back names the referral on screen: the gate refuses it for another
+// a release / send-back names the referral on screen, a reset the alarm on screen: the
+// gate refuses it for another traveller or a newer alarm
+function bound(g, cmd) {
+  if ((cmd === "release" || cmd === "send_back") && g.referral) return { txn_id: g.referral.txn_id };
+  if (cmd === "reset_alarm" && g.alarm_id) return { alarm_id: g.alarm_id };
+  return {};
+}
+
+async function send(gate, cmd, binding) {
   const r = await fetch(`/api/gates/${gate}/cmd/${cmd}`, {
     method: "POST", credentials: "same-origin",
     headers: { "X-CSRF-Token": me.csrf, "Content-Type": "application/json" },
-    body: JSON.stringify(txn ? { txn_id: txn } : {}),
+    body: JSON.stringify(binding),
   });
   const body = await r.json().catch(() => ({}));
   const out = document.getElementById("cmd-result");

@@ -107,6 +107,7 @@ class DlibFaceVerifier:
         self.pad = PAD(PadModel.load(resolve(cfg.pad.model))) if cfg.pad.enabled else None
         self._lock = threading.Lock()  # dlib objects are not shared across threads
         self._portraits: dict[bytes, np.ndarray | None] = {}  # sha256 -> embedding
+        self._era = 0  # bumped by ``forget``: work begun before it caches nothing
 
     async def prepare(self, portrait: bytes | None) -> None:
         """Embed the DG2 portrait ahead of the burst (call after the chip read).
@@ -117,20 +118,33 @@ class DlibFaceVerifier:
         if portrait:
             await asyncio.to_thread(self._locked_portrait, portrait)
 
-    def _locked_portrait(self, portrait: bytes) -> np.ndarray | None:
-        with self._lock:
-            return self._portrait_vector(portrait)
+    def forget(self) -> None:
+        """The transaction ended: drop the portrait templates (biometric data) it left.
 
-    def _portrait_vector(self, portrait: bytes) -> np.ndarray | None:
+        Called from the event loop while a ``prepare`` or ``verify`` may still run in its
+        thread: that work keeps its result to itself (``_era`` moved on)."""
+        self._era += 1
+        self._portraits = {}
+
+    def _locked_portrait(self, portrait: bytes) -> np.ndarray | None:
+        era = self._era
+        with self._lock:
+            return self._portrait_vector(portrait, era)
+
+    def _portrait_vector(self, portrait: bytes, era: int | None = None) -> np.ndarray | None:
+        era = self._era if era is None else era
         key = hashlib.sha256(portrait).digest()
-        if key not in self._portraits:
-            ref = decode_portrait(portrait, self.cfg.max_pixels)
-            faces: list[Face] = self.detector.detect(ref) if ref is not None else []
-            vec = self.matcher.embed(ref, faces[0]) if faces and ref is not None else None
-            while len(self._portraits) >= 4:  # a few crossings' worth, never a gallery
-                self._portraits.pop(next(iter(self._portraits)))
-            self._portraits[key] = vec
-        return self._portraits[key]
+        cache = self._portraits
+        if key in cache:
+            return cache[key]
+        ref = decode_portrait(portrait, self.cfg.max_pixels)
+        faces: list[Face] = self.detector.detect(ref) if ref is not None else []
+        vec = self.matcher.embed(ref, faces[0]) if faces and ref is not None else None
+        if era == self._era:  # not forgotten meanwhile
+            while len(cache) >= 4:  # a few crossings' worth, never a gallery
+                cache.pop(next(iter(cache)))
+            cache[key] = vec
+        return vec
 
     async def verify(self, portrait: bytes | None, frames: Sequence[Frame]) -> FaceVerification:
         report = await asyncio.to_thread(self.check, portrait, [f.image for f in frames])

@@ -9,8 +9,15 @@ import itertools
 from collections.abc import Callable
 
 from drivers.barrier import ModbusBarrier
-from gate.inputs import DeviceFault, Door, DoorChanged, EmergencyChanged, LinkRestored
-from sim.barrier import SimController
+from gate.inputs import (
+    DeviceFault,
+    Door,
+    DoorChanged,
+    EmergencyChanged,
+    LinkRestored,
+    PresenceChanged,
+)
+from sim.barrier import Person, SimController
 
 from .conftest import Recorder
 
@@ -123,3 +130,29 @@ async def test_restart_flag_at_every_poll_is_one_fault(
     # and the fault stays: no LinkRestored after the storm fault while it goes on
     last = max(i for i, e in enumerate(rec.events) if isinstance(e, DeviceFault))
     assert not [e for e in rec.events[last:] if isinstance(e, LinkRestored)]
+
+
+async def test_a_counted_traveller_comes_after_the_door_they_came_through(
+    sim: SimController, barrier: ModbusBarrier, rec: Recorder
+) -> None:
+    """One poll is two reads (discrete inputs, input registers). The world may move between
+    them; whichever read comes second must be the door's, so the core never hears of a
+    traveller counted inside before the door that let them in (the bench's false
+    ``gate_door_forced``). The movement is injected at the counter read: no timing."""
+    await _settle(rec)
+    real = sim._ir_values
+    moved = False
+
+    def step_in_at_the_counter_read() -> dict[int, int]:
+        nonlocal moved
+        if not moved:  # the entry opens and the traveller is inside, all at once
+            moved = True
+            entry = sim.model.doors[Door.ENTRY]
+            entry.commanded_open, entry.position = True, 1.0
+            sim.model.people.append(Person("inside", slot=1))
+        return real()
+
+    sim._ir_values = step_in_at_the_counter_read  # type: ignore[method-assign]
+    await rec.wait_for(lambda e: isinstance(e, PresenceChanged) and e.count == 1)
+    order = [e for e in rec.events if isinstance(e, DoorChanged | PresenceChanged)]
+    assert order[0] == DoorChanged(Door.ENTRY, False), order

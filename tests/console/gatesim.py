@@ -49,6 +49,8 @@ class SimGate:
         self.nonces = NonceStore(30, dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
         self.state = "IDLE"
         self.txn: str | None = None
+        self.alarm_id: str | None = None  # the alarm a reset must name (as the core does)
+        self._alarms = 0
         # what the status reports besides the state (the core's Gate fields, in short)
         self.faults: frozenset[str] = frozenset()
         self.emergency = False
@@ -109,6 +111,8 @@ class SimGate:
             },
             "accepts": [c.value for c in offers.accepted(self)],
         }
+        if state == "ALARM" and self.alarm_id:
+            said["alarm_id"] = self.alarm_id
         self.publish(EventType.GATE_STATUS, self.txn, state=state, **(said | data))
 
     def refer(
@@ -143,8 +147,10 @@ class SimGate:
         self.publish(EventType.CROSSING_ACCEPTED, f"b1-{self.seq:06d}")
 
     def alarm(self, reason: ReasonCode, **data: Any) -> None:
+        self._alarms += 1
+        self.alarm_id = f"sim-a{self._alarms:06d}"
         self.status("ALARM")
-        self.publish(EventType.ALARM_RAISED, self.txn, (reason,), **data)
+        self.publish(EventType.ALARM_RAISED, self.txn, (reason,), alarm_id=self.alarm_id, **data)
 
     def vanish(self) -> None:
         """Drop the connection without DISCONNECT: the broker publishes the last will."""
@@ -221,13 +227,13 @@ class SimGate:
             if cmd.command is Command.RELEASE:
                 self.status("IDLE")
         elif cmd.command is Command.RESET_ALARM:
-            if self.state != "ALARM":
-                self._ack(
-                    AckCommand(
-                        cmd.command, cmd.command_id, False, f"not applicable in {self.state}"
-                    ),
-                    cmd.officer,
+            if self.state != "ALARM" or cmd.alarm_id != self.alarm_id:
+                why = (
+                    f"not applicable in {self.state}"
+                    if self.state != "ALARM"
+                    else f"reset_alarm is for {cmd.alarm_id}; the alarm now is {self.alarm_id}"
                 )
+                self._ack(AckCommand(cmd.command, cmd.command_id, False, why), cmd.officer)
                 return
             self._ack(ok, cmd.officer)
             self.publish(

@@ -119,3 +119,47 @@ def test_success_amid_concurrent_guesses_forgives_nothing() -> None:
     for _ in range(4):
         th.failed("a", "10.0.0.1")
     assert not th.attempt("a", "10.0.0.1").allowed
+
+
+def test_two_administrators_adding_officers_at_once_lose_neither(tmp_path: Path) -> None:
+    """``console user add`` in two processes at once: each reads the file, adds its officer
+    and writes it back. Interleaved (A reads, B reads, A writes, B writes) A's officer was
+    lost. The interleaving is forced with events; each wait is bounded, so with the file
+    locked across read-modify-write the forced order simply cannot happen (A's wait for B
+    to have read times out, then B reads what A wrote)."""
+    import threading
+
+    path = tmp_path / "o.json"
+    a, b = Officers(path, hasher=FAST_HASHER), Officers(path, hasher=FAST_HASHER)
+    a_read, b_read, a_wrote = threading.Event(), threading.Event(), threading.Event()
+    a_load, a_save, b_load, b_save = a._load, a._save, b._load, b._save
+
+    def a_loads(*args, **kw):  # type: ignore[no-untyped-def]
+        got = a_load(*args, **kw)
+        a_read.set()
+        return got
+
+    def a_saves(officers):  # type: ignore[no-untyped-def]
+        b_read.wait(2.0)  # without the lock, B has read the file without A's officer
+        a_save(officers)
+        a_wrote.set()
+
+    def b_loads(*args, **kw):  # type: ignore[no-untyped-def]
+        got = b_load(*args, **kw)
+        b_read.set()
+        return got
+
+    def b_saves(officers):  # type: ignore[no-untyped-def]
+        a_wrote.wait(2.0)
+        b_save(officers)
+
+    a._load, a._save = a_loads, a_saves  # type: ignore[method-assign]
+    b._load, b._save = b_loads, b_saves  # type: ignore[method-assign]
+    first = threading.Thread(target=a.add, args=("alice", "alice-password-1", "officer"))
+    first.start()
+    assert a_read.wait(10)
+    second = threading.Thread(target=b.add, args=("bob", "bob-password-12", "officer"))
+    second.start()
+    first.join(10)
+    second.join(10)
+    assert sorted(o.name for o in Officers(path, hasher=FAST_HASHER).all()) == ["alice", "bob"]

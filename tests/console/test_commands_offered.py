@@ -45,8 +45,24 @@ def test_a_command_the_gate_would_refuse_is_not_sent(tmp_path: Path) -> None:
         # in ALARM the reset goes out; a gate that does not say gets every command
         tailgate = status_of(i.PresenceChanged(2))
         console.on_message(*message("g01", EventType.GATE_STATUS, **tailgate))
+        # a reset names the alarm the page showed; the console never fills one in
         r = c.post("/api/gates/g01/cmd/reset_alarm", headers={"X-CSRF-Token": csrf})
+        assert r.status_code == 409 and "alarm_id" in r.json()["error"] and pub.sent == []
+        (g01,) = [g for g in c.get("/api/hall").json()["gates"] if g["gate"] == "g01"]
+        shown = g01["alarm_id"]  # what the page shows and binds its reset to
+        assert shown == tailgate["alarm_id"]
+        r = c.post(
+            "/api/gates/g01/cmd/reset_alarm",
+            headers={"X-CSRF-Token": csrf},
+            json={"alarm_id": shown},
+        )
         assert r.status_code == 202 and [s["command"] for s in pub.sent] == ["reset_alarm"]
+        assert pub.sent[-1]["alarm_id"] == shown  # inside the signature
+        # a release names its referral: none named, none sent (no "the open one" fallback)
+        console.on_message(*message("g02", EventType.GATE_STATUS, state="IDLE"))
+        r = c.post("/api/gates/g02/cmd/release", headers={"X-CSRF-Token": csrf})
+        assert r.status_code == 409 and "txn_id" in r.json()["error"]
+        assert len(pub.sent) == 1
         console.on_message(*message("g02", EventType.GATE_STATUS, state="IDLE"))
         r = c.post(  # a release names the referral on screen (issue 17 item 9)
             "/api/gates/g02/cmd/release", headers={"X-CSRF-Token": csrf}, json={"txn_id": "t1"}

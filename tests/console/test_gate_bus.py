@@ -83,9 +83,13 @@ async def test_release_through_the_real_gate_bus(tmp_path: Path) -> None:
                 headers={"X-CSRF-Token": token},
             )
             csrf = r.json()["csrf"]
-            await _until(http, lambda g: g["referral"] is not None)
+            shown = await _until(http, lambda g: g["referral"] is not None)
 
-            r = await http.post("/api/gates/g01/cmd/release", headers={"X-CSRF-Token": csrf})
+            r = await http.post(  # the page names the referral it shows
+                "/api/gates/g01/cmd/release",
+                headers={"X-CSRF-Token": csrf},
+                json={"txn_id": shown["referral"]["txn_id"]},
+            )
             assert r.status_code == 202
             cmd = await asyncio.wait_for(commands.get(), 10)
             assert (cmd.command, cmd.officer, cmd.command_id) == (

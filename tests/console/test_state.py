@@ -261,3 +261,41 @@ def test_a_retained_event_is_refused_it_would_replay_a_stale_referral() -> None:
     t, raw = message("g01", EventType.GATE_STATUS, state="IDLE")
     hall.ingest(t, raw, time.time(), retained=True)  # the status is meant to be retained
     assert hall.view("g01").state == "IDLE"
+
+
+def _image(txn: str, gate: str = "g01") -> tuple[str, bytes]:
+    return build_image_message(
+        recipient=IMAGE_KEY.public_key(),
+        site=SITE,
+        gate=gate,
+        txn_id=txn,
+        portrait_jpeg=PORTRAIT,
+        frame_jpeg=FRAME,
+    )
+
+
+def test_a_photo_arriving_after_its_referral_closed_is_dropped_and_counted() -> None:
+    """A late referral image (redelivered, delayed on the broker) for a transaction the
+    console has seen end is not held anywhere: not as the open referral's photo and not
+    as an early photo waiting for a referral that will never open."""
+    hall = _hall()
+    _referral(hall)
+    _feed(
+        hall,
+        message("g01", EventType.REFERRAL_RESOLVED, "b1-000001", resolution="send_back"),
+        _image("b1-000001"),  # late: its referral is closed
+        message("g01", EventType.CROSSING_ACCEPTED, "b1-000002"),
+        _image("b1-000002"),  # a crossing never has photos; this one has ended anyway
+    )
+    view = hall.view("g01")
+    assert view.images is None and view.early_images is None
+    assert hall.images_dropped == 2
+    # the referral closed by the gate going back to IDLE counts as ended too
+    _referral(hall, txn="b1-000003")
+    _feed(hall, message("g01", EventType.GATE_STATUS, state="IDLE"), _image("b1-000003"))
+    assert view.images is None and view.early_images is None
+    assert hall.images_dropped == 3
+    # and a photo that does come early still reaches its referral
+    _feed(hall, _image("b1-000004"))
+    _referral(hall, txn="b1-000004")
+    assert hall.open_images("g01", "b1-000004") is not None

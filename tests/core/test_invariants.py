@@ -16,7 +16,15 @@ from hypothesis import strategies as st
 
 from gate import inputs as i
 from gate import machine
-from gate.actions import OUTCOME_EVENTS, AckCommand, CloseDoor, OpenDoor, Publish, ReadDocument
+from gate.actions import (
+    OUTCOME_EVENTS,
+    AckCommand,
+    CloseDoor,
+    ForgetBiometrics,
+    OpenDoor,
+    Publish,
+    ReadDocument,
+)
 from gate.events import ack_action, build_payload
 from gate.inputs import Command, Door
 from gate.reasons import ReasonCode
@@ -93,7 +101,7 @@ def bind(move: tuple, gate: machine.Gate) -> tuple[i.Input, float]:
     if kind == "linkrestored":
         return i.LinkRestored("barrier"), 0.01
     if kind == "cmd":
-        return i.OfficerCommand(move[1], "officer", "cmd"), 0.01
+        return i.OfficerCommand(move[1], "officer", "cmd", alarm_id=gate.alarm_id), 0.01
     if kind == "tick":
         return i.Tick(), move[1]
     raise AssertionError(move)
@@ -122,7 +130,7 @@ def next_input(gate: machine.Gate) -> i.Input:
         case S.REFERRED:
             return i.OfficerCommand(Command.RELEASE, "officer", "next")
         case S.ALARM:
-            return i.OfficerCommand(Command.RESET_ALARM, "officer", "next")
+            return i.OfficerCommand(Command.RESET_ALARM, "officer", "next", alarm_id=gate.alarm_id)
         case S.OUT_OF_SERVICE:
             return i.OfficerCommand(Command.IN_SERVICE, "officer", "next")
         case _:
@@ -138,6 +146,7 @@ def test_safety_invariants(seq: list[tuple]) -> None:
     commanded = {Door.ENTRY: False, Door.EXIT: False}
     started: list[str] = []
     outcomes: Counter[str] = Counter()
+    forgotten: set[str] = set()  # transactions whose biometrics were dropped for good
 
     for move in seq:
         event, dt_s = bind(move, gate)
@@ -157,6 +166,8 @@ def test_safety_invariants(seq: list[tuple]) -> None:
                 commanded[act.door] = False
             elif isinstance(act, ReadDocument):
                 started.append(act.txn_id)
+            elif isinstance(act, ForgetBiometrics) and not act.keep_for_referral:
+                forgotten.add(act.txn_id)
             elif isinstance(act, Publish) and act.type in OUTCOME_EVENTS and act.txn_id:
                 outcomes[act.txn_id] += 1
             if isinstance(act, Publish):  # every event the core emits has a valid wire form
@@ -183,6 +194,9 @@ def test_safety_invariants(seq: list[tuple]) -> None:
         for txn_id in started:
             if txn_id != current:
                 assert outcomes[txn_id] == 1, f"{txn_id} ended without an outcome"
+                # no face data outlives its transaction: once the gate has let go of it
+                # (however: resolved, out of service, emergency, restart) it is dropped
+                assert txn_id in forgotten, f"{txn_id} left, its biometrics kept"
 
 
 def test_exit_never_opens_when_the_face_does_not_match() -> None:

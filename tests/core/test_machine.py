@@ -169,7 +169,7 @@ def test_tailgating_raises_alarm_and_closes_doors() -> None:
     # the traveller's transaction became a referral with the same reason
     assert r.events(EventType.REFERRAL_OPENED)[0].reasons == (ReasonCode.GATE_TAILGATING,)
     # with people inside, resetting the alarm hands the case to the referral
-    r.feed(i.OfficerCommand(Command.RESET_ALARM, "sup", "c3"))
+    r.feed(i.OfficerCommand(Command.RESET_ALARM, "sup", "c3", alarm_id=r.gate.alarm_id))
     assert r.gate.state is S.REFERRED
 
 

@@ -58,10 +58,12 @@ def test_offered_commands_are_exactly_the_ones_the_machine_carries_out() -> None
             emergency=emergency,
             tamper=tamper,
             occupancy=occupancy,
+            alarm_id="t-a000001",
         )
         offered = offers.accepted(gate)
-        for cmd in Command:
-            _, acts = machine.step(gate, i.OfficerCommand(cmd, "o", "c1"), T0 + 1)
+        for cmd in Command:  # bound as the console binds it: to the alarm its status named
+            command = i.OfficerCommand(cmd, "o", "c1", alarm_id="t-a000001")
+            _, acts = machine.step(gate, command, T0 + 1)
             (ack,) = [a for a in acts if isinstance(a, AckCommand)]
             assert ack.accepted == (cmd in offered), (state, cmd, gate)
             if not ack.accepted:

@@ -169,3 +169,19 @@ async def test_prepared_portrait_gives_the_same_score(faces_dir):
     assert warm.result.match and warm.result.score == pytest.approx(cold.result.score)
     await fresh.prepare(b"garbage")  # a bad portrait prepared is still a reason code later
     assert fresh.check(b"garbage", live).result.reasons == (R.FACE_UNREADABLE,)
+
+
+async def test_forget_drops_the_portrait_template_even_from_work_in_flight(
+    verifier: DlibFaceVerifier, faces_dir
+) -> None:
+    """The DG2 embedding is biometric data: it goes when its transaction ends, and a
+    ``prepare`` still running when the transaction ended keeps nothing either."""
+    portrait = read(faces_dir, "london_009/01.jpg")
+    await verifier.prepare(portrait)
+    assert verifier._portraits
+    verifier.forget()
+    assert not verifier._portraits
+    era = verifier._era
+    verifier.forget()  # the transaction ends while a prepare begun before is running
+    assert verifier._portrait_vector(portrait, era) is not None  # it still answers
+    assert not verifier._portraits  # and caches nothing

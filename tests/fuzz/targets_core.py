@@ -101,6 +101,8 @@ def _command_seeds() -> list[bytes]:
             officer="officer-7",
             key_id="console-1",
             ts=NOW,
+            txn_id="b1-000001" if command in ("release", "send_back") else None,
+            alarm_id="b1-a000001" if command == "reset_alarm" else None,
         )
         out.append(json.dumps(msg).encode())
     return out

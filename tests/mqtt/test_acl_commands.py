@@ -204,7 +204,8 @@ async def test_gate_does_not_receive_another_gates_commands(
     try:
         console.publish(f"{G02}/cmd/release", json.dumps(_signed(console_key, gate="g02")))
         console.publish(
-            f"{G01}/cmd/reset_alarm", json.dumps(_signed(console_key, command="reset_alarm"))
+            f"{G01}/cmd/reset_alarm",
+            json.dumps(_signed(console_key, command="reset_alarm", alarm_id="b1-a000001")),
         )
     finally:
         console.close()

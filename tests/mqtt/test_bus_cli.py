@@ -67,3 +67,26 @@ def test_validate_reports_each_bad_line(
     assert [ln.split(":")[1] for ln in lines] == ["2", "3"]
     monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(good) + "\n"))
     assert main(["mqtt", "validate"]) == 0
+
+
+def test_sign_binds_a_reset_to_its_alarm(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = tmp_path / "console-1"
+    assert main(["mqtt", "keygen", str(name)]) == 0
+    capsys.readouterr()
+    argv = ["mqtt", "sign", "reset_alarm", "--key", str(name) + ".key", "--key-id", "console-1"]
+    argv += ["--site", "kul1", "--gate", "g01", "--officer", "o7", "--alarm", "b1-a000003"]
+    assert main(argv) == 0
+    key = load_public_key((tmp_path / "console-1.pub").read_text())
+    now = dt.datetime.now(dt.UTC)
+    result = verify_command(
+        capsys.readouterr().out,
+        topic_command="reset_alarm",
+        site="kul1",
+        gate="g01",
+        keys={"console-1": key},
+        now=now,
+        nonces=NonceStore(30, now - dt.timedelta(seconds=60)),
+    )
+    assert isinstance(result, OfficerCommand) and result.alarm_id == "b1-a000003"

@@ -63,6 +63,18 @@ def test_release_or_send_back_naming_no_referral_is_refused() -> None:
         assert _reason(result) is RefusalReason.MALFORMED and "txn_id" in result.detail
 
 
+def test_reset_alarm_names_its_alarm_inside_the_signature() -> None:
+    msg = signed(command="reset_alarm", alarm_id="b1-a000002")
+    result = verify(msg, topic="reset_alarm")
+    assert result == OfficerCommand(
+        Command.RESET_ALARM, "o7", msg["command_id"], alarm_id="b1-a000002"
+    )
+    unbound = verify(signed(command="reset_alarm"), topic="reset_alarm")
+    assert _reason(unbound) is RefusalReason.MALFORMED and "alarm_id" in unbound.detail
+    moved = dict(msg, alarm_id="b1-a000003")  # pointed at another alarm after signing
+    assert _reason(verify(moved, topic="reset_alarm")) is RefusalReason.BAD_SIGNATURE
+
+
 def test_canonical_form_is_sorted_compact_and_excludes_sig() -> None:
     msg = signed()
     body = canonical(msg)

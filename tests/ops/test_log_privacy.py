@@ -52,3 +52,35 @@ def test_our_own_info_lines_still_pass(log_lines: io.StringIO) -> None:
     logging.getLogger("drivers.watchlist").info("lists loaded")
     msgs = [json.loads(x)["msg"] for x in log_lines.getvalue().splitlines()]
     assert msgs == ["ready", "lists loaded"]
+
+
+def test_a_third_party_traceback_keeps_its_frames_not_its_messages(
+    log_lines: io.StringIO,
+) -> None:
+    """uvicorn logs an application's exception with its message: the message may quote
+    what the traveller's record held (a name, a date of birth, a number)."""
+
+    record = {"surname": "ERIKSSON", "birth": "1974-08-12", "number": NUMBER}
+
+    def lookup() -> None:
+        try:
+            raise KeyError(" ".join(record.values()))
+        except KeyError as exc:
+            raise ValueError("record " + record["number"]) from exc
+
+    try:
+        lookup()
+    except ValueError:
+        logging.getLogger("uvicorn.error").exception("Exception in ASGI application")
+    (line,) = [json.loads(x) for x in log_lines.getvalue().splitlines()]
+    text = json.dumps(line)
+    for value in (NUMBER, "ERIKSSON", "1974-08-12"):
+        assert value not in text
+    assert "ValueError" in line["exc"] and "KeyError" in line["exc"]
+    assert "in lookup" in line["exc"]  # the frames are still there to debug with
+    # our own lines keep theirs: we write them, and our messages carry no such data
+    try:
+        lookup()
+    except ValueError:
+        logging.getLogger("autogate.daemon").exception("failed")
+    assert "record" in json.loads(log_lines.getvalue().splitlines()[-1])["exc"]

@@ -47,6 +47,7 @@ def vault(tmp_path: Path, clock: Clock, key: bytes | None = None, retention: flo
 
 def referred(v: Vault, txn: str) -> tuple[bytes, np.ndarray]:
     portrait, frame = face_jpeg(), face_frame()
+    v.begin(txn)
     v.put_portrait(txn, portrait)
     v.put_frame(txn, frame)
     v.forget(txn, keep_for_referral=True)
@@ -131,6 +132,7 @@ def test_restart_treats_old_referrals_as_resolved(tmp_path: Path, clock: Clock) 
 
 def test_accepted_transaction_never_touches_disk(tmp_path: Path, clock: Clock) -> None:
     v = vault(tmp_path, clock)
+    v.begin("b1-000009")
     v.put_portrait("b1-000009", face_jpeg())
     v.put_frame("b1-000009", face_frame())
     v.forget("b1-000009")
@@ -139,6 +141,7 @@ def test_accepted_transaction_never_touches_disk(tmp_path: Path, clock: Clock) -
 
 def test_memory_only_vault_keeps_referral_in_memory() -> None:
     v = Vault()
+    v.begin("b1-000010")
     v.put_portrait("b1-000010", b"portrait")
     v.forget("b1-000010", keep_for_referral=True)
     bio = v.get("b1-000010")
@@ -149,6 +152,29 @@ def test_memory_only_vault_keeps_referral_in_memory() -> None:
 
 def test_bad_transaction_id_cannot_escape_the_directory(tmp_path: Path, clock: Clock) -> None:
     v = vault(tmp_path, clock)
+    v.begin("../../etc/x")
     v.put_portrait("../../etc/x", b"p")
     with pytest.raises(ValueError, match="bad transaction id"):
         v.forget("../../etc/x", keep_for_referral=True)
+
+
+def test_what_arrives_after_its_transaction_ended_is_dropped_and_counted() -> None:
+    """A late chip portrait or camera frame (the device answered after the traveller left)
+    is not kept: no face data outlives its transaction."""
+    v = Vault()
+    v.begin("b1-000011")
+    assert v.put_portrait("b1-000011", b"portrait")
+    v.forget("b1-000011")  # ended: accepted, aborted or sent back
+    assert not v.put_frame("b1-000011", face_frame())  # the burst finished late
+    assert not v.put_portrait("b1-000011", b"portrait")  # a chip read finished late
+    assert not v.put_frame("b1-000099", face_frame())  # a transaction never begun here
+    assert v.held() == [] and v._items == {}
+    assert v.dropped_late == 3
+    # a referral keeps what it had; what comes after it was opened is dropped
+    v.begin("b1-000012")
+    v.put_portrait("b1-000012", b"portrait")
+    v.forget("b1-000012", keep_for_referral=True)
+    assert not v.put_frame("b1-000012", face_frame())
+    bio = v.get("b1-000012")
+    assert bio is not None and bio.portrait == b"portrait" and bio.best_frame is None
+    assert v.dropped_late == 4

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import stat
+import time
 from pathlib import Path
 
 import httpx
@@ -24,7 +25,19 @@ def _login(client: httpx.Client, name: str, password: str) -> str:
 
 
 def _command(client: httpx.Client, csrf: str, command: str) -> None:
-    resp = client.post(f"/api/gates/{GATE}/cmd/{command}", headers={"x-csrf-token": csrf})
+    """As the page sends it: a decision names the referral on screen."""
+    body: dict[str, str] = {}
+    deadline = time.monotonic() + 10
+    while command in ("release", "send_back") and not body:
+        (gate,) = [g for g in client.get("/api/hall").json()["gates"] if g["gate"] == GATE]
+        if gate["referral"] is not None:
+            body = {"txn_id": gate["referral"]["txn_id"]}
+        else:  # the console hears of the referral over the broker, a moment after the gate
+            assert time.monotonic() < deadline, gate
+            time.sleep(0.05)
+    resp = client.post(
+        f"/api/gates/{GATE}/cmd/{command}", headers={"x-csrf-token": csrf}, json=body
+    )
     assert resp.status_code == 202, resp.text
 
 

@@ -88,6 +88,9 @@ async def _play(paths: list[Path], run_dir: Path) -> Played:
     rig = Rig(run_dir)
     await rig.start()
     try:
+        # the officers' console on the same broker: it receives every referral (with the
+        # document, by design) and its own log is searched like the gate's
+        await asyncio.to_thread(rig.start_console)
         outcomes = [await run_one(rig, load_scenario(p)) for p in paths]
         async with httpx.AsyncClient() as client:
             metrics = (await client.get(f"http://127.0.0.1:{rig.metrics_port}/metrics")).text
@@ -155,6 +158,7 @@ def test_no_personal_data_in_logs_journal_metrics_or_events(played: Played) -> N
                 "utf-8", "replace"
             )
     assert "daemon.log" in texts and "var/journal.jsonl" in texts, sorted(texts)
+    assert "console/console.log" in texts, sorted(texts)
     found = []
     for scenario in map(load_scenario, all_scenarios()):
         for value in _personal_data(scenario.traveller):
