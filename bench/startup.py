@@ -8,9 +8,12 @@ Medians of ``--runs`` fresh processes each:
 - daemon spawn to IDLE on the virtual gate  (target < 2 s; the rig's own cold start:
   broker, private pcscd, controller and camera already up, a fresh daemon process)
 
-``--root DIR`` measures the CLI of another checkout of the code as well (for example a
-``git worktree add /tmp/old <commit>``), run with that folder first on ``sys.path`` and
-the same interpreter, so two versions are compared in one run on one machine.
+``--root DIR`` measures another checkout of the code as well (for example a
+``git worktree add /tmp/old <commit>`` or ``git archive``), run with that folder first on
+``sys.path`` and the same interpreter, so two versions are compared in one run on one
+machine. The daemons of the checkouts take turns in one rig (this one, the other, this
+one, ...), so a load that comes and goes on a shared machine hits both alike. The rig's
+state folder is fresh, so each checkout's first start (not counted) fills any cache.
 """
 
 from __future__ import annotations
@@ -54,18 +57,29 @@ def time_cli(root: Path, args: list[str], runs: int) -> float:
     return statistics.median(times)
 
 
-async def daemon_cold_start(runs: int) -> float:
+async def daemon_cold_start(roots: list[Path], runs: int) -> list[float]:
+    """Median spawn-to-IDLE seconds per checkout, their daemons interleaved in one rig."""
     from sim.rig import Rig
 
+    times: dict[Path, list[float]] = {r: [] for r in roots}
+    saved = os.environ.get("PYTHONPATH")
     with tempfile.TemporaryDirectory(prefix="autogate-startup-") as tmp:
         rig = Rig(Path(tmp), door_travel_s=0.0, walk_s=0.0)
         await rig.start()
         try:
-            for _ in range(runs):
-                await rig.reset()
+            for n in range(runs + 1):  # round 0 warms each checkout up, not counted
+                for root in roots:
+                    os.environ["PYTHONPATH"] = str(root)  # the rig spawns with os.environ
+                    await rig.reset()
+                    if n:
+                        times[root].append(rig.cold_starts[-1])
         finally:
+            if saved is None:
+                os.environ.pop("PYTHONPATH", None)
+            else:
+                os.environ["PYTHONPATH"] = saved
             await rig.stop()
-    return statistics.median(rig.cold_starts)
+    return [statistics.median(times[r]) for r in roots]
 
 
 def main() -> int:
@@ -81,7 +95,8 @@ def main() -> int:
         cells = "".join(f"{time_cli(r, argv, args.runs):19.3f}s" for r in roots)
         print(f"{name:28}{cells}")
     if not args.no_daemon:
-        print(f"{'daemon spawn to IDLE':28}{asyncio.run(daemon_cold_start(args.runs)):19.3f}s")
+        cells = "".join(f"{t:19.3f}s" for t in asyncio.run(daemon_cold_start(roots, args.runs)))
+        print(f"{'daemon spawn to IDLE':28}{cells}")
     print(f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     return 0
 

@@ -244,17 +244,30 @@ def _release_heap() -> None:
 
 
 class OnnxDlibNet:
-    """The converted network in an onnxruntime session (one intra-op thread)."""
+    """The converted network in an onnxruntime session (one intra-op thread).
 
-    def __init__(self, path: Path, threads: int = 1) -> None:
+    ``cache`` (a file under the gate's state folder) keeps the converted graph between
+    starts; it is loaded only when it hashes to ``onnx_sha256``, the descriptor's pin
+    (``drivers/face/model_cache.py``).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        threads: int = 1,
+        cache: Path | None = None,
+        onnx_sha256: str | None = None,
+    ) -> None:
         import onnxruntime as ort
 
+        from drivers.face.model_cache import load_or_build
+
+        graph = load_or_build(cache, onnx_sha256, lambda: to_onnx(read_dlib_resnet(path)))
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
-        self._sess = ort.InferenceSession(
-            to_onnx(read_dlib_resnet(path)), opts, providers=["CPUExecutionProvider"]
-        )
+        self._sess = ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
+        del graph
         _release_heap()
 
     def __call__(self, chip_rgb: np.ndarray) -> np.ndarray:

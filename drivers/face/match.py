@@ -86,7 +86,13 @@ class DlibMatcher:
 
     backend = "dlib"
 
-    def __init__(self, jitters: int = 0, runtime: str = "dlib") -> None:
+    def __init__(
+        self,
+        jitters: int = 0,
+        runtime: str = "dlib",
+        cache_dir: Path | None = None,
+        onnx_sha256: str | None = None,
+    ) -> None:
         if runtime not in ("dlib", "onnxruntime"):
             raise DeviceError("face", f"unknown dlib runtime {runtime!r}")
         if runtime == "onnxruntime" and jitters:
@@ -95,8 +101,15 @@ class DlibMatcher:
         self.runtime = runtime
         if runtime == "onnxruntime":
             from drivers.face.dlib_onnx import OnnxDlibNet
+            from drivers.face.model_cache import cache_path
 
-            self._onnx: OnnxDlibNet | None = OnnxDlibNet(dlibmodels.model_path("resnet"))
+            source = dlibmodels.model_path("resnet")
+            cache = None
+            if cache_dir is not None:
+                cache = cache_path(cache_dir, "dlib_resnet_v1", dlibmodels.sha256(source))
+            self._onnx: OnnxDlibNet | None = OnnxDlibNet(
+                source, cache=cache, onnx_sha256=onnx_sha256
+            )
         else:
             self._onnx = None
             self._net = dlibmodels.resnet()
@@ -197,12 +210,22 @@ def packaged_file(weights: dict[str, Any]) -> Path | None:
     return Path(next(iter(spec.submodule_search_locations))) / name
 
 
-def build_matcher(descriptor: Descriptor, onnx_model: str | Path | None = None) -> Matcher:
-    """The matcher a descriptor names; its weights' checksum must match the descriptor."""
+def build_matcher(
+    descriptor: Descriptor,
+    onnx_model: str | Path | None = None,
+    cache_dir: Path | None = None,
+) -> Matcher:
+    """The matcher a descriptor names; its weights' checksum must match the descriptor.
+
+    ``cache_dir``: where a converted network may be kept between starts (checked against
+    the descriptor's ``weights.onnx_sha256`` before use); None converts in memory.
+    """
     if descriptor.backend == "dlib":
         matcher: DlibMatcher | OnnxMatcher = DlibMatcher(
             jitters=int(descriptor.data.get("jitters", 0)),
             runtime=str(descriptor.data.get("runtime", "dlib")),
+            cache_dir=cache_dir,
+            onnx_sha256=descriptor.data["weights"].get("onnx_sha256"),
         )
     elif descriptor.backend == "onnx":
         path = onnx_model or packaged_file(descriptor.data["weights"])

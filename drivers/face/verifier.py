@@ -91,7 +91,7 @@ class DlibFaceVerifier:
 
     name = "face"
 
-    def __init__(self, cfg: DlibFaceConfig) -> None:
+    def __init__(self, cfg: DlibFaceConfig, cache_dir: Path | None = None) -> None:
         self.cfg = cfg
         self.descriptor = Descriptor.load(resolve(cfg.descriptor))
         if self.descriptor.data.get("threshold") is None:
@@ -101,7 +101,7 @@ class DlibFaceVerifier:
         # how far below the threshold a score is borderline (descriptor, score units)
         self.match_margin = float(self.descriptor.data.get("borderline_margin", 0.0))
         onnx = resolve(cfg.onnx_model) if cfg.onnx_model else None
-        self.matcher = build_matcher(self.descriptor, onnx)
+        self.matcher = build_matcher(self.descriptor, onnx, cache_dir)
         self.detector = Detector(max_side=cfg.max_side)
         self.limits = QualityLimits(**cfg.quality.model_dump())
         self.pad = PAD(PadModel.load(resolve(cfg.pad.model))) if cfg.pad.enabled else None
@@ -263,8 +263,9 @@ class DlibFaceVerifier:
 
 
 def build(cfg: DlibFaceConfig, gate_cfg: GateConfig) -> DlibFaceVerifier:
-    """Factory for the daemon's wiring (loads the models: about a second)."""
-    return DlibFaceVerifier(cfg)
+    """Factory for the daemon's wiring (loads the models: about a second). A converted
+    network is kept under ``storage.data_dir/cache`` between starts."""
+    return DlibFaceVerifier(cfg, cache_dir=gate_cfg.storage.data_dir / "cache")
 
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
