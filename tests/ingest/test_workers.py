@@ -38,7 +38,7 @@ def _config(tmp: Path, broker: Broker, database: str) -> Path:
     path.write_text(
         f"database: '{database}'\n"
         f"document_key_file: {tmp / 'key'}\n"
-        f"broker: {{host: 127.0.0.1, port: {broker.port}, username: ingest,"
+        f"broker: {{host: 127.0.0.1, port: {broker.port}, username: 'ingest-{{index}}',"
         f" password_file: {tmp / 'pw'}}}\n"
         "batch_max: 200\n"
     )
@@ -121,6 +121,8 @@ def test_killed_worker_loses_nothing_and_doubles_nothing(
         assert set(got) == sent, f"lost {len(sent - set(got))} of {N}"
         rejects = store.query("SELECT COUNT(*) AS n FROM rejects")[0]["n"]
         assert rejects == 0
+        # each worker kept its own session: none took another's (one account each)
+        assert b"already connected" not in (broker.directory / "mosquitto.log").read_bytes()
     finally:
         gate.disconnect()
         gate.loop_stop()
