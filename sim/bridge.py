@@ -153,10 +153,14 @@ class LinkProxy:
             server.close()
             for w in self._conns:
                 w.transport.abort()
+            # the relays end on their own once their sockets are gone (a cancelled one
+            # would be reported by asyncio's stream callback as an error)
             pending = asyncio.all_tasks(self._loop)
-            for t in pending:
+            if pending:
+                self._loop.run_until_complete(asyncio.wait(pending, timeout=5))
+            for t in asyncio.all_tasks(self._loop):
                 t.cancel()
-            self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            self._loop.run_until_complete(asyncio.sleep(0))
             self._loop.close()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

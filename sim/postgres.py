@@ -75,6 +75,10 @@ class Cluster:
             "start",
         )
 
+    def pid(self) -> int:
+        """The postmaster's process id (its children are the backends)."""
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
     def url(self, db: str = "postgres", user: str = "postgres") -> str:
         return f"postgresql://{user}@/{db}?host={self.sock}&port={self.port}"
 

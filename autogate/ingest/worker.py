@@ -10,8 +10,8 @@ again when the worker (or its replacement under the same id) reconnects; the
 Each worker logs in with its own account when the username holds ``{index}``
 (``ingest-{index}``): a broker that binds client ids to accounts
 (``use_username_as_clientid``, as ours does) would otherwise give every worker the same
-session, and they would take it from each other every second. A takeover is logged as
-an error.
+session, and they would take it from each other every second. Three lost connections
+within a minute are logged as an error saying so.
 
 A batch the database refuses is retried ``write_retries`` times; then it is written one
 event at a time, and an event that fails alone while the database answers is a poison
@@ -55,7 +55,7 @@ class Counters:
     duplicates: int = 0
     rejected: int = 0
     quarantined: int = 0
-    takeovers: int = 0
+    disconnects: int = 0
 
 
 def account(template: str, index: int) -> str:
@@ -77,6 +77,7 @@ class Worker:
         self.subscribed = threading.Event()
         self._inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self._stop = threading.Event()
+        self._drops: list[float] = []  # monotonic times of lost connections
         self.client = self._client()
 
     def _client(self) -> mqtt.Client:
@@ -106,14 +107,24 @@ class Worker:
         return client
 
     def _on_disconnect(self, _c: mqtt.Client, _ud: Any, _f: Any, rc: Any, _p: Any) -> None:
-        if getattr(rc, "value", None) == SESSION_TAKEN_OVER:
-            self.counters.takeovers += 1
+        """Mosquitto closes a taken-over session without a reason code, so a burst of
+        lost connections is what points at two workers on one account."""
+        if self._stop.is_set():
+            return
+        now = time.monotonic()
+        self._drops = [t for t in self._drops if now - t < 60] + [now]
+        self.counters.disconnects += 1
+        if getattr(rc, "value", None) == SESSION_TAKEN_OVER or len(self._drops) >= 3:
             log.error(
-                "ingest %s: another client took this session over: give each worker its own"
-                " account (broker.username: ingest-{index}) on a broker that binds client"
-                " ids to accounts",
+                "ingest %s: connection lost %d times in a minute (%s): is another client"
+                " using this account? Give each worker its own (broker.username:"
+                " ingest-{index}) on a broker that binds client ids to accounts",
                 self.client_id,
+                len(self._drops),
+                rc,
             )
+        else:
+            log.warning("ingest %s: connection lost (%s); reconnecting", self.client_id, rc)
 
     def _on_connect(self, client: mqtt.Client, _ud: Any, _flags: Any, rc: Any, _p: Any) -> None:
         if rc.is_failure:
