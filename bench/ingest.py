@@ -65,7 +65,7 @@ def run(n: int, workers: int, url: str, broker: Broker, tmp: Path) -> dict[str, 
     prefix = f"bench{uuid.uuid4().hex[:6]}"
     cfg.write_text(
         f"database: '{url}'\ndocument_key_file: {tmp / 'key'}\n"
-        f"broker: {{port: {broker.port}, username: ingest, password_file: {tmp / 'pw'},"
+        f"broker: {{port: {broker.port}, username: 'ingest-{{index}}', password_file: {tmp / 'pw'},"
         f" client_id_prefix: {prefix}, share_group: {prefix}}}\n"
         "batch_max: 1000\n"
     )

@@ -36,7 +36,10 @@ PASSWORDS = {
     "monitor": "pw-monitor",
     "monitor2": "pw-monitor2",  # a second recorder: one account is one connection
     "ingest": "pw-ingest",  # the central record (autogate ingest): reads events only
+    # one account per ingest worker (``ingest-{index}``): a client id is its account here
+    **{f"ingest-{i}": "pw-ingest" for i in range(4)},
 }
+INGEST_ACCOUNTS = tuple(f"ingest-{i}" for i in range(4))
 
 
 def free_port() -> int:
@@ -45,7 +48,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def acl_text(site: str, gates: tuple[str, ...]) -> str:
+def acl_text(site: str, gates: tuple[str, ...], *, bridge_state: str | None = None) -> str:
     """Gate role: publish only its own status/events/acks, read only its own commands.
 
     Console role: publish commands to any gate, read everything, and delete a retained
@@ -66,9 +69,11 @@ def acl_text(site: str, gates: tuple[str, ...]) -> str:
         "user console\ntopic write autogate/v1/+/+/cmd/#\n"
         "topic write autogate/v1/+/+/event/referral-image\ntopic read autogate/v1/#\n"
     )
-    blocks.append("user monitor\ntopic read autogate/v1/#\n")
+    # the monitor may also read a bridge's state notices (sim/bridge.py), if there is one
+    sys_read = f"topic read $SYS/broker/connection/{bridge_state}/state\n" if bridge_state else ""
+    blocks.append(f"user monitor\ntopic read autogate/v1/#\n{sys_read}")
     blocks.append("user monitor2\ntopic read autogate/v1/#\n")
-    blocks.append("user ingest\ntopic read autogate/v1/+/+/event/#\n")
+    blocks += [f"user {u}\ntopic read autogate/v1/+/+/event/#\n" for u in INGEST_ACCOUNTS]
     return "\n".join(blocks)
 
 
@@ -184,17 +189,25 @@ class Broker:
     port: int = field(default_factory=free_port)
     tls_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
-    gates: tuple[str, ...] = GATES  # gate ids of SITE with their own login and ACL block
+    gates: tuple[str, ...] = GATES  # gate ids of ``site`` with their own login and ACL block
+    site: str = SITE
+    acl: str | None = None  # the whole ACL instead of the site's (the centre's, sim/bridge.py)
+    users: dict[str, str] = field(default_factory=dict)  # more accounts (bridges)
+    extra_conf: str = ""  # appended to mosquitto.conf (a bridge's ``connection`` block)
 
     def __post_init__(self) -> None:
         d = self.directory
         d.mkdir(parents=True, exist_ok=True)
         passwd = d / "passwd"
-        self.passwords = dict(PASSWORDS) | {f"gate-{SITE}-{g}": f"pw-{g}" for g in self.gates}
-        for i, (user, pw) in enumerate(self.passwords.items()):
-            args = ["mosquitto_passwd", "-b"] + (["-c"] if i == 0 else []) + [str(passwd), user, pw]
-            subprocess.run(args, check=True, capture_output=True)
-        (d / "acl").write_text(acl_text(SITE, self.gates))
+        gates = {f"gate-{self.site}-{g}": f"pw-{g}" for g in self.gates}
+        self.passwords = dict(PASSWORDS) | gates | self.users
+        # one call for every account (mosquitto_passwd -U hashes a plain file in place):
+        # a broker of 30 accounts starts in a moment, not in 30 process spawns
+        passwd.write_text("".join(f"{u}:{pw}\n" for u, pw in self.passwords.items()))
+        subprocess.run(["mosquitto_passwd", "-U", str(passwd)], check=True, capture_output=True)
+        (d / "acl").write_text(
+            self.acl if self.acl is not None else acl_text(self.site, self.gates)
+        )
         root = "user root\n" if os.getuid() == 0 else ""
         (d / "mosquitto.conf").write_text(
             f"{root}"
@@ -220,6 +233,7 @@ class Broker:
             f"certfile {self.certs.server_cert}\n"
             f"keyfile {self.certs.server_key}\n"
             "require_certificate true\n"
+            f"{self.extra_conf}"
         )
 
     def start(self) -> None:

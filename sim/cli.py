@@ -42,8 +42,29 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:  # type: ig
     run.add_argument("--all", action="store_true", help="every file in sim/scenarios/")
     run.add_argument("--run-dir", type=Path)
     run.set_defaults(func=cmd_run)
-    fleet = sub.add_parser("fleet", help="N light gates against one broker and one console")
-    fleet.add_argument("--gates", type=_positive(int), default=50)
+    fleet = sub.add_parser(
+        "fleet",
+        help="N light gates on one broker and console; with --sites, sites bridged to a centre",
+    )
+    fleet.add_argument("--gates", type=_positive(int), default=50, help="gates per site")
+    fleet.add_argument(
+        "--sites",
+        type=_positive(int),
+        default=1,
+        help="2 or more: one Mosquitto per site, each bridged to a central one (docs/operations.md)",
+    )
+    fleet.add_argument(
+        "--link-cut-s",
+        type=_positive(float),
+        default=30.0,
+        help="with --sites: how long the first site's link to the centre is cut mid-run",
+    )
+    fleet.add_argument(
+        "--ingest",
+        choices=["postgresql", "sqlite"],
+        help="with --sites: autogate ingest (2 workers) reads the central broker into a "
+        "throw-away record; prints the gate-to-database latency",
+    )
     fleet.add_argument("--seconds", type=_positive(float), default=60.0)
     fleet.add_argument("--run-dir", type=Path)
     fleet.add_argument(
@@ -122,6 +143,24 @@ def cmd_fleet(args: argparse.Namespace) -> int:
     from sim.fleet import run_fleet
 
     logging.getLogger().setLevel(logging.WARNING)  # fifty gates' state changes drown the report
+    if args.sites > 1:
+        from sim.national import run_national
+
+        national = asyncio.run(
+            run_national(
+                args.sites,
+                args.gates,
+                args.seconds,
+                _run_dir(args.run_dir),
+                link_cut_s=args.link_cut_s,
+                ingest=args.ingest,
+            )
+        )
+        print(national.table())
+        return 0 if national.ok else 1
+    if args.ingest:
+        print("autogate sim fleet: --ingest needs --sites 2 or more", file=sys.stderr)
+        return 2
     report = asyncio.run(
         run_fleet(args.gates, args.seconds, _run_dir(args.run_dir), args.screenshot)
     )

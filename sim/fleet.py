@@ -72,25 +72,28 @@ class FleetReport:
         )
 
 
-def _gate_config(run: Path, gid: str, broker: Broker) -> Any:
+def _gate_config(run: Path, gid: str, broker: Broker, command_keys: list[Any] | None = None) -> Any:
+    """A light gate of ``broker.site`` (``command_keys``: who may sign its officer commands)."""
     from gate.config import GateConfig
 
+    site = broker.site
     d = run / gid
     d.mkdir(parents=True, exist_ok=True)
-    (d / "password").write_text(broker.passwords[f"gate-{SITE}-{gid}"])
+    (d / "password").write_text(broker.passwords[f"gate-{site}-{gid}"])
     return GateConfig.model_validate(
         {
-            "gate": {"site": SITE, "id": gid},
+            "gate": {"site": site, "id": gid},
             "timeouts": {"idle": 10},
             "devices": {
                 "bus": {
                     "type": "mqtt",
                     "host": "127.0.0.1",
                     "port": broker.port,
-                    "username": f"gate-{SITE}-{gid}",
+                    "username": f"gate-{site}-{gid}",
                     "password_file": str(d / "password"),
                     "outbox": str(d / "outbox.sqlite"),
                     "outbox_sync": "normal",
+                    "command_keys": command_keys or [],
                 }
             },
             "policy": {"file": str(shipped("config/policy.example.yaml"))},
@@ -140,11 +143,19 @@ def _console(run: Path, broker: Broker, gates: list[str]) -> tuple[subprocess.Po
 
 
 async def _traveller_stream(
-    hall: Any, stop: asyncio.Event, rng: random.Random, tally: dict[str, int]
+    hall: Any,
+    stop: asyncio.Event,
+    rng: random.Random,
+    tally: dict[str, int],
+    open_: asyncio.Event | None = None,
 ) -> None:
+    """Travellers one after another until ``stop``; a cleared ``open_`` holds the next one
+    back (an officer at the gate) while the current one finishes."""
     today = dt.date.today()
     n = 0
     while not stop.is_set():
+        if open_ is not None and not open_.is_set():
+            await open_.wait()
         n += 1
         expired = rng.random() < 0.1  # one in ten is referred at the reader
         expiry = today - dt.timedelta(days=30) if expired else today + dt.timedelta(days=900)

@@ -15,7 +15,9 @@ TOPIC = "autogate/v1/+/+/event/#"
 class IngestBrokerConfig(Strict):
     host: str = "127.0.0.1"
     port: int = Field(1883, ge=1, le=65535)
-    username: str | None = None
+    username: str | None = Field(
+        None, description="{index} is the worker's index: one account (and session) each"
+    )
     password_file: Path | None = None
     tls: MqttTLSConfig | None = None
     share_group: str = Field("ingest", pattern=r"^[A-Za-z0-9_-]+$")
@@ -35,6 +37,15 @@ class IngestConfig(Strict):
     workers: int = Field(2, ge=1, le=64)
     batch_max: int = Field(500, ge=1, le=10_000, description="events per transaction")
     batch_wait_s: float = Field(0.05, gt=0, le=5, description="longest wait to fill a batch")
+    write_retries: int = Field(
+        5, ge=1, le=1000, description="failed writes of a batch (database answering) before "
+        "it is written event by event and what still fails is quarantined"
+    )  # fmt: skip
+    retry_wait_s: float = Field(0.2, gt=0, le=60, description="first wait between retries")
+    quarantine_dir: Path = Field(
+        Path("/var/lib/autogate/ingest-quarantine"),
+        description="poison events go here when even the quarantine table refuses them",
+    )
 
     @property
     def subscription(self) -> str:

@@ -8,7 +8,7 @@ is refused rather than written to.
 
 Who may read what (see docs/ingest.md): the writer (the ingest's own login) owns the
 tables; ``autogate_reader`` may SELECT crossings, referrals and alarms only, never
-``rejects`` (raw payloads that may hold a referral's names).
+``rejects`` or ``quarantine`` (raw payloads that may hold a referral's names).
 """
 
 from __future__ import annotations
@@ -59,6 +59,14 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "CREATE INDEX referrals_number_ts ON referrals (number_hash, ts)",
         ],
     ),
+    (
+        3,
+        "quarantine: events the database refused alone (poison), with the error",
+        [
+            "CREATE TABLE quarantine (event_id TEXT PRIMARY KEY, topic TEXT NOT NULL,"
+            " payload {blob} NOT NULL, error TEXT NOT NULL, received_at {ts} NOT NULL)",
+        ],
+    ),
 ]
 
 # PostgreSQL only: the read-only role (cluster-wide, so created if missing)
@@ -66,7 +74,7 @@ _PG_READER = [
     f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{READER_ROLE}')"
     f" THEN CREATE ROLE {READER_ROLE} NOLOGIN; END IF; END $$",
     f"GRANT SELECT ON crossings, referrals, alarms, schema_version TO {READER_ROLE}",
-    f"REVOKE ALL ON rejects FROM {READER_ROLE}",
+    f"REVOKE ALL ON rejects, quarantine FROM {READER_ROLE}",
 ]
 
 
@@ -209,6 +217,26 @@ class Store:
             raise
         rows_total = sum(len(v) for v in by_table.values())
         return WriteResult(inserted, rows_total - inserted, len(rejects))
+
+    def quarantine(self, event_id: str, topic: str, payload: bytes, error: str) -> None:
+        """Keep an event the database refused (kept once: a redelivery does not add)."""
+        try:
+            self._exec(
+                "INSERT INTO quarantine (event_id, topic, payload, error, received_at) VALUES"
+                f" ({', '.join([self._ph] * 5)}) ON CONFLICT (event_id) DO NOTHING",
+                (event_id[:200], topic[:512], payload, error[:2000], self._now()),
+            )
+            self.conn.commit()
+        except Exception:
+            self.conn.rollback()
+            raise
+
+    def ping(self) -> None:
+        """Raises unless the database answers a trivial question."""
+        cur = self.conn.cursor()
+        cur.execute("SELECT 1")
+        cur.fetchone()
+        self.conn.commit()
 
     def _many(self, cur: Any, sql: str, rows: list[tuple[Any, ...]]) -> int:
         if self.dialect == "sqlite":

@@ -38,7 +38,7 @@ def _config(tmp: Path, broker: Broker, database: str) -> Path:
     path.write_text(
         f"database: '{database}'\n"
         f"document_key_file: {tmp / 'key'}\n"
-        f"broker: {{host: 127.0.0.1, port: {broker.port}, username: ingest,"
+        f"broker: {{host: 127.0.0.1, port: {broker.port}, username: 'ingest-{{index}}',"
         f" password_file: {tmp / 'pw'}}}\n"
         "batch_max: 200\n"
     )
@@ -121,6 +121,8 @@ def test_killed_worker_loses_nothing_and_doubles_nothing(
         assert set(got) == sent, f"lost {len(sent - set(got))} of {N}"
         rejects = store.query("SELECT COUNT(*) AS n FROM rejects")[0]["n"]
         assert rejects == 0
+        # each worker kept its own session: none took another's (one account each)
+        assert b"already connected" not in (broker.directory / "mosquitto.log").read_bytes()
     finally:
         gate.disconnect()
         gate.loop_stop()
@@ -158,3 +160,22 @@ def test_run_restarts_a_worker_that_dies(broker: Broker, tmp_path: Path):
         run.terminate()
         run.wait(20)
     assert run.returncode == 0
+
+
+def test_two_workers_on_one_account_are_told_apart(broker: Broker, tmp_path: Path):
+    """On a broker that binds client ids to accounts, two workers on one account keep
+    taking one session from each other: the worker says so, as an error."""
+    config = _config(tmp_path, broker, f"sqlite:///{tmp_path / 'record.sqlite'}")
+    config.write_text(config.read_text().replace("'ingest-{index}'", "ingest-0"))
+    workers = Workers(config, tmp_path)
+    try:
+        workers.start(0)
+        workers.start(1)
+        deadline = time.monotonic() + 90
+        said = b""
+        while b"using this account" not in said:
+            assert time.monotonic() < deadline, "no worker noticed the shared account"
+            time.sleep(0.2)
+            said = b"".join(p.read_bytes() for p in tmp_path.glob("worker-*.log"))
+    finally:
+        workers.stop()
