@@ -72,6 +72,13 @@ class Timeouts(Strict):
     alarm: float = Field(60.0, gt=0, description="alarm re-announced at this period")
     out_of_service: float = Field(60.0, gt=0, description="status re-announced")
     emergency: float = Field(30.0, gt=0, description="release re-asserted")
+    thumb: float = Field(
+        10.0,
+        gt=0,
+        le=120,
+        description="the thumb step in the mantrap: a finger on the reader and its match"
+        " (the mantrap's own timeout waits meanwhile)",
+    )
 
 
 # --- devices: each a union discriminated on `type` ---------------------------------
@@ -173,6 +180,13 @@ class SimCameraConfig(Strict):
 class SimFaceConfig(Strict):
     type: Literal["sim"] = "sim"
     threshold: float = Field(0.5, ge=0, le=1)
+
+
+class SimThumbConfig(Strict):
+    """The in-process thumb reader of ``sim/devices.py`` (scripted scores)."""
+
+    type: Literal["sim"] = "sim"
+    threshold: float = Field(40.0, ge=0, description="match score the sim calls a match")
 
 
 class OpenCVCameraConfig(Strict):
@@ -427,6 +441,11 @@ class Devices(Strict):
     barrier: BarrierConfig = Field(default_factory=SimBarrierConfig)
     bus: BusConfig = Field(default_factory=StdoutBusConfig)
     lists: ListsConfig = Field(default_factory=SimListsConfig)
+    thumb: SimThumbConfig | None = Field(
+        None,
+        description="the thumb reader and matcher (issue 19); absent: no thumb channel, the"
+        " face decides for every category",
+    )
 
 
 # --- the decision: rules live in a policy file (gate/policy_config.py) ---------------
