@@ -261,3 +261,29 @@ def test_a_retained_event_is_refused_it_would_replay_a_stale_referral() -> None:
     t, raw = message("g01", EventType.GATE_STATUS, state="IDLE")
     hall.ingest(t, raw, time.time(), retained=True)  # the status is meant to be retained
     assert hall.view("g01").state == "IDLE"
+
+
+def test_a_thumb_referral_keeps_both_scores_and_the_deciding_channel() -> None:
+    """Issue 19: the officer sees the face and the thumb against their thresholds and
+    which channel decided."""
+    hall = _hall()
+    face = {"match": False, "score": 0.31, "threshold": 0.6, "pad_score": 0.1, "quality": 0.9}
+    thumb = {"match": False, "score": 12.0, "threshold": 40.0, "finger": "right thumb"}
+    biometric = {"decided_by": "thumb", "mode": "face_then_thumb"}
+    _feed(
+        hall,
+        message(
+            "g01",
+            EventType.REFERRAL_OPENED,
+            "b1-000001",
+            (ReasonCode.FACE_NO_MATCH, ReasonCode.THUMB_NO_MATCH),
+            document=DOCUMENT,
+            face=face,
+            thumb=thumb,
+            biometric=biometric,
+        ),
+    )
+    ref = hall.view("g01").snapshot(time.time())["referral"]
+    assert ref["face"]["score"] == 0.31 and ref["thumb"] == thumb
+    assert ref["biometric"] == biometric
+    assert ref["reasons"][1] == {"code": "thumb_no_match", "text": TEXT[ReasonCode.THUMB_NO_MATCH]}
