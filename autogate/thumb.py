@@ -16,10 +16,17 @@ import math
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pydantic import ValidationError
 
 from drivers.icao.cbeff import FingerImage
+from gate.config import ConfigError, GateConfig, NbisThumbConfig, validation_error
 from gate.results import ThumbResult
+
+if TYPE_CHECKING:
+    from drivers.finger.config import FingerConfig
 
 log = logging.getLogger("autogate.thumb")
 
@@ -35,22 +42,45 @@ class ThumbVerifier(Protocol):
     ) -> Any: ...
 
 
+def finger_config(cfg: GateConfig, path: str | Path = "<config>") -> FingerConfig | None:
+    """The ``drivers/finger`` configuration of ``devices.thumb`` (type ``nbis``), checked
+    with one-line errors naming the field; ``None`` for no thumb or the in-process sim."""
+    thumb = cfg.devices.thumb
+    if not isinstance(thumb, NbisThumbConfig):
+        return None
+    from drivers.finger.config import FingerConfig
+
+    base = thumb.base
+    try:
+        return FingerConfig.model_validate(
+            thumb.model_extra or {}, context={"base": base} if base else None
+        )
+    except ValidationError as exc:
+        line = str(validation_error("", exc)).removeprefix(": ")
+        field = "devices.thumb" if line.startswith(("(root)", "Input")) else "devices.thumb."
+        raise ConfigError(f"{path}: {field}{line}") from None
+
+
 def to_result(verdict: Any, wall_s: float) -> ThumbResult:
-    """The core's view of a ``ThumbVerdict``: no score and no fault means no finger was
-    given (the reader timed out empty); a score that is not a finite number is kept as
+    """The core's view of a ``ThumbVerdict``. Without a score: a reader fault; no finger
+    placed (the capture ran out, nothing was matched); or a capture that could not be
+    compared (noise, too few minutiae, no usable DG3 image: ``detail`` says which), which
+    is a thumb that did not match. A score that is not a finite number is kept as
     ``None`` so the decision cannot read it as a match."""
     score = verdict.score
     if score is not None and not (isinstance(score, int | float) and math.isfinite(score)):
         score = None
     fault = bool(verdict.reader_fault)
-    spent_ms = float(verdict.capture_ms or 0.0) + float(verdict.match_ms or 0.0)
+    capture_ms, match_ms = float(verdict.capture_ms or 0.0), float(verdict.match_ms or 0.0)
+    no_finger = score is None and not fault and capture_ms > 0 and match_ms == 0
+    spent_ms = capture_ms + match_ms
     return ThumbResult(
         matched=bool(verdict.matched) and score is not None and not fault,
         score=None if score is None else float(score),
         threshold=float(verdict.threshold),
         finger=str(verdict.finger)[:32],
         detail=str(verdict.detail)[:200],
-        presented=fault or score is not None,
+        presented=not no_finger,
         reader_fault=fault,
         elapsed_s=spent_ms / 1000 if spent_ms > 0 else wall_s,
     )

@@ -14,9 +14,10 @@ import importlib
 from typing import Any
 
 from autogate.daemon import Devices
+from autogate.thumb import finger_config
 from drivers.stdout_bus import StdoutBus
 from gate import machine, policy
-from gate.config import GateConfig
+from gate.config import GateConfig, SimThumbConfig
 from gate.policy_config import Policy, policy_for
 from gate.results import ChipResult, DocumentResult, FaceResult, ListsResult, ThumbResult
 from sim.devices import (
@@ -123,6 +124,10 @@ def build_devices(cfg: GateConfig, hall: SimHall | None = None) -> tuple[Devices
         else:
             built[section] = _real(section, dev_cfg, cfg)
     thumb = d.thumb
-    if thumb is not None:
+    if isinstance(thumb, SimThumbConfig):
         built["thumb"] = SimThumb(hall, thumb.threshold)
+    elif thumb is not None:  # NBIS: the reader and matcher of drivers/finger
+        from drivers.finger.verifier import build_verifier
+
+        built["thumb"] = build_verifier(finger_config(cfg))
     return Devices(**built), hall

@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -187,6 +188,27 @@ class SimThumbConfig(Strict):
 
     type: Literal["sim"] = "sim"
     threshold: float = Field(40.0, ge=0, description="match score the sim calls a match")
+
+
+class NbisThumbConfig(BaseModel):
+    """The thumb reader and NBIS matcher of ``drivers/finger`` (its ``FingerConfig``:
+    ``reader``, ``descriptor``, ``finger``, ``fallback`` ...). The core imports nothing
+    of drivers/, so those keys are checked when the config is loaded by the CLI
+    (``autogate.thumb.finger_config``), with the same one-line errors."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    type: Literal["nbis"] = "nbis"
+    _base: Path | None = PrivateAttr(None)  # the config file's folder, for relative paths
+
+    @model_validator(mode="after")
+    def _keep_base(self, info: ValidationInfo) -> NbisThumbConfig:
+        self._base = (info.context or {}).get("base")
+        return self
+
+    @property
+    def base(self) -> Path | None:
+        return self._base
 
 
 class OpenCVCameraConfig(Strict):
@@ -427,6 +449,7 @@ CameraConfig = Annotated[SimCameraConfig | OpenCVCameraConfig, Field(discriminat
 FaceConfig = Annotated[SimFaceConfig | DlibFaceConfig, Field(discriminator="type")]
 BarrierConfig = Annotated[SimBarrierConfig | ModbusBarrierConfig, Field(discriminator="type")]
 BusConfig = Annotated[StdoutBusConfig | MqttBusConfig, Field(discriminator="type")]
+ThumbConfig = Annotated[SimThumbConfig | NbisThumbConfig, Field(discriminator="type")]
 ListsConfig = Annotated[
     SimListsConfig | LocalListsConfig | HttpListsConfig | CompositeListsConfig,
     Field(discriminator="type"),
@@ -441,7 +464,7 @@ class Devices(Strict):
     barrier: BarrierConfig = Field(default_factory=SimBarrierConfig)
     bus: BusConfig = Field(default_factory=StdoutBusConfig)
     lists: ListsConfig = Field(default_factory=SimListsConfig)
-    thumb: SimThumbConfig | None = Field(
+    thumb: ThumbConfig | None = Field(
         None,
         description="the thumb reader and matcher (issue 19); absent: no thumb channel, the"
         " face decides for every category",
