@@ -21,6 +21,7 @@ from gate.config import GateConfig, SimThumbConfig
 from gate.policy_config import Policy, policy_for
 from gate.results import ChipResult, DocumentResult, FaceResult, ListsResult, ThumbResult
 from sim.devices import (
+    SceneThumbReader,
     SimBarrier,
     SimCamera,
     SimChip,
@@ -129,5 +130,6 @@ def build_devices(cfg: GateConfig, hall: SimHall | None = None) -> tuple[Devices
     elif thumb is not None:  # NBIS: the reader and matcher of drivers/finger
         from drivers.finger.verifier import build_verifier
 
-        built["thumb"] = build_verifier(finger_config(cfg))
+        reader = SceneThumbReader(thumb.scene) if thumb.scene is not None else None
+        built["thumb"] = build_verifier(finger_config(cfg), reader=reader)
     return Devices(**built), hall

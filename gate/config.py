@@ -199,6 +199,11 @@ class NbisThumbConfig(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     type: Literal["nbis"] = "nbis"
+    scene: Path | None = Field(
+        None,
+        description="simulator only: the reader is sim/thumb_reader.py presenting what this"
+        " file names (the rig writes it per traveller); absent: the reader the keys name",
+    )
     _base: Path | None = PrivateAttr(None)  # the config file's folder, for relative paths
 
     @model_validator(mode="after")

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -287,6 +289,35 @@ class SimThumb:
         return SimThumbVerdict(
             score >= self.threshold, score, self.threshold, "right thumb", "", 30.0, 7.0
         )
+
+
+class SceneThumbReader:
+    """``sim/thumb_reader.py``'s reader inside the daemon, presenting at each capture
+    what the rig wrote into the scene file (``Rig._write_thumb_scene``): the camera
+    folder's counterpart for the thumb. No file, or a broken one, is no finger."""
+
+    name = "sim thumb reader (scene)"
+
+    def __init__(self, scene: Path) -> None:
+        from sim.thumb_reader import SimThumbReader
+
+        self.scene = Path(scene)
+        self.inner = SimThumbReader()
+
+    def capture(self, timeout_s: float, cancel: threading.Event | None = None) -> Any:
+        try:
+            spec = json.loads(self.scene.read_text())
+            finger, impression = int(spec.get("finger", 0)), int(spec.get("impression", 1))
+            mode = str(spec.get("mode", "finger"))
+        except (OSError, ValueError, TypeError, AttributeError):
+            finger, impression, mode = 0, 1, "none"
+        if mode not in ("finger", "none", "garbage", "truncated", "fault"):
+            mode = "none"
+        self.inner.present(finger, impression, mode)  # type: ignore[arg-type]
+        return self.inner.capture(timeout_s, cancel)
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 class SimBarrier(_SimDevice):
