@@ -453,7 +453,9 @@ class Rig:
             # the rig's own port, as an operator's scraper would read it
             "ops": {"metrics": {"enabled": True, "port": self.metrics_port}},
         }
-        if not self.parts.get("thumb"):  # the thumb channel (issue 19)
+        # the thumb channel (issue 19), only where the scenario's policy uses it: a gate
+        # without it is the face-only gate every other scenario and benchmark measures
+        if not self.parts.get("thumb") and self.gate_setup.biometric != "face":
             devices: dict[str, Any] = cfg["devices"]  # type: ignore[assignment]
             devices["chip"]["eac_dir"] = str(d / "eac" / self.gate_setup.is_certificate)
             devices["thumb"] = {
