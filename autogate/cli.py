@@ -51,6 +51,10 @@ def _load(path: str) -> GateConfig:
     try:
         cfg = load_config(path)
         policy_for(cfg)
+        if cfg.devices.thumb is not None and cfg.devices.thumb.type != "sim":
+            from autogate.thumb import finger_config  # drivers/finger's own keys
+
+            finger_config(cfg, path)
         return cfg
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -23,6 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from autogate import thumb as thumb_channel
 from autogate.vault import Vault
 from drivers.errors import DeviceError
 from drivers.interfaces import (
@@ -42,6 +44,7 @@ from gate.actions import (
     AckCommand,
     Action,
     CaptureFace,
+    CaptureThumb,
     CheckLists,
     CloseDoor,
     EventType,
@@ -72,6 +75,7 @@ class Devices:
     barrier: Barrier
     bus: EventBus
     lists: Watchlist
+    thumb: thumb_channel.ThumbVerifier | None = None  # absent: no thumb channel
 
 
 def interrupted_transaction(path: Path) -> str | None:
@@ -116,6 +120,7 @@ class Daemon:
         self.queue: asyncio.Queue[i.Input] = asyncio.Queue()
         self.doors: asyncio.Queue[Action] = asyncio.Queue()
         self.tasks: set[asyncio.Task[Any]] = set()
+        self.thumb_cancel: dict[str, threading.Event] = {}  # per transaction, while asked
         self.loop: asyncio.AbstractEventLoop | None = None
         self.ready = asyncio.Event()
         self.alive_at = 0.0  # last time the core loop completed an iteration (watchdog)
@@ -245,7 +250,10 @@ class Daemon:
                 self._spawn(self._guard("lists", self._check_lists(txn, mrz)))
             case CaptureFace(txn_id=txn):
                 self._spawn(self._guard("camera", self._capture_face(txn)))
+            case CaptureThumb(txn_id=txn, timeout_s=timeout):
+                self._spawn(self._capture_thumb(txn, timeout))
             case ForgetBiometrics(txn_id=txn, keep_for_referral=keep):
+                self._stop_thumb(txn)
                 self.vault.forget(txn, keep)
                 forget = getattr(self.dev.face, "forget", None)
                 if forget is not None:  # the portrait's template goes with the transaction
@@ -368,6 +376,7 @@ class Daemon:
             log.exception("chip read of %s failed", txn)
             reading = ChipReading(ChipResult(present=True, reasons=(ReasonCode.CHIP_READ_ERROR,)))
         kept = self.vault.put_portrait(txn, reading.portrait)
+        self.vault.put_fingers(txn, reading.fingers)
         self.emit(i.ChipRead(txn, reading.result))
         prepare = getattr(self.dev.face, "prepare", None)
         if prepare is not None and kept:  # never for a transaction that has ended
@@ -388,6 +397,28 @@ class Daemon:
         verification = await self.dev.face.verify(bio.portrait if bio else None, frames)
         self.vault.put_frame(txn, verification.best_frame)
         self.emit(i.FaceVerified(txn, verification.result))
+
+    async def _capture_thumb(self, txn: str, timeout_s: float) -> None:
+        """The live thumb against the chip's DG3 images in the vault. Any failure is this
+        traveller's reader fault (the core refers), never a device fault for the lane."""
+        verifier = self.dev.thumb
+        if verifier is None:  # the core asks only when the settings say a reader exists
+            result = thumb_channel.fault("no thumb reader configured")
+        else:
+            cancel = self.thumb_cancel.setdefault(txn, threading.Event())
+            bio = self.vault.get(txn)
+            refs = bio.fingers if bio is not None else ()
+            try:
+                result = await thumb_channel.verify(verifier, refs, timeout_s, cancel)
+            finally:
+                self.thumb_cancel.pop(txn, None)
+        self.emit(i.ThumbVerified(txn, result))
+
+    def _stop_thumb(self, txn: str) -> None:
+        """The transaction ended (emergency, fault, referral): the reader stops waiting."""
+        cancel = self.thumb_cancel.pop(txn, None)
+        if cancel is not None:
+            cancel.set()
 
     async def _guard(self, device: str, work: Awaitable[None]) -> None:
         """A device that fails is a fault input, never a crashed daemon."""
@@ -448,6 +479,8 @@ class Daemon:
 
     async def _shutdown(self, door_worker: asyncio.Task[Any]) -> None:
         """Close what can close, let queued publishes reach the bus, release devices."""
+        for txn in list(self.thumb_cancel):
+            self._stop_thumb(txn)
         pending = [t for t in self.tasks if t is not door_worker]
         if pending:
             _, late = await asyncio.wait(pending, timeout=2.0)
@@ -466,7 +499,7 @@ class Daemon:
         door_worker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await door_worker
-        for dev in [*reversed(self._device_list()), self.dev.lists, self.dev.face]:
+        for dev in [*reversed(self._device_list()), self.dev.lists, self.dev.face, self.dev.thumb]:
             close = getattr(dev, "close", None)
             if close is None:
                 continue

@@ -1,4 +1,4 @@
-"""Per-transaction biometric vault: chip portrait and best live frame.
+"""Per-transaction biometric vault: chip portrait, best live frame, DG3 finger images.
 
 The core never holds images; the daemon keeps them here, in memory, for the transaction
 and drops them on ``ForgetBiometrics``. A referral keeps them so the officer can compare
@@ -18,12 +18,14 @@ import re
 import struct
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from drivers.icao.cbeff import FingerImage
 
 log = logging.getLogger("autogate.vault")
 
@@ -39,16 +41,22 @@ class VaultError(Exception):
 class Biometrics:
     portrait: bytes | None = None
     best_frame: np.ndarray | None = None
+    # DG3's finger images, the thumb's references (the live thumb stays in the reader's
+    # driver for the match only; nothing of it is returned)
+    fingers: tuple[FingerImage, ...] = ()
 
 
 def _pack(bio: Biometrics) -> bytes:
     frame = bio.best_frame
+    fingers = [{**asdict(f), "image": len(f.image)} for f in bio.fingers]
     header = {
         "portrait_len": len(bio.portrait) if bio.portrait is not None else None,
         "frame": None if frame is None else {"shape": list(frame.shape), "dtype": str(frame.dtype)},
+        "fingers": fingers,
     }
     head = json.dumps(header).encode()
     parts = [struct.pack(">I", len(head)), head, bio.portrait or b""]
+    parts += [f.image for f in bio.fingers]
     if frame is not None:
         parts.append(np.ascontiguousarray(frame).tobytes())
     return b"".join(parts)
@@ -62,11 +70,16 @@ def _unpack(data: bytes) -> Biometrics:
     if header["portrait_len"] is not None:
         portrait = data[pos : pos + header["portrait_len"]]
         pos += header["portrait_len"]
+    fingers = []
+    for spec in header.get("fingers", []):  # sealed before the thumb channel: none
+        n = spec["image"]
+        fingers.append(FingerImage(**{**spec, "image": data[pos : pos + n]}))
+        pos += n
     frame = None
     if header["frame"] is not None:
         spec = header["frame"]
         frame = np.frombuffer(data[pos:], dtype=spec["dtype"]).reshape(spec["shape"]).copy()
-    return Biometrics(portrait, frame)
+    return Biometrics(portrait, frame, tuple(fingers))
 
 
 class ReferralStore:
@@ -203,6 +216,14 @@ class Vault:
         bio = self._admit(txn_id, "live frame") if frame is not None else None
         if bio is not None:
             bio.best_frame = frame
+        return bio is not None
+
+    def put_fingers(self, txn_id: str, fingers: tuple[FingerImage, ...]) -> bool:
+        """Keep DG3's finger images of ``txn_id`` (the thumb's references); False when
+        dropped (none, or the transaction is not in progress)."""
+        bio = self._admit(txn_id, "finger images") if fingers else None
+        if bio is not None:
+            bio.fingers = tuple(fingers)
         return bio is not None
 
     def get(self, txn_id: str) -> Biometrics | None:

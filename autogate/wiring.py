@@ -14,12 +14,23 @@ import importlib
 from typing import Any
 
 from autogate.daemon import Devices
+from autogate.thumb import finger_config
 from drivers.stdout_bus import StdoutBus
 from gate import machine, policy
-from gate.config import GateConfig
+from gate.config import GateConfig, SimThumbConfig
 from gate.policy_config import Policy, policy_for
-from gate.results import ChipResult, DocumentResult, FaceResult, ListsResult
-from sim.devices import SimBarrier, SimCamera, SimChip, SimFace, SimHall, SimLists, SimScanner
+from gate.results import ChipResult, DocumentResult, FaceResult, ListsResult, ThumbResult
+from sim.devices import (
+    SceneThumbReader,
+    SimBarrier,
+    SimCamera,
+    SimChip,
+    SimFace,
+    SimHall,
+    SimLists,
+    SimScanner,
+    SimThumb,
+)
 
 # (device section, config type) -> driver module with ``build(cfg, gate_cfg)``
 DRIVERS: dict[tuple[str, str], str] = {
@@ -53,11 +64,25 @@ def settings_from(cfg: GateConfig, site_policy: Policy | None = None) -> machine
         S.OUT_OF_SERVICE: t.out_of_service,
         S.EMERGENCY: t.emergency,
     }
+    thumb_reader = cfg.devices.thumb is not None
     return machine.Settings(
         timeouts=timeouts,
         decide_document=functools.partial(_decide_document, site_policy),
         decide_face=functools.partial(_decide_face, site_policy),
+        plan_biometrics=functools.partial(_plan, site_policy, thumb_reader),
+        decide_thumb=functools.partial(_decide_thumb, site_policy),
+        thumb_timeout_s=t.thumb,
     )
+
+
+def _plan(
+    site_policy: Policy, thumb_reader: bool, category: str, chip: ChipResult | None
+) -> policy.Plan:
+    return policy.biometric_plan(category, chip, site_policy, thumb_reader)
+
+
+def _decide_thumb(site_policy: Policy, thumb: ThumbResult) -> policy.Decision:
+    return policy.decide_thumb(thumb, site_policy)
 
 
 def _decide_document(
@@ -99,4 +124,12 @@ def build_devices(cfg: GateConfig, hall: SimHall | None = None) -> tuple[Devices
             built[section] = sim[section]()
         else:
             built[section] = _real(section, dev_cfg, cfg)
+    thumb = d.thumb
+    if isinstance(thumb, SimThumbConfig):
+        built["thumb"] = SimThumb(hall, thumb.threshold)
+    elif thumb is not None:  # NBIS: the reader and matcher of drivers/finger
+        from drivers.finger.verifier import build_verifier
+
+        reader = SceneThumbReader(thumb.scene) if thumb.scene is not None else None
+        built["thumb"] = build_verifier(finger_config(cfg), reader=reader)
     return Devices(**built), hall

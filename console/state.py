@@ -342,6 +342,8 @@ class Hall:
                 "reasons": reasons,
                 "document": msg.get("document", {}),
                 "face": msg.get("face"),  # scores with the thresholds the gate applied
+                "thumb": msg.get("thumb"),  # the live thumb against DG3, with its threshold
+                "biometric": msg.get("biometric"),  # which channel decided; why no thumb
             }
             view.outcome(msg, "referred", now)
             early = view.early_images

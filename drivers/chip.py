@@ -344,7 +344,7 @@ class PcscChipReader:
         result = rep.result()
         if result.present and not result.access_control and not result.reasons:
             result = replace(result, reasons=(ReasonCode.CHIP_READ_ERROR,))
-        return ChipReading(result, portrait)
+        return ChipReading(result, portrait, rep.fingers)
 
 
 def _read_error(elapsed_s: float) -> ChipReading:

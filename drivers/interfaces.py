@@ -42,6 +42,10 @@ class DocumentScanner(Device, Protocol):
 class ChipReading:
     result: ChipResult
     portrait: bytes | None = None  # DG2 image bytes (JPEG / JPEG 2000), in memory only
+    # DG3's finger images (``drivers.icao.cbeff.FingerImage``) after terminal
+    # authentication, in memory only: the thumb verifier's references, vaulted like the
+    # portrait
+    fingers: tuple[Any, ...] = ()
 
 
 class ChipReader(Device, Protocol):

@@ -48,8 +48,19 @@ class CaptureFace:
 
 
 @dataclass(frozen=True)
+class CaptureThumb:
+    """Take the live thumb and verify it against the DG3 finger images of ``txn_id``;
+    the reader gives up after ``timeout_s`` with "no finger" (the core's own deadline is
+    a little longer, for a reader that never answers)."""
+
+    txn_id: str
+    timeout_s: float
+
+
+@dataclass(frozen=True)
 class ForgetBiometrics:
-    """The transaction is over: drop its portrait and frames (kept only if referred)."""
+    """The transaction is over: drop its portrait, frames and finger images, stop a thumb
+    capture still running (all kept, sealed, only if referred)."""
 
     txn_id: str
     keep_for_referral: bool = False
@@ -94,6 +105,7 @@ Action = (
     | ReadChip
     | CheckLists
     | CaptureFace
+    | CaptureThumb
     | ForgetBiometrics
     | Publish
     | AckCommand

@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -72,6 +73,13 @@ class Timeouts(Strict):
     alarm: float = Field(60.0, gt=0, description="alarm re-announced at this period")
     out_of_service: float = Field(60.0, gt=0, description="status re-announced")
     emergency: float = Field(30.0, gt=0, description="release re-asserted")
+    thumb: float = Field(
+        10.0,
+        gt=0,
+        le=120,
+        description="the thumb step in the mantrap: a finger on the reader and its match"
+        " (the mantrap's own timeout waits meanwhile)",
+    )
 
 
 # --- devices: each a union discriminated on `type` ---------------------------------
@@ -173,6 +181,39 @@ class SimCameraConfig(Strict):
 class SimFaceConfig(Strict):
     type: Literal["sim"] = "sim"
     threshold: float = Field(0.5, ge=0, le=1)
+
+
+class SimThumbConfig(Strict):
+    """The in-process thumb reader of ``sim/devices.py`` (scripted scores)."""
+
+    type: Literal["sim"] = "sim"
+    threshold: float = Field(40.0, ge=0, description="match score the sim calls a match")
+
+
+class NbisThumbConfig(BaseModel):
+    """The thumb reader and NBIS matcher of ``drivers/finger`` (its ``FingerConfig``:
+    ``reader``, ``descriptor``, ``finger``, ``fallback`` ...). The core imports nothing
+    of drivers/, so those keys are checked when the config is loaded by the CLI
+    (``autogate.thumb.finger_config``), with the same one-line errors."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    type: Literal["nbis"] = "nbis"
+    scene: Path | None = Field(
+        None,
+        description="simulator only: the reader is sim/thumb_reader.py presenting what this"
+        " file names (the rig writes it per traveller); absent: the reader the keys name",
+    )
+    _base: Path | None = PrivateAttr(None)  # the config file's folder, for relative paths
+
+    @model_validator(mode="after")
+    def _keep_base(self, info: ValidationInfo) -> NbisThumbConfig:
+        self._base = (info.context or {}).get("base")
+        return self
+
+    @property
+    def base(self) -> Path | None:
+        return self._base
 
 
 class OpenCVCameraConfig(Strict):
@@ -413,6 +454,7 @@ CameraConfig = Annotated[SimCameraConfig | OpenCVCameraConfig, Field(discriminat
 FaceConfig = Annotated[SimFaceConfig | DlibFaceConfig, Field(discriminator="type")]
 BarrierConfig = Annotated[SimBarrierConfig | ModbusBarrierConfig, Field(discriminator="type")]
 BusConfig = Annotated[StdoutBusConfig | MqttBusConfig, Field(discriminator="type")]
+ThumbConfig = Annotated[SimThumbConfig | NbisThumbConfig, Field(discriminator="type")]
 ListsConfig = Annotated[
     SimListsConfig | LocalListsConfig | HttpListsConfig | CompositeListsConfig,
     Field(discriminator="type"),
@@ -427,6 +469,11 @@ class Devices(Strict):
     barrier: BarrierConfig = Field(default_factory=SimBarrierConfig)
     bus: BusConfig = Field(default_factory=StdoutBusConfig)
     lists: ListsConfig = Field(default_factory=SimListsConfig)
+    thumb: ThumbConfig | None = Field(
+        None,
+        description="the thumb reader and matcher (issue 19); absent: no thumb channel, the"
+        " face decides for every category",
+    )
 
 
 # --- the decision: rules live in a policy file (gate/policy_config.py) ---------------

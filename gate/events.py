@@ -75,9 +75,20 @@ _DATA_KEYS: dict[str, set[str]] = {
         "accepts",
         "alarm_id",
     },
-    "crossing/1": _COMMON_KEYS | {"mrz", "document", "access_control", "stage"},
+    "crossing/1": _COMMON_KEYS | {"mrz", "document", "access_control", "stage", "biometric"},
     "referral/1": _COMMON_KEYS
-    | {"mrz", "document", "resolution", "officer", "command_id", "stage", "chip", "face"},
+    | {
+        "mrz",
+        "document",
+        "resolution",
+        "officer",
+        "command_id",
+        "stage",
+        "chip",
+        "face",
+        "biometric",
+        "thumb",
+    },
     "alarm/1": {"detail", "device", "state", "command_id", "officer", "alarm_id"},
     "command.ack/1": {"detail", "command_id", "command", "accepted", "officer"},
 }

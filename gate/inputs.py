@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from gate.results import ChipResult, DocumentResult, FaceResult, ListsResult
+from gate.results import ChipResult, DocumentResult, FaceResult, ListsResult, ThumbResult
 
 
 class Door(StrEnum):
@@ -71,6 +71,12 @@ class ListsChecked:
 class FaceVerified:
     txn_id: str
     result: FaceResult
+
+
+@dataclass(frozen=True)
+class ThumbVerified:
+    txn_id: str
+    result: ThumbResult
 
 
 @dataclass(frozen=True)
@@ -149,6 +155,7 @@ Input = (
     | ChipRead
     | ListsChecked
     | FaceVerified
+    | ThumbVerified
     | DoorChanged
     | PresenceChanged
     | EmergencyChanged

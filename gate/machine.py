@@ -36,6 +36,7 @@ from gate.actions import (
     AckCommand,
     Action,
     CaptureFace,
+    CaptureThumb,
     CheckLists,
     CloseDoor,
     EventType,
@@ -46,8 +47,9 @@ from gate.actions import (
     ReadDocument,
 )
 from gate.inputs import Command, Door
+from gate.policy import FACE_ONLY, Plan, thumb_may_rescue
 from gate.reasons import ReasonCode
-from gate.results import ChipResult, DocumentResult, FaceResult, ListsResult
+from gate.results import ChipResult, DocumentResult, FaceResult, ListsResult, ThumbResult
 
 
 class State(StrEnum):
@@ -76,6 +78,14 @@ DocumentDecider = Callable[
     [DocumentResult, ChipResult | None, ListsResult | None, dt.date], Verdict
 ]
 FaceDecider = Callable[[FaceResult], Verdict]
+ThumbDecider = Callable[[ThumbResult], Verdict]
+# (category, chip) -> which biometric channel decides (gate.policy.biometric_plan)
+BiometricPlanner = Callable[[str, ChipResult | None], Plan]
+THUMB_GRACE_S = 2.0  # past the reader's own timeout: a reader that never answers is a fault
+
+
+def _face_only(category: str, chip: ChipResult | None) -> Plan:
+    return FACE_ONLY
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,10 @@ class Settings:
     decide_document: DocumentDecider
     decide_face: FaceDecider
     face_bursts: int = 2  # bursts per traveller at most: one more when borderline
+    # the thumb channel (issue 19): absent planner = face only, whatever the policy says
+    plan_biometrics: BiometricPlanner = _face_only
+    decide_thumb: ThumbDecider | None = None
+    thumb_timeout_s: float = 10.0  # a finger on the reader and its match
 
 
 @dataclass(frozen=True)
@@ -106,6 +120,12 @@ class Txn:
     entered: bool = False  # the traveller walked into the mantrap
     outcome: str | None = None  # set once: accepted / referred / aborted
     face_limits: tuple[tuple[str, float | None], ...] = ()  # thresholds the face decision applied
+    plan: Plan = FACE_ONLY  # which biometric channel decides, set at the document decision
+    face_reasons: tuple[ReasonCode, ...] = ()  # the face decision's objections
+    thumb_asked: float | None = None  # when CaptureThumb went out
+    thumb: ThumbResult | None = None
+    thumb_limit: float | None = None  # threshold the thumb decision applied
+    decided_by: str = ""  # "face", "thumb" or "face+thumb": the channel(s) that decided
 
 
 @dataclass(frozen=True)
@@ -313,12 +333,15 @@ def _stage(gate: Gate) -> str:
 def _timings(txn: Txn, now: float) -> dict[str, float]:
     """Seconds per step as the devices measured them, and the whole transaction."""
     out = {"total": round(max(0.0, now - txn.started), 3)}
-    steps: list[tuple[str, DocumentResult | ChipResult | ListsResult | FaceResult | None]] = [
+    steps: list[
+        tuple[str, DocumentResult | ChipResult | ListsResult | FaceResult | ThumbResult | None]
+    ] = [
         ("mrz", txn.doc),
         ("chip", txn.chip),
         ("lists", txn.lists),
         ("face", txn.face),
         ("face_first", txn.first_face),  # a borderline burst that got one more
+        ("thumb", txn.thumb),
     ]
     for step, result in steps:
         if result is not None and result.elapsed_s > 0:
@@ -333,6 +356,9 @@ def _summary(txn: Txn, referral: bool) -> dict[str, Any]:
     if txn.doc is not None and txn.doc.mrz is not None:
         out["mrz"] = txn.doc.mrz
     chip, face = txn.chip, txn.face
+    biometric = _biometric(txn)
+    if biometric:
+        out["biometric"] = biometric
     if not referral:
         if chip is not None and chip.access_control:
             out["access_control"] = chip.access_control
@@ -359,6 +385,31 @@ def _summary(txn: Txn, referral: bool) -> dict[str, Any]:
             limit = limits.get(name)
             if limit is not None:  # a site may leave the PAD limit to the model
                 out["face"][key] = round(limit, 4)
+    thumb = txn.thumb
+    if thumb is not None:
+        out["thumb"] = {
+            "match": thumb.matched,
+            "score": None if thumb.score is None else round(thumb.score, 4),
+            "threshold": round(
+                txn.thumb_limit if txn.thumb_limit is not None else thumb.threshold, 4
+            ),
+            "finger": thumb.finger[:32],
+            "presented": thumb.presented,
+            "reader_fault": thumb.reader_fault,
+        }
+    return out
+
+
+def _biometric(txn: Txn) -> dict[str, Any]:
+    """Which channel decided and, where the category wanted the thumb but the chip or
+    the gate could not give it, why the face rule decided instead."""
+    out: dict[str, Any] = {}
+    if txn.decided_by:
+        out["decided_by"] = txn.decided_by
+    if txn.plan.mode != "face":
+        out["mode"] = txn.plan.mode
+        if txn.plan.fallback is not None:
+            out["fallback"] = txn.plan.fallback.value
     return out
 
 
@@ -602,7 +653,11 @@ def _decide_document(gate: Gate, now: float) -> Result:
     verdict = gate.settings.decide_document(txn.doc, txn.chip, txn.lists, today)
     if not verdict.accept:
         return _refer(gate, tuple(verdict.reasons), now)
-    g, acts = _doors(gate, entry=True, exit_=False)
+    plan = gate.settings.plan_biometrics(str(getattr(verdict, "category", "")), txn.chip)
+    if plan.thumb and gate.settings.decide_thumb is None:
+        plan = replace(plan, thumb=False, fallback=ReasonCode.THUMB_UNAVAILABLE)
+    g = replace(gate, txn=replace(txn, plan=plan))
+    g, acts = _doors(g, entry=True, exit_=False)
     g = _enter(g, State.ENTRY_OPEN, now)
     return g, acts + [_status(g)]
 
@@ -665,14 +720,57 @@ def _face(gate: Gate, ev: i.FaceVerified, now: float) -> Result:
         txn = replace(gate.txn, first_face=ev.result, bursts=gate.txn.bursts + 1)
         return replace(gate, txn=txn), [CaptureFace(txn.id)]
     limits = tuple(getattr(verdict, "limits", ()))
-    g = replace(gate, txn=replace(gate.txn, face=ev.result, face_limits=limits))
+    reasons = tuple(verdict.reasons)
+    txn = replace(gate.txn, face=ev.result, face_limits=limits, face_reasons=reasons)
+    g = replace(gate, txn=txn)
+    plan = txn.plan
+    if plan.thumb and (
+        (plan.mode == "both" and verdict.accept)
+        or (plan.mode == "face_then_thumb" and not verdict.accept and thumb_may_rescue(reasons))
+    ):
+        return _ask_thumb(g, now)
+    g = replace(g, txn=replace(txn, decided_by="face"))
     if not verdict.accept:
-        return _refer(g, tuple(verdict.reasons), now)
-    assert g.txn is not None
-    g = replace(g, txn=replace(g.txn, accepted=True))
+        return _refer(g, reasons, now)
+    return _accept(g, now)
+
+
+def _accept(gate: Gate, now: float) -> Result:
+    """Both stages passed: the exit opens."""
+    assert gate.txn is not None
+    g = replace(gate, txn=replace(gate.txn, accepted=True))
     g, acts = _doors(g, entry=False, exit_=True)
     g = _enter(g, State.EXIT_OPEN, now)
     return g, acts + [_status(g)]
+
+
+def _ask_thumb(gate: Gate, now: float) -> Result:
+    """The thumb decides next (face_then_thumb after a failed face, both after a good
+    one); the traveller stays in the mantrap with both doors closed."""
+    assert gate.txn is not None
+    timeout = gate.settings.thumb_timeout_s
+    g = replace(gate, txn=replace(gate.txn, thumb_asked=now))
+    return g, [CaptureThumb(gate.txn.id, timeout)]
+
+
+def _thumb(gate: Gate, ev: i.ThumbVerified, now: float) -> Result:
+    """The thumb's verdict: under ``both`` the face already matched, so the thumb
+    decides alone; under ``face_then_thumb`` a match overturns the face's reject, a
+    reject refers with the face's and the thumb's reasons, so the officer sees both."""
+    txn = gate.txn
+    decide = gate.settings.decide_thumb
+    if not _current(gate, ev.txn_id) or txn is None or txn.thumb_asked is None or txn.thumb:
+        return gate, []  # only the one answer to our CaptureThumb
+    if decide is None:
+        return gate, []
+    verdict = decide(ev.result)
+    limit = dict(getattr(verdict, "limits", ())).get("thumb")
+    decided_by = "face+thumb" if txn.plan.mode == "both" else "thumb"
+    g = replace(gate, txn=replace(txn, thumb=ev.result, thumb_limit=limit, decided_by=decided_by))
+    if verdict.accept:
+        return _accept(g, now)
+    face = txn.face_reasons if txn.plan.mode == "face_then_thumb" else ()
+    return _refer(g, (*face, *verdict.reasons), now)
 
 
 def _one_more_burst(gate: Gate, face: FaceResult, now: float) -> bool:
@@ -774,6 +872,14 @@ def _alarm_command(gate: Gate, ev: i.OfficerCommand, now: float) -> Result:
 
 
 def _tick(gate: Gate, ev: i.Tick, now: float) -> Result:
+    txn = gate.txn
+    if gate.state is State.IN_MANTRAP and txn is not None and txn.thumb_asked is not None:
+        # the thumb step has its own deadline (the reader's timeout and a grace): a
+        # reader that never answers ends this traveller's crossing, not the lane
+        if now - txn.thumb_asked < gate.settings.thumb_timeout_s + THUMB_GRACE_S:
+            return gate, []
+        late = ThumbResult(False, None, detail="the thumb reader did not answer", reader_fault=True)
+        return _thumb(gate, i.ThumbVerified(txn.id, late), now)
     limit = gate.settings.timeouts[gate.state]
     if now - gate.since < limit:
         return gate, []
@@ -857,6 +963,7 @@ RULES: dict[tuple[State, type], Rule] = {
     (State.ENTRY_OPEN, i.DoorChanged): _entry_closed,
     (State.ENTRY_OPEN, i.FaceVerified): _early_face,
     (State.IN_MANTRAP, i.FaceVerified): _face,
+    (State.IN_MANTRAP, i.ThumbVerified): _thumb,
     (State.EXIT_OPEN, i.PresenceChanged): _exit_presence,
     (State.REFERRED, i.OfficerCommand): _referred_command,
     (State.REFERRED, i.PresenceChanged): _referred_presence,

@@ -5,6 +5,9 @@ Two pure functions, called by the state machine (``gate/machine.py``):
 - ``decide_document(doc, doc_result, chip, lists, policy, today)`` in ``DOC_CHECK``:
   the document as printed, its chip, the traveller's eligibility and the watchlists.
 - ``decide_face(face, policy)`` in ``IN_MANTRAP``: the live face against the chip portrait.
+- ``biometric_plan(category, chip, policy, thumb_reader)`` after the document decision:
+  which channel decides for this traveller (face, face then thumb, both), given what
+  the chip gave; ``decide_thumb(thumb, policy)`` judges the live thumb against DG3.
 
 Each returns a ``Decision``: ``accept`` is true only when no rule objected, and
 ``reasons`` lists *every* objection (no rule stops the others), so an officer sees the
@@ -25,7 +28,15 @@ from dataclasses import dataclass
 
 from gate.policy_config import Category, DocumentRule, Policy, norm_code
 from gate.reasons import TEXT, ReasonCode
-from gate.results import Check, ChipResult, DocumentResult, FaceResult, ListsResult, MrzRecord
+from gate.results import (
+    Check,
+    ChipResult,
+    DocumentResult,
+    FaceResult,
+    ListsResult,
+    MrzRecord,
+    ThumbResult,
+)
 
 R = ReasonCode
 
@@ -103,6 +114,88 @@ def decide_face(face: FaceResult, policy: Policy) -> Decision:
         ("quality", policy.face.min_quality),
     )
     return Decision(accept=not reasons, reasons=tuple(reasons), category="", limits=limits)
+
+
+def decide_thumb(thumb: ThumbResult, policy: Policy) -> Decision:
+    """The live thumb against DG3: a fault, no finger, or a score under the matcher's
+    calibrated threshold (or the site's, if stricter) refers; a score that is not a
+    number never matches."""
+    reasons = _Reasons()
+    threshold = max(thumb.threshold, policy.thumb.min_score or 0.0)
+    if thumb.reader_fault:
+        reasons.add(R.THUMB_READER_FAULT)
+    elif not thumb.presented:
+        reasons.add(R.THUMB_NOT_GIVEN)
+    elif (
+        not thumb.matched
+        or thumb.score is None
+        or not math.isfinite(thumb.score)
+        or thumb.score < threshold
+    ):
+        reasons.add(R.THUMB_NO_MATCH)
+    return Decision(
+        accept=not reasons, reasons=tuple(reasons), category="", limits=(("thumb", threshold),)
+    )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which channel decides for one traveller. ``mode`` is the category's wish;
+    ``thumb`` whether the thumb channel is open (policy, chip and gate allow it);
+    ``fallback`` why a wished-for thumb channel is closed (the face rule then decides)."""
+
+    mode: str = "face"
+    thumb: bool = False
+    fallback: ReasonCode | None = None
+
+
+FACE_ONLY = Plan()
+
+# A face reject the thumb may overturn under face_then_thumb: the face was not seen well
+# enough or matched too weakly. A suspected presentation attack (FACE_PAD), a second face
+# or an unreadable portrait is never overturned: someone is attacking or the chip data is
+# bad, and the officer decides.
+THUMB_RESCUES = frozenset(
+    {
+        R.FACE_NO_MATCH,
+        R.FACE_QUALITY,
+        R.FACE_NOT_FOUND,
+        R.FACE_POSE,
+        R.FACE_BLUR,
+        R.FACE_EXPOSURE,
+        R.FACE_EYES_CLOSED,
+        R.FACE_TOO_SMALL,
+    }
+)
+
+
+def biometric_plan(
+    category: str, chip: ChipResult | None, policy: Policy, thumb_reader: bool
+) -> Plan:
+    """The category's channel, opened only when the chip proved the gate may read DG3
+    (terminal authentication passed) and DG3 held a finger image, and the gate has a
+    thumb reader. Otherwise the face rule decides and ``fallback`` records why."""
+    mode = next((c.biometric for c in policy.categories if c.name == category), "face")
+    if mode == "face":
+        return FACE_ONLY
+    if chip is None or not chip.present:
+        return Plan(mode, False, R.CHIP_NO_FINGERS)
+    if chip.terminal_auth is not Check.PASSED:
+        why = chip.terminal_auth_reason
+        if why is None:  # refused without a reason; not run / not supported: no DG3
+            why = R.CHIP_TA_REFUSED if chip.terminal_auth is Check.FAILED else R.CHIP_NO_FINGERS
+        return Plan(mode, False, why)
+    if not chip.fingers:
+        return Plan(mode, False, R.CHIP_NO_FINGERS)
+    if not thumb_reader:
+        return Plan(mode, False, R.THUMB_UNAVAILABLE)
+    return Plan(mode, True)
+
+
+def thumb_may_rescue(face_reasons: tuple[ReasonCode, ...]) -> bool:
+    """Under face_then_thumb: every reason of the face reject is one the thumb may
+    overturn (see ``THUMB_RESCUES``)."""
+    return bool(face_reasons) and all(r in THUMB_RESCUES for r in face_reasons)
 
 
 # --- 1. the document as printed -----------------------------------------------------

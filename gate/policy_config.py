@@ -34,6 +34,10 @@ from gate.config import (
 from gate.resources import resolve
 
 Direction = Literal["arrival", "departure"]
+# Which biometric channel decides for a category (issue 19): the face alone; the face,
+# then the thumb against DG3 before referring a traveller whose face failed or was
+# borderline; or face and thumb, both of which must match.
+Biometric = Literal["face", "face_then_thumb", "both"]
 
 # ICAO Doc 9303 part 3, section 5: codes that are not ISO 3166-1 alpha-3 country codes.
 ICAO_EXTRA_CODES: dict[str, str] = {
@@ -129,6 +133,12 @@ class Category(Strict):
     stay_days: int | None = Field(
         None, ge=1, le=36500, description="permitted stay from entry (overstay at departure)"
     )
+    biometric: Biometric = Field(
+        "face",
+        description="face: the face decides; face_then_thumb: a thumb against DG3 before"
+        " referring a failed face; both: face and thumb must match. Where the chip gives"
+        " no fingerprint (no DG3, terminal authentication refused) the face rule decides",
+    )
 
 
 class DocumentRule(Strict):
@@ -180,6 +190,12 @@ class FaceRule(Strict):
     min_quality: float = Field(0.0, ge=0, le=1)
 
 
+class ThumbRule(Strict):
+    min_score: float | None = Field(
+        None, ge=0, description="site threshold on top of the matcher's calibrated one"
+    )
+
+
 def _default_categories() -> tuple[Category, ...]:
     return (Category(name="citizen", kind="citizen"),)
 
@@ -207,6 +223,7 @@ class Policy(Strict):
     chip: ChipRule = Field(default_factory=ChipRule)
     lists: ListsRule = Field(default_factory=ListsRule)
     face: FaceRule = Field(default_factory=FaceRule)
+    thumb: ThumbRule = Field(default_factory=ThumbRule)
     stay: StayRule = Field(default_factory=StayRule)
 
     @model_validator(mode="after")

@@ -8,6 +8,7 @@ each code in ``TEXT``. Codes are grouped by prefix:
 - ``DOC_``   the document as printed (MRZ format, check digits, validity)
 - ``CHIP_``  the chip (access control, LDS, passive/active/chip authentication)
 - ``FACE_``  the live face (quality, presentation attack, match)
+- ``THUMB_`` the live thumb against the chip's DG3 (the second biometric channel)
 - ``ELIG_``  eligibility rules of the site's policy
 - ``LIST_``  watchlists and registries
 - ``GATE_``  the gate itself (timeouts, tailgating, devices, officer)
@@ -61,6 +62,7 @@ class ReasonCode(StrEnum):
     CHIP_TA_REFUSED = "chip_ta_refused"  # the chip refused our certificates or signature
     CHIP_TA_CERT_EXPIRED = "chip_ta_cert_expired"  # our IS certificate is out of date
     CHIP_TA_NO_CHAIN = "chip_ta_no_chain"  # no configured chain to a CVCA the chip trusts
+    CHIP_NO_FINGERS = "chip_no_fingers"  # no DG3, or no finger image in it the gate can use
 
     # --- face -------------------------------------------------------------------
     FACE_NOT_FOUND = "face_not_found"
@@ -74,6 +76,14 @@ class ReasonCode(StrEnum):
     FACE_PAD = "face_pad"  # presentation attack suspected
     FACE_NO_MATCH = "face_no_match"  # score below the calibrated threshold
     FACE_UNREADABLE = "face_unreadable"  # portrait or frames could not be decoded
+
+    # --- thumb (DG3 fingerprints, after EAC terminal authentication) ------------
+    THUMB_NO_MATCH = "thumb_no_match"  # live thumb below the matcher's calibrated threshold
+    THUMB_NOT_GIVEN = "thumb_not_given"  # no finger on the reader within the thumb timeout
+    THUMB_READER_FAULT = "thumb_reader_fault"  # the reader failed or did not answer in time
+    # the gate's thumb channel is unusable for this traveller (no reader configured): the
+    # face rule decides; recorded, never a referral on its own
+    THUMB_UNAVAILABLE = "thumb_unavailable"
 
     # --- eligibility ------------------------------------------------------------
     ELIG_NATIONALITY = "elig_nationality"
@@ -152,6 +162,7 @@ TEXT: dict[ReasonCode, str] = {
     ReasonCode.CHIP_TA_REFUSED: "Chip refused the gate's terminal authentication",
     ReasonCode.CHIP_TA_CERT_EXPIRED: "The gate's inspection system certificate has expired",
     ReasonCode.CHIP_TA_NO_CHAIN: "No terminal certificate chain for this issuing state",
+    ReasonCode.CHIP_NO_FINGERS: "Chip holds no usable fingerprint",
     ReasonCode.FACE_NOT_FOUND: "No face seen by the camera",
     ReasonCode.FACE_MULTIPLE: "More than one face seen by the camera",
     ReasonCode.FACE_QUALITY: "Live face image quality too low",
@@ -163,6 +174,10 @@ TEXT: dict[ReasonCode, str] = {
     ReasonCode.FACE_PAD: "Possible presentation attack (photo or screen)",
     ReasonCode.FACE_NO_MATCH: "Live face does not match the chip portrait",
     ReasonCode.FACE_UNREADABLE: "Face image could not be decoded",
+    ReasonCode.THUMB_NO_MATCH: "Live thumb does not match the chip fingerprint",
+    ReasonCode.THUMB_NOT_GIVEN: "No thumb was placed on the reader",
+    ReasonCode.THUMB_READER_FAULT: "The thumb reader failed",
+    ReasonCode.THUMB_UNAVAILABLE: "No thumb reader at this gate",
     ReasonCode.ELIG_NATIONALITY: "Nationality not eligible for this gate",
     ReasonCode.ELIG_AGE_MIN: "Traveller is below the minimum age",
     ReasonCode.ELIG_AGE_MAX: "Traveller is above the maximum age",

@@ -82,6 +82,13 @@ class ChipResult:
     reasons: tuple[ReasonCode, ...] = ()
     apdus: int = 0
     elapsed_s: float = 0.0
+    # EAC terminal authentication and DG3: whether the thumb channel is open for this
+    # document. ``terminal_auth_reason`` says why not (refused, our IS certificate expired,
+    # no chain); ``fingers`` holds the 19794-4 positions of the finger images read (the
+    # images stay in the daemon's vault, like the portrait)
+    terminal_auth: Check = Check.NOT_RUN
+    terminal_auth_reason: ReasonCode | None = None
+    fingers: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,24 @@ class FaceResult:
     # a reject that a fresh burst could reverse (score or PAD score just on the wrong side
     # of its threshold, no frame good enough): the core may capture once more
     retryable: bool = False
+
+
+@dataclass(frozen=True)
+class ThumbResult:
+    """The live thumb against the chip's DG3 finger images (1:1).
+
+    ``presented`` false: no finger came to the reader in time; ``reader_fault``: the
+    reader or the matcher failed. ``score`` is ``None`` when nothing was matched.
+    """
+
+    matched: bool
+    score: float | None = None
+    threshold: float = 0.0
+    finger: str = ""  # which reference finger the capture was matched against
+    detail: str = ""
+    presented: bool = True
+    reader_fault: bool = False
+    elapsed_s: float = 0.0  # capture + match
 
 
 @dataclass(frozen=True)

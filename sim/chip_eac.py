@@ -13,7 +13,6 @@ DG4 answer 6982 until then, and only to the rights the chain's CHATs grant toget
 from __future__ import annotations
 
 import datetime as dt
-import io
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -39,28 +38,28 @@ class EACFaults:
     malformed_dg3: bool = False  # DG3 signed into the SOD but not CBEFF inside
 
 
-def synthetic_thumb(seed: int = 0, size: int = 256) -> bytes:
-    """A small synthetic ridge pattern as JPEG 2000 (a placeholder finger: loops around a
-    core with a seed-dependent centre and frequency). Synthetic, not a real print."""
-    import numpy as np
-    from PIL import Image
+def synthetic_thumb(seed: int = 0, size: int | None = None) -> bytes:
+    """Impression 0 (the enrolment capture) of synthetic finger ``seed`` as JPEG 2000 at
+    500 ppi (``sim/fingerprints.py``; synthetic, not a real print); ``size`` crops a
+    centred square of that side, for small test inputs."""
+    from sim import fingerprints
 
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:size, 0:size].astype(float)
-    cx, cy = size * (0.4 + 0.2 * rng.random()), size * (0.4 + 0.2 * rng.random())
-    r = np.hypot((x - cx) * 1.2, y - cy)
-    theta = np.arctan2(y - cy, x - cx)
-    ridges = np.sin(2 * np.pi * r / (8 + 2 * rng.random()) + 1.5 * np.sin(theta))
-    img = ((ridges * 0.5 + 0.5) * 200 + 25).astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(img, "L").save(buf, "JPEG2000", quality_mode="rates", quality_layers=[20])
-    return buf.getvalue()
+    img = fingerprints.impression(seed, 0)
+    if size is not None:
+        h, w = img.shape
+        top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
+        img = img[top : top + size, left : left + size]
+    return fingerprints.encode(img, "JPEG2000")
 
 
 def default_fingers(seed: int = 0) -> list[cbeff.FingerImage]:
-    """Right and left thumbs, JPEG 2000 at 500 ppi."""
+    """Right and left thumbs (fingers ``2 * seed`` and ``2 * seed + 1`` of the synthetic
+    set, so a seed picks a traveller), JPEG 2000 at 500 ppi."""
+    from sim import fingerprints
+
+    h, w = fingerprints.IMPRESSION_SHAPE
     return [
-        cbeff.FingerImage(pos, 1, 80, 0, 256, 256, 500, 8, "jpeg2000", synthetic_thumb(seed + i))
+        cbeff.FingerImage(pos, 1, 80, 0, w, h, 500, 8, "jpeg2000", synthetic_thumb(2 * seed + i))
         for i, pos in enumerate((1, 6))
     ]
 

@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
+import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from drivers.icao.cbeff import FingerImage
 from drivers.interfaces import ChipReading, Emit, FaceVerification, Frame
 from gate.inputs import (
     Command,
@@ -48,6 +52,12 @@ class SimTraveller:
     chip_ok: bool = True
     face_score: float = 0.9
     stolen: bool = False
+    # the thumb channel (issue 19): ``thumb_score`` None = a chip without DG3; ``ta`` how
+    # terminal authentication ends: "passed", "refused", or "expired" (the gate's IS
+    # certificate); ``thumb`` what the reader sees: "given", "none" (no finger), "fault"
+    thumb_score: float | None = None
+    ta: str = "passed"
+    thumb: str = "given"
 
 
 def sim_mrz(
@@ -194,7 +204,22 @@ class SimChip(_SimDevice):
         checks = Check.PASSED if t.chip_ok else Check.FAILED
         reasons = () if t.chip_ok else (ReasonCode.CHIP_AA_FAILED,)
         result = ChipResult(True, "PACE", t.mrz, checks, checks, Check.NOT_SUPPORTED, True, reasons)
-        return ChipReading(result, portrait=b"\xff\xd8sim-portrait\xff\xd9")
+        fingers: tuple[FingerImage, ...] = ()
+        if t.thumb_score is None:
+            result = replace(result, terminal_auth=Check.NOT_SUPPORTED)
+        elif t.ta == "passed":
+            fingers = (SIM_FINGER,)
+            result = replace(result, terminal_auth=Check.PASSED, fingers=(SIM_FINGER.position,))
+        else:
+            why = (
+                ReasonCode.CHIP_TA_CERT_EXPIRED if t.ta == "expired" else ReasonCode.CHIP_TA_REFUSED
+            )
+            result = replace(result, terminal_auth=Check.FAILED, terminal_auth_reason=why)
+        return ChipReading(result, portrait=b"\xff\xd8sim-portrait\xff\xd9", fingers=fingers)
+
+
+# a stand-in DG3 right thumb for the in-process chip (the virtual chip renders real ones)
+SIM_FINGER = FingerImage(1, 0, 80, 0, 8, 8, 500, 8, "raw", bytes(range(64)))
 
 
 class SimCamera(_SimDevice):
@@ -219,6 +244,80 @@ class SimFace:
         reasons = () if ok else (ReasonCode.FACE_NO_MATCH,)
         result = FaceResult(ok, score, self.threshold, 0.0, 1.0, "sim", reasons)
         return FaceVerification(result, frames[0].image if frames else None)
+
+
+@dataclass(frozen=True)
+class SimThumbVerdict:
+    """The fields of ``drivers.finger.verifier.ThumbVerdict`` the daemon reads."""
+
+    matched: bool
+    score: float | None
+    threshold: float
+    finger: str
+    detail: str
+    capture_ms: float = 0.0
+    match_ms: float = 0.0
+    reader_fault: bool = False
+
+
+class SimThumb:
+    """The thumb reader and matcher as the scripted traveller's ``thumb_score`` says;
+    blocking, like the real verifier (the daemon runs it in a thread)."""
+
+    name = "thumb"
+
+    def __init__(self, hall: SimHall, threshold: float = 40.0) -> None:
+        self.hall = hall
+        self.threshold = threshold
+        self.references: list[tuple[FingerImage, ...]] = []  # what each call was given
+
+    def verify(
+        self,
+        references: Sequence[FingerImage],
+        timeout_s: float,
+        cancel: threading.Event | None = None,
+    ) -> SimThumbVerdict:
+        self.references.append(tuple(references))
+        t = self.hall.current
+        if t is None or t.thumb == "none" or t.thumb_score is None:
+            return SimThumbVerdict(False, None, self.threshold, "", "no finger on the reader")
+        if t.thumb == "fault":
+            return SimThumbVerdict(
+                False, None, self.threshold, "", "reader gone", reader_fault=True
+            )
+        score = t.thumb_score
+        return SimThumbVerdict(
+            score >= self.threshold, score, self.threshold, "right thumb", "", 30.0, 7.0
+        )
+
+
+class SceneThumbReader:
+    """``sim/thumb_reader.py``'s reader inside the daemon, presenting at each capture
+    what the rig wrote into the scene file (``Rig._write_thumb_scene``): the camera
+    folder's counterpart for the thumb. No file, or a broken one, is no finger."""
+
+    name = "sim thumb reader (scene)"
+
+    def __init__(self, scene: Path) -> None:
+        from sim.thumb_reader import SimThumbReader
+
+        self.scene = Path(scene)
+        self.inner = SimThumbReader()
+
+    def capture(self, timeout_s: float, cancel: threading.Event | None = None) -> Any:
+        try:
+            spec = json.loads(self.scene.read_text())
+            finger, impression = int(spec.get("finger", 0)), int(spec.get("impression", 1))
+            mode = str(spec.get("mode", "finger"))
+        except (OSError, ValueError, TypeError, AttributeError):
+            finger, impression, mode = 0, 1, "none"
+        if mode not in ("finger", "none", "garbage", "truncated", "fault"):
+            mode = "none"
+        self.inner.present(finger, impression, mode)  # type: ignore[arg-type]
+        return self.inner.capture(timeout_s, cancel)
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 class SimBarrier(_SimDevice):

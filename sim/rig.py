@@ -10,6 +10,10 @@ drivers with its normal config file:
   scanner watches (a file appearing is a document placed);
 - the camera: frames written into the folder the OpenCV camera reads, genuine faces
   from the shared real images, attacks from ``sim.attacks``;
+- the thumb reader: ``sim.thumb_reader`` inside the daemon, presenting what the rig
+  writes into its scene file (``thumb.json``: whose synthetic finger, no finger,
+  garbage, a dead reader); the chip's DG3 behind EAC (``sim.chip_eac``), with the
+  gate's trust folders from ``sim.eac_pki`` (a valid and an expired IS certificate);
 - the national watchlist and pass registry: ``sim.watchlist_service`` over HTTP;
 - the broker: a real Mosquitto (``sim.broker``) with passwords, ACL and TLS;
 - the officer: an Ed25519 console key signing commands on ``.../cmd/{command}``.
@@ -46,7 +50,7 @@ import yaml
 from gate.resources import shipped
 from sim.pcscd import READER, PrivatePcscd
 from sim.pcscd import problems as pcscd_problems
-from sim.scenario import ChipSetup, Scenario, Traveller
+from sim.scenario import ChipSetup, GateSetup, Scenario, Traveller
 
 log = logging.getLogger("autogate.sim")
 
@@ -82,6 +86,7 @@ def available_parts() -> dict[str, str | None]:
     need("mqtt", ["drivers.bus", "sim.broker"], ["/usr/sbin/mosquitto"])
     need("policy", ["gate.policy"])
     need("lists", ["drivers.watchlist", "sim.watchlist_service"])
+    need("thumb", ["drivers.finger.verifier", "nbis", "sim.thumb_reader", "sim.chip_eac"])
     return out
 
 
@@ -227,6 +232,8 @@ class Rig:
         self._tasks: list[asyncio.Task[None]] = []
         self._pcscd: PrivatePcscd | None = None
         self.card: Any = None
+        self.gate_setup = GateSetup()  # policy channel and IS certificate of the gate
+        self.thumb_scene = self.run_dir / "thumb.json"
         from sim.broker import free_port
 
         self.metrics_port = free_port()
@@ -270,6 +277,9 @@ class Rig:
         self._tasks.append(asyncio.ensure_future(self._watch_doors()))
         self.pki = make_pki("ecdsa")
         self.pki.write_csca(d / "csca")
+        if not self.parts.get("thumb"):
+            await asyncio.to_thread(self._write_eac_trust)
+        self._write_thumb_scene(None)
         self.registry = Registry()
         self.lists = WatchlistService(self.registry).start()
         self.entries = WatchlistService(self.registry).start()  # the central record, apart
@@ -328,6 +338,45 @@ class Rig:
         self.console = start_lab_console(lab)
         return self.console
 
+    def _write_eac_trust(self) -> None:
+        """The gate's EAC trust folders for the virtual chips' test PKI: ``eac/valid``
+        and ``eac/expired`` (its IS certificate out of date), each with the folder of the
+        test state and of the rig's travellers' issuing state (MYS)."""
+        from sim import eac_pki
+
+        pki = eac_pki.make()
+        for name, expired in (("valid", False), ("expired", True)):
+            root = eac_pki.write_trust(self.run_dir / "eac" / name, pki, expired=expired)
+            mys = root / "MYS"
+            if not mys.exists():
+                shutil.copytree(root / eac_pki.STATE, mys)
+
+    def _write_thumb_scene(self, t: Traveller | None) -> None:
+        """What the thumb reader sees at its next capture: the traveller's right thumb
+        (the finger the gate asks for), someone else's, nothing, noise or a dead reader."""
+        spec: dict[str, Any] = {"mode": "none"}
+        if t is not None:
+            live = t.thumb.live
+            finger = 2 * t.thumb.finger  # right thumb: DG3's first image
+            if live == "impostor":
+                finger = 2 * (t.thumb.finger + 97)
+            mode = "finger" if live in ("genuine", "impostor") else live
+            spec = {"finger": finger, "impression": 1, "mode": mode}
+        tmp = self.thumb_scene.with_suffix(".tmp")
+        tmp.write_text(json.dumps(spec))
+        os.replace(tmp, self.thumb_scene)
+
+    def _policy_file(self) -> Path:
+        """The shipped policy of the gate's direction, with the citizens' biometric
+        channel the scenario asks for."""
+        policy = yaml.safe_load(shipped(f"config/{POLICY_FILES[self.direction]}").read_text())
+        for category in policy["categories"]:
+            if category["kind"] == "citizen":
+                category["biometric"] = self.gate_setup.biometric
+        path = self.run_dir / f"policy.{self.direction}.yaml"
+        path.write_text(yaml.safe_dump(policy, sort_keys=False))
+        return path
+
     def _write_config(self) -> Path:
         from gate.commands import public_key_b64
         from gate.referral_image import public_key_b64 as image_key_b64
@@ -337,7 +386,7 @@ class Rig:
         (d / "document.key").write_bytes(os.urandom(32))
         cfg = {
             "gate": {"site": SITE, "id": GATE, "direction": self.direction},
-            "timeouts": {"doc_check": 20, "in_mantrap": 20, "idle": 5},
+            "timeouts": {"doc_check": 20, "in_mantrap": 20, "idle": 5, "thumb": 10},
             "devices": {
                 "scanner": {"type": "ocr", "image_path": str(self.page), "poll_s": 0.05},
                 "chip": {"type": "pcsc", "reader": READER, "csca_dir": str(d / "csca")},
@@ -399,11 +448,21 @@ class Rig:
                     ],
                 },
             },
-            "policy": {"file": str(shipped(f"config/{POLICY_FILES[self.direction]}"))},
+            "policy": {"file": str(self._policy_file())},
             "storage": {"data_dir": str(d / "var"), "journal": str(d / "var" / "journal.jsonl")},
             # the rig's own port, as an operator's scraper would read it
             "ops": {"metrics": {"enabled": True, "port": self.metrics_port}},
         }
+        # the thumb channel (issue 19), only where the scenario's policy uses it: a gate
+        # without it is the face-only gate every other scenario and benchmark measures
+        if not self.parts.get("thumb") and self.gate_setup.biometric != "face":
+            devices: dict[str, Any] = cfg["devices"]  # type: ignore[assignment]
+            devices["chip"]["eac_dir"] = str(d / "eac" / self.gate_setup.is_certificate)
+            devices["thumb"] = {
+                "type": "nbis",
+                "reader": {"type": "sim"},
+                "scene": str(self.thumb_scene),
+            }
         path = d / "gate.yaml"
         path.write_text(yaml.safe_dump(cfg, sort_keys=False))
         return path
@@ -483,6 +542,17 @@ class Rig:
         pki = (
             None if ("unknown_csca" in t.chip.faults or "expired_ds" in t.chip.faults) else self.pki
         )
+        if t.thumb.dg3:  # the thumbs in DG3, behind terminal authentication
+            from sim.chip_eac import EACChip, EACFaults, default_fingers
+
+            return EACChip(
+                holder,
+                portrait,
+                faults=faults,
+                pki=pki,
+                eac_faults=EACFaults(refuse_ta=t.thumb.refuse_ta),
+                fingers=default_fingers(t.thumb.finger),
+            )
         return VirtualChip(holder, portrait, faults=faults, pki=pki)
 
     def _write_scene(self, frames: list[np.ndarray] | None) -> None:
@@ -595,6 +665,7 @@ class Rig:
 
     async def walk_in(self, t: Traveller) -> None:
         await self._scene(t)
+        await asyncio.to_thread(self._write_thumb_scene, t)
         await self.remove_document(t)
         await self.host.arun(self.controller.walk_in())
 
@@ -727,14 +798,16 @@ class Rig:
     def observed(self) -> tuple[list[dict[str, Any]], list[str]]:
         return self.monitor.events[self.events_mark :], self.doors[self.doors_mark :]
 
-    async def reset(self, direction: str = "arrival") -> None:
+    async def reset(self, direction: str = "arrival", gate: GateSetup | None = None) -> None:
         """Back to an empty hall and an idle gate between scenarios: a fresh daemon (so no
         scenario inherits another's state), nobody inside, no faults, broker up; the gate
         config rewritten when the scenario's gate serves the other direction."""
         await asyncio.to_thread(self.stop_daemon)
-        if direction != self.direction:
-            self.direction = direction
+        gate = gate or GateSetup()
+        if direction != self.direction or gate != self.gate_setup:
+            self.direction, self.gate_setup = direction, gate
             self.config_path = self._write_config()
+        self._write_thumb_scene(None)
         self.page.unlink(missing_ok=True)
         if self.card is not None:
             await asyncio.to_thread(self.card.remove)

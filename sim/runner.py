@@ -41,6 +41,8 @@ def judge(expect: Expect, events: list[dict[str, Any]], doors: list[str], state:
             set(want.includes) <= set(e.get("reasons", [])) for e in found
         ):
             return f"{want.type} reasons {[e.get('reasons') for e in found]} lack {want.includes}"
+        if want.fields and not any(_carries(e, want.fields) for e in found):
+            return f"{want.type} carries no {want.fields}"
     for absent in expect.absent:
         if absent in types:
             return f"unexpected {absent} event"
@@ -54,12 +56,28 @@ def judge(expect: Expect, events: list[dict[str, Any]], doors: list[str], state:
     return ""
 
 
+def _carries(event: Any, fields: dict[str, Any]) -> bool:
+    """Every key of ``fields`` is in ``event`` with that value (mappings: recursively)."""
+    if not isinstance(event, dict):
+        return False
+    for key, want in fields.items():
+        if key not in event:
+            return False
+        got = event[key]
+        if isinstance(want, dict):
+            if not _carries(got, want):
+                return False
+        elif got != want:
+            return False
+    return True
+
+
 async def run_one(rig: Rig, s: Scenario) -> Outcome:
     missing = missing_parts(s, rig.parts)
     if s.pending or missing:
         return Outcome(s.name, "pending", s.pending or "; ".join(missing))
     t0 = time.monotonic()
-    await rig.reset(direction=s.direction)
+    await rig.reset(direction=s.direction, gate=s.gate)
     rig.mark()
     try:
         async with asyncio.timeout(s.timeout_s):

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-PARTS = ("barrier", "mrz", "chip", "face", "mqtt", "policy", "lists")
+PARTS = ("barrier", "mrz", "chip", "face", "mqtt", "policy", "lists", "thumb")
 
 
 class _Strict(BaseModel):
@@ -75,11 +75,31 @@ class ListsSetup(_Strict):
     entries_service: Literal["up", "down", "slow"] = "up"  # the central record's service
 
 
+class ThumbSetup(_Strict):
+    """The second biometric channel (issue 19): the chip's DG3 behind EAC terminal
+    authentication, and what the traveller puts on the thumb reader. Prints are
+    synthetic (``sim/fingerprints.py``): the chip holds impression 0 of the traveller's
+    two thumbs, the reader sees another impression."""
+
+    dg3: bool = False  # an EAC chip holding the traveller's thumbs (else no DG3 at all)
+    refuse_ta: bool = False  # the chip refuses the gate's terminal authentication
+    live: Literal["genuine", "impostor", "none", "garbage", "fault"] = "genuine"
+    finger: int = Field(0, ge=0, le=200, description="whose synthetic thumbs (fingers 2n, 2n+1)")
+
+
 class Traveller(_Strict):
     identity: Identity = Field(default_factory=Identity)
     chip: ChipSetup = Field(default_factory=ChipSetup)
     face: FaceSetup = Field(default_factory=FaceSetup)
     lists: ListsSetup = Field(default_factory=ListsSetup)
+    thumb: ThumbSetup = Field(default_factory=ThumbSetup)
+
+
+class GateSetup(_Strict):
+    """The gate under test, where a scenario needs other than the shipped example."""
+
+    biometric: Literal["face", "face_then_thumb", "both"] = "face"  # the citizens' channel
+    is_certificate: Literal["valid", "expired"] = "valid"  # the gate's EAC IS certificate
 
 
 Step = Annotated[
@@ -92,6 +112,9 @@ class ExpectedEvent(_Strict):
     type: str
     reasons: list[str] | None = None  # exact set of reason codes; None: not checked
     includes: list[str] = Field(default_factory=list)  # codes that must be among them
+    # fields the event must carry, compared as a subset (nested mappings too), e.g.
+    # {biometric: {decided_by: thumb}}
+    fields: dict[str, Any] = Field(default_factory=dict)
 
 
 class Expect(_Strict):
@@ -105,9 +128,10 @@ class Expect(_Strict):
 class Scenario(_Strict):
     name: str
     description: str = ""
-    needs: list[Literal["barrier", "mrz", "chip", "face", "mqtt", "policy", "lists"]]
+    needs: list[Literal["barrier", "mrz", "chip", "face", "mqtt", "policy", "lists", "thumb"]]
     pending: str | None = None  # a reason this scenario cannot run yet
     direction: Literal["arrival", "departure"] = "arrival"  # of the gate under test
+    gate: GateSetup = Field(default_factory=GateSetup)
     traveller: Traveller = Field(default_factory=Traveller)
     steps: list[Step]
     expect: Expect

@@ -152,7 +152,28 @@ function scoreRows(r) {
   add("match", "match", f.score ?? s.match, f.threshold ?? s.match_threshold, true);
   add("pad", "liveness (PAD)", f.pad_score ?? s.pad, f.pad_threshold, false);
   add("quality", "image quality", f.quality, f.quality_threshold, true);
+  const t = r.thumb;
+  if (t) {
+    if (t.score === null || t.score === undefined) {
+      const why = t.reader_fault ? "reader fault" : t.presented === false ? "no thumb given" : "not matched";
+      rows.push(el("li", { class: "score fail", "data-score": "thumb" },
+        el("span", { class: "name", text: "thumb" }), el("b", { text: "–" }), el("span", { class: "rule", text: why })));
+    } else {
+      add("thumb", `thumb${t.finger ? " (" + t.finger + ")" : ""}`, t.score, t.threshold, true);
+    }
+  }
   return rows;
+}
+
+// which biometric channel decided, and why the thumb was not asked where the policy wanted it
+function decidedBy(r) {
+  const b = r.biometric;
+  if (!b || (!b.decided_by && !b.fallback)) return null;
+  const parts = [];
+  if (b.decided_by) parts.push(`decided by ${b.decided_by === "face+thumb" ? "face and thumb" : b.decided_by}`);
+  if (b.mode) parts.push(`policy ${words(b.mode)}`);
+  if (b.fallback) parts.push(`no thumb: ${words(b.fallback)}`);
+  return el("p", { id: "decided-by", class: "note", text: parts.join(" · ") });
 }
 
 function answer(g, cmd) {
@@ -228,6 +249,8 @@ function renderDetail() {
     sec.append(oldPhotos || el("div", { class: "photos" }, photo(g, "portrait", "Chip portrait"), photo(g, "frame", "Live frame")));
     const rows = scoreRows(r);
     sec.append(el("ul", { id: "scores", class: "scores" }, ...(rows.length ? rows : [el("li", { text: "no face scores" })])));
+    const decided = decidedBy(r);
+    if (decided) sec.append(decided);
     sec.append(docTable(r.document || {}));
     aside.append(sec);
   } else {

@@ -97,6 +97,9 @@ class ReadReport:
             reasons=tuple(self.reasons),
             apdus=self.apdus,
             elapsed_s=self.elapsed_s,
+            terminal_auth=self.terminal_auth.check,
+            terminal_auth_reason=self.terminal_auth.reason,
+            fingers=tuple(f.position for f in self.fingers),
         )
 
     def to_json(self) -> dict[str, Any]:

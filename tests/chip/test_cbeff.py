@@ -15,7 +15,7 @@ from sim.chip_eac import default_fingers, synthetic_thumb
 def _wsq() -> bytes:
     import wsq  # noqa: F401
 
-    im = Image.open(io.BytesIO(synthetic_thumb(3))).convert("L")
+    im = Image.open(io.BytesIO(synthetic_thumb(3, 256))).convert("L")
     buf = io.BytesIO()
     im.save(buf, "WSQ")
     return buf.getvalue()
@@ -38,7 +38,7 @@ def test_wsq_and_jpeg2000_fingers_decode_to_grey_pixels() -> None:
     assert parsed[0].image == w and parsed[0].compression == "wsq"
     for f in parsed:
         im = cbeff.decode(f)
-        assert im.mode == "L" and im.size == (256, 256)  # type: ignore[attr-defined]
+        assert im.mode == "L" and im.size == (f.width, f.height)  # type: ignore[attr-defined]
 
 
 def test_a_template_in_another_format_is_skipped_but_none_at_all_is_refused() -> None:
@@ -55,7 +55,7 @@ def test_a_template_in_another_format_is_skipped_but_none_at_all_is_refused() ->
         (lambda r: r[:29] + b"\x09" + r[30:], "compression 9"),
         (lambda r: r[:18] + b"\x00" + r[19:], "of 0 finger"),
         (lambda r: r[:18] + b"\x02" + r[19:], "truncated|does not fit"),
-        (lambda r: r[:41] + b"\x00\x00" + r[43:], "of 0x256"),
+        (lambda r: r[:41] + b"\x00\x00" + r[43:], "of 0x400"),
         (lambda r: r[:8] + b"\x00\x00\x00\xff\xff\xff" + r[14:], "record length"),
         (lambda r: r[:32] + b"\x00\x00\x00\x05" + r[36:], "does not fit"),
     ],

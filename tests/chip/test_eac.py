@@ -38,7 +38,7 @@ def test_terminal_authentication_then_dg3(tmp_path: Path, use_pace: bool) -> Non
     assert rep.terminal_auth.chain == ("UTDVGATE00001", "UTISGATE00001")
     assert [f.position for f in rep.fingers] == [1, 6]
     assert rep.fingers[0].image == chip.fingers[0].image  # the bytes as the chip holds them
-    assert cbeff.decode(rep.fingers[0]).size == (256, 256)  # type: ignore[attr-defined]
+    assert cbeff.decode(rep.fingers[0]).size == (320, 400)  # type: ignore[attr-defined]
     assert rep.steps["TA"].apdus == 9  # SELECT+READ EF.CVCA, 2x(DST, PSO), AT, CHALLENGE, EA
     assert "DG3" in rep.files and rep.to_json()["terminal_auth"]["result"] == "passed"
 

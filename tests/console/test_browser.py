@@ -229,6 +229,36 @@ def test_malformed_message_marks_only_that_gate_faulty(hall: dict[str, Any]) -> 
     wait(d, lambda dr: "FAULTY" not in card_text(dr, "g02"))
 
 
+def test_a_thumb_referral_shows_both_scores_and_the_deciding_channel(
+    hall: dict[str, Any],
+) -> None:
+    """Issue 19: the face and the thumb beside their thresholds, and which channel decided."""
+    d, gates, base = hall["driver"], hall["gates"], hall["server"].url
+    sign_in(d, base, "alice")
+    g = gates["g02"]
+    g.status("REFERRED")
+    g.publish(
+        EventType.REFERRAL_OPENED,
+        "b1-000777",
+        (ReasonCode.FACE_NO_MATCH, ReasonCode.THUMB_NO_MATCH),
+        document=DOCUMENT,
+        face={"match": False, "score": 0.31, "threshold": 0.6},
+        thumb={"match": False, "score": 12.0, "threshold": 40.0, "finger": "right thumb"},
+        biometric={"decided_by": "thumb", "mode": "face_then_thumb"},
+    )
+    wait(d, card_has("g02", "REFERRED"))
+    select_gate(d, "g02")
+    wait(d, EC.presence_of_element_located((By.CSS_SELECTOR, '#scores li[data-score="thumb"]')))
+    thumb = d.find_element(By.CSS_SELECTOR, '#scores li[data-score="thumb"]')
+    assert thumb.find_element(By.TAG_NAME, "b").text == "12.00"
+    assert "40.00" in thumb.text and "fail" in thumb.get_attribute("class")
+    match = d.find_element(By.CSS_SELECTOR, '#scores li[data-score="match"]')
+    assert "0.60" in match.text and "fail" in match.get_attribute("class")
+    assert "decided by thumb" in d.find_element(By.ID, "decided-by").text
+    g.status("IDLE")
+    wait(d, card_has("g02", "IDLE"))
+
+
 def test_supervisor_takes_gate_out_of_service_and_back(hall: dict[str, Any]) -> None:
     d, gates, base = hall["driver"], hall["gates"], hall["server"].url
     sign_in(d, base, "sam")

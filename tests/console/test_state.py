@@ -299,3 +299,29 @@ def test_a_photo_arriving_after_its_referral_closed_is_dropped_and_counted() -> 
     _feed(hall, _image("b1-000004"))
     _referral(hall, txn="b1-000004")
     assert hall.open_images("g01", "b1-000004") is not None
+
+
+def test_a_thumb_referral_keeps_both_scores_and_the_deciding_channel() -> None:
+    """Issue 19: the officer sees the face and the thumb against their thresholds and
+    which channel decided."""
+    hall = _hall()
+    face = {"match": False, "score": 0.31, "threshold": 0.6, "pad_score": 0.1, "quality": 0.9}
+    thumb = {"match": False, "score": 12.0, "threshold": 40.0, "finger": "right thumb"}
+    biometric = {"decided_by": "thumb", "mode": "face_then_thumb"}
+    _feed(
+        hall,
+        message(
+            "g01",
+            EventType.REFERRAL_OPENED,
+            "b1-000001",
+            (ReasonCode.FACE_NO_MATCH, ReasonCode.THUMB_NO_MATCH),
+            document=DOCUMENT,
+            face=face,
+            thumb=thumb,
+            biometric=biometric,
+        ),
+    )
+    ref = hall.view("g01").snapshot(time.time())["referral"]
+    assert ref["face"]["score"] == 0.31 and ref["thumb"] == thumb
+    assert ref["biometric"] == biometric
+    assert ref["reasons"][1] == {"code": "thumb_no_match", "text": TEXT[ReasonCode.THUMB_NO_MATCH]}

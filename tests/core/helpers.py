@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from dataclasses import replace
 
 from gate import machine, policy
 from gate.policy_config import Policy
-from gate.results import Check, ChipResult, DocumentResult, FaceResult, ListsResult, MrzRecord
+from gate.reasons import ReasonCode
+from gate.results import (
+    Check,
+    ChipResult,
+    DocumentResult,
+    FaceResult,
+    ListsResult,
+    MrzRecord,
+    ThumbResult,
+)
 
 T0 = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.UTC).timestamp()
 
@@ -24,7 +34,12 @@ TIMEOUTS = {
 }
 
 
-def settings(site: Policy | None = None) -> machine.Settings:
+THUMB_TIMEOUT = 8.0
+
+
+def settings(site: Policy | None = None, thumb_reader: bool = False) -> machine.Settings:
+    """The core's settings for ``site``; with ``thumb_reader`` the gate has a thumb
+    reader, so the policy's thumb channel may open."""
     site = site or Policy()
     return machine.Settings(
         timeouts=dict(TIMEOUTS),
@@ -32,6 +47,16 @@ def settings(site: Policy | None = None) -> machine.Settings:
             d.mrz, d, c, lists, site, today
         ),
         decide_face=functools.partial(policy.decide_face, policy=site),
+        plan_biometrics=lambda category, c: policy.biometric_plan(category, c, site, thumb_reader),
+        decide_thumb=functools.partial(policy.decide_thumb, policy=site),
+        thumb_timeout_s=THUMB_TIMEOUT,
+    )
+
+
+def thumb_policy(mode: str) -> Policy:
+    """Citizens under biometric ``mode`` (face, face_then_thumb, both)."""
+    return Policy.model_validate(
+        {"categories": [{"name": "citizen", "kind": "citizen", "biometric": mode}]}
     )
 
 
@@ -63,6 +88,18 @@ def doc(record: MrzRecord | None = None) -> DocumentResult:
 def chip(ok: bool = True) -> ChipResult:
     c = Check.PASSED if ok else Check.FAILED
     return ChipResult(True, "PACE", mrz(), c, c, Check.NOT_SUPPORTED, True)
+
+
+def eac_chip(
+    ta: Check = Check.PASSED, fingers: tuple[int, ...] = (1,), why: ReasonCode | None = None
+) -> ChipResult:
+    """A good chip that also went through EAC terminal authentication (DG3)."""
+    return replace(chip(), terminal_auth=ta, terminal_auth_reason=why, fingers=fingers)
+
+
+def thumb(match: bool = True, **kw: object) -> ThumbResult:
+    base = ThumbResult(match, 61.0 if match else 7.0, 40.0, "right thumb", "", elapsed_s=0.4)
+    return replace(base, **kw)  # type: ignore[arg-type]
 
 
 def face(match: bool = True) -> FaceResult:

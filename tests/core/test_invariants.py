@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -29,7 +30,7 @@ from gate.events import ack_action, build_payload
 from gate.inputs import Command, Door
 from gate.reasons import ReasonCode
 from gate.results import ListsResult
-from tests.core.helpers import T0, chip, doc, face, mrz
+from tests.core.helpers import T0, chip, doc, eac_chip, face, mrz, thumb, thumb_policy
 from tests.core.helpers import settings as core_settings
 
 S = machine.State
@@ -43,6 +44,7 @@ noise = st.one_of(
     st.tuples(st.just("chip"), st.booleans(), st.booleans()),
     st.tuples(st.just("lists"), st.sampled_from(["clear", "hit", "down"]), st.booleans()),
     st.tuples(st.just("face"), st.booleans(), st.booleans()),
+    st.tuples(st.just("thumb"), st.booleans(), st.booleans()),
     st.tuples(st.just("door"), st.sampled_from(list(Door)), st.booleans()),
     st.tuples(st.just("presence"), st.integers(0, 3)),
     st.tuples(st.just("emergency"), st.booleans()),
@@ -74,7 +76,7 @@ def bind(move: tuple, gate: machine.Gate) -> tuple[i.Input, float]:
         record = mrz(expiry=dt.date(2030, 1, 1) if move[1] else dt.date(2020, 1, 1))
         return i.DocumentRead(txn(move[2]), doc(record)), 0.01
     if kind == "chip":
-        return i.ChipRead(txn(move[2]), chip(move[1])), 0.01
+        return i.ChipRead(txn(move[2]), eac_chip() if move[1] else chip(False)), 0.01
     if kind == "lists":
         result = {
             "clear": ListsResult(),
@@ -84,6 +86,8 @@ def bind(move: tuple, gate: machine.Gate) -> tuple[i.Input, float]:
         return i.ListsChecked(txn(move[2]), result), 0.01
     if kind == "face":
         return i.FaceVerified(txn(move[2]), face(move[1])), 0.01
+    if kind == "thumb":
+        return i.ThumbVerified(txn(move[2]), thumb(move[1])), 0.01
     if kind == "door":
         return i.DoorChanged(move[1], closed=move[2]), 0.01
     if kind == "presence":
@@ -116,13 +120,15 @@ def next_input(gate: machine.Gate) -> i.Input:
         case S.DOC_CHECK if t is not None and t.doc is None:
             return i.DocumentRead(txn, doc())
         case S.DOC_CHECK if t is not None and t.chip is None:
-            return i.ChipRead(txn, chip())
+            return i.ChipRead(txn, eac_chip())
         case S.DOC_CHECK:
             return i.ListsChecked(txn, ListsResult())
         case S.ENTRY_OPEN if t is not None and not t.entered:
             return i.PresenceChanged(1)
         case S.ENTRY_OPEN:
             return i.DoorChanged(Door.ENTRY, closed=True)
+        case S.IN_MANTRAP if t is not None and t.thumb_asked is not None:
+            return i.ThumbVerified(txn, thumb(True))
         case S.IN_MANTRAP:
             return i.FaceVerified(txn, face(True))
         case S.EXIT_OPEN:
@@ -137,11 +143,12 @@ def next_input(gate: machine.Gate) -> i.Input:
             return i.EmergencyChanged(False)
 
 
+@pytest.mark.parametrize("mode", ["face", "face_then_thumb", "both"])
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(moves, min_size=1, max_size=60))
-def test_safety_invariants(seq: list[tuple]) -> None:
+def test_safety_invariants(mode: str, seq: list[tuple]) -> None:
     now = T0
-    gate = machine.initial(core_settings(), now, boot="h")
+    gate = machine.initial(core_settings(thumb_policy(mode), thumb_reader=True), now, boot="h")
     gate, _ = machine.step(gate, i.Started(), now)
     commanded = {Door.ENTRY: False, Door.EXIT: False}
     started: list[str] = []

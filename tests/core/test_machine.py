@@ -23,7 +23,7 @@ from gate.actions import (
 )
 from gate.inputs import Command, Door
 from gate.reasons import ReasonCode
-from gate.results import ListsResult
+from gate.results import ListsResult, ThumbResult
 from tests.core.helpers import CLEAR, T0, chip, doc, face, mrz, settings
 
 S = machine.State
@@ -280,6 +280,7 @@ def test_every_state_input_pair_is_total() -> None:
         i.ChipRead("x", chip()),
         i.ListsChecked("x", CLEAR),
         i.FaceVerified("x", face()),
+        i.ThumbVerified("t-000001", ThumbResult(True, 50.0, 40.0)),
         i.DoorChanged(Door.ENTRY, True),
         i.DoorChanged(Door.EXIT, False),
         i.PresenceChanged(0),
@@ -296,7 +297,8 @@ def test_every_state_input_pair_is_total() -> None:
     ]
     base = machine.initial(settings(), T0, boot="t")
     for state in S:
-        for txn in (None, machine.Txn("t-000001", T0, doc=doc(), entered=True)):
+        thumb_pending = machine.Txn("t-000001", T0, doc=doc(), entered=True, thumb_asked=T0)
+        for txn in (None, machine.Txn("t-000001", T0, doc=doc(), entered=True), thumb_pending):
             gate = replace(base, state=state, txn=txn)
             for ev in samples:
                 new, acts = machine.step(gate, ev, T0 + 1)

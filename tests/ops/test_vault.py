@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 from pathlib import Path
 
@@ -10,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from autogate.vault import ReferralStore, Vault, VaultError
+from autogate.vault import Biometrics, ReferralStore, Vault, VaultError, _pack, _unpack
+from drivers.icao.cbeff import FingerImage
 from tests.ops.helpers import has_image_magic, image_hits
 
 
@@ -178,3 +180,50 @@ def test_what_arrives_after_its_transaction_ended_is_dropped_and_counted() -> No
     bio = v.get("b1-000012")
     assert bio is not None and bio.portrait == b"portrait" and bio.best_frame is None
     assert v.dropped_late == 4
+
+
+# --- the thumb's references (issue 19): DG3's finger images follow the face's rules ------
+
+
+def finger(position: int) -> FingerImage:
+    rng = np.random.default_rng(position)
+    raw = rng.integers(0, 255, (64, 64), dtype=np.uint8).tobytes()
+    return FingerImage(position, 0, 80, 0, 64, 64, 500, 8, "raw", raw)
+
+
+def test_finger_images_are_sealed_with_the_referral_and_deleted_with_it(
+    tmp_path: Path, clock: Clock
+) -> None:
+    v = vault(tmp_path, clock, retention=0)
+    fingers = (finger(1), finger(6))
+    v.begin("b1-000011")
+    assert v.put_fingers("b1-000011", fingers)
+    portrait, _ = referred(v, "b1-000011")
+    assert v._items == {}
+    assert image_hits(tmp_path, (fingers[0].image[100:164], fingers[1].image[9:73])) == []
+    bio = v.get("b1-000011")
+    assert bio is not None and bio.fingers == fingers and bio.portrait == portrait
+    v.forget("b1-000011")  # the officer resolved it
+    assert v.held() == [] and list((tmp_path / "referrals").iterdir()) == []
+
+
+def test_finger_images_of_an_accepted_crossing_never_touch_disk(
+    tmp_path: Path, clock: Clock
+) -> None:
+    v = vault(tmp_path, clock)
+    v.begin("b1-000012")
+    assert v.put_fingers("b1-000012", (finger(1),))
+    v.forget("b1-000012")
+    assert not v.put_fingers("b1-000012", (finger(1),))  # a late DG3 read is dropped
+    assert v.get("b1-000012") is None and list((tmp_path / "referrals").iterdir()) == []
+
+
+def test_a_referral_sealed_before_the_thumb_channel_still_opens() -> None:
+    old = _pack(Biometrics(b"portrait", face_frame()))
+    head_len = int.from_bytes(old[:4], "big")
+    header = json.loads(old[4 : 4 + head_len])
+    del header["fingers"]  # the earlier format had no such key
+    head = json.dumps(header).encode()
+    legacy = len(head).to_bytes(4, "big") + head + old[4 + head_len :]
+    bio = _unpack(legacy)
+    assert bio.portrait == b"portrait" and bio.fingers == () and bio.best_frame is not None

@@ -21,6 +21,18 @@ def test_example_policy_loads() -> None:
     assert p.state == "MYS"
     assert [c.kind for c in p.categories] == ["citizen", "foreign_national", "pass_holder"]
     assert "D" in p.categories[1].nationalities  # written D, the ICAO code for Germany
+    assert [c.biometric for c in p.categories] == ["face"] * 3
+
+
+def test_face_decides_unless_a_category_says_otherwise() -> None:
+    """Issue 19: a policy written before the thumb channel keeps the face rule."""
+    p = parse_policy(BASE_POLICY, "p.yaml")
+    assert {c.biometric for c in p.categories} == {"face"} and p.thumb.min_score is None
+    data = yaml.safe_load(BASE_POLICY)
+    data["categories"][0]["biometric"] = "face_then_thumb"
+    data["categories"][1]["biometric"] = "both"
+    p = parse_policy(yaml.safe_dump(data), "p.yaml")
+    assert [c.biometric for c in p.categories][:2] == ["face_then_thumb", "both"]
 
 
 def test_every_field_of_the_example_is_commented() -> None:
@@ -110,6 +122,14 @@ BAD = {
         "p.yaml: documents.1.issuing_states.0: 'INA' is not an ICAO 9303 country code",
     ),
     "bad direction": (_flaw(direction="inbound"), "p.yaml: direction: Input should be"),
+    "unknown biometric channel": (
+        _flaw(categories__0__biometric="thumb"),
+        "p.yaml: categories.0.biometric: Input should be 'face', 'face_then_thumb' or 'both'",
+    ),
+    "negative thumb threshold": (
+        _flaw(thumb={"min_score": -1}),
+        "p.yaml: thumb.min_score: Input should be greater",
+    ),
     "wrong type": (_flaw(min_validity_days="one"), "p.yaml: min_validity_days: Input should be"),
     "not a mapping": ("- 1\n- 2\n", "p.yaml: top level must be a mapping, got list"),
     "broken YAML": ("age: {min: 1\n", "p.yaml: invalid YAML at line"),

@@ -31,6 +31,9 @@ REQUIRED = {
     "broker outage mid-crossing", "serial cable pulled mid-crossing", "fire alarm mid-crossing",
     "daemon killed mid-crossing", "overstayer at departure",
     "entry record service down at departure", "bad chip then a good passport",
+    "face fails then the thumb matches", "wrong thumb is referred",
+    "terminal authentication refused falls back to the face",
+    "expired IS certificate falls back to the face",
 }  # fmt: skip
 
 
@@ -50,6 +53,16 @@ EV = [
     {"type": "gate.status", "event_id": "1"},
     {"type": "referral.opened", "event_id": "2", "reasons": ["doc_expired", "elig_age_min"]},
 ]
+
+
+def test_judge_compares_the_fields_an_event_must_carry() -> None:
+    ev = [{"type": "crossing.accepted", "event_id": "3", "biometric": {"decided_by": "thumb"}}]
+    want = ExpectedEvent(type="crossing.accepted", fields={"biometric": {"decided_by": "thumb"}})
+    assert judge(Expect(events=[want]), ev, [], None) == ""
+    other = ExpectedEvent(type="crossing.accepted", fields={"biometric": {"decided_by": "face"}})
+    assert "carries no" in judge(Expect(events=[other]), ev, [], None)
+    missing = ExpectedEvent(type="crossing.accepted", fields={"thumb": {"match": True}})
+    assert "carries no" in judge(Expect(events=[missing]), ev, [], None)
 
 
 def test_judge_passes_what_matches() -> None:
