@@ -68,15 +68,20 @@ class LibfprintReader:
             raise ReaderFault(
                 f"libfprint helper ended with status {status}: {err.strip()}"
             ) from None
+        if not isinstance(head, dict):
+            raise ReaderFault(f"libfprint helper sent {type(head).__name__}, not a header")
         if "error" in head:
             detail = str(head.get("detail", ""))
             if head["error"] == "no_finger":
                 raise NoFinger(detail)
-            raise ReaderFault(detail)
-        w, h = int(head.get("width", 0)), int(head.get("height", 0))
+            raise ReaderFault(detail or "libfprint helper error")
+        w, h, ppmm = head.get("width"), head.get("height"), head.get("ppmm") or 0.0
+        if not (isinstance(w, int) and isinstance(h, int) and isinstance(ppmm, int | float)):
+            raise ReaderFault(f"libfprint helper header {line[:120]!r}")
         if not (0 < w <= MAX_SIDE and 0 < h <= MAX_SIDE) or len(pixels) != w * h:
             raise ReaderFault(f"libfprint gave {len(pixels)} bytes for {w}x{h} pixels")
-        ppmm = float(head.get("ppmm") or 0.0)
+        if not 0 <= ppmm <= 200:  # 5,000 ppi; no sensor comes near
+            raise ReaderFault(f"libfprint states {ppmm} pixels per mm")
         ppi = ppmm * 25.4 if ppmm > 0 else self.cfg.resolution_ppi
         return Capture(pixels, w, h, ppi, f"libfprint {head.get('driver', '')}")
 
