@@ -247,9 +247,11 @@ class Daemon:
                 self._spawn(self._guard("camera", self._capture_face(txn)))
             case ForgetBiometrics(txn_id=txn, keep_for_referral=keep):
                 self.vault.forget(txn, keep)
-                forget = getattr(self.dev.face, "forget", None)
-                if forget is not None:  # the portrait's template goes with the transaction
-                    forget()
+                # what devices keep of it goes too: the portrait's template, the last frame
+                for device in (self.dev.face, self.dev.camera):
+                    forget = getattr(device, "forget", None)
+                    if forget is not None:
+                        forget()
             case Publish():
                 self._send(act, now)
             case AckCommand():
