@@ -299,3 +299,25 @@ def test_a_photo_arriving_after_its_referral_closed_is_dropped_and_counted() -> 
     _feed(hall, _image("b1-000004"))
     _referral(hall, txn="b1-000004")
     assert hall.open_images("g01", "b1-000004") is not None
+
+
+def test_a_malformed_referral_is_refused_without_quoting_the_traveller(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A schema error quoted the offending value ("'ERIKSSON 1974…' does not match …")
+    into the console's log and the hall's fault detail: the reason, never the data."""
+    import logging
+
+    hall = _hall()
+    topic, raw = message(
+        "g01", EventType.REFERRAL_OPENED, "b1-000009", (ReasonCode.FACE_NO_MATCH,),
+        document=DOCUMENT,
+    )  # fmt: skip
+    msg = json.loads(raw)
+    msg["document"]["date_of_birth"] = "12 Aug 1974 L898902C3 ERIKSSON"  # not a date
+    with caplog.at_level(logging.WARNING):
+        hall.ingest(topic, json.dumps(msg).encode(), time.time())
+    view = hall.view("g01")
+    assert view.faulty is not None and "date_of_birth" in view.faulty["detail"]
+    for value in ("ERIKSSON", "L898902C3", "1974"):
+        assert value not in caplog.text and value not in view.faulty["detail"]
