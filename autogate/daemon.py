@@ -255,9 +255,11 @@ class Daemon:
             case ForgetBiometrics(txn_id=txn, keep_for_referral=keep):
                 self._stop_thumb(txn)
                 self.vault.forget(txn, keep)
-                forget = getattr(self.dev.face, "forget", None)
-                if forget is not None:  # the portrait's template goes with the transaction
-                    forget()
+                # what devices keep of it goes too: the portrait's template, the last frame
+                for device in (self.dev.face, self.dev.camera):
+                    forget = getattr(device, "forget", None)
+                    if forget is not None:
+                        forget()
             case Publish():
                 self._send(act, now)
             case AckCommand():

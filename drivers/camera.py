@@ -135,11 +135,19 @@ class OpenCVCamera:
         self._src: _FolderSource | _CaptureSource | None = None
         self._lock = threading.Lock()  # one OpenCV reader at a time
         self._last: np.ndarray | None = None
+        self._era = 0  # bumped by ``forget``: a burst begun before it keeps no frame
 
     async def start(self, emit: Emit) -> None:
         self._src = await asyncio.to_thread(open_source, self.cfg)
 
+    def forget(self) -> None:
+        """The transaction ended: drop the last frame kept for the frozen check (it shows
+        the traveller's face). Lock-free: called from the event loop during a burst."""
+        self._era += 1
+        self._last = None
+
     def _burst(self, n: int) -> list[Frame]:
+        era = self._era
         with self._lock:
             if self._src is None:
                 self._src = open_source(self.cfg)
@@ -157,7 +165,8 @@ class OpenCVCamera:
                 images.insert(0, self._last)
             if frozen(images, self.cfg.frozen_tolerance):
                 raise DeviceError("camera", "frozen: consecutive frames are identical")
-            self._last = images[-1]
+            if era == self._era:
+                self._last = images[-1]
             return frames
 
     async def burst(self, n: int) -> Sequence[Frame]:

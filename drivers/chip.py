@@ -265,7 +265,6 @@ class PcscChipReader:
         self.cfg = cfg
         self.trust = trust
         self._lock = asyncio.Lock()
-        self.last_report: ReadReport | None = None
         self._worker: asyncio.Future | None = None
         self._emit: Emit | None = None
         self._probe: asyncio.Task[None] | None = None
@@ -340,7 +339,8 @@ class PcscChipReader:
             except Exception:  # our bug, on this document: it ends with the document
                 log.exception("chip read failed unexpectedly")
                 return _read_error(0.0)
-        self.last_report = rep
+        # ``rep`` holds the chip's files (DG2 portrait, DG3 fingers): nothing keeps it past
+        # this read; the portrait goes to the daemon's vault, which ends with the transaction
         result = rep.result()
         if result.present and not result.access_control and not result.reasons:
             result = replace(result, reasons=(ReasonCode.CHIP_READ_ERROR,))

@@ -322,6 +322,17 @@ def _validator(sid: str) -> Draft202012Validator:
     )
 
 
+def _without_data(error: Any) -> str:
+    """What a schema error says, without the offending value: jsonschema quotes it ("'<a
+    name>' does not match ..."), and these messages reach logs, alarms and the console.
+    Field names (required, unexpected) are the schema's words and stay."""
+    if error.validator in ("required", "additionalProperties"):
+        return str(error.message)[:200]
+    if error.validator in ("type", "format", "pattern", "enum", "const"):
+        return f"not a valid value ({error.validator} {error.validator_value!r})"[:200]
+    return f"fails {error.validator} {error.validator_value!r}"[:200]
+
+
 def validate(payload: Mapping[str, Any]) -> None:
     """Check ``payload`` against the schema its ``schema`` field names; ``EventError`` if not."""
     sid = payload.get("schema") if isinstance(payload, Mapping) else None
@@ -333,4 +344,4 @@ def validate(payload: Mapping[str, Any]) -> None:
     error = best_match(validator.iter_errors(payload))
     if error is not None:
         where = ".".join(str(p) for p in error.absolute_path) or "(root)"
-        raise EventError(f"{sid}: {where}: {error.message}")
+        raise EventError(f"{sid}: {where}: {_without_data(error)}")

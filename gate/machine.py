@@ -117,6 +117,7 @@ class Txn:
     bursts: int = 0  # face bursts asked for
     accepted: bool = False  # both stages passed: the exit may open
     released: bool = False  # an officer released the traveller after a referral
+    resolved: bool = False  # an officer decided its referral (release or send back)
     entered: bool = False  # the traveller walked into the mantrap
     outcome: str | None = None  # set once: accepted / referred / aborted
     face_limits: tuple[tuple[str, float | None], ...] = ()  # thresholds the face decision applied
@@ -806,12 +807,19 @@ def _referred_command(gate: Gate, ev: i.OfficerCommand, now: float) -> Result:
         # decided on another traveller's referral (a stale screen, a delayed command)
         open_ = f"the open referral is {txn.id}" if txn else "no transaction is open"
         return gate, [_ack(ev, False, f"{ev.command.value} is for {ev.txn_id}; {open_}")]
+    if ev.command is Command.RELEASE and txn is not None and txn.resolved:
+        # REFERRED again on a decided transaction (an alarm reset with people inside): a
+        # release clicked on the first referral must not let whoever is inside now through
+        why = f"release: the referral of {txn.id} was resolved already; send back instead"
+        return gate, [_ack(ev, False, why)]
     # a referral without a transaction (someone found inside after an alarm) has no
     # referral event to resolve: the ack and the journal record the officer's decision
     resolved: list[Action] = []
     if txn is not None:
         data = {"resolution": ev.command.value, "officer": ev.officer, "command_id": ev.command_id}
         resolved = [Publish(EventType.REFERRAL_RESOLVED, txn.id, (), data)]
+        txn = replace(txn, resolved=True)
+        gate = replace(gate, txn=txn)
     if ev.command is Command.RELEASE and txn is not None:  # offers.refusal: needs a txn
         txn = replace(txn, released=True)
         if gate.occupancy >= 1:

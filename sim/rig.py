@@ -682,6 +682,16 @@ class Rig:
         await self.host.arun(self.controller.walk_back())
         await self._scene(None)
 
+    def _alarm_id(self) -> str | None:
+        return next(
+            (
+                e["alarm_id"]
+                for e in reversed(self.monitor.events)
+                if e.get("type") == "alarm.raised" and e.get("alarm_id")
+            ),
+            None,
+        )
+
     async def officer(self, t: Traveller, command: str) -> None:
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
@@ -707,6 +717,8 @@ class Rig:
             officer="sim-officer",
             ts=dt.datetime.now(dt.UTC),
             txn_id=txn if command in ("release", "send_back") else None,
+            # a reset names the alarm it resets (the newest one raised)
+            alarm_id=self._alarm_id() if command == "reset_alarm" else None,
         )
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=f"sim-console-{uuid.uuid4().hex[:6]}"

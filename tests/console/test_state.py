@@ -325,3 +325,25 @@ def test_a_thumb_referral_keeps_both_scores_and_the_deciding_channel() -> None:
     assert ref["face"]["score"] == 0.31 and ref["thumb"] == thumb
     assert ref["biometric"] == biometric
     assert ref["reasons"][1] == {"code": "thumb_no_match", "text": TEXT[ReasonCode.THUMB_NO_MATCH]}
+
+
+def test_a_malformed_referral_is_refused_without_quoting_the_traveller(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A schema error quoted the offending value ("'ERIKSSON 1974…' does not match …")
+    into the console's log and the hall's fault detail: the reason, never the data."""
+    import logging
+
+    hall = _hall()
+    topic, raw = message(
+        "g01", EventType.REFERRAL_OPENED, "b1-000009", (ReasonCode.FACE_NO_MATCH,),
+        document=DOCUMENT,
+    )  # fmt: skip
+    msg = json.loads(raw)
+    msg["document"]["date_of_birth"] = "12 Aug 1974 L898902C3 ERIKSSON"  # not a date
+    with caplog.at_level(logging.WARNING):
+        hall.ingest(topic, json.dumps(msg).encode(), time.time())
+    view = hall.view("g01")
+    assert view.faulty is not None and "date_of_birth" in view.faulty["detail"]
+    for value in ("ERIKSSON", "L898902C3", "1974"):
+        assert value not in caplog.text and value not in view.faulty["detail"]

@@ -66,3 +66,38 @@ def test_a_reset_for_an_earlier_alarm_does_not_clear_a_newer_one() -> None:
     assert r.feed(reset(second, "c4"))[0] == AckCommand(Command.RESET_ALARM, "c4", True)
     assert r.gate.state is S.IDLE
     assert "alarm_id" not in r.status()  # no alarm, nothing to name
+
+
+def test_a_decision_on_a_resolved_referral_never_releases_whoever_is_inside_now() -> None:
+    """Referral A released; the traveller walks in with someone behind (tailgating
+    alarm); the alarm is reset with people inside, so the gate is REFERRED again on the
+    same transaction. A second officer's release for A, clicked on the first referral,
+    must not open the exit for the people now inside."""
+    import datetime as dt
+
+    from gate.actions import OpenDoor
+    from gate.inputs import Door
+    from tests.core.helpers import CLEAR, chip, doc, mrz
+
+    r = Run()
+    r.feed(i.DocumentPlaced())
+    assert r.gate.txn is not None
+    txn = r.gate.txn.id
+    r.feed(i.DocumentRead(txn, doc(mrz(expiry=dt.date(2020, 1, 1)))))
+    r.feed(i.ChipRead(txn, chip()))
+    r.feed(i.ListsChecked(txn, CLEAR))
+    assert r.gate.state is S.REFERRED
+    release = i.OfficerCommand(Command.RELEASE, "alice", "c1", txn_id=txn)
+    assert r.feed(release)[0] == AckCommand(Command.RELEASE, "c1", True)
+    assert r.gate.state is S.ENTRY_OPEN
+    r.feed(i.PresenceChanged(2))  # two walk in on one release
+    assert r.gate.state is S.ALARM
+    alarm = r.gate.alarm_id
+    r.feed(reset(alarm, "c2"))
+    assert r.gate.state is S.REFERRED and r.gate.occupancy == 2
+    late = i.OfficerCommand(Command.RELEASE, "bob", "c3", txn_id=txn)  # the first referral
+    acts = r.feed(late)
+    assert not any(isinstance(a, OpenDoor) and a.door is Door.EXIT for a in acts)
+    (ack,) = [a for a in acts if isinstance(a, AckCommand)]
+    assert not ack.accepted and "resolved" in ack.detail
+    assert r.gate.state is S.REFERRED

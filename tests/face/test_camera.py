@@ -65,6 +65,20 @@ async def test_frozen_across_bursts_of_one(faces_dir, tmp_path):
         await c.burst(1)
 
 
+async def test_forget_drops_the_last_travellers_frame(faces_dir, tmp_path):
+    """The last frame is kept to see a camera frozen across bursts, but it is the face of
+    the last traveller: it goes when their transaction ends (the daemon calls forget)."""
+    shutil.copy(faces_dir / "london_002" / "01.jpg", tmp_path / "only.jpg")
+    c = cam(str(tmp_path))
+    await c.start(lambda _: None)
+    await c.burst(1)
+    assert c._last is not None
+    c.forget()
+    assert c._last is None
+    await c.burst(1)  # the next traveller's first burst: nothing to call frozen against
+    await c.close()
+
+
 @pytest.mark.parametrize("source", ["/nonexistent/cam.mp4", 97])
 async def test_absent_camera_is_a_device_error(source):
     c = cam(source, timeout_s=0.5)
