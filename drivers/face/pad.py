@@ -281,11 +281,11 @@ class PAD:
 
     def pool(self, first: PadResult, second: PadResult) -> PadResult:
         """Both bursts of one traveller judged as one presentation: the mean logit over
-        all their frames. Unlike a second chance (accept if either burst passes), this
-        lets an attack through only when its second burst looks bona fide by at least as
-        much as its first looked like an attack, so it cannot raise APCER the way an
-        independent retry does, yet a bona fide face unlucky in one burst is judged on
-        twice the frames. A burst the motion rule found planar keeps its penalty."""
+        all their frames. The first burst was over the threshold, so (with as many frames
+        each) the pair passes only when the second is under it by at least as much: every
+        attack that pooling lets through, a second chance judged alone would let through
+        too, never the reverse; a bona fide face unlucky in one burst is judged on twice
+        the frames. A burst the motion rule found planar keeps its penalty."""
         n = first.frames + second.frames
         if not n:
             return second
