@@ -10,6 +10,7 @@ once (several minutes on 2 cores).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -241,11 +242,12 @@ def bench_bursts(out: Path, fuse: int, margin: float, target: float = 0.001) -> 
     return rows
 
 
-def bench_pad(margin: float | None = None) -> list[str]:
+def bench_pad(margin: float | None = None, dump: Path | None = None) -> list[str]:
     """APCER / BPCER on held-back people, clips and settings; with ``margin``, a
     presentation whose score is within it above the threshold is filmed once more (a
-    fresh draw of the same setting) and judged on that second burst, as the gate does."""
-    from drivers.face.pad import PAD, PadModel
+    fresh draw of the same setting) and judged two ways: on that second burst alone (a
+    second chance) and on both bursts pooled (``PAD.pool``, what the gate does)."""
+    from drivers.face.pad import PAD, PadModel, PadResult
     from sim import attacks
     from sim.train_pad import MODEL, stills, video_frames
 
@@ -256,14 +258,14 @@ def bench_pad(margin: float | None = None) -> list[str]:
     rng = np.random.default_rng(11)
     s = attacks.HELDOUT
 
-    def score(frames: list[np.ndarray]) -> float | None:
+    def score(frames: list[np.ndarray]) -> PadResult | None:
         found = det.detect_burst(frames)
         usable = [(f, fs[0]) for f, fs in zip(frames, found, strict=True) if len(fs) == 1]
         if not usable:
             return None
-        return pad.assess([f for f, _ in usable], [x for _, x in usable]).score
+        return pad.assess([f for f, _ in usable], [x for _, x in usable])
 
-    Pres = tuple[float | None, float | None]
+    Pres = tuple[PadResult | None, PadResult | None]
     res: dict[str, list[Pres]] = {
         k: []
         for k in (
@@ -281,7 +283,7 @@ def bench_pad(margin: float | None = None) -> list[str]:
 
     def present(key: str, film: Any) -> None:
         first = score(film(rng))
-        again = first is not None and thr <= first < thr + band
+        again = first is not None and thr <= first.score < thr + band
         res[key].append((first, score(film(again_rng)) if again else None))
 
     for src in stills("heldout", det):
@@ -317,30 +319,45 @@ def bench_pad(margin: float | None = None) -> list[str]:
                 lambda r, i=imgs, w=fw: attacks.attack_burst("print", [i[0]] * 5, w, s, r),
             )
 
-    def passes(p: Pres, t: float, retry: bool) -> bool | None:
+    if dump is not None:  # every presentation's scores, to weigh other margins offline
+        raw = {
+            k: [[(r.score, r.logit_sum, r.frames) if r else None for r in p] for p in v]
+            for k, v in res.items()
+        }
+        dump.write_text(json.dumps({"threshold": thr, "band": band, "presentations": raw}))
+
+    def passes(p: Pres, t: float, retry: str) -> bool | None:
         """Judged bona fide? None: no face found (an attack then counts as rejected)."""
         first, second = p
         if first is None:
             return None
-        return first < t or (retry and second is not None and second < t)
+        if first.score < t:
+            return True
+        if retry == "no" or second is None:
+            return False
+        if retry == "second chance":
+            return second.score < t
+        return pad.pool(first, second).score < t
 
-    bona = [p[0] for k, v in res.items() if k.startswith("bona") for p in v if p[0] is not None]
+    bona = [p[0].score for k, v in res.items() if k.startswith("bona") for p in v if p[0]]
     thr5 = float(np.percentile(bona, 95)) if bona else thr
+    modes = (("no", thr), ("no", thr5), ("second chance", thr), ("pooled", thr))
     rows = [
         f"Model threshold {thr:.3f} (set at 2 % BPCER on training data); "
         f"held-back threshold for BPCER 5 %: {thr5:.3f}; one more burst when the score is "
         f"below {thr + band:.3f}",
         "",
         "| presentation | n | no face found | error rate at model threshold | "
-        "error rate at BPCER 5 % | at model threshold, one more burst when borderline |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "error rate at BPCER 5 % | one more burst: second chance | "
+        "one more burst: both pooled (the gate) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    pooled: dict[tuple[str, bool], list[int]] = {}
+    pooled: dict[tuple[str, str], list[int]] = {}
     for k, v in res.items():
         attack = not k.startswith("bona")
         name = "APCER" if attack else "BPCER"
         cells = []
-        for t, retry in ((thr, False), (thr5, False), (thr, True)):
+        for retry, t in modes:
             judged = [passes(p, t, retry) for p in v]
             if attack:  # attacks accepted as bona fide, over all (no face = rejected)
                 err = sum(j is True for j in judged)
@@ -355,13 +372,75 @@ def bench_pad(margin: float | None = None) -> list[str]:
             cells.append(f"{name} {err / n:.1%}" if n else "-")
         faceless = sum(p[0] is None for p in v)
         rows.append(f"| {k} | {len(v)} | {faceless} | {' | '.join(cells)} |")
-    for retry in (False, True):
+    for retry, label in (
+        ("no", "one burst"),
+        ("second chance", "one more burst when borderline, judged alone"),
+        ("pooled", "one more burst when borderline, both bursts pooled"),
+    ):
         b, a = pooled[("BPCER", retry)], pooled[("APCER", retry)]
-        label = "with one more burst when borderline" if retry else "one burst"
         rows.append(
             f"\nPooled at the model threshold, {label}: BPCER {b[0] / b[1]:.1%} "
             f"({b[0]} of {b[1]}), APCER {a[0] / a[1]:.1%} ({a[0]} of {a[1]})."
         )
+    return rows
+
+
+def bench_gate_genuine(travellers: int, pad_margin: float | None = None) -> list[str]:
+    """Genuine travellers as ``bench/throughput.py`` makes them (London studio people,
+    ``01.jpg`` the chip portrait, ``02.jpg`` filmed 8 times by ``sim.attacks``' gate
+    camera under the training settings, as ``sim.rig`` does), through the verifier
+    without the rig: the face stage's share of genuine referrals, in minutes instead of a
+    rig run. A retryable reject gets one more burst as the core asks for it: the next 5
+    frames of the same scene, as the rig's camera gives them (``same scene``), or a fresh
+    filming (``new scene``: what a traveller who moves gives)."""
+    from collections import Counter
+
+    from drivers.face.verifier import DlibFaceVerifier
+    from gate.config import DlibFaceConfig
+    from sim import attacks
+
+    verifier = DlibFaceVerifier(DlibFaceConfig(type="dlib"))
+    if pad_margin is not None and verifier.pad is not None:
+        verifier.pad.model.meta["borderline_margin"] = pad_margin
+    rng = np.random.default_rng(7)  # the rig's seed
+    outcome: dict[str, Counter[str]] = {k: Counter() for k in ("one", "same", "new")}
+    pads: list[float] = []
+    for i in range(travellers):
+        who = f"london_{(i % 60) + 1:03d}"
+        if not (FACES / who).exists():
+            who = "london_009"
+        portrait = (FACES / who / "01.jpg").read_bytes()
+        live = cv2.imread(str(FACES / who / "02.jpg"))
+        scene = attacks.bona_fide_burst([live] * 8, 270.0, attacks.TRAIN, rng)
+        fresh = attacks.bona_fide_burst([live] * 8, 270.0, attacks.TRAIN, rng)
+        for key, again in (("one", None), ("same", scene[5:] + scene[:2]), ("new", fresh[:5])):
+            verifier._held_pad = None  # each way starts as a new traveller
+            r = verifier.check(portrait, scene[:5]).result
+            if key == "one":
+                pads.append(r.pad_score)
+            if not r.match and r.retryable and again is not None:
+                r = verifier.check(portrait, again).result
+            outcome[key]["accepted" if r.match else "+".join(map(str, r.reasons))] += 1
+    rows = [
+        f"{travellers} genuine travellers; PAD threshold "
+        f"{verifier.pad.model.threshold if verifier.pad else float('nan'):.3f}, "
+        f"borderline margin {verifier.pad.model.meta.get('borderline_margin', 0.0) if verifier.pad else 0}; "
+        f"match threshold {verifier.threshold:.4f}, margin {verifier.match_margin}",
+        "",
+        "| bursts | referred | share | reasons |",
+        "| --- | --- | --- | --- |",
+    ]
+    for key, label in (
+        ("one", "one"),
+        ("same", "one more when borderline, same scene (the rig)"),
+        ("new", "one more when borderline, new scene"),
+    ):
+        c = outcome[key]
+        ref = travellers - c["accepted"]
+        why = ", ".join(f"{k} {n}" for k, n in sorted(c.items()) if k != "accepted")
+        rows.append(f"| {label} | {ref} | {ref / travellers:.1%} | {why or '-'} |")
+    top = sorted(pads)[-5:]
+    rows.append(f"\nHighest PAD scores of the first bursts: {', '.join(f'{x:.3f}' for x in top)}")
     return rows
 
 
@@ -378,11 +457,18 @@ def main() -> int:
     ap.add_argument("--fuse", type=int, default=3)
     ap.add_argument("--pad-margin", type=float, default=None, help="default: the PAD model's")
     ap.add_argument("--only-pad", action="store_true", help="only the PAD section")
+    ap.add_argument("--pad-dump", type=Path, default=None, help="write PAD scores (JSON)")
+    ap.add_argument(
+        "--gate-genuine", type=int, default=0, help="N rig-like genuine travellers, no rig"
+    )
     ap.add_argument("--margin", type=float, default=0.03, help="borderline band below thr")
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if args.gate_genuine:
+        print("\n".join(bench_gate_genuine(args.gate_genuine, args.pad_margin)))
+        return 0
     if args.only_pad:
-        print("\n".join(bench_pad(args.pad_margin)))
+        print("\n".join(bench_pad(args.pad_margin, args.pad_dump)))
         return 0
     if args.only_bursts:
         print("## FNMR at FMR 0.1 % on bursts (shared pairs filmed by the gate camera)\n")
@@ -417,7 +503,7 @@ def main() -> int:
             print(f"\nDET curve: {args.det.relative_to(REPO)}")
     if not args.skip_pad:
         print("\n## Presentation-attack detection on held-back people, clips and settings\n")
-        print("\n".join(bench_pad(args.pad_margin)))
+        print("\n".join(bench_pad(args.pad_margin, args.pad_dump)))
     return 0
 
 

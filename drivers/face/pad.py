@@ -242,6 +242,9 @@ class PadResult:
     score: float  # 0 bona fide .. 1 attack
     attack: bool
     cues: dict[str, float]
+    logit_sum: float = 0.0  # texture evidence of the frames judged, to pool bursts
+    frames: int = 0
+    planar: bool = False  # the motion rule fired (only when the model enables it)
 
 
 class PAD:
@@ -264,6 +267,7 @@ class PAD:
         score = float(sigmoid(float(np.mean(logits))))
         cues = {"texture": round(score, 4), "texture_max": round(float(sigmoid(logits.max())), 4)}
         cues |= {k: round(v, 4) for k, v in motion_cues(faces).items()}
+        planar = False
         if self.motion_rule and len(faces) >= 3:
             planar = (
                 cues["nonplanar"] < self.min_nonplanar and cues["ear_range"] < self.min_ear_range
@@ -271,4 +275,30 @@ class PAD:
             cues["planar"] = float(planar)
             if planar:
                 score = min(1.0, score + self.motion_weight)
-        return PadResult(score, score >= self.model.threshold, cues)
+        return PadResult(
+            score, score >= self.model.threshold, cues, float(logits.sum()), len(faces), planar
+        )
+
+    def pool(self, first: PadResult, second: PadResult) -> PadResult:
+        """Both bursts of one traveller judged as one presentation: the mean logit over
+        all their frames. The first burst was over the threshold, so (with as many frames
+        each) the pair passes only when the second is under it by at least as much: every
+        attack that pooling lets through, a second chance judged alone would let through
+        too, never the reverse; a bona fide face unlucky in one burst is judged on twice
+        the frames. A burst the motion rule found planar keeps its penalty."""
+        n = first.frames + second.frames
+        if not n:
+            return second
+        score = float(sigmoid((first.logit_sum + second.logit_sum) / n))
+        planar = first.planar or second.planar
+        if planar:
+            score = min(1.0, score + self.motion_weight)
+        cues = {**second.cues, "texture_pooled": round(score, 4), "first_burst": first.score}
+        return PadResult(
+            score,
+            score >= self.model.threshold,
+            cues,
+            first.logit_sum + second.logit_sum,
+            n,
+            planar,
+        )

@@ -27,7 +27,7 @@ from drivers.errors import DeviceError
 from drivers.face.detect import Detector, Face, check_frame, decode_image
 from drivers.face.fusion import embed_frames, fusion_frames
 from drivers.face.match import DEFAULT_DESCRIPTOR, Descriptor, build_matcher
-from drivers.face.pad import PAD, PadModel
+from drivers.face.pad import PAD, PadModel, PadResult
 from drivers.face.quality import QualityLimits, assess, best_frame
 from drivers.interfaces import FaceVerification, Frame
 from gate import resources
@@ -37,6 +37,9 @@ from gate.results import FaceResult
 
 # Markers of an image stream inside a biometric record: JPEG SOI, JP2 signature box,
 # raw JPEG 2000 codestream (SOC + SIZ).
+# a borderline PAD burst waits this long for the traveller's next burst (the core asks
+# for it at once; the mantrap's timeout is 15 s by default)
+HOLD_PAD_S = 60.0
 _MARKERS = (b"\xff\xd8\xff", b"\x00\x00\x00\x0cjP  \r\n\x87\n", b"\xff\x4f\xff\x51")
 
 
@@ -108,6 +111,9 @@ class DlibFaceVerifier:
         self._lock = threading.Lock()  # dlib objects are not shared across threads
         self._portraits: dict[bytes, np.ndarray | None] = {}  # sha256 -> embedding
         self._era = 0  # bumped by ``forget``: work begun before it caches nothing
+        # a borderline PAD burst, kept to be pooled with this traveller's next burst:
+        # (portrait sha256, monotonic time, its PAD evidence); one transaction only
+        self._held_pad: tuple[bytes, float, PadResult] | None = None
 
     async def prepare(self, portrait: bytes | None) -> None:
         """Embed the DG2 portrait ahead of the burst (call after the chip read).
@@ -119,17 +125,27 @@ class DlibFaceVerifier:
             await asyncio.to_thread(self._locked_portrait, portrait)
 
     def forget(self) -> None:
-        """The transaction ended: drop the portrait templates (biometric data) it left.
+        """The transaction ended: drop the portrait templates (biometric data) and any
+        held PAD evidence it left.
 
         Called from the event loop while a ``prepare`` or ``verify`` may still run in its
         thread: that work keeps its result to itself (``_era`` moved on)."""
         self._era += 1
         self._portraits = {}
+        self._held_pad = None
 
     def _locked_portrait(self, portrait: bytes) -> np.ndarray | None:
         era = self._era
         with self._lock:
+            self._held_pad = None  # a chip read starts a new traveller: nothing carries over
             return self._portrait_vector(portrait, era)
+
+    def _take_held_pad(self, key: bytes) -> PadResult | None:
+        """The same traveller's borderline PAD burst, if recent; used once."""
+        held, self._held_pad = self._held_pad, None
+        if held is None or held[0] != key or time.monotonic() - held[1] > HOLD_PAD_S:
+            return None
+        return held[2]
 
     def _portrait_vector(self, portrait: bytes, era: int | None = None) -> np.ndarray | None:
         era = self._era if era is None else era
@@ -222,18 +238,27 @@ class DlibFaceVerifier:
             t = time.perf_counter()
             usable = [(f, q.face) for f, q in zip(frames, qualities, strict=True) if q.face]
             pres = self.pad.assess([f for f, _ in usable], [face for _, face in usable])
+            key = hashlib.sha256(portrait).digest()
+            held = self._take_held_pad(key)
+            if held is not None:  # the second burst: both judged as one presentation
+                pres = self.pad.pool(held, pres)
             timings["pad"] = (time.perf_counter() - t) * 1000
             pad_score = pres.score
             pad_info |= {
                 "score": round(pres.score, 4),
                 "threshold": self.pad.model.threshold,
                 "attack": pres.attack,
+                "bursts": 1 if held is None else 2,
                 "cues": pres.cues,
             }
             if pres.attack:
-                # just over the threshold: one more burst may show the bona fide face
+                # just over the threshold: one more burst, pooled with this one, may show
+                # the bona fide face; a pooled verdict gets no third burst
                 margin = self.pad.model.meta.get("borderline_margin", 0.0)
-                return reject(ReasonCode.FACE_PAD, pres.score < self.pad.model.threshold + margin)
+                again = held is None and pres.score < self.pad.model.threshold + margin
+                if again:
+                    self._held_pad = (key, time.monotonic(), pres)
+                return reject(ReasonCode.FACE_PAD, again)
 
         t = time.perf_counter()
         ref_vec = self._portrait_vector(portrait)  # cached when prepare() ran
