@@ -120,6 +120,12 @@ def test_every_part_of_the_virtual_hardware_is_here() -> None:
     assert not missing, missing
 
 
+# the module's rig plays every scenario once, in the first test that asks for it: about
+# 15 s a scenario at load 9, so the suite's 300 s cannot hold 23 of them
+PLAY_TIMEOUT = 40 * len(all_scenarios())
+
+
+@pytest.mark.timeout(PLAY_TIMEOUT)
 def test_all_scenarios_on_the_virtual_hardware(played: Played) -> None:
     """What `autogate sim run --all` does; pending is not a pass."""
     failed = [f"{o.name}: {o.status} {o.detail}" for o in played.outcomes if o.status != "passed"]
@@ -148,6 +154,7 @@ def _without_officer_view(event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+@pytest.mark.timeout(PLAY_TIMEOUT)
 def test_no_personal_data_in_logs_journal_metrics_or_events(played: Played) -> None:
     texts: dict[str, str] = {"metrics": played.metrics}
     for e in played.events:
