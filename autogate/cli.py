@@ -34,6 +34,7 @@ TOOLS: dict[str, tuple[str, str]] = {
     "mrz": ("drivers.mrz_cli", "parse or read a machine-readable zone"),
     "chip": ("drivers.chip_cli", "ePassport chip over PC/SC"),
     "face": ("drivers.face_cli", "live face verification tools"),
+    "finger": ("drivers.finger_cli", "thumbprint matcher tools"),
     "lists": ("drivers.watchlist_cli", "local watchlist and pass registry files"),
     "mqtt": ("drivers.bus_cli", "MQTT bus tools (keys, signed commands, schemas)"),
     "console": ("console.cli", "the officers' web console"),

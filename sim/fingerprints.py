@@ -166,7 +166,7 @@ def _contact(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
     h, w = shape
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
     cx, cy = w / 2 + rng.normal(0, 10), h / 2 + rng.normal(0, 14)
-    ax, ay = w * rng.uniform(0.44, 0.56), h * rng.uniform(0.46, 0.58)
+    ax, ay = w * rng.uniform(0.36, 0.56), h * rng.uniform(0.38, 0.58)
     rag = cv2.resize(rng.normal(0, 0.04, (8, 8)), (w, h), interpolation=cv2.INTER_CUBIC)
     r = np.sqrt(((x - cx) / ax) ** 2 + ((y - cy) / ay) ** 2) + rag
     return np.clip((1.0 - r) / 0.08, 0.0, 1.0).astype(np.float32)
@@ -183,8 +183,8 @@ def impression(finger: int, k: int) -> np.ndarray:
     mh, mw = MASTER_SHAPE
     h, w = IMPRESSION_SHAPE
     care = 0.35 if k == 0 else 1.0
-    angle = rng.normal(0, 8) * care  # degrees
-    tx, ty = rng.normal(0, 18) * care, rng.normal(0, 22) * care
+    angle = rng.normal(0, 11) * care  # degrees
+    tx, ty = rng.normal(0, 30) * care, rng.normal(0, 36) * care
     # the window's centre in the master, then rotation about it
     centre = (mw / 2 + tx, mh / 2 + ty)
     rot = cv2.getRotationMatrix2D(centre, angle, 1.0)
@@ -195,25 +195,25 @@ def impression(finger: int, k: int) -> np.ndarray:
     mx = (inv[0, 0] * x + inv[0, 1] * y + inv[0, 2]).astype(np.float32)
     my = (inv[1, 0] * x + inv[1, 1] * y + inv[1, 2]).astype(np.float32)
     # elastic distortion: smooth displacement growing towards the contact's edge
-    amp = rng.uniform(2.0, 6.0) * care
+    amp = rng.uniform(3.0, 10.0) * care
     edge = np.sqrt(((x - w / 2) / (w / 2)) ** 2 + ((y - h / 2) / (h / 2)) ** 2)
     for grid in (mx, my):
         field = cv2.resize(rng.normal(0, 1, (4, 4)), (w, h), interpolation=cv2.INTER_CUBIC)
         grid += (amp * field * edge).astype(np.float32)
     ridges = cv2.remap(m, mx, my, cv2.INTER_LINEAR, borderValue=-1.0)
     # pressure: a hard press widens ridges (they fill the valleys), a light one thins them
-    pressure = rng.normal(0.0, 0.25)
+    pressure = rng.normal(0.0, 0.35)
     local = cv2.resize(rng.normal(0, 0.15, (5, 5)), (w, h), interpolation=cv2.INTER_CUBIC)
     ink = np.clip((ridges + pressure + local) * 2.5, -1.0, 1.0)
     contact = _contact(rng, (h, w))
     # dry patches: ridges broken in small spots
     dry = cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), 3)
-    breaks = (dry > rng.uniform(0.56, 0.62)).astype(np.float32)
+    breaks = (dry > rng.uniform(0.53, 0.62)).astype(np.float32)
     darkness = (ink * 0.5 + 0.5) * contact * (1 - 0.7 * breaks)
     contrast = rng.uniform(170, 225)
     img = 245 - contrast * darkness
     img = cv2.GaussianBlur(img.astype(np.float32), (0, 0), rng.uniform(0.6, 1.1))
-    img += rng.normal(0, rng.uniform(4, 10), (h, w)).astype(np.float32)
+    img += rng.normal(0, rng.uniform(4, 16), (h, w)).astype(np.float32)
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
