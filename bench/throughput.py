@@ -16,6 +16,11 @@ timestamps; the controller's coils; the bench's own marks).
 
 Per-step times come from the ``timings`` of each ``crossing.accepted`` event (what the
 daemon measured); publish latency is event timestamp to receipt by an MQTT subscriber.
+
+``--thumb-fallback`` (issue 19) runs the same genuine travellers twice, each with an EAC
+chip holding their (synthetic) thumbs in DG3 and their own right thumb on the reader:
+once under the face rule alone, once with the citizens' policy at face_then_thumb, and
+reports the genuine referral rate of each, and what the thumb step costs.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gate.events import parse_ts  # noqa: E402
 from sim.fleet import _cpu_s  # noqa: E402
 from sim.rig import Rig, StepFailed  # noqa: E402
-from sim.scenario import FaceSetup, Identity, Traveller  # noqa: E402
+from sim.scenario import FaceSetup, GateSetup, Identity, ThumbSetup, Traveller  # noqa: E402
 
 
 def pct(values: list[float], q: float) -> float:
@@ -55,13 +60,17 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def traveller(i: int) -> Traveller:
+def traveller(i: int, thumbs: bool = False) -> Traveller:
+    """A genuine citizen; with ``thumbs`` their chip holds their synthetic thumbs (DG3,
+    behind EAC) and they put their own right thumb on the reader."""
     who = f"london_{(i % 60) + 1:03d}"
     if not (Path(__file__).resolve().parents[2] / "shared/data/faces" / who).exists():
         who = "london_009"
+    thumb = ThumbSetup(dg3=True, live="genuine", finger=i % 100) if thumbs else ThumbSetup()
     return Traveller(
         identity=Identity(surname="TAN", given_names="AH KOW", document_number=f"K{i:08d}"),
         face=FaceSetup(portrait=who, live="genuine"),
+        thumb=thumb,
     )
 
 
@@ -126,6 +135,7 @@ async def cross(rig: Rig, t: Traveller, c: Crossing) -> None:
     """One traveller through the gate; a referral at either stage is resolved as an officer
     would (sent back) and counted, never the end of the run."""
     await film_traveller(rig, t)
+    await asyncio.to_thread(rig._write_thumb_scene, t)  # what the thumb reader will see
     c.mark("placed")
     await rig.place_document(t)
     c.mark("page")
@@ -227,7 +237,10 @@ def waterfall(
     }
 
 
-async def bench(n: int, run_dir: Path) -> str:
+async def bench(
+    n: int, run_dir: Path, gate: GateSetup | None = None, thumbs: bool = False
+) -> tuple[str, dict[str, Any]]:
+    gate = gate or GateSetup()
     rig = Rig(run_dir, door_travel_s=0.0, walk_s=0.0)
     await rig.start()
     walls: list[float] = []
@@ -235,14 +248,14 @@ async def bench(n: int, run_dir: Path) -> str:
     failed: list[str] = []
     try:
         for _ in range(3):  # cold starts: each reset spawns a fresh daemon
-            await rig.reset()
+            await rig.reset(gate=gate)
         assert rig.daemon is not None
         pid = rig.daemon.pid
         cpu0, cpu_done = _cpu_s(pid), 0.0
         rig.mark()
         t_start = time.monotonic()
         for k in range(n):
-            t = traveller(k)
+            t = traveller(k, thumbs)
             c = Crossing(k)
             t0 = time.monotonic()
             try:
@@ -251,7 +264,7 @@ async def bench(n: int, run_dir: Path) -> str:
                 failed.append(f"traveller {k}: {exc}")
                 with contextlib.suppress(OSError):  # a daemon that died took its count
                     cpu_done += _cpu_s(pid) - cpu0
-                await rig.reset()
+                await rig.reset(gate=gate)
                 assert rig.daemon is not None
                 pid, cpu0 = rig.daemon.pid, _cpu_s(rig.daemon.pid)
                 rig.states_mark = len(rig.monitor.states)
@@ -297,8 +310,13 @@ async def bench(n: int, run_dir: Path) -> str:
         ("travellers per hour (one gate, no walking)", f"{3600 * n / elapsed:.0f}"),
     ]  # fmt: skip
     names = {"mrz": "MRZ read (OCR)", "chip": "chip read + PA + AA", "lists": "watchlists",
-             "face": "face quality + PAD + match", "total": "machine time per crossing"}  # fmt: skip
-    for key in ("mrz", "chip", "lists", "face", "total"):
+             "face": "face quality + PAD + match", "total": "machine time per crossing",
+             "thumb": "thumb capture + match (crossings it decided)"}  # fmt: skip
+    thumbed = [e for e in accepted if (e.get("biometric") or {}).get("decided_by") == "thumb"]
+    keys = ("mrz", "chip", "lists", "face", "thumb", "total") if thumbs else names
+    for key in keys:
+        if key == "thumb" and not thumbs:
+            continue
         v = steps.get(key, [])
         rows.append(
             (f"{names[key]}, p50 / p95", f"{pct(v, 0.5) * ms:.0f} / {pct(v, 0.95) * ms:.0f} ms")
@@ -322,19 +340,70 @@ async def bench(n: int, run_dir: Path) -> str:
     ]
     out += ["", "face referrals, match score / PAD score: " + (", ".join(faces) or "-")]
     out += [f"\nfailed: {f}" for f in failed]
-    return "\n".join(out)
+    stats = {
+        "travellers": n,
+        "accepted": len(accepted),
+        "referred": len(referred),
+        "failed": len(failed),
+        "by_thumb": len(thumbed),
+        "thumb_ms": [v * ms for v in steps.get("thumb", [])],
+    }
+    return "\n".join(out), stats
+
+
+def fallback_line(mode: str, st: dict[str, Any]) -> str:
+    n = st["travellers"]
+    rate = 100.0 * st["referred"] / n if n else float("nan")
+    return (
+        f"| {mode} | {n} | {st['accepted']} | {st['referred']} ({rate:.1f} %) | "
+        f"{st['by_thumb']} | {st['failed']} |"
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--travellers", type=int, default=200)
     ap.add_argument("--keep", type=Path, default=None, help="run folder to keep (daemon log)")
+    ap.add_argument(
+        "--thumb-fallback",
+        action="store_true",
+        help="genuine referral rate under the face alone and under face_then_thumb",
+    )
     args = ap.parse_args()
+    if args.thumb_fallback:
+        print(thumb_fallback(args.travellers, args.keep))
+        return
     if args.keep:
-        print(asyncio.run(bench(args.travellers, args.keep)))
+        print(asyncio.run(bench(args.travellers, args.keep))[0])
         return
     with tempfile.TemporaryDirectory(prefix="autogate-bench-") as tmp:
-        print(asyncio.run(bench(args.travellers, Path(tmp))))
+        print(asyncio.run(bench(args.travellers, Path(tmp)))[0])
+
+
+def thumb_fallback(n: int, keep: Path | None) -> str:
+    """The same genuine travellers (EAC chips with their synthetic thumbs) under the face
+    rule alone, then under face_then_thumb."""
+    out: list[str] = []
+    lines: list[str] = []
+    thumb_ms: list[float] = []
+    for mode in ("face", "face_then_thumb"):
+        with tempfile.TemporaryDirectory(prefix="autogate-bench-") as tmp:
+            run_dir = keep / mode if keep else Path(tmp)
+            text, st = asyncio.run(bench(n, run_dir, GateSetup(biometric=mode), thumbs=True))
+        out += [f"### citizens' channel: {mode}", "", text, ""]
+        lines.append(fallback_line(mode, st))
+        thumb_ms += st["thumb_ms"]
+    out += [
+        "### genuine referrals with and without the thumb fallback (synthetic thumbs)",
+        "",
+        "| policy | travellers | accepted | referred | decided by the thumb | failed |",
+        "| --- | --- | --- | --- | --- | --- |",
+        *lines,
+        "",
+        f"thumb step (capture + NBIS match) p50 / p95: {pct(thumb_ms, 0.5):.0f} / "
+        f"{pct(thumb_ms, 0.95):.0f} ms over {len(thumb_ms)} thumbs",
+    ]
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

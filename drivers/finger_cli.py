@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 
@@ -76,6 +77,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         )
     manifest = cal.read_manifest(args.manifest or pairs.root / "manifest.csv")
     res = cal.calibrate(pairs, scores, args.target_fmr, refused, {})
+    # Bozorth3 scores are whole numbers: "score > 32" is "score >= 33"; say it so
+    res.threshold = float(math.ceil(res.threshold - 1e-9))
     res.groups = cal.per_group(pairs, scores, manifest, res.threshold, ("class",))
     label = f" ({args.label})" if args.label else ""
     marks = [(f"calibrated {res.threshold:g}", res.fmr, res.fnmr)]

@@ -31,6 +31,8 @@ MODELS_DIR = shipped_dir("models/finger")
 DEFAULT_DESCRIPTOR = MODELS_DIR / "nbis_bozorth3.json"
 PPI = 500
 MATCH_TIMEOUT_S = 10.0
+MIN_SIDE = 96  # pixels at 500 ppi: 5 mm, far less than any sensor's window
+MAX_SIDE = 2000
 
 
 @dataclass
@@ -80,7 +82,9 @@ class Comparison:
 
 
 def to_png(image: Any, ppi: float) -> bytes:
-    """A grey ``PIL.Image`` at ``ppi`` as an 8-bit PNG at 500 ppi (what NBIS expects)."""
+    """A grey ``PIL.Image`` at ``ppi`` as an 8-bit PNG at 500 ppi (what NBIS expects);
+    ``ValueError`` for an image too small or too large to be a fingerprint (mindtct
+    smashes its stack on a strip 8 pixels high: such images never reach it)."""
     from PIL import Image
 
     grey = image.convert("L")
@@ -89,6 +93,10 @@ def to_png(image: Any, ppi: float) -> bytes:
         grey = grey.resize(
             (max(1, round(w * PPI / ppi)), max(1, round(h * PPI / ppi))), Image.Resampling.LANCZOS
         )
+    if min(grey.size) < MIN_SIDE:
+        raise ValueError(f"image of {grey.size[0]}x{grey.size[1]} at 500 ppi is too small")
+    if max(grey.size) > MAX_SIDE:
+        raise ValueError(f"image of {grey.size[0]}x{grey.size[1]} at 500 ppi is too large")
     buf = io.BytesIO()
     grey.save(buf, "PNG", compress_level=1)
     return buf.getvalue()

@@ -109,7 +109,10 @@ class Verifier:
             )
         from PIL import Image
 
-        return to_png(Image.fromarray(img, "L"), cap.resolution_ppi or self.assumed_ppi)
+        try:
+            return to_png(Image.fromarray(img, "L"), cap.resolution_ppi or self.assumed_ppi)
+        except ValueError as exc:
+            return f"garbage from the reader: {exc}"
 
     def verify(
         self,

@@ -105,3 +105,18 @@ def test_an_image_the_matcher_refuses_is_a_detail(verifier) -> None:  # type: ig
     ref = cbeff.FingerImage(1, 1, 80, 0, 4, 4, 500, 8, "png", buf.getvalue())
     v = verifier.verify([ref], 0.2)
     assert v.score is None and not v.matched
+
+
+def test_a_strip_that_crashes_nbis_is_refused_before_it_reaches_nbis(verifier, reader) -> None:  # type: ignore[no-untyped-def]
+    """NBIS's mindtct smashes its stack on an image 8 pixels high (bench/finger.py
+    --hostile found it); the worker survives that, but such an image is no fingerprint
+    and is refused before it costs a worker."""
+    strip = Image.fromarray(np.random.default_rng(1).integers(0, 256, (8, 200), np.uint8))
+    buf = io.BytesIO()
+    strip.save(buf, "PNG")
+    ref = cbeff.FingerImage(1, 1, 80, 0, 200, 8, 500, 8, "png", buf.getvalue())
+    assert _run(verifier, reader, finger=2).matched  # the worker is up
+    pool = verifier.matcher.worker._pool
+    v = _run(verifier, reader, refs=[ref], finger=2)
+    assert v.score is None and "too small" in v.detail
+    assert verifier.matcher.worker._pool is pool  # no crash, no new worker
