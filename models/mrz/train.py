@@ -216,7 +216,10 @@ def main() -> int:
     ap.add_argument("--hidden", type=int, default=192)
     ap.add_argument("--seed", type=int, default=9303)
     ap.add_argument(
-        "--augments", type=int, default=4, help="augmented copies per crop (x --doc-weight for photographed ones)"
+        "--augments",
+        type=int,
+        default=4,
+        help="augmented copies per crop (x --doc-weight for photographed ones)",
     )
     ap.add_argument(
         "--doc-weight", type=int, default=6, help="x augmented copies for photographed crops"
