@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from gate.mrz.certainty import MIN_MARGIN
 from gate.yamlfile import ConfigError, parse_mapping
 from gate.yamlfile import read_text as read_text
 
@@ -104,7 +105,7 @@ class OcrScannerConfig(Strict):
         " also carries DOC_LOW_CONFIDENCE (names have no check digit)",
     )
     min_margin: float = Field(
-        0.8,
+        MIN_MARGIN,
         ge=0,
         le=1,
         description="a character of a field no check digit covers (names, codes, sex)"

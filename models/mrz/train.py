@@ -212,24 +212,30 @@ def train(x: np.ndarray, y: np.ndarray, hidden: int, epochs: int, seed: int) -> 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lines", type=int, default=4000, help="rendered lines")
-    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--hidden", type=int, default=192)
     ap.add_argument("--seed", type=int, default=9303)
     ap.add_argument(
-        "--augments", type=int, default=4, help="augmented copies per crop (x3 for documents)"
+        "--augments",
+        type=int,
+        default=4,
+        help="augmented copies per crop (x --doc-weight for photographed ones)",
     )
-    ap.add_argument("--cnn-epochs", type=int, default=2)
+    ap.add_argument(
+        "--doc-weight", type=int, default=6, help="x augmented copies for photographed crops"
+    )
+    ap.add_argument("--cnn-epochs", type=int, default=4)
     ap.add_argument(
         "--holdout", type=int, default=None, help="leave this fold of folds.json out (CV)"
     )
-    ap.add_argument("--cnn-samples", type=int, default=120_000, help="CNN windows per epoch")
+    ap.add_argument("--cnn-samples", type=int, default=100_000, help="CNN windows per epoch")
     ap.add_argument("--no-real", action="store_true", help="rendered lines only")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     t0 = time.time()
     synth = rendered_set(args.lines, args.seed)
     val = rendered_set(max(200, args.lines // 10), args.seed + 1)
-    real = real_set(args.augments, args.seed)
+    real = real_set(args.augments, args.seed, args.doc_weight)
     held: set[str] = set()
     if args.holdout is not None:
         held = set(load_folds()[args.holdout])
@@ -255,6 +261,7 @@ def main() -> int:
     command = (
         f"models/mrz/train.py --lines {args.lines} --epochs {args.epochs} "
         f"--hidden {args.hidden} --seed {args.seed} --augments {args.augments} "
+        f"--doc-weight {args.doc_weight} "
         f"--cnn-epochs {args.cnn_epochs} --cnn-samples {args.cnn_samples}"
     ) + (f" --holdout {args.holdout}" if args.holdout is not None else "")
     command += " --no-real" if args.no_real else ""

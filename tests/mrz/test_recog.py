@@ -13,6 +13,7 @@ import pytest
 
 from drivers.mrz_ocr import ALPHABET, MODEL_DIR, load_model, read_line
 from drivers.mrz_recog import CNN_SIZE, load_second, pool
+from gate.mrz.certainty import MIN_MARGIN
 from models.mrz.folds import REAL, crop_ids, document_of, load_folds, make_folds
 
 
@@ -45,6 +46,36 @@ def test_the_second_opinion_is_asked_only_on_an_unsure_line() -> None:
     assert second.calls == 0
     read_line(line, second=second, unsure=1.01)  # always unsure
     assert second.calls == 1
+
+
+class Hedging:
+    """A first opinion that reads every glyph as ``A`` with probability ``top`` and ``B``
+    with the rest: a margin of ``2 * top - 1`` on every character."""
+
+    def __init__(self, top: float) -> None:
+        self.top = top
+
+    def probs(self, x: np.ndarray) -> np.ndarray:
+        p = np.zeros((len(x), len(ALPHABET)), np.float32)
+        p[:, ALPHABET.index("A")], p[:, ALPHABET.index("B")] = self.top, 1 - self.top
+        return p
+
+
+@pytest.mark.parametrize("top", [0.6, 0.7, 0.8, 0.86])
+def test_every_line_the_first_opinion_would_leave_uncertain_gets_the_second(top: float) -> None:
+    # a character under MIN_MARGIN makes its field uncertain (a referral without a
+    # verified chip); the second opinion must have had its say on it first, whatever the
+    # first's top probability
+    assert 2 * top - 1 < MIN_MARGIN
+    second = Counting("P<UTO1234")
+    read_line(_line("P<UTO1234"), model=Hedging(top), second=second)  # type: ignore[arg-type]
+    assert second.calls == 1
+
+
+def test_a_line_the_first_opinion_is_sure_of_costs_no_second_opinion() -> None:
+    second = Counting("P<UTO1234")
+    read_line(_line("P<UTO1234"), model=Hedging(0.999), second=second)  # type: ignore[arg-type]
+    assert second.calls == 0
 
 
 def test_a_confident_second_opinion_decides_a_character_the_first_doubts() -> None:
