@@ -95,7 +95,13 @@ class MqttBus:
         self.document_key = document_key
         self.heartbeat_s = cfg.heartbeat_s
         self.on_refused: Callable[[Refusal], None] | None = None  # e.g. the daemon's journal
-        self.stats = {"published": 0, "acked": 0, "broker_refused": 0, "commands_refused": 0}
+        self.stats = {
+            "published": 0,
+            "acked": 0,
+            "broker_refused": 0,
+            "commands_refused": 0,
+            "commands_duplicate": 0,
+        }
         self._password = password
         self._keys = dict(command_keys or {})
         self._clock = clock
@@ -588,13 +594,19 @@ class MqttBus:
             log.info("bus: command %s from %s", result.command, result.officer)
             self._emit(result)
             return
-        self.stats["commands_refused"] += 1
-        log.warning("bus: command refused on %s: %s %s", topic, result.reason, result.detail)
-        if self.on_refused is not None:
+        duplicate = result.reason is RefusalReason.DUPLICATE
+        self.stats["commands_duplicate" if duplicate else "commands_refused"] += 1
+        if duplicate:
+            log.info("bus: command %s received again on %s", result.command_id, topic)
+        else:
+            log.warning("bus: command refused on %s: %s %s", topic, result.reason, result.detail)
+        if self.on_refused is not None:  # journalled and counted either way
             try:
                 self.on_refused(result)
             except Exception:  # the journal's trouble must not stop the ack and the alarm
                 log.exception("bus: refusal hook failed")
+        if duplicate:  # at-least-once delivery: the first copy was answered, and that stands
+            return
         task = asyncio.ensure_future(self._answer_refusal(result))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

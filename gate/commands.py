@@ -11,7 +11,10 @@ It is refused when: not JSON or not the schema (``malformed``), no signature
 (``unsigned``), a key the gate does not know (``unknown_key``), a signature that does not
 verify (``bad_signature``), meant for another gate or sent on another command's topic
 (``wrong_gate``, ``topic_mismatch``), signed outside ``now ± window`` or before this
-process started (``expired``), or a nonce already used (``replayed``). A ``release`` or
+process started (``expired``), or a nonce already used (``replayed``). The very same
+signed command again is a ``duplicate``, not an attack: MQTT delivers at least once, so a
+copy is dropped (journalled and counted), never carried out twice and never answered with
+a refusal that would contradict the first copy's ack. A ``release`` or
 ``send_back`` must name the ``txn_id`` of the referral it decides, a ``reset_alarm`` the
 ``alarm_id`` of the alarm it resets (``malformed`` if not): the core refuses either when
 that is not the referral open, or the alarm raised, at the gate now. Nonces are kept
@@ -58,6 +61,9 @@ class RefusalReason(StrEnum):
     TOPIC_MISMATCH = "topic_mismatch"
     EXPIRED = "expired"
     REPLAYED = "replayed"
+    # the same signed command again (MQTT delivers at least once): never carried out twice,
+    # never answered with a refusal that would contradict the first copy's answer
+    DUPLICATE = "duplicate"
 
 
 @dataclass(frozen=True)
@@ -143,21 +149,28 @@ class NonceStore:
         self.window = dt.timedelta(seconds=window_s)
         self.not_before = not_before
         self.max_entries = max_entries
-        self._seen: dict[str, dt.datetime] = {}  # nonce -> when it may be forgotten
+        # nonce -> (when it may be forgotten, the signature it came with)
+        self._seen: dict[str, tuple[dt.datetime, str]] = {}
 
-    def use(self, nonce: str, ts: dt.datetime, now: dt.datetime) -> bool:
+    def use(self, nonce: str, ts: dt.datetime, now: dt.datetime, sig: str = "") -> bool:
         """Record ``nonce``; False if it was already used (a replay) or the store is full."""
         self._prune(now)
         if nonce in self._seen or len(self._seen) >= self.max_entries:
             return False
-        self._seen[nonce] = max(ts, now) + self.window
+        self._seen[nonce] = (max(ts, now) + self.window, sig)
         return True
+
+    def is_copy(self, nonce: str, sig: str) -> bool:
+        """Was ``nonce`` used by this very signed command (the same signature)? Ed25519
+        signatures are deterministic, so the same signature is the same signed content."""
+        seen = self._seen.get(nonce)
+        return bool(sig) and seen is not None and seen[1] == sig
 
     def __len__(self) -> int:
         return len(self._seen)
 
     def _prune(self, now: dt.datetime) -> None:
-        for nonce in [n for n, until in self._seen.items() if until < now]:
+        for nonce in [n for n, (until, _) in self._seen.items() if until < now]:
             del self._seen[nonce]
 
 
@@ -226,7 +239,9 @@ def verify_command(
         return Refusal(RefusalReason.EXPIRED, f"signed {skew:.0f} s from now", **seen)
     if ts < nonces.not_before:
         return Refusal(RefusalReason.EXPIRED, "signed before the gate started", **seen)
-    if not nonces.use(msg["nonce"], ts, now):
+    if not nonces.use(msg["nonce"], ts, now, msg["sig"]):
+        if nonces.is_copy(msg["nonce"], msg["sig"]):
+            return Refusal(RefusalReason.DUPLICATE, "a copy of a command already received", **seen)
         return Refusal(RefusalReason.REPLAYED, "nonce already used", **seen)
     return OfficerCommand(
         Command(msg["command"]),

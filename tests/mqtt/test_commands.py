@@ -122,9 +122,10 @@ def test_replay_refused_within_the_window_and_by_start_time_after() -> None:
     nonces = NonceStore(30, not_before=NOW - dt.timedelta(seconds=60))
     msg = signed()
     assert isinstance(verify(msg, nonces), OfficerCommand)
-    assert _reason(verify(msg, nonces)) is RefusalReason.REPLAYED
+    replay = signed(nonce=msg["nonce"])  # another signed command reusing the nonce
+    assert _reason(verify(replay, nonces)) is RefusalReason.REPLAYED
     later = NOW + dt.timedelta(seconds=20)
-    assert _reason(verify(msg, nonces, now=later)) is RefusalReason.REPLAYED
+    assert _reason(verify(replay, nonces, now=later)) is RefusalReason.REPLAYED
     # past the window the timestamp refuses it, and the nonce may be forgotten
     much_later = NOW + dt.timedelta(seconds=120)
     assert _reason(verify(msg, nonces, now=much_later)) is RefusalReason.EXPIRED
@@ -134,6 +135,22 @@ def test_replay_refused_within_the_window_and_by_start_time_after() -> None:
     restarted = NonceStore(30, not_before=NOW + dt.timedelta(seconds=5))
     assert (
         _reason(verify(msg, restarted, now=NOW + dt.timedelta(seconds=6))) is RefusalReason.EXPIRED
+    )
+
+
+def test_a_copy_of_an_accepted_command_is_a_duplicate_not_a_replay() -> None:
+    """MQTT delivers at least once: the same signed command again is a duplicate (dropped
+    quietly); another command reusing its nonce is a replay."""
+    nonces = NonceStore(30, not_before=NOW - dt.timedelta(hours=1))
+    msg = signed()
+    assert isinstance(verify(msg, nonces), OfficerCommand)
+    copy = json.dumps(msg, indent=1).encode()  # the same signed content, other bytes
+    assert _reason(verify(copy, nonces)) is RefusalReason.DUPLICATE
+    other = signed(nonce=msg["nonce"])  # validly signed, nonce reused
+    assert _reason(verify(other, nonces)) is RefusalReason.REPLAYED
+    never_accepted = signed()
+    assert _reason(verify({**never_accepted, "sig": msg["sig"]}, nonces)) is (
+        RefusalReason.BAD_SIGNATURE
     )
 
 
