@@ -26,19 +26,26 @@ import drivers.scanner as scanner  # noqa: E402
 from drivers.mrz_ocr import read_line  # noqa: E402
 from drivers.mrz_recog import UNSURE  # noqa: E402
 from sim.page import LEVELS, render_page  # noqa: E402
+from sim.real_pages import LEVELS as REAL_LEVELS  # noqa: E402
+from sim.real_pages import build_page  # noqa: E402
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pages", type=int, default=40, help="pages per level")
     ap.add_argument("--old", type=float, default=0.55, help="the trigger to compare with")
+    ap.add_argument(
+        "--real", action="store_true", help="pages built from real crops (sim.real_pages)"
+    )
     args = ap.parse_args()
     triggers = (args.old, UNSURE)
     print(f"| level ({args.pages} pages) | trigger | median ms | p95 ms | exact |")
     print("| --- | --- | --- | --- | --- |")
-    for level in LEVELS:
+    for level in REAL_LEVELS if args.real else LEVELS:
         pages = [
-            render_page(100000 + i, level, "TD1" if i % 4 == 3 else "TD3")
+            (*build_page(1000 + i, level)[:1], None, build_page(1000 + i, level)[1])
+            if args.real
+            else render_page(100000 + i, level, "TD1" if i % 4 == 3 else "TD3")
             for i in range(args.pages)
         ]
         times: dict[float, list[float]] = {u: [] for u in triggers}
