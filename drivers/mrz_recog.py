@@ -31,7 +31,7 @@ CNN_SPAN = 1.5  # its width, in pitches: a glyph and half of each neighbour
 # uncertain: a margin under MIN_MARGIN means a top probability under (1 + MIN_MARGIN) / 2
 # (the runner-up has at most what the top leaves). Pooled, two differently built opinions
 # that agree are surer than either, and one that disagrees keeps the doubt
-# (bench/mrz_confidence.py: right real lines flagged 64 % -> 10 %, wrong ones all flagged)
+# (bench/mrz_confidence.py at 0.8: right real lines flagged 58 % -> 18 %, wrong ones all)
 UNSURE = (1 + MIN_MARGIN) / 2
 MODEL_DIR = shipped_dir("models/mrz")
 CLASSES = 37  # ALPHABET of drivers.mrz_ocr: 0-9, A-Z, <

@@ -7,7 +7,7 @@ and on the real crops of every other fold, with the same options as the shipped 
 ``bench/mrz.py`` then scores each crop only with the models of its own fold, so no crop
 is scored by a model that saw it. The shipped model (``models/mrz/train.py`` without
 ``--holdout``) sees every crop; its accuracy on them is the cross-validated figure.
-About 4-8 minutes per fold on the shared 2-core machine (the rendered set is cached in
+About 8-15 minutes per fold on the shared 2-core machine (the rendered set is cached in
 ``var/mrz-train/`` and shared by the folds).
 """
 

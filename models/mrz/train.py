@@ -224,7 +224,7 @@ def main() -> int:
     ap.add_argument(
         "--doc-weight", type=int, default=6, help="x augmented copies for photographed crops"
     )
-    ap.add_argument("--cnn-epochs", type=int, default=4)
+    ap.add_argument("--cnn-epochs", type=int, default=8)
     ap.add_argument(
         "--holdout", type=int, default=None, help="leave this fold of folds.json out (CV)"
     )
