@@ -141,7 +141,7 @@ def validate(msg: dict[str, Any]) -> None:
         _compiled(sid)(msg)
     except fastjsonschema.JsonSchemaException as exc:
         events.validate(msg)  # raises with the gate's message
-        raise events.EventError(f"{msg['schema']}: {exc.message}") from None
+        raise events.EventError(f"{msg['schema']}: {getattr(exc, 'message', exc)}") from None
 
 
 @cache

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -186,7 +187,7 @@ class Worker:
 
     def write(self, batch: list[mqtt.MQTTMessage]) -> None:
         """Commit the batch, then acknowledge it; see the module's note on failures."""
-        pairs = [(m, to_record(m.topic, bytes(m.payload), self.key)) for m in batch]
+        pairs = [(m, self._record(m)) for m in batch]
         records = [r for _, r in pairs if r is not None]
         result = self._write_retried(records)
         if result is None and self._stop.is_set():  # stopping: no ack, nothing lost
@@ -204,6 +205,19 @@ class Worker:
         c.rejected += result.rejected
         if result.rejected:
             log.warning("ingest %s: %d message(s) rejected (kept)", self.client_id, result.rejected)
+
+    def _record(self, m: mqtt.MQTTMessage) -> Row | Reject | None:
+        """``to_record``, and a message it cannot handle (our bug) kept as a reject: an
+        exception here would end the worker, and the broker would hand the same message
+        to its replacement, forever."""
+        payload = bytes(m.payload)
+        try:
+            return to_record(m.topic, payload, self.key)
+        except Exception as exc:
+            log.exception("ingest %s: message on %s not understood", self.client_id, m.topic)
+            digest = hashlib.sha256(m.topic.encode("utf-8", "replace") + b"\0" + payload)
+            error = f"internal error: {type(exc).__name__}: {exc}"[:500]
+            return Reject(digest.hexdigest(), m.topic[:512], payload, error)
 
     def _write_retried(self, records: list[Row | Reject]) -> WriteResult | None:
         """The batch in one transaction, ``write_retries`` times; None if it kept failing

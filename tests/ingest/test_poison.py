@@ -155,3 +155,33 @@ def test_a_database_that_is_down_quarantines_and_acks_nothing(tmp_path: Path):
 def test_each_worker_has_its_own_account():
     assert account("ingest-{index}", 3) == "ingest-3"
     assert account("ingest", 3) == "ingest"
+
+
+def test_a_message_the_code_cannot_handle_is_kept_not_fatal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A bug in turning one message into a row must not end the worker: the broker would
+    hand the same message to every replacement, forever."""
+    from autogate.ingest import worker as worker_module
+
+    url = f"sqlite:///{tmp_path / 'r.sqlite'}"
+    worker, acked = _worker(tmp_path, url)
+    real = worker_module.to_record
+    bad = crossing("K00000001")
+
+    def buggy(topic: str, payload: bytes, key: bytes) -> Any:
+        if bad[1]["event_id"].encode() in payload:
+            raise KeyError("document")
+        return real(topic, payload, key)
+
+    monkeypatch.setattr(worker_module, "to_record", buggy)
+    good = crossing("K00000002")
+    worker.write([_msg(1, bad), _msg(2, good)])
+    assert sorted(acked) == [1, 2]
+    store = Store(url)
+    assert [r["event_id"] for r in store.query("SELECT event_id FROM crossings")] == [
+        good[1]["event_id"]
+    ]
+    kept = store.query("SELECT error FROM rejects")
+    assert len(kept) == 1 and "internal error: KeyError" in kept[0]["error"]
+    store.close()
