@@ -110,6 +110,9 @@ def test_every_part_of_the_virtual_hardware_is_here() -> None:
     assert not missing, missing
 
 
+# every scenario on one rig, plus the console: 299 s measured at load 9-11 (2026-12-07),
+# against the suite's 300 s per test; the budget is the machine's, not a hang's
+@pytest.mark.timeout(900)
 def test_all_scenarios_on_the_virtual_hardware(played: Played) -> None:
     """What `autogate sim run --all` does; pending is not a pass."""
     failed = [f"{o.name}: {o.status} {o.detail}" for o in played.outcomes if o.status != "passed"]
@@ -138,6 +141,7 @@ def _without_officer_view(event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+@pytest.mark.timeout(900)  # may be the test that builds ``played`` (run alone, -k)
 def test_no_personal_data_in_logs_journal_metrics_or_events(played: Played) -> None:
     texts: dict[str, str] = {"metrics": played.metrics}
     for e in played.events:
