@@ -169,11 +169,11 @@ class NBISMatcher:
     def __init__(self, in_process: bool = False, timeout_s: float = MATCH_TIMEOUT_S) -> None:
         self.in_process = in_process
         self.timeout_s = timeout_s
-        self.worker = Worker("the NBIS matcher")
+        self.worker = Worker("the NBIS matcher", warm=_warm)
 
     def warm(self) -> None:
         if not self.in_process:
-            self.worker.call(_warm, timeout_s=60.0)  # spawn and import once, not per traveller
+            self.worker.warm()  # spawn and import once, not per traveller
 
     def compare(self, reference_png: bytes, live_png: bytes) -> Comparison:
         """The comparison, or ``ValueError`` saying why there is none (a bad image, or
