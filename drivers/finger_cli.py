@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 
 
@@ -130,7 +131,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         desc = Descriptor.load(args.descriptor or DEFAULT_DESCRIPTOR)
         ref, live = load_png(args.reference), load_png(args.live)
     except (DeviceError, OSError, ValueError) as exc:
-        print(json.dumps({"error": str(exc)}))
+        print(f"finger verify: cannot read an image: {exc}", file=sys.stderr)
         return 2
     matcher = NBISMatcher()  # the files may come from anywhere: compare out of process
     try:
