@@ -11,6 +11,7 @@ not wait for a spawn. The worker is spawned, never forked (the daemon has thread
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import logging
 import multiprocessing
 import threading
@@ -62,6 +63,12 @@ class Worker:
         """Start the worker and wait until it is warm (at start-up, not per traveller)."""
         self._get()
         self._ready.wait(timeout_s)
+
+    def start(self, fn: Callable[..., object], *args: Any) -> None:
+        """Queue ``fn`` without waiting (work ahead of need); a crash in it surfaces as
+        ``WorkerFailed`` in the next ``call``."""
+        with contextlib.suppress(RuntimeError):  # a broken pool: the next call renews it
+            self._get().submit(fn, *args)
 
     def call(self, fn: Callable[..., T], *args: Any, timeout_s: float) -> T:
         pool = self._get()
