@@ -79,7 +79,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     manifest = cal.read_manifest(args.manifest or pairs.root / "manifest.csv")
     res = cal.calibrate(pairs, scores, args.target_fmr, refused, {})
     # Bozorth3 scores are whole numbers: "score > 32" is "score >= 33"; say it so
-    res.threshold = float(math.ceil(res.threshold - 1e-9))
+    res.threshold = float(math.ceil(res.threshold))
+    res.fmr, res.fnmr = cal.rates(res.genuine, res.impostor, res.threshold)
     res.groups = cal.per_group(pairs, scores, manifest, res.threshold, ("class",))
     label = f" ({args.label})" if args.label else ""
     marks = [(f"calibrated {res.threshold:g}", res.fmr, res.fnmr)]
