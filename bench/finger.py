@@ -117,6 +117,8 @@ def fnmr(root: Path) -> None:
     t = time.perf_counter()
     scores, refused = fcal.pair_scores(pairs.root, pairs.a, pairs.b)
     res = cal.calibrate(pairs, scores, 0.001, refused, {})
+    res.threshold = float(np.ceil(res.threshold))  # whole-number scores, as the CLI
+    res.fmr, res.fnmr = cal.rates(res.genuine, res.impostor, res.threshold)
     print("\n### Accuracy on the SYNTHETIC set (NBIS)\n")
     print("| genuine | impostor | threshold | FMR | FNMR | scoring time |")
     print("| --- | --- | --- | --- | --- | --- |")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 
 
@@ -78,7 +79,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     manifest = cal.read_manifest(args.manifest or pairs.root / "manifest.csv")
     res = cal.calibrate(pairs, scores, args.target_fmr, refused, {})
     # Bozorth3 scores are whole numbers: "score > 32" is "score >= 33"; say it so
-    res.threshold = float(math.ceil(res.threshold - 1e-9))
+    res.threshold = float(math.ceil(res.threshold))
+    res.fmr, res.fnmr = cal.rates(res.genuine, res.impostor, res.threshold)
     res.groups = cal.per_group(pairs, scores, manifest, res.threshold, ("class",))
     label = f" ({args.label})" if args.label else ""
     marks = [(f"calibrated {res.threshold:g}", res.fmr, res.fnmr)]
@@ -130,7 +132,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         desc = Descriptor.load(args.descriptor or DEFAULT_DESCRIPTOR)
         ref, live = load_png(args.reference), load_png(args.live)
     except (DeviceError, OSError, ValueError) as exc:
-        print(json.dumps({"error": str(exc)}))
+        print(f"finger verify: cannot read an image: {exc}", file=sys.stderr)
         return 2
     matcher = NBISMatcher()  # the files may come from anywhere: compare out of process
     try:

@@ -153,6 +153,19 @@ def compare_pngs(reference: bytes, live: bytes) -> Comparison | str:
         return f"the matcher refused the image: {type(exc).__name__}: {exc}"[:200]
 
 
+def extract_ahead(png: bytes) -> bool:
+    """Extract and cache a reference's minutiae (queued while the traveller touches)."""
+    try:
+        _cached(png)
+        return True
+    except Exception:  # compare_pngs will say why
+        return False
+
+
+def cached(png: bytes) -> bool:
+    return hashlib.sha256(png).hexdigest() in _cache
+
+
 def _warm() -> bool:
     import nbis  # noqa: F401
 
@@ -169,11 +182,16 @@ class NBISMatcher:
     def __init__(self, in_process: bool = False, timeout_s: float = MATCH_TIMEOUT_S) -> None:
         self.in_process = in_process
         self.timeout_s = timeout_s
-        self.worker = Worker("the NBIS matcher")
+        self.worker = Worker("the NBIS matcher", warm=_warm)
 
     def warm(self) -> None:
         if not self.in_process:
-            self.worker.call(_warm, timeout_s=60.0)  # spawn and import once, not per traveller
+            self.worker.warm()  # spawn and import once, not per traveller
+
+    def prepare(self, reference_png: bytes) -> None:
+        """Extract the reference's minutiae now, while the reader waits for the finger."""
+        if not self.in_process:
+            self.worker.start(extract_ahead, reference_png)
 
     def compare(self, reference_png: bytes, live_png: bytes) -> Comparison:
         """The comparison, or ``ValueError`` saying why there is none (a bad image, or

@@ -123,6 +123,7 @@ class Verifier:
         finger, ref = self._reference(references)
         if isinstance(ref, str):
             return self._verdict(finger, ref)  # the traveller is not asked to touch at all
+        self.matcher.prepare(ref)  # the worker extracts it while the traveller touches
         t0 = time.perf_counter()
         try:
             cap = self.reader.capture(timeout_s, cancel)

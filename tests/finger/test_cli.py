@@ -76,3 +76,4 @@ def test_verify_exits_0_on_a_match_1_on_none_2_on_an_unreadable_file(
     junk = tmp_path / "junk.png"
     junk.write_bytes(b"not an image")
     assert run(["finger", "verify", a, str(junk)]) == 2
+    assert "cannot read" in capsys.readouterr().err

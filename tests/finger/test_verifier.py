@@ -120,3 +120,30 @@ def test_a_strip_that_crashes_nbis_is_refused_before_it_reaches_nbis(verifier, r
     v = _run(verifier, reader, refs=[ref], finger=2)
     assert v.score is None and "too small" in v.detail
     assert verifier.matcher.worker._pool is pool  # no crash, no new worker
+
+
+class _Watching(SimThumbReader):
+    """Asks the worker, at the moment of capture, whether it already holds the
+    reference's minutiae (the worker runs its queue in order, so this is no race)."""
+
+    def __init__(self, matcher, reference_png: bytes) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(2, 1)
+        self.matcher, self.png, self.seen = matcher, reference_png, None
+
+    def capture(self, timeout_s, cancel=None):  # type: ignore[no-untyped-def]
+        from drivers.finger.matcher import cached
+
+        self.seen = self.matcher.worker.call(cached, self.png, timeout_s=120)
+        return super().capture(timeout_s, cancel)
+
+
+def test_the_reference_is_extracted_while_the_traveller_touches(verifier) -> None:  # type: ignore[no-untyped-def]
+    from drivers.finger.matcher import to_png
+
+    refs = default_fingers(seed=4)  # a reference no other test used: not cached yet
+    png = to_png(cbeff.decode(refs[0]), 500)
+    watching = _Watching(verifier.matcher, png)
+    watching.present(8, 1)
+    v = Verifier(watching, verifier.matcher, verifier.descriptor)
+    assert v.verify(refs, 5.0).matched
+    assert watching.seen is True
