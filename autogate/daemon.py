@@ -506,7 +506,10 @@ class Daemon:
             if close is None:
                 continue
             try:
-                await close()
+                if asyncio.iscoroutinefunction(close):
+                    await close()
+                else:  # the thumb verifier's is blocking (its matcher's worker process)
+                    await asyncio.to_thread(close)
             except Exception:
                 log.exception("closing %s", getattr(dev, "name", dev))
         self._journal("daemon.stop", {"state": self.gate.state.value})

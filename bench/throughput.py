@@ -369,9 +369,17 @@ def main() -> None:
         action="store_true",
         help="genuine referral rate under the face alone and under face_then_thumb",
     )
+    ap.add_argument(
+        "--overturns-pad",
+        action="store_true",
+        help="with --thumb-fallback: the policy lets a matching thumb overturn a PAD flag",
+    )
+    ap.add_argument(
+        "--modes", nargs="+", default=["face", "face_then_thumb"], help="policies to run"
+    )
     args = ap.parse_args()
     if args.thumb_fallback:
-        print(thumb_fallback(args.travellers, args.keep))
+        print(thumb_fallback(args.travellers, args.keep, args.modes, args.overturns_pad))
         return
     if args.keep:
         print(asyncio.run(bench(args.travellers, args.keep))[0])
@@ -380,18 +388,20 @@ def main() -> None:
         print(asyncio.run(bench(args.travellers, Path(tmp)))[0])
 
 
-def thumb_fallback(n: int, keep: Path | None) -> str:
+def thumb_fallback(n: int, keep: Path | None, modes: list[str], overturns_pad: bool = False) -> str:
     """The same genuine travellers (EAC chips with their synthetic thumbs) under the face
     rule alone, then under face_then_thumb."""
     out: list[str] = []
     lines: list[str] = []
     thumb_ms: list[float] = []
-    for mode in ("face", "face_then_thumb"):
+    for mode in modes:
+        gate = GateSetup(biometric=mode, thumb_overturns_pad=overturns_pad)  # type: ignore[arg-type]
+        label = mode + (" (thumb overturns PAD)" if overturns_pad and mode != "face" else "")
         with tempfile.TemporaryDirectory(prefix="autogate-bench-") as tmp:
             run_dir = keep / mode if keep else Path(tmp)
-            text, st = asyncio.run(bench(n, run_dir, GateSetup(biometric=mode), thumbs=True))
-        out += [f"### citizens' channel: {mode}", "", text, ""]
-        lines.append(fallback_line(mode, st))
+            text, st = asyncio.run(bench(n, run_dir, gate, thumbs=True))
+        out += [f"### citizens' channel: {label}", "", text, ""]
+        lines.append(fallback_line(label, st))
         thumb_ms += st["thumb_ms"]
     out += [
         "### genuine referrals with and without the thumb fallback (synthetic thumbs)",

@@ -727,7 +727,11 @@ def _face(gate: Gate, ev: i.FaceVerified, now: float) -> Result:
     plan = txn.plan
     if plan.thumb and (
         (plan.mode == "both" and verdict.accept)
-        or (plan.mode == "face_then_thumb" and not verdict.accept and thumb_may_rescue(reasons))
+        or (
+            plan.mode == "face_then_thumb"
+            and not verdict.accept
+            and thumb_may_rescue(reasons, plan.overturns_pad)
+        )
     ):
         return _ask_thumb(g, now)
     g = replace(g, txn=replace(txn, decided_by="face"))

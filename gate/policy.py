@@ -147,6 +147,7 @@ class Plan:
     mode: str = "face"
     thumb: bool = False
     fallback: ReasonCode | None = None
+    overturns_pad: bool = False  # a matching thumb also overturns a PAD flag
 
 
 FACE_ONLY = Plan()
@@ -189,13 +190,15 @@ def biometric_plan(
         return Plan(mode, False, R.CHIP_NO_FINGERS)
     if not thumb_reader:
         return Plan(mode, False, R.THUMB_UNAVAILABLE)
-    return Plan(mode, True)
+    return Plan(mode, True, overturns_pad=policy.thumb.overturns_pad)
 
 
-def thumb_may_rescue(face_reasons: tuple[ReasonCode, ...]) -> bool:
+def thumb_may_rescue(face_reasons: tuple[ReasonCode, ...], overturns_pad: bool = False) -> bool:
     """Under face_then_thumb: every reason of the face reject is one the thumb may
-    overturn (see ``THUMB_RESCUES``)."""
-    return bool(face_reasons) and all(r in THUMB_RESCUES for r in face_reasons)
+    overturn (see ``THUMB_RESCUES``; ``FACE_PAD`` too where the policy says
+    ``thumb.overturns_pad``)."""
+    allowed = THUMB_RESCUES | {R.FACE_PAD} if overturns_pad else THUMB_RESCUES
+    return bool(face_reasons) and all(r in allowed for r in face_reasons)
 
 
 # --- 1. the document as printed -----------------------------------------------------

@@ -194,6 +194,12 @@ class ThumbRule(Strict):
     min_score: float | None = Field(
         None, ge=0, description="site threshold on top of the matcher's calibrated one"
     )
+    overturns_pad: bool = Field(
+        False,
+        description="face_then_thumb: a matching thumb also overturns a face the PAD model"
+        " flagged (bona fide stills it wrongly flags are most genuine referrals); off: a"
+        " suspected presentation attack always goes to an officer",
+    )
 
 
 def _default_categories() -> tuple[Category, ...]:

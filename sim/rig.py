@@ -373,6 +373,8 @@ class Rig:
         for category in policy["categories"]:
             if category["kind"] == "citizen":
                 category["biometric"] = self.gate_setup.biometric
+        if self.gate_setup.thumb_overturns_pad:
+            policy.setdefault("thumb", {})["overturns_pad"] = True
         path = self.run_dir / f"policy.{self.direction}.yaml"
         path.write_text(yaml.safe_dump(policy, sort_keys=False))
         return path

@@ -100,6 +100,7 @@ class GateSetup(_Strict):
 
     biometric: Literal["face", "face_then_thumb", "both"] = "face"  # the citizens' channel
     is_certificate: Literal["valid", "expired"] = "valid"  # the gate's EAC IS certificate
+    thumb_overturns_pad: bool = False  # policy thumb.overturns_pad
 
 
 Step = Annotated[

@@ -320,3 +320,22 @@ def test_emergency_during_the_thumb_step_aborts_and_forgets() -> None:
     acts = r.feed(i.EmergencyChanged(True))
     assert ForgetBiometrics(txn) in acts  # the vault drops DG3 and stops the reader
     assert r.feed(i.ThumbVerified(txn, thumb(True))) == []
+
+
+def test_a_site_may_let_a_matching_thumb_overturn_a_pad_flag() -> None:
+    """``thumb.overturns_pad``: PAD's false flags on bona fide faces are most genuine
+    referrals; a second face or an unreadable image still never is."""
+    site = thumb_policy("face_then_thumb").model_copy(
+        update={"thumb": thumb_policy("face").thumb.model_copy(update={"overturns_pad": True})}
+    )
+    r = Run("face_then_thumb")
+    r.gate = replace(r.gate, settings=settings(site, thumb_reader=True))
+    r.to_mantrap()
+    flagged = replace(face(False), reasons=(R.FACE_PAD, R.FACE_NO_MATCH))
+    assert thumbs(r.feed(i.FaceVerified(r.txn, flagged)))
+    assert OpenDoor(Door.EXIT) in r.feed(i.ThumbVerified(r.txn, thumb(True)))
+    r2 = Run("face_then_thumb")
+    r2.gate = replace(r2.gate, settings=settings(site, thumb_reader=True))
+    r2.to_mantrap()
+    two = replace(face(False), reasons=(R.FACE_PAD, R.FACE_MULTIPLE))
+    assert not thumbs(r2.feed(i.FaceVerified(r2.txn, two)))

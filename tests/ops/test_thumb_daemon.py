@@ -5,10 +5,12 @@ costs one traveller, and DG3's finger images follow the portrait's deletion rule
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from autogate.daemon import Daemon
@@ -174,3 +176,22 @@ def test_settings_without_a_thumb_section_never_open_the_channel(tmp_path: Path)
     assert devices.thumb is None
     plan = settings_from(loaded).plan_biometrics("citizen", None)
     assert not plan.thumb
+
+
+class ClosingThumb(SimThumb):
+    """The real verifier's ``close`` is blocking (its matcher's worker process)."""
+
+    closed = threading.Event()
+
+    def close(self) -> None:
+        ClosingThumb.closed.set()
+
+
+async def test_the_verifier_is_closed_at_stop_without_an_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ClosingThumb.closed.clear()
+    with caplog.at_level(logging.ERROR, logger="autogate.daemon"):
+        await play(tmp_path, [], thumb=ClosingThumb)
+    assert ClosingThumb.closed.is_set()
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
