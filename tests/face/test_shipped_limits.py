@@ -27,6 +27,10 @@ def test_borderline_margins_are_small_and_stated() -> None:
     desc = json.loads((REPO / "models/face/dlib_resnet_v1.json").read_text())
     model = PadModel.load(REPO / "models/face/pad_texture.json")
     assert 0 < desc["borderline_margin"] <= 0.05  # score units, threshold about 0.45
-    # 0: a second burst for PAD scores up to 0.05 over the threshold let one more
-    # held-out attack through (APCER 4.2 -> 4.6 %, bench/face.py --only-pad --pad-margin 0.05)
-    assert model.meta["borderline_margin"] == 0.0
+    # a borderline PAD burst is pooled with one more (PAD.pool), never judged alone: a
+    # second chance judged alone let held-out attacks through (APCER 4.2 -> 5.4 % at 0.2);
+    # pooled, APCER stays 4.2 % for margins 0.05-0.2 (bench/face.py --only-pad)
+    assert 0 < model.meta["borderline_margin"] <= 0.1
+    from sim.train_pad import BORDERLINE_MARGIN
+
+    assert model.meta["borderline_margin"] == BORDERLINE_MARGIN  # a retrained model keeps it
