@@ -19,7 +19,7 @@ import argparse
 import importlib
 import logging
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
     from gate.config import GateConfig
@@ -142,10 +142,18 @@ def _wanted_tool(argv: list[str]) -> str | None:
     return None
 
 
+class _Parser(argparse.ArgumentParser):
+    """A user's mistake on the command line is one line and exit 2 (docs/cli.md): the
+    usage block that argparse prints first grows with every option and wraps."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The parser; only the tool named in ``argv`` is imported, the others appear by
     name and help."""
-    p = argparse.ArgumentParser(prog="autogate", description="Edge controller of an e-gate")
+    p = _Parser(prog="autogate", description="Edge controller of an e-gate")
     p.add_argument("-v", "--verbose", action="store_true", help="log debug detail to stderr")
     sub = p.add_subparsers(dest="command", required=True)
 

@@ -125,6 +125,16 @@ def setup(verbose: bool = False, stream: TextIO | None = None) -> None:
         root.removeHandler(h)
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for name in _OWN_HANDLERS:  # whoever configured them before us, they write through ours
+        lg = logging.getLogger(name)
+        for h in list(lg.handlers):
+            lg.removeHandler(h)
+        lg.propagate = True
+
+
+# loggers that a library may give handlers of their own (uvicorn's default log config
+# does, with ``propagate: False``): their lines would pass ``PersonalDataFilter`` by
+_OWN_HANDLERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
 
 
 class EventLogObserver:

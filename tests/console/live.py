@@ -11,6 +11,7 @@ from typing import Any
 
 import uvicorn
 
+from autogate.logs import UVICORN_LOGGING
 from console.app import Console, create_app
 from console.mqtt import ConsoleBus
 from sim.broker import PASSWORDS, SITE, Broker, acl_text, free_port, make_certs
@@ -60,9 +61,8 @@ class ConsoleServer:
             create_app(console),
             host="127.0.0.1",
             port=self.port,
-            log_level="warning",
             timeout_graceful_shutdown=1,
-            access_log=False,
+            **UVICORN_LOGGING,  # as console/cli.py runs it: through the masking handler
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self._run, daemon=True)

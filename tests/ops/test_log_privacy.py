@@ -84,3 +84,21 @@ def test_a_third_party_traceback_keeps_its_frames_not_its_messages(
     except ValueError:
         logging.getLogger("autogate.daemon").exception("failed")
     assert "record" in json.loads(log_lines.getvalue().splitlines()[-1])["exc"]
+
+
+def test_uvicorns_own_log_config_loaded_first_still_writes_through_the_mask(
+    log_lines: io.StringIO,
+) -> None:
+    """uvicorn's default log config gives its loggers their own handlers and
+    ``propagate: False`` (an in-process server started that way made the test above
+    depend on test order): ``logs.setup`` puts them back behind the masking handler."""
+    import logging.config
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    logging.config.dictConfig(LOGGING_CONFIG)
+    out = io.StringIO()
+    logs.setup(stream=out)
+    logging.getLogger("uvicorn.error").warning("GET /v1/passes/MYS/%s failed", NUMBER)
+    (line,) = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert NUMBER not in json.dumps(line) and "/v1/passes/MYS/" in line["msg"]
