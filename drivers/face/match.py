@@ -19,14 +19,13 @@ Backends:
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import cv2
 import numpy as np
 
+from drivers.descriptor import ModelDescriptor
 from drivers.errors import DeviceError
 from drivers.face import dlibmodels
 from drivers.face.detect import Face
@@ -36,35 +35,11 @@ MODELS_DIR = shipped_dir("models/face")
 DEFAULT_DESCRIPTOR = MODELS_DIR / "dlib_resnet_v1.json"
 
 
-@dataclass
-class Descriptor:
-    """A matcher's model descriptor, as stored in JSON."""
+class Descriptor(ModelDescriptor):
+    """A face matcher's model descriptor, as stored in JSON."""
 
-    path: Path
-    data: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def backend(self) -> str:
-        return str(self.data["backend"])
-
-    @property
-    def threshold(self) -> float:
-        return float(self.data["threshold"])
-
-    @classmethod
-    def load(cls, path: str | Path) -> Descriptor:
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise DeviceError("face", f"model descriptor {path}: {exc}") from None
-        for key in ("backend", "threshold", "weights"):
-            if key not in data:
-                raise DeviceError("face", f"model descriptor {path}: no {key!r}")
-        return cls(path, data)
-
-    def save(self) -> None:
-        self.path.write_text(json.dumps(self.data, indent=2) + "\n", encoding="utf-8")
+    DEVICE = "face"
+    REQUIRED = ("backend", "threshold", "weights")
 
 
 class Matcher(Protocol):

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from drivers.descriptor import ModelDescriptor
 from drivers.errors import DeviceError
 from drivers.finger.isolated import Worker, WorkerFailed
 from gate.resources import shipped_dir
@@ -35,41 +35,21 @@ MIN_SIDE = 96  # pixels at 500 ppi: 5 mm, far less than any sensor's window
 MAX_SIDE = 2000
 
 
-@dataclass
-class Descriptor:
-    """The matcher's descriptor as stored in JSON (the face's shape: backend, threshold,
-    calibration)."""
+class Descriptor(ModelDescriptor):
+    """The thumb matcher's descriptor (the face's shape: backend, threshold, calibration)."""
 
-    path: Path
-    data: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def backend(self) -> str:
-        return str(self.data["backend"])
-
-    @property
-    def threshold(self) -> float:
-        return float(self.data["threshold"])
+    DEVICE = "finger"
 
     @property
     def min_minutiae(self) -> int:
         return int(self.data.get("min_minutiae", 12))
 
     @classmethod
-    def load(cls, path: str | Path) -> Descriptor:
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise DeviceError("finger", f"matcher descriptor {path}: {exc}") from None
-        if not isinstance(data, dict) or data.get("backend") != "nbis":
+    def check(cls, path: Path, data: dict[str, Any]) -> None:
+        if data.get("backend") != "nbis":
             raise DeviceError("finger", f"{path}: not an NBIS matcher descriptor")
         if not isinstance(data.get("threshold"), int | float):
             raise DeviceError("finger", f"{path} is not calibrated (no threshold)")
-        return cls(path, data)
-
-    def save(self) -> None:
-        self.path.write_text(json.dumps(self.data, indent=2) + "\n", encoding="utf-8")
 
 
 @dataclass(frozen=True)
