@@ -94,7 +94,12 @@ def test_a_wsq_that_crashes_the_decoder_is_a_refused_reference(verifier, reader)
     for f in crashers:
         ref = dataclasses.replace(f, position=1)
         v = _run(verifier, reader, refs=[ref], finger=2)
-        assert v.score is None and not v.matched and "reference" in v.detail
+        # a read past the end segfaults the decoder's worker on most runs ("reference" in
+        # the detail) and decodes garbage on others (seen in CI): never a match, never a
+        # reader fault, and the next traveller is matched as usual
+        assert not v.matched and not v.reader_fault, v
+        if v.score is None:  # the worker crashed: the reference is refused, by name
+            assert "reference" in v.detail, v
     assert _run(verifier, reader, finger=2).matched
 
 
