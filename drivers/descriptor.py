@@ -51,3 +51,12 @@ class ModelDescriptor:
 
     def save(self) -> None:
         self.path.write_text(json.dumps(self.data, indent=2) + "\n", encoding="utf-8")
+
+    def save_calibrated(self, out: Path, src: Path, replace: bool) -> Path:
+        """Write a calibration: a new descriptor at ``out`` (derived from ``src``) unless
+        told to replace the one it was read from; where it went."""
+        if not replace:
+            self.data["derived_from"] = str(src)
+            self.path = out
+        self.save()
+        return self.path

@@ -115,11 +115,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if args.label:
         summary["label"] = args.label
     desc.data["calibration"] = summary
-    if not args.replace:
-        desc.data["derived_from"] = str(src)
-        desc.path = out
-    desc.save()
-    print(f"threshold written to {desc.path}")
+    print(f"threshold written to {desc.save_calibrated(out, src, args.replace)}")
     return 0
 
 

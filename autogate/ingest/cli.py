@@ -9,10 +9,13 @@ import signal
 import subprocess
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gate import events
 from gate.config import ConfigError
+
+if TYPE_CHECKING:
+    from autogate.ingest.store import Store
 
 log = logging.getLogger("autogate.ingest")
 EXIT_CONFIG = 2
@@ -134,21 +137,30 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _query_store(cfg: Any) -> tuple[bytes, Store] | None:
+    """The document key and the read-only connection that answers queries; None (said on
+    stderr) when either cannot be had."""
+    from autogate.ingest.config import read_secret
+    from autogate.ingest.store import Store, StoreError
+
+    try:
+        key = read_secret(cfg.document_key_file)
+        return key, Store(cfg.query_database or cfg.database, read_only=True)
+    except (StoreError, ConfigError) as exc:
+        print(f"autogate ingest: {exc}", file=sys.stderr)
+        return None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """``POST /v1/last-entry`` on the read-only connection (autogate/ingest/entries.py)."""
     import uvicorn
 
-    from autogate.ingest.config import read_secret
     from autogate.ingest.entries import build_app
-    from autogate.ingest.store import Store, StoreError
 
-    cfg = _config(args.config)
-    try:
-        key = read_secret(cfg.document_key_file)
-        store = Store(cfg.query_database or cfg.database, read_only=True)
-    except (StoreError, ConfigError) as exc:
-        print(f"autogate ingest: {exc}", file=sys.stderr)
+    opened = _query_store(_config(args.config))
+    if opened is None:
         return 1
+    key, store = opened
     from autogate.logs import UVICORN_LOGGING
 
     # uvicorn's lines go through the masking handler (autogate.logs), not its own
@@ -159,16 +171,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_query(args: argparse.Namespace) -> int:
     """Looks up by the keyed hash: the record holds no document number in clear."""
-    from autogate.ingest.config import read_secret
-    from autogate.ingest.store import Store, StoreError
-
-    cfg = _config(args.config)
-    try:
-        key = read_secret(cfg.document_key_file)
-        store = Store(cfg.query_database or cfg.database, read_only=True)
-    except (StoreError, ConfigError) as exc:
-        print(f"autogate ingest: {exc}", file=sys.stderr)
+    opened = _query_store(_config(args.config))
+    if opened is None:
         return 1
+    key, store = opened
     rows = lookup(store, events.hash_document_number(args.document.upper(), key))
     store.close()
     for r in rows:

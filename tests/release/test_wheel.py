@@ -156,6 +156,7 @@ def test_the_wheel_ships_every_runtime_file(release) -> None:
         "print(sorted(p.stem for p in r.MODELS_DIR.glob('*.yaml')));"
         "m.load_model();"
         "[shipped(p) for p in ('models/face/dlib_resnet_v1.json', 'models/face/pad_texture.json',"
+        " 'models/face/dlib_frontal_face_detector.svm', 'models/finger/nbis_bozorth3.json',"
         " 'config/console.example.yaml', 'config/policy.example.yaml')];"
         "from importlib import resources;"
         "print(resources.files('console.static').joinpath('hall.html').is_file());"
