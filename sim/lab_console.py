@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from sim.procs import stop_process
+
 
 @dataclass
 class LabConsole:
@@ -32,13 +34,7 @@ class LabConsole:
         return ", ".join(f"{role} {n} / {pw}" for role, (n, pw) in self.officers.items())
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
 
 
 def write_lab_console(

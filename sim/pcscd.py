@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from sim.procs import stop_process
+
 READER = "Virtual PCD 00 00"  # slot 0 of the private vpcd: cards connect to ``port``
 VPCD_LIB = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so"
 PCSCD = "/usr/sbin/pcscd"
@@ -168,13 +170,7 @@ class PrivatePcscd:
         )
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
         self.proc = None
         shutil.rmtree(self.folder, ignore_errors=True)
 
