@@ -114,7 +114,14 @@ def live(driver: Any) -> str | None:
 
 
 def select_gate(driver: Any, gate: str) -> None:
-    driver.find_element(By.CSS_SELECTOR, f'article[data-gate="{gate}"]').click()
+    def click(d: Any) -> bool:
+        try:
+            d.find_element(By.CSS_SELECTOR, f'article[data-gate="{gate}"]').click()
+        except StaleElementReferenceException:  # an event redrew the card meanwhile
+            return False
+        return True
+
+    wait(driver, click)
     wait(driver, EC.text_to_be_present_in_element((By.CSS_SELECTOR, "#detail h2"), f"Gate {gate}"))
 
 
