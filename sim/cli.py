@@ -340,7 +340,11 @@ async def _sim(args: argparse.Namespace) -> int:
         return 2
     rows: list[tuple[str, str]] = []
     try:  # a start that fails half way still stops what it started (and removes the folder)
-        await rig.start()
+        try:
+            await rig.start()
+        except RuntimeError as exc:  # pcscd, Mosquitto or the daemon did not come up
+            print(f"autogate sim: the virtual gate did not start: {exc}", file=sys.stderr)
+            return 1
         if not args.no_console:
             await asyncio.to_thread(rig.start_console)
         print(_parts(rig), flush=True)

@@ -7,7 +7,7 @@ binds ``/run/pcscd/pcscd.comm``; so, as root, it runs in a private mount namespa
 the rig's own folder bound over ``/run/pcscd`` (measured, ../shared/NOTES.md):
 
     unshare --mount --propagation private sh -c \
-        'mount --bind RIG/run /run/pcscd && exec pcscd -f -c RIG/conf'
+        'mkdir -p /run/pcscd && mount --bind RIG/run /run/pcscd && exec pcscd -f -c RIG/conf'
 
 Its socket then appears on the host at ``RIG/run/pcscd.comm``; a client process set up
 with ``PCSCLITE_CSOCK_NAME`` there (``client_env``) sees only this pcscd's two vpcd
@@ -147,7 +147,11 @@ class PrivatePcscd:
             f"CHANNELID    0x{self.port:04X}\n"
         )
         log = open(self.folder / "pcscd.log", "ab")  # noqa: SIM115 - owned by the process
-        script = f'mount --bind "{run}" /run/pcscd && exec {PCSCD} -f -c "{conf}"'
+        # /run/pcscd exists only once a system pcscd has run (a fresh container has none):
+        # make the mount point; the system's pcscd would make the same folder
+        script = (
+            f'mkdir -p /run/pcscd && mount --bind "{run}" /run/pcscd && exec {PCSCD} -f -c "{conf}"'
+        )
         self.proc = subprocess.Popen(
             ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
             stdout=log,

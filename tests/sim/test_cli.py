@@ -139,3 +139,32 @@ def test_the_monitor_tells_listeners_of_every_message(tmp_path: Path) -> None:
         mon.close()
     finally:
         broker.stop()
+
+
+def test_a_rig_that_cannot_start_says_why_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A fresh machine's first `./run demo` met a missing /run/pcscd as a 30-line traceback;
+    what cannot start is one line saying why, and what was started is stopped."""
+    from sim import rig as rig_module
+    from sim.pcscd import PcscdError
+
+    stopped: list[bool] = []
+
+    async def start(self: Any) -> None:
+        raise PcscdError("private pcscd exited (32): mount: /run/pcscd: mount point does not exist")
+
+    async def stop(self: Any) -> None:
+        stopped.append(True)
+
+    monkeypatch.setattr(rig_module.Rig, "start", start)
+    monkeypatch.setattr(rig_module.Rig, "stop", stop)
+    monkeypatch.setattr(rig_module.Rig, "parts", {}, raising=False)
+    from autogate.cli import build_parser
+
+    argv = ["sim", "--run-dir", str(tmp_path), "--no-console"]
+    args = build_parser(argv).parse_args(argv)
+    assert cli.cmd_sim(args) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "did not start" in err and "/run/pcscd" in err
+    assert stopped == [True]

@@ -76,3 +76,28 @@ def test_a_socket_left_by_a_dead_pcscd_is_stale_and_cleared(tmp_path: Path) -> N
     assert "stale" in (clear_stale(sock_path) or "")
     assert not sock_path.exists() and not pid.exists()
     assert not stale_socket(run / "absent.comm")
+
+
+FRESH_MACHINE = """
+import sys
+from pathlib import Path
+from sim.pcscd import PrivatePcscd
+assert not Path("/run/pcscd").exists()
+with PrivatePcscd() as p:
+    print("started", p.socket_path.exists())
+"""
+
+
+def test_a_machine_where_pcscd_never_ran_has_no_run_pcscd_and_still_starts_one() -> None:
+    """A fresh machine (a container, pcscd installed but never started) has no /run/pcscd to
+    bind over: the private pcscd makes the mount point itself. Played in a mount namespace
+    of its own whose /run is an empty tmpfs, so the host's /run is not touched."""
+    script = f"mount -t tmpfs tmpfs /run && exec \"{sys.executable}\" -c '{FRESH_MACHINE}'"
+    res = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).parents[2],
+    )
+    assert res.stdout.strip() == "started True", res.stderr[-600:]
