@@ -24,6 +24,8 @@ def staged(tmp_path: Path) -> dict[str, Path]:
     for unit, name in (
         ("autogate@.service", "autogate@gate-01.service"),
         ("autogate-console.service", "autogate-console.service"),
+        ("autogate-ingest.service", "autogate-ingest.service"),
+        ("autogate-ingest-serve.service", "autogate-ingest-serve.service"),
     ):
         text = (UNITS / unit).read_text().replace("/opt/autogate/venv/bin/autogate", str(stub))
         out[name] = tmp_path / name
@@ -65,7 +67,15 @@ def test_units_verify(tmp_path: Path) -> None:
 
 
 @needs_analyze
-@pytest.mark.parametrize("name", ["autogate@gate-01.service", "autogate-console.service"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "autogate@gate-01.service",
+        "autogate-console.service",
+        "autogate-ingest.service",
+        "autogate-ingest-serve.service",
+    ],
+)
 def test_units_score_low_exposure(tmp_path: Path, name: str) -> None:
     unit = staged(tmp_path)[name]
     res = subprocess.run(
@@ -77,4 +87,28 @@ def test_units_score_low_exposure(tmp_path: Path, name: str) -> None:
     match = re.search(r"Overall exposure level for \S+: ([0-9.]+) (\w+)", res.stdout)
     assert match, res.stdout + res.stderr
     score, label = float(match.group(1)), match.group(2)
-    assert score <= 2.0 and label == "OK", res.stdout  # 1.4 (daemon), 1.2 (console)
+    assert score <= 2.0 and label == "OK", res.stdout  # 1.4 (daemon), 1.2 (console, ingest)
+
+
+def test_the_central_record_installs_as_services() -> None:
+    """The national side is a release too: the ingest workers migrate the schema before
+    they start, run as their own user, and take every secret from systemd's credentials
+    (libpq's password file included), none from the command line; the entry service the
+    departure gates ask runs as another user, on loopback behind the TLS proxy."""
+    from autogate.cli import build_parser
+
+    ingest = directives("autogate-ingest.service")
+    assert ingest["ExecStartPre"][0].endswith("ingest migrate --config /etc/autogate/ingest.yaml")
+    assert ingest["ExecStart"][0].endswith("ingest run --config /etc/autogate/ingest.yaml")
+    assert ingest["User"] == ["autogate-ingest"] and ingest["RestartPreventExitStatus"] == ["2"]
+    creds = {v.split(":")[0] for v in ingest["LoadCredential"]}
+    assert {"broker-password", "document-key", "pgpass"} <= creds
+    assert ingest["Environment"] == ["PGPASSFILE=%d/pgpass"]
+    serve = directives("autogate-ingest-serve.service")
+    assert serve["User"] != ingest["User"] and "--host 127.0.0.1" in serve["ExecStart"][0]
+    assert "ReadWritePaths" not in serve and serve["ProtectSystem"] == ["strict"]
+    for unit in (ingest, serve):
+        for line in unit["ExecStart"] + unit.get("ExecStartPre", []):
+            assert "password" not in line and "postgresql://" not in line
+            argv = line.split()[1:]  # the command the unit runs parses with today's CLI
+            build_parser(argv).parse_args(argv)
