@@ -41,6 +41,7 @@ import httpx
 
 from gate.config import (
     CompositeListsConfig,
+    ConfigError,
     GateConfig,
     HttpListsConfig,
     LocalListsConfig,
@@ -593,6 +594,19 @@ class CompositeWatchlist:
 ListsAdapter = _Base | CompositeWatchlist
 
 
+def _tls_context(cfg: HttpListsConfig) -> ssl.SSLContext:
+    """The service's CA (or the system's) and, when configured, the gate's own
+    certificate: a national service must know which gate asks about a traveller."""
+    ctx = ssl.create_default_context(cafile=cfg.ca_file)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if cfg.cert_file is not None and cfg.key_file is not None:
+        try:
+            ctx.load_cert_chain(cfg.cert_file, cfg.key_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"lists {cfg.name}: cert_file/key_file: {exc}") from None
+    return ctx
+
+
 def build(
     cfg: SimListsConfig | LocalListsConfig | HttpListsConfig | CompositeListsConfig,
     gate_cfg: GateConfig | None = None,
@@ -614,7 +628,7 @@ def build(
             cfg.required,
             cfg.timeout_s,
             CircuitBreaker(cfg.failure_threshold, cfg.reset_after_s),
-            verify=ssl.create_default_context(cafile=cfg.ca_file) if cfg.ca_file else True,
+            verify=_tls_context(cfg),
         )
     adapters = [build(a, gate_cfg) for a in cfg.adapters]
     return CompositeWatchlist(adapters, cfg.timeout_s)  # type: ignore[arg-type]

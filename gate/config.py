@@ -424,6 +424,38 @@ class HttpListsConfig(Strict):
     failure_threshold: int = Field(3, ge=1, description="failures in a row that open the breaker")
     reset_after_s: float = Field(30.0, gt=0, description="open breaker tries again after this")
     ca_file: Path | None = Field(None, description="CA bundle for the service's TLS certificate")
+    cert_file: Path | None = Field(
+        None, description="the gate's client certificate (PEM): the service knows who asks"
+    )
+    key_file: Path | None = Field(None, description="its private key (PEM)")
+
+    @model_validator(mode="after")
+    def _safe_transport(self) -> HttpListsConfig:
+        """Every request names a traveller: plain HTTP only to this very machine."""
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        if self.url.startswith("http://") and not _loopback_url(self.url):
+            raise ValueError(
+                "url: plain http:// carries travellers' names in clear; use https:// "
+                "(http:// only to 127.0.0.1, ::1 or localhost)"
+            )
+        return self
+
+
+def _loopback_url(url: str) -> bool:
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 AdapterConfig = Annotated[LocalListsConfig | HttpListsConfig, Field(discriminator="type")]

@@ -157,16 +157,54 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from autogate.ingest.entries import build_app
 
-    opened = _query_store(_config(args.config))
+    cfg = _config(args.config)
+    try:
+        tls = _serve_tls(cfg, args.host)
+    except ConfigError as exc:
+        print(f"autogate ingest serve: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    opened = _query_store(cfg)
     if opened is None:
         return 1
     key, store = opened
     from autogate.logs import UVICORN_LOGGING
 
     # uvicorn's lines go through the masking handler (autogate.logs), not its own
-    uvicorn.run(build_app(store, key), host=args.host, port=args.port, **UVICORN_LOGGING)
+    uvicorn.run(build_app(store, key), host=args.host, port=args.port, **tls, **UVICORN_LOGGING)
     store.close()
     return 0
+
+
+def _serve_tls(cfg: Any, host: str) -> dict[str, Any]:
+    """uvicorn's TLS arguments (client certificates required), checked here so a bad key
+    is one line, not a traceback; plain HTTP only on loopback (behind a TLS proxy)."""
+    import ipaddress
+    import ssl
+
+    tls = cfg.serve.tls
+    if tls is None:
+        try:
+            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise ConfigError(
+                f"--host {host}: the entry service says whether a traveller is in the "
+                "country; off loopback it needs serve.tls (certificate, key and the CA of "
+                "the gates' client certificates)"
+            )
+        return {}
+    try:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=tls.client_ca_file)
+        ctx.load_cert_chain(tls.cert_file, tls.key_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"serve.tls: {exc}") from None
+    return {
+        "ssl_certfile": str(tls.cert_file),
+        "ssl_keyfile": str(tls.key_file),
+        "ssl_ca_certs": str(tls.client_ca_file),
+        "ssl_cert_reqs": ssl.CERT_REQUIRED,
+    }
 
 
 def cmd_query(args: argparse.Namespace) -> int:

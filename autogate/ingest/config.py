@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import Field, ValidationError
 
 from gate.config import ConfigError, MqttTLSConfig, Strict
+from gate.yamlfile import load_mapping
 
 TOPIC = "autogate/v1/+/+/event/#"
 
@@ -23,6 +23,21 @@ class IngestBrokerConfig(Strict):
     share_group: str = Field("ingest", pattern=r"^[A-Za-z0-9_-]+$")
     client_id_prefix: str = Field("ingest", pattern=r"^[A-Za-z0-9_-]+$")
     session_expiry_s: int = Field(7 * 86400, ge=60, description="queue kept for a dead worker")
+
+
+class EntryServiceTLS(Strict):
+    """HTTPS with client certificates: the service says whether a traveller is in the
+    country, so it answers only gates that prove who they are (the site PKI's)."""
+
+    cert_file: Path = Field(description="the service's certificate (PEM)")
+    key_file: Path = Field(description="its private key (PEM)")
+    client_ca_file: Path = Field(description="CA bundle that signed the gates' certificates")
+
+
+class EntryServiceConfig(Strict):
+    tls: EntryServiceTLS | None = Field(
+        None, description="required unless the service listens on loopback behind a proxy"
+    )
 
 
 class IngestConfig(Strict):
@@ -42,6 +57,9 @@ class IngestConfig(Strict):
         "it is written event by event and what still fails is quarantined"
     )  # fmt: skip
     retry_wait_s: float = Field(0.2, gt=0, le=60, description="first wait between retries")
+    serve: EntryServiceConfig = Field(
+        EntryServiceConfig(), description="`ingest serve`, the entry service of departure gates"
+    )
     quarantine_dir: Path = Field(
         Path("/var/lib/autogate/ingest-quarantine"),
         description="poison events go here when even the quarantine table refuses them",
@@ -54,10 +72,7 @@ class IngestConfig(Strict):
 
 def load_ingest_config(path: str | Path) -> IngestConfig:
     """Parse and validate; any problem is a ``ConfigError`` naming the file and field."""
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+    data = load_mapping(path)  # bounded: size, depth, aliases (gate/yamlfile.py)
     try:
         return IngestConfig.model_validate(data)
     except ValidationError as exc:

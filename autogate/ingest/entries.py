@@ -10,6 +10,7 @@ service reads through a read-only connection (``query_database``: ``autogate_rea
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
@@ -20,6 +21,8 @@ from starlette.routing import Route
 
 from autogate.ingest.store import Store
 from gate import events
+
+MAX_BODY = 4096
 
 
 def last_entry(store: Store, number_hash: str) -> str | None:
@@ -46,8 +49,13 @@ def build_app(store: Store, key: bytes) -> Starlette:
         return JSONResponse({"last_entry": ts})
 
     async def endpoint(request: Request) -> JSONResponse:
+        raw = b""
+        async for chunk in request.stream():  # bounded: a lookup is a few dozen bytes
+            raw += chunk
+            if len(raw) > MAX_BODY:
+                return JSONResponse({"error": f"body larger than {MAX_BODY} bytes"}, 413)
         try:
-            body = await request.json()
+            body = json.loads(raw)
         except ValueError:
             return JSONResponse({"error": "body is not JSON"}, 400)
         if not isinstance(body, dict):
