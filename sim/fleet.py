@@ -29,6 +29,8 @@ from sim.broker import SITE, Broker, free_port, make_certs
 from sim.devices import SimTraveller, sim_mrz
 
 TICKS = os.sysconf("SC_CLK_TCK")
+# the simulated nation's key of the document-number hash: every gate's and the ingest's
+DOCUMENT_KEY = b"national-document-key-for-the-fleet"
 
 
 def _cpu_s(pid: int) -> float:
@@ -72,14 +74,22 @@ class FleetReport:
         )
 
 
-def _gate_config(run: Path, gid: str, broker: Broker, command_keys: list[Any] | None = None) -> Any:
-    """A light gate of ``broker.site`` (``command_keys``: who may sign its officer commands)."""
+def _gate_config(
+    run: Path,
+    gid: str,
+    broker: Broker,
+    command_keys: list[Any] | None = None,
+    document_key: bytes = DOCUMENT_KEY,
+) -> Any:
+    """A light gate of ``broker.site`` (``command_keys``: who may sign its officer
+    commands; ``document_key``: the national key of the document-number hash)."""
     from gate.config import GateConfig
 
     site = broker.site
     d = run / gid
     d.mkdir(parents=True, exist_ok=True)
     (d / "password").write_text(broker.passwords[f"gate-{site}-{gid}"])
+    (d / "document.key").write_bytes(document_key)
     return GateConfig.model_validate(
         {
             "gate": {"site": site, "id": gid},
@@ -94,6 +104,7 @@ def _gate_config(run: Path, gid: str, broker: Broker, command_keys: list[Any] | 
                     "outbox": str(d / "outbox.sqlite"),
                     "outbox_sync": "normal",
                     "command_keys": command_keys or [],
+                    "document_key_file": str(d / "document.key"),
                 }
             },
             "policy": {"file": str(shipped("config/policy.example.yaml"))},

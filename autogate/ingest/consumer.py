@@ -16,14 +16,17 @@ One thread owns a ``Consumer``; nothing here is thread-safe, nothing needs to be
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import time
 from dataclasses import dataclass
+from typing import TypeVar
 
 import mqtt5
 
 READ_SIZE = 1 << 18
+P = TypeVar("P")
 
 
 class ConsumerError(Exception):
@@ -101,7 +104,9 @@ class Consumer:
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             sock = (
-                self.tls.wrap_socket(raw, server_hostname=self.host) if self.tls is not None else raw
+                self.tls.wrap_socket(raw, server_hostname=self.host)
+                if self.tls is not None
+                else raw
             )
         except (OSError, ssl.SSLError) as exc:
             raw.close()
@@ -150,10 +155,8 @@ class Consumer:
     def disconnect(self) -> None:
         """A clean DISCONNECT (the session stays for ``session_expiry_s``), then close."""
         if self._sock is not None:
-            try:
+            with contextlib.suppress(ConsumerError):
                 self._send(mqtt5.DisconnectPacket().write())
-            except ConsumerError:
-                pass
         self.close()
 
     # --- messages -----------------------------------------------------------------------
@@ -259,7 +262,7 @@ class Consumer:
             self._control.append(packet)
         # anything else (PUBACK of nothing we sent, AUTH) has no meaning for a subscriber
 
-    def _expect(self, kind: type, timeout: float) -> object:
+    def _expect(self, kind: type[P], timeout: float) -> P:
         """Read until a control packet of ``kind`` arrives (messages queue meanwhile)."""
         self._control = []
         deadline = time.monotonic() + timeout

@@ -30,15 +30,16 @@ import hashlib
 import json
 import logging
 import os
+import ssl
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from autogate.ingest.config import IngestConfig, read_secret
 from autogate.ingest.consumer import Consumer, ConsumerError, Message, SessionTakenOver, tls_context
 from autogate.ingest.records import Reject, Row, to_record
 from autogate.ingest.store import Store, StoreError, WriteResult
+from gate.config import ConfigError
 
 log = logging.getLogger("autogate.ingest")
 
@@ -79,11 +80,14 @@ class Worker:
         password = read_secret(b.password_file).decode() if b.password_file else None
         tls = None
         if b.tls is not None:
-            tls = tls_context(
-                str(b.tls.ca_file),
-                str(b.tls.cert_file) if b.tls.cert_file else None,
-                str(b.tls.key_file) if b.tls.key_file else None,
-            )
+            try:
+                tls = tls_context(
+                    str(b.tls.ca_file),
+                    str(b.tls.cert_file) if b.tls.cert_file else None,
+                    str(b.tls.key_file) if b.tls.key_file else None,
+                )
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigError(f"broker.tls: {exc}") from None
         return Consumer(
             b.host,
             b.port,
