@@ -279,6 +279,13 @@ class Consumer:
 
     # --- keepalive ----------------------------------------------------------------------
 
+    def ping_if_due(self) -> None:
+        """A PINGREQ if one is due, for a caller busy elsewhere (a database that is down):
+        the session stays connected; what the broker sends meanwhile waits in the socket."""
+        if self._sock is not None and time.monotonic() - self._last_sent >= self.keepalive_s:
+            self._send(mqtt5.PingReqPacket().write())
+            self._last_heard = time.monotonic()  # its answer is read with the next batch
+
     def _ping_due(self, now: float) -> float:
         return max(0.001, self._last_sent + self.keepalive_s - now)
 

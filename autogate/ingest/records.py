@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, TypeGuard
 
 import fastjsonschema
 
@@ -74,7 +74,7 @@ RECORDED_LEAVES = ("event/crossing", "event/referral", "event/alarm")
 _DOCUMENT_NUMBER = re.compile(r"[A-Za-z0-9]{1,20}")
 
 
-def is_document_number(value: object) -> bool:
+def is_document_number(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and _DOCUMENT_NUMBER.fullmatch(value) is not None
 
 

@@ -211,7 +211,7 @@ class Worker:
                     failures += 1  # the database answers: the batch itself may be the trouble
                     if failures >= self.cfg.write_retries:
                         return None
-                self._stop.wait(min(5.0, self.cfg.retry_wait_s * attempt))
+                self._pause(min(5.0, self.cfg.retry_wait_s * attempt))
                 self._reopen()
         return None
 
@@ -227,7 +227,7 @@ class Worker:
                         self._quarantine(m, record, f"{type(exc).__name__}: {exc}")
                         one = WriteResult(0, 0, 0)
                         break
-                    if self._stop.wait(self.cfg.retry_wait_s):  # down again: wait for it
+                    if self._pause(self.cfg.retry_wait_s):  # down again: wait for it
                         return None
                     self._reopen()
             total = WriteResult(
@@ -236,6 +236,18 @@ class Worker:
                 total.rejected + one.rejected,
             )
         return total
+
+    def _pause(self, seconds: float) -> bool:
+        """Wait (True if stopped meanwhile), keeping the broker connection alive: a
+        database down for minutes must not cost the session its connection."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            if self._stop.wait(min(1.0, left)):
+                return True
+            # a lost link: the run loop reconnects after; the batch is then sent again
+            with contextlib.suppress(ConsumerError):
+                self.consumer.ping_if_due()
+        return self._stop.is_set()
 
     def _alive(self) -> bool:
         """Does the database answer at all (a fresh connection if the old one broke)?"""
