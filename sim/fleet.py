@@ -80,9 +80,11 @@ def _gate_config(
     broker: Broker,
     command_keys: list[Any] | None = None,
     document_key: bytes = DOCUMENT_KEY,
+    image_key: str | None = None,
 ) -> Any:
     """A light gate of ``broker.site`` (``command_keys``: who may sign its officer
-    commands; ``document_key``: the national key of the document-number hash)."""
+    commands; ``document_key``: the national key of the document-number hash;
+    ``image_key``: the console's public key that referral photos are sealed to)."""
     from gate.config import GateConfig
 
     site = broker.site
@@ -105,6 +107,7 @@ def _gate_config(
                     "outbox_sync": "normal",
                     "command_keys": command_keys or [],
                     "document_key_file": str(d / "document.key"),
+                    "image_key": image_key,
                 }
             },
             "policy": {"file": str(shipped("config/policy.example.yaml"))},
@@ -113,7 +116,31 @@ def _gate_config(
     )
 
 
-def _console(run: Path, broker: Broker, gates: list[str]) -> tuple[subprocess.Popen[bytes], int]:
+def image_keypair(directory: Path) -> tuple[Path, str]:
+    """A console's key for referral photos: its private key file and, for the gates'
+    ``image_key``, the public key in base64."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    from gate.referral_image import public_key_b64
+
+    key = X25519PrivateKey.generate()
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "image.key"
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    path.chmod(0o600)
+    return path, public_key_b64(key.public_key())
+
+
+def _console(
+    run: Path, broker: Broker, gates: list[str], image_key_file: Path | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -141,6 +168,7 @@ def _console(run: Path, broker: Broker, gates: list[str]) -> tuple[subprocess.Po
         "audit_file": str(d / "audit.jsonl"),
         "session": {"secret_file": str(d / "session.secret"), "secure_cookie": False},
         "listen": {"host": "127.0.0.1", "port": port},
+        "image_key_file": str(image_key_file) if image_key_file else None,
     }
     (d / "console.yaml").write_text(yaml.safe_dump(cfg))
     log = open(d / "console.log", "ab")  # noqa: SIM115 - owned by the process
@@ -187,7 +215,8 @@ async def run_fleet(
     certs = make_certs(run / "certs", ["console", "monitor"])
     broker = Broker(run / "broker", certs, gates=tuple(gates))
     broker.start()
-    console, port = _console(run, broker, gates)
+    image_key_file, image_key = image_keypair(run / "console")
+    console, port = _console(run, broker, gates, image_key_file)
     screen = None
     if screenshot is not None:
         from sim.fleet_screen import HallScreen
@@ -200,7 +229,7 @@ async def run_fleet(
     try:
         daemons = []
         for gid in gates:
-            cfg = _gate_config(run, gid, broker)
+            cfg = _gate_config(run, gid, broker, image_key=image_key)
             devices, hall = build_devices(cfg)
             hall.door_travel_s = 0.05
             daemon = Daemon(cfg, devices, settings_from(cfg))

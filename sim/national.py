@@ -33,7 +33,7 @@ from typing import Any
 
 from sim.bridge import BridgeTLS, LinkProxy, bridge_account, bridge_section, central_acl
 from sim.broker import Broker, Certs, acl_text, make_certs
-from sim.fleet import _gate_config, _traveller_stream
+from sim.fleet import _gate_config, _traveller_stream, image_keypair
 
 EVENT_TOPIC = "autogate/v1/+/+/event/#"
 ACK_TOPIC = "autogate/v1/+/+/cmd-ack"
@@ -332,8 +332,11 @@ async def run_national(
         daemons: list[tuple[str, Any, Any]] = []
         keys = [{"id": "centre", "public_key": pub}]
         for s, broker in zip(sites, brokers, strict=True):
+            # the site console's key for referral photos (the sealed photos go up the
+            # bridge like every event; the centre keeps none of them)
+            _, image_key = image_keypair(run / s / "console")
             for gid in gates:
-                cfg = _gate_config(run / s, gid, broker, keys)
+                cfg = _gate_config(run / s, gid, broker, keys, image_key=image_key)
                 devices, hall = build_devices(cfg)
                 hall.door_travel_s = 0.05
                 daemon = Daemon(cfg, devices, settings_from(cfg))
