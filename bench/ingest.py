@@ -1,18 +1,21 @@
 """Events per second into the central record, with 1 and 2 ingest workers.
 
     .venv/bin/python bench/ingest.py [--events 20000] [--workers 1 2] [--database postgresql]
-        [--publishers 2] [--backlog]
+        [--publishers 2] [--backlog] [--publisher raw|paho]
 
 A real Mosquitto (sim/broker.py) and a throw-away PostgreSQL cluster with its default,
 durable settings (fsync on, synchronous_commit on; sim/postgres.py), or SQLite.
 ``--publishers`` processes (one gate account each) send crossing events at QoS 1 as fast
 as the broker takes them, serialised before the clock starts and stamped with their
-send time; the workers (`autogate ingest worker`, one process and one broker account
-each) write them. Prints events per second (first publish to last row committed) and
+send time: by default as a site's bridge would (``publish_raw``: packets encoded by
+``mqtt5``, written 100 at a time, a few µs per event), with ``--publisher paho`` through
+the gates' client (about 130 µs per event of the same cores). The workers (`autogate
+ingest worker`, one process and one broker account each) write them. Prints events per second (first publish to last row committed) and
 the publish-to-commit latency p50/p95 (the event's ``ts`` to its row's ``received_at``).
 With ``--backlog`` everything is published first while the workers are away (their
 sessions keep the queue), then the workers start: the drain rate is the ingest's own,
-with no publisher competing for the two cores (a site back from a WAN cut)."""
+with no publisher competing for the two cores (a site back from a WAN cut); there the
+workers' CPU includes their start (interpreter and imports, ~0.7 s each)."""
 
 from __future__ import annotations
 
