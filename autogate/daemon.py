@@ -115,6 +115,7 @@ class Daemon:
         self.vault = vault or Vault()
         key = getattr(cfg.devices.bus, "image_key", None)
         self.image_key = load_image_key(key) if key else None  # the console's, to seal photos
+        self._said_no_image_key = False  # said once per gate, not once per referral
         self.journal = Journal(cfg.storage.journal, rotate_bytes=cfg.ops.audit.rotate_bytes)
         self.gate = machine.initial(settings, clock(), boot=uuid.uuid4().hex[:8])
         self.queue: asyncio.Queue[i.Input] = asyncio.Queue()
@@ -306,7 +307,15 @@ class Daemon:
         sealed to the console's key: taken from the vault now, before the core's
         ForgetBiometrics seals or drops them. Without the console's key nothing is sent."""
         if self.image_key is None:
-            log.warning("referral images of %s not sent: no console image_key", act.txn_id)
+            if not self._said_no_image_key:
+                self._said_no_image_key = True
+                log.warning(
+                    "gate %s/%s: referral images are not sent (no console image_key in"
+                    " devices.bus); said once",
+                    self.cfg.gate.site,
+                    self.cfg.gate.id,
+                )
+            log.debug("referral images of %s not sent: no console image_key", act.txn_id)
             return
         bio = self.vault.get(act.txn_id or "")
         if bio is None or (bio.portrait is None and bio.best_frame is None):

@@ -656,6 +656,13 @@ def build(cfg: MqttBusConfig, gate_cfg: GateConfig) -> MqttBus:
             raise DeviceError("bus", f"command key {key.id!r}: {exc}") from exc
     password = _read_secret(cfg.password_file).decode() if cfg.password_file else None
     doc_key = _read_secret(cfg.document_key_file) if cfg.document_key_file else b""
+    if not doc_key:
+        log.warning(
+            "gate %s/%s: no devices.bus.document_key_file: crossing events carry no document"
+            " hash, so the central record cannot link this gate's entries and exits (overstay)",
+            gate_cfg.gate.site,
+            gate_cfg.gate.id,
+        )
     return MqttBus(
         cfg,
         site=gate_cfg.gate.site,

@@ -196,6 +196,7 @@ class Broker:
     acl: str | None = None  # the whole ACL instead of the site's (the centre's, sim/bridge.py)
     users: dict[str, str] = field(default_factory=dict)  # more accounts (bridges)
     extra_conf: str = ""  # appended to mosquitto.conf (a bridge's ``connection`` block)
+    plain: bool = True  # False: the TLS listener only (the centre: every client on TLS)
 
     def __post_init__(self) -> None:
         d = self.directory
@@ -227,9 +228,12 @@ class Broker:
             "log_type warning\n"
             # a client's id is its account: nobody can take over another's session (a
             # listener option: after each listener line)
-            f"listener {self.port} 127.0.0.1\n"
-            "use_username_as_clientid true\n"
-            f"listener {self.tls_port} 127.0.0.1\n"
+            + (
+                f"listener {self.port} 127.0.0.1\nuse_username_as_clientid true\n"
+                if self.plain
+                else ""
+            )
+            + f"listener {self.tls_port} 127.0.0.1\n"
             "use_username_as_clientid true\n"
             f"cafile {self.certs.ca}\n"
             f"certfile {self.certs.server_cert}\n"
@@ -253,7 +257,8 @@ class Broker:
                     f"mosquitto exited: {(self.directory / 'mosquitto.log').read_text()}"
                 )
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                port = self.port if self.plain else self.tls_port
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                     return
             except OSError:
                 time.sleep(0.02)

@@ -29,6 +29,8 @@ from sim.broker import SITE, Broker, free_port, make_certs
 from sim.devices import SimTraveller, sim_mrz
 
 TICKS = os.sysconf("SC_CLK_TCK")
+# the simulated nation's key of the document-number hash: every gate's and the ingest's
+DOCUMENT_KEY = b"national-document-key-for-the-fleet"
 
 
 def _cpu_s(pid: int) -> float:
@@ -72,14 +74,24 @@ class FleetReport:
         )
 
 
-def _gate_config(run: Path, gid: str, broker: Broker, command_keys: list[Any] | None = None) -> Any:
-    """A light gate of ``broker.site`` (``command_keys``: who may sign its officer commands)."""
+def _gate_config(
+    run: Path,
+    gid: str,
+    broker: Broker,
+    command_keys: list[Any] | None = None,
+    document_key: bytes = DOCUMENT_KEY,
+    image_key: str | None = None,
+) -> Any:
+    """A light gate of ``broker.site`` (``command_keys``: who may sign its officer
+    commands; ``document_key``: the national key of the document-number hash;
+    ``image_key``: the console's public key that referral photos are sealed to)."""
     from gate.config import GateConfig
 
     site = broker.site
     d = run / gid
     d.mkdir(parents=True, exist_ok=True)
     (d / "password").write_text(broker.passwords[f"gate-{site}-{gid}"])
+    (d / "document.key").write_bytes(document_key)
     return GateConfig.model_validate(
         {
             "gate": {"site": site, "id": gid},
@@ -94,6 +106,8 @@ def _gate_config(run: Path, gid: str, broker: Broker, command_keys: list[Any] | 
                     "outbox": str(d / "outbox.sqlite"),
                     "outbox_sync": "normal",
                     "command_keys": command_keys or [],
+                    "document_key_file": str(d / "document.key"),
+                    "image_key": image_key,
                 }
             },
             "policy": {"file": str(shipped("config/policy.example.yaml"))},
@@ -102,7 +116,31 @@ def _gate_config(run: Path, gid: str, broker: Broker, command_keys: list[Any] | 
     )
 
 
-def _console(run: Path, broker: Broker, gates: list[str]) -> tuple[subprocess.Popen[bytes], int]:
+def image_keypair(directory: Path) -> tuple[Path, str]:
+    """A console's key for referral photos: its private key file and, for the gates'
+    ``image_key``, the public key in base64."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    from gate.referral_image import public_key_b64
+
+    key = X25519PrivateKey.generate()
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "image.key"
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    path.chmod(0o600)
+    return path, public_key_b64(key.public_key())
+
+
+def _console(
+    run: Path, broker: Broker, gates: list[str], image_key_file: Path | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -130,6 +168,7 @@ def _console(run: Path, broker: Broker, gates: list[str]) -> tuple[subprocess.Po
         "audit_file": str(d / "audit.jsonl"),
         "session": {"secret_file": str(d / "session.secret"), "secure_cookie": False},
         "listen": {"host": "127.0.0.1", "port": port},
+        "image_key_file": str(image_key_file) if image_key_file else None,
     }
     (d / "console.yaml").write_text(yaml.safe_dump(cfg))
     log = open(d / "console.log", "ab")  # noqa: SIM115 - owned by the process
@@ -176,7 +215,8 @@ async def run_fleet(
     certs = make_certs(run / "certs", ["console", "monitor"])
     broker = Broker(run / "broker", certs, gates=tuple(gates))
     broker.start()
-    console, port = _console(run, broker, gates)
+    image_key_file, image_key = image_keypair(run / "console")
+    console, port = _console(run, broker, gates, image_key_file)
     screen = None
     if screenshot is not None:
         from sim.fleet_screen import HallScreen
@@ -189,7 +229,7 @@ async def run_fleet(
     try:
         daemons = []
         for gid in gates:
-            cfg = _gate_config(run, gid, broker)
+            cfg = _gate_config(run, gid, broker, image_key=image_key)
             devices, hall = build_devices(cfg)
             hall.door_travel_s = 0.05
             daemon = Daemon(cfg, devices, settings_from(cfg))

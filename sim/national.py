@@ -10,6 +10,10 @@ that site's first gate ``out_of_service`` then ``in_service`` (signed with the c
 key, which the gates trust) and waits for both answers on ``cmd-ack``. The report: events
 sent by the gates, received at the centre (once each), duplicates, lost, and the
 gate-to-centre latency (the event's ``ts`` to its first arrival).
+
+The centre listens on TLS only: the bridges, the monitor, the console and each ingest
+worker present a client certificate and log in with an account of their own
+(``central_broker``); a plaintext connection finds no listener.
 """
 
 from __future__ import annotations
@@ -28,13 +32,16 @@ from pathlib import Path
 from typing import Any
 
 from sim.bridge import BridgeTLS, LinkProxy, bridge_account, bridge_section, central_acl
-from sim.broker import Broker, acl_text, make_certs
-from sim.fleet import _gate_config, _traveller_stream
+from sim.broker import Broker, Certs, acl_text, make_certs
+from sim.fleet import _gate_config, _traveller_stream, image_keypair
 
 EVENT_TOPIC = "autogate/v1/+/+/event/#"
 ACK_TOPIC = "autogate/v1/+/+/cmd-ack"
 CMD_TOPIC = "autogate/v1/+/+/cmd/#"  # to see that no command comes back up the bridge
 RECORDED = ("event/crossing", "event/referral", "event/alarm")
+# the centre's own clients, each with a client certificate (and an account) of its own;
+# the ingest workers share the service's certificate, each with its own account
+CENTRAL_CLIENTS = ("monitor", "console", "ingest")
 
 
 def _ms(pair: tuple[float, float]) -> str:
@@ -159,14 +166,28 @@ class NationalReport:
         )
 
 
+def central_broker(run: Path, sites: list[str], certs: Certs, bridge_pw: dict[str, str]) -> Broker:
+    """The centre's Mosquitto: a TLS listener only (client certificate, then an account
+    of its own for each client: the bridges, the monitor, the console, each ingest
+    worker), no plaintext listener at all."""
+    return Broker(
+        run / "centre", certs, gates=(), site="centre", acl=central_acl(sites),
+        users=bridge_pw, plain=False,
+    )  # fmt: skip
+
+
 def _client(name: str, port: int, password: str, on_message: Callable[[str, bytes], None] | None,
-            subscribe: list[str]) -> Any:  # fmt: skip
-    """A paho client with a persistent session (the broker keeps its QoS 1 queue)."""
+            subscribe: list[str], tls: tuple[Path, Path, Path] | None = None) -> Any:  # fmt: skip
+    """A paho client with a persistent session (the broker keeps its QoS 1 queue);
+    ``tls``: (CA, client certificate, key), as every client of the centre must."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=name, clean_session=False)
     c.username_pw_set(name, password)
+    if tls is not None:
+        ca, cert, key = tls
+        c.tls_set(ca_certs=str(ca), certfile=str(cert), keyfile=str(key))
     c.max_inflight_messages_set(1000)
     subscribed = threading.Event()
 
@@ -239,12 +260,14 @@ async def run_national(
     sites = [f"s{i:02d}" for i in range(1, n_sites + 1)]
     gates = tuple(f"g{i:02d}" for i in range(1, n_gates + 1))
     bridges = [bridge_account(s) for s in sites]
-    certs = make_certs(run / "certs", bridges)
+    certs = make_certs(run / "certs", bridges + list(CENTRAL_CLIENTS))
     bridge_pw = {b: f"pw-{b}" for b in bridges}
-    centre_broker = Broker(
-        run / "centre", certs, gates=(), site="centre", acl=central_acl(sites), users=bridge_pw
-    )
+    centre_broker = central_broker(run, sites, certs, bridge_pw)
     centre_broker.start()
+
+    def client_tls(name: str) -> tuple[Path, Path, Path]:
+        return (certs.ca, *certs.clients[name])
+
     proxies: list[LinkProxy] = []
     brokers: list[Broker] = []
     centre = Centre()
@@ -275,13 +298,16 @@ async def run_national(
         clients.append(
             _client(
                 "monitor",
-                centre_broker.port,
+                centre_broker.tls_port,
                 "pw-monitor",
                 centre.on_message,
                 [EVENT_TOPIC, ACK_TOPIC, CMD_TOPIC],
+                client_tls("monitor"),
             )  # fmt: skip
         )
-        console = _client("console", centre_broker.port, "pw-console", None, [])
+        console = _client(
+            "console", centre_broker.tls_port, "pw-console", None, [], client_tls("console")
+        )
         clients.append(console)
         for broker, b in zip(brokers, bridges, strict=True):
             clients.append(
@@ -299,13 +325,18 @@ async def run_national(
         if ingest is not None:
             from sim.national_ingest import IngestRun
 
-            ingest_run = IngestRun(run / "ingest", ingest, centre_broker.port)
+            ingest_run = IngestRun(
+                run / "ingest", ingest, centre_broker.tls_port, client_tls("ingest")
+            )
             await asyncio.to_thread(ingest_run.start)
         daemons: list[tuple[str, Any, Any]] = []
         keys = [{"id": "centre", "public_key": pub}]
         for s, broker in zip(sites, brokers, strict=True):
+            # the site console's key for referral photos (the sealed photos go up the
+            # bridge like every event; the centre keeps none of them)
+            _, image_key = image_keypair(run / s / "console")
             for gid in gates:
-                cfg = _gate_config(run / s, gid, broker, keys)
+                cfg = _gate_config(run / s, gid, broker, keys, image_key=image_key)
                 devices, hall = build_devices(cfg)
                 hall.door_travel_s = 0.05
                 daemon = Daemon(cfg, devices, settings_from(cfg))

@@ -1,7 +1,7 @@
 """The central record beside the bridged fleet: ``autogate ingest`` reading the centre.
 
-Two worker processes (``autogate ingest worker``, one broker account each) on the central
-Mosquitto's shared subscription, writing into a throw-away PostgreSQL cluster (durable
+Two worker processes (``autogate ingest worker``, one broker account each, over TLS with
+the ingest service's client certificate) on the central Mosquitto's shared subscription, writing into a throw-away PostgreSQL cluster (durable
 defaults, sim/postgres.py) or a SQLite file. Afterwards the rows give the
 gate-to-database latency: the event's ``ts`` (the gate's clock) to its row's
 ``received_at`` (the worker's clock at the write), on the same machine.
@@ -16,16 +16,20 @@ from pathlib import Path
 from typing import Any
 
 from sim.broker import PASSWORDS
+from sim.fleet import DOCUMENT_KEY
 
 WORKERS = 2
-KEY = b"national-document-key-for-the-fleet"
+KEY = DOCUMENT_KEY  # the gates' (sim/fleet.py): the record's hashes are under the national key
 
 
 class IngestRun:
-    def __init__(self, directory: Path, database: str, broker_port: int) -> None:
+    def __init__(
+        self, directory: Path, database: str, broker_port: int, tls: tuple[Path, Path, Path]
+    ) -> None:
         self.dir = directory
         self.database = database
-        self.port = broker_port
+        self.port = broker_port  # the centre's TLS listener
+        self.tls = tls  # CA, the ingest service's client certificate and key
         self.cluster: Any = None
         self.procs: list[subprocess.Popen[bytes]] = []
         self.url = ""
@@ -42,13 +46,15 @@ class IngestRun:
             self.url = self.cluster.createdb("fleet")
         else:
             self.url = f"sqlite:///{self.dir / 'record.sqlite'}"
+        ca, cert, key = self.tls
         (self.dir / "key").write_bytes(KEY)
         (self.dir / "pw").write_text(PASSWORDS["ingest-0"])
         cfg = self.dir / "ingest.yaml"
         cfg.write_text(
             f"database: '{self.url}'\ndocument_key_file: {self.dir / 'key'}\n"
             f"broker: {{port: {self.port}, username: 'ingest-{{index}}',"
-            f" password_file: {self.dir / 'pw'}}}\n"
+            f" password_file: {self.dir / 'pw'},"
+            f" tls: {{ca_file: {ca}, cert_file: {cert}, key_file: {key}}}}}\n"
             f"quarantine_dir: {self.dir / 'quarantine'}\n"
         )
         store = Store(self.url)

@@ -209,6 +209,11 @@ def _serve_tls(cfg: Any, host: str) -> dict[str, Any]:
 
 def cmd_query(args: argparse.Namespace) -> int:
     """Looks up by the keyed hash: the record holds no document number in clear."""
+    from autogate.ingest.records import is_document_number
+
+    if not is_document_number(args.document):
+        print("autogate ingest query: --document: 1-20 letters A-Z or digits", file=sys.stderr)
+        return EXIT_CONFIG
     opened = _query_store(_config(args.config))
     if opened is None:
         return 1

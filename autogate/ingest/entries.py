@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from autogate.ingest.records import is_document_number
 from autogate.ingest.store import Store
 from gate import events
 
@@ -42,7 +43,7 @@ def build_app(store: Store, key: bytes) -> Starlette:
 
     def lookup(request_body: dict[str, Any]) -> JSONResponse:
         number = request_body.get("document_number")
-        if not isinstance(number, str) or not number.isalnum() or len(number) > 20:
+        if not is_document_number(number):
             return JSONResponse({"error": "document_number: 1-20 letters or digits"}, 400)
         with lock:
             ts = last_entry(store, events.hash_document_number(number.upper(), key))

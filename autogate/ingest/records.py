@@ -14,10 +14,11 @@ import copy
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, TypeGuard
 
 import fastjsonschema
 
@@ -65,6 +66,16 @@ _TABLE_OF_SCHEMA = {"crossing/1": "crossings", "referral/1": "referrals", "alarm
 # topic leaves the centre records; others under event/ (the referral photos of
 # console/images.py) are for the site's officers only and are not kept here
 RECORDED_LEAVES = ("event/crossing", "event/referral", "event/alarm")
+
+
+# what a document number may be when someone asks the record (query CLI, entry service):
+# ASCII letters and digits only (str.isalnum() also passes "Ä" or "１", which the hash,
+# ASCII by design, refused with a traceback)
+_DOCUMENT_NUMBER = re.compile(r"[A-Za-z0-9]{1,20}")
+
+
+def is_document_number(value: object) -> TypeGuard[str]:
+    return isinstance(value, str) and _DOCUMENT_NUMBER.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)

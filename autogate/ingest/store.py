@@ -14,6 +14,7 @@ tables; ``autogate_reader`` may SELECT crossings, referrals and alarms only, nev
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from typing import Any, Protocol
 from autogate.ingest.records import COLUMNS, Reject, Row
 
 READER_ROLE = "autogate_reader"
+log = logging.getLogger("autogate.ingest")
 
 
 class StoreError(Exception):
@@ -75,6 +77,19 @@ _PG_READER = [
     f" THEN CREATE ROLE {READER_ROLE} NOLOGIN; END IF; END $$",
     f"GRANT SELECT ON crossings, referrals, alarms, schema_version TO {READER_ROLE}",
     f"REVOKE ALL ON rejects, quarantine FROM {READER_ROLE}",
+]
+# PostgreSQL lets every role (PUBLIC) create large objects, which persist, and temporary
+# tables: a "read-only" login could still store data in the record's database. Taken
+# from PUBLIC here; the writer keeps TEMP for its COPY staging tables. Needs a superuser
+# (the large-object functions belong to the bootstrap superuser) or the database's
+# owner (TEMP); without the right, the writer logs the statements for a DBA.
+_PG_NO_WRITES_BY_READERS = [
+    "REVOKE EXECUTE ON FUNCTION lo_create(oid), lo_creat(integer), lo_from_bytea(oid, bytea),"
+    " lo_import(text), lo_import(text, oid) FROM PUBLIC",
+    "DO $$ BEGIN"
+    " EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO %I', current_database(), current_user);"
+    " EXECUTE format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC', current_database());"
+    " END $$",
 ]
 
 
@@ -181,7 +196,21 @@ class Store:
             for sql in _PG_READER:
                 self._exec(sql)
             self.conn.commit()
+            self._close_reader_writes()
         return applied
+
+    def _close_reader_writes(self) -> None:
+        for sql in _PG_NO_WRITES_BY_READERS:
+            try:
+                self._exec(sql)
+                self.conn.commit()
+            except Exception as exc:
+                self.conn.rollback()
+                log.warning(
+                    "ingest: readers may still store data (%s); a superuser should run: %s",
+                    str(exc).strip().splitlines()[0],
+                    sql,
+                )
 
     # --- writing ----------------------------------------------------------------------
 
@@ -302,7 +331,9 @@ class Store:
         return rows
 
     def _exec(self, sql: str, params: tuple[Any, ...] = ()) -> None:
-        self.conn.cursor().execute(sql, params)
+        # no parameters: no placeholders either (a literal %I of format() stays itself)
+        cur = self.conn.cursor()
+        cur.execute(sql, params) if params else cur.execute(sql)
 
     def _now(self) -> Any:
         now = dt.datetime.now(dt.UTC)

@@ -1,11 +1,12 @@
 """One ingest worker: a member of the shared subscription that writes events in batches.
 
-Nothing is acknowledged before it is committed: the client runs with manual acks, a
-batch is written in one transaction, and only then does each message get its PUBACK. A
-worker killed at any point leaves its unacknowledged messages in its persistent session
-(fixed client id, clean_start false, a session expiry of days), and the broker hands them
-again when the worker (or its replacement under the same id) reconnects; the
-``ON CONFLICT DO NOTHING`` on ``event_id`` makes the second delivery land once.
+Nothing is acknowledged before it is committed: a batch is written in one transaction,
+and only then are its PUBACKs sent (all in one write, ``consumer.Consumer``). A worker
+killed at any point leaves its unacknowledged messages in its persistent session (fixed
+client id, clean start false, a session expiry of days), and the broker hands them again
+when the worker (or its replacement under the same id) reconnects; the ``ON CONFLICT DO
+NOTHING`` on ``event_id`` makes the second delivery land once. One thread does it all:
+read a batch, commit it, acknowledge it.
 
 Each worker logs in with its own account when the username holds ``{index}``
 (``ingest-{index}``): a broker that binds client ids to accounts
@@ -29,24 +30,18 @@ import hashlib
 import json
 import logging
 import os
-import queue
 import ssl
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
-
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from autogate.ingest.config import IngestConfig, read_secret
+from autogate.ingest.consumer import Consumer, ConsumerError, Message, SessionTakenOver, tls_context
 from autogate.ingest.records import Reject, Row, to_record
 from autogate.ingest.store import Store, StoreError, WriteResult
+from gate.config import ConfigError
 
 log = logging.getLogger("autogate.ingest")
-SESSION_TAKEN_OVER = 142  # MQTT 5 reason code 0x8E
 
 
 @dataclass
@@ -76,38 +71,37 @@ class Worker:
         self.store.migrate()  # idempotent; the first worker up creates the schema
         self.counters = Counters()
         self.subscribed = threading.Event()
-        self._inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self._stop = threading.Event()
         self._drops: list[float] = []  # monotonic times of lost connections
-        self.client = self._client()
+        self.consumer = self._consumer()
 
-    def _client(self) -> mqtt.Client:
+    def _consumer(self) -> Consumer:
         b = self.cfg.broker
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
-        )
-        if b.username:
-            password = read_secret(b.password_file).decode() if b.password_file else None
-            client.username_pw_set(account(b.username, self.index), password)
+        password = read_secret(b.password_file).decode() if b.password_file else None
+        tls = None
         if b.tls is not None:
-            client.tls_set(
-                ca_certs=str(b.tls.ca_file),
-                certfile=str(b.tls.cert_file) if b.tls.cert_file else None,
-                keyfile=str(b.tls.key_file) if b.tls.key_file else None,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
-        client.reconnect_delay_set(min_delay=1, max_delay=10)
-        client.max_inflight_messages_set(1000)
-        client.on_connect = self._on_connect
-        client.on_message = self._on_message
-        client.on_subscribe = self._on_subscribe
-        client.on_disconnect = self._on_disconnect
-        return client
+            try:
+                tls = tls_context(
+                    str(b.tls.ca_file),
+                    str(b.tls.cert_file) if b.tls.cert_file else None,
+                    str(b.tls.key_file) if b.tls.key_file else None,
+                )
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigError(f"broker.tls: {exc}") from None
+        return Consumer(
+            b.host,
+            b.port,
+            self.client_id,
+            self.cfg.subscription,
+            username=account(b.username, self.index) if b.username else None,
+            password=password,
+            tls=tls,
+            session_expiry_s=b.session_expiry_s,
+            # the broker keeps sending while a batch commits: two batches in flight
+            receive_max=2 * self.cfg.batch_max + 100,
+        )
 
-    def _on_disconnect(self, _c: mqtt.Client, _ud: Any, _f: Any, rc: Any, _p: Any) -> None:
+    def _lost(self, exc: ConsumerError) -> None:
         """Mosquitto closes a taken-over session without a reason code, so a burst of
         lost connections is what points at two workers on one account."""
         if self._stop.is_set():
@@ -115,66 +109,50 @@ class Worker:
         now = time.monotonic()
         self._drops = [t for t in self._drops if now - t < 60] + [now]
         self.counters.disconnects += 1
-        if getattr(rc, "value", None) == SESSION_TAKEN_OVER or len(self._drops) >= 3:
+        if isinstance(exc, SessionTakenOver) or len(self._drops) >= 3:
             log.error(
                 "ingest %s: connection lost %d times in a minute (%s): is another client"
                 " using this account? Give each worker its own (broker.username:"
                 " ingest-{index}) on a broker that binds client ids to accounts",
                 self.client_id,
                 len(self._drops),
-                rc,
+                exc,
             )
         else:
-            log.warning("ingest %s: connection lost (%s); reconnecting", self.client_id, rc)
+            log.warning("ingest %s: connection lost (%s); reconnecting", self.client_id, exc)
 
-    def _on_connect(self, client: mqtt.Client, _ud: Any, _flags: Any, rc: Any, _p: Any) -> None:
-        if rc.is_failure:
-            log.error("ingest %s: broker refused the connection: %s", self.client_id, rc)
-            return
-        client.subscribe(self.cfg.subscription, qos=1)
-
-    def _on_subscribe(self, _c: mqtt.Client, _ud: Any, _mid: int, codes: Any, _p: Any) -> None:
-        if any(c.is_failure for c in codes):
-            log.error("ingest %s: subscription refused: %s", self.client_id, codes)
-            return
+    def _connect(self, delay: float) -> float:
+        """One attempt; the next back-off delay (1 s doubling to 10 s; 0 once connected)."""
+        try:
+            self.consumer.connect()
+        except ConsumerError as exc:
+            log.error("ingest %s: %s; retrying in %.0f s", self.client_id, exc, delay)
+            self._stop.wait(delay)
+            return min(10.0, delay * 2)
         log.info("ingest %s: subscribed to %s", self.client_id, self.cfg.subscription)
         self.subscribed.set()
-
-    def _on_message(self, _c: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
-        self._inbox.put(msg)
+        return 1.0
 
     def run(self, stop: threading.Event) -> None:
         self._stop = stop
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = self.cfg.broker.session_expiry_s
-        self.client.connect_async(
-            self.cfg.broker.host, self.cfg.broker.port, 30, clean_start=False, properties=props
-        )
-        self.client.loop_start()
+        delay = 1.0
         try:
             while not stop.is_set():
-                self._drain_once()
+                if not self.consumer.connected:
+                    delay = self._connect(delay)
+                    continue
+                try:
+                    self._drain_once()
+                except ConsumerError as exc:
+                    self._lost(exc)
         finally:
-            self.client.disconnect()
-            self.client.loop_stop()
+            self.consumer.disconnect()
             self.store.close()
 
     def _drain_once(self) -> None:
-        try:
-            first = self._inbox.get(timeout=0.2)
-        except queue.Empty:
-            return
-        batch = [first]
-        deadline = time.monotonic() + self.cfg.batch_wait_s
-        while len(batch) < self.cfg.batch_max:
-            left = deadline - time.monotonic()
-            try:
-                batch.append(
-                    self._inbox.get(timeout=left) if left > 0 else self._inbox.get_nowait()
-                )
-            except queue.Empty:
-                break
-        self.write(batch)
+        batch = self.consumer.receive(self.cfg.batch_max, self.cfg.batch_wait_s)
+        if batch:
+            self.write(batch)
 
     def _reopen(self) -> None:
         """A fresh connection after a failed write (PostgreSQL restarted, link reset)."""
@@ -185,7 +163,7 @@ class Worker:
         except StoreError as exc:
             log.error("ingest %s: database unreachable: %s", self.client_id, exc)
 
-    def write(self, batch: list[mqtt.MQTTMessage]) -> None:
+    def write(self, batch: list[Message]) -> None:
         """Commit the batch, then acknowledge it; see the module's note on failures."""
         pairs = [(m, self._record(m)) for m in batch]
         records = [r for _, r in pairs if r is not None]
@@ -196,8 +174,6 @@ class Worker:
             result = self._write_each([(m, r) for m, r in pairs if r is not None])
         if result is None:  # stopping while the database is down: no ack, nothing lost
             return
-        for m in batch:
-            self.client.ack(m.mid, m.qos)
         c = self.counters
         c.received += len(batch)
         c.inserted += result.inserted
@@ -205,12 +181,13 @@ class Worker:
         c.rejected += result.rejected
         if result.rejected:
             log.warning("ingest %s: %d message(s) rejected (kept)", self.client_id, result.rejected)
+        self.consumer.ack(batch)  # durable now; a lost link here only means a redelivery
 
-    def _record(self, m: mqtt.MQTTMessage) -> Row | Reject | None:
+    def _record(self, m: Message) -> Row | Reject | None:
         """``to_record``, and a message it cannot handle (our bug) kept as a reject: an
         exception here would end the worker, and the broker would hand the same message
         to its replacement, forever."""
-        payload = bytes(m.payload)
+        payload = m.payload
         try:
             return to_record(m.topic, payload, self.key)
         except Exception as exc:
@@ -234,11 +211,11 @@ class Worker:
                     failures += 1  # the database answers: the batch itself may be the trouble
                     if failures >= self.cfg.write_retries:
                         return None
-                self._stop.wait(min(5.0, self.cfg.retry_wait_s * attempt))
+                self._pause(min(5.0, self.cfg.retry_wait_s * attempt))
                 self._reopen()
         return None
 
-    def _write_each(self, pairs: list[tuple[mqtt.MQTTMessage, Row | Reject]]) -> WriteResult | None:
+    def _write_each(self, pairs: list[tuple[Message, Row | Reject]]) -> WriteResult | None:
         total = WriteResult(0, 0, 0)
         for m, record in pairs:
             while True:
@@ -250,7 +227,7 @@ class Worker:
                         self._quarantine(m, record, f"{type(exc).__name__}: {exc}")
                         one = WriteResult(0, 0, 0)
                         break
-                    if self._stop.wait(self.cfg.retry_wait_s):  # down again: wait for it
+                    if self._pause(self.cfg.retry_wait_s):  # down again: wait for it
                         return None
                     self._reopen()
             total = WriteResult(
@@ -259,6 +236,18 @@ class Worker:
                 total.rejected + one.rejected,
             )
         return total
+
+    def _pause(self, seconds: float) -> bool:
+        """Wait (True if stopped meanwhile), keeping the broker connection alive: a
+        database down for minutes must not cost the session its connection."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            if self._stop.wait(min(1.0, left)):
+                return True
+            # a lost link: the run loop reconnects after; the batch is then sent again
+            with contextlib.suppress(ConsumerError):
+                self.consumer.ping_if_due()
+        return self._stop.is_set()
 
     def _alive(self) -> bool:
         """Does the database answer at all (a fresh connection if the old one broke)?"""
@@ -273,7 +262,7 @@ class Worker:
         except Exception:
             return False
 
-    def _quarantine(self, m: mqtt.MQTTMessage, record: Row | Reject, error: str) -> None:
+    def _quarantine(self, m: Message, record: Row | Reject, error: str) -> None:
         event_id = record.event_id if isinstance(record, Row) else record.digest
         self.counters.quarantined += 1
         log.error(
@@ -285,7 +274,7 @@ class Worker:
             error[:300],
         )
         try:
-            self.store.quarantine(event_id, m.topic, bytes(m.payload), error)
+            self.store.quarantine(event_id, m.topic, m.payload, error)
             return
         except Exception as exc:
             log.error("ingest %s: quarantine table refused it (%s): on disk", self.client_id, exc)
@@ -294,7 +283,7 @@ class Worker:
         line = {
             "event_id": event_id,
             "topic": m.topic,
-            "payload_b64": base64.b64encode(bytes(m.payload)).decode(),
+            "payload_b64": base64.b64encode(m.payload).decode(),
             "error": error,
             "at": time.time(),
         }

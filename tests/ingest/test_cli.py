@@ -46,6 +46,27 @@ def test_query_finds_one_document_by_its_number(tmp_path: Path, capsys: pytest.C
     assert all(r["number_masked"] == "******567" for r in rows)
 
 
+@pytest.mark.parametrize(
+    "number", ["Ä1234567", "' OR '1'='1", "AB1234567; DROP TABLE crossings", "", "A" * 21]
+)
+def test_query_takes_only_a_document_number(
+    tmp_path: Path, capsys: pytest.CaptureFixture, number: str
+):
+    """--document is hashed, never put into SQL; what is not a document number (letters
+    outside ASCII crashed the hash with a traceback) is refused with a clear message."""
+    url = f"sqlite:///{tmp_path / 'record.sqlite'}"
+    cfg = _cfg(tmp_path, url)
+    assert main(["ingest", "migrate", "--config", str(cfg)]) == 0
+    store = Store(url)
+    store.write([to_record(*raw(crossing("AB1234567")), KEY)])  # type: ignore[list-item]
+    store.close()
+    capsys.readouterr()
+    assert main(["ingest", "query", "--config", str(cfg), "--document", number]) == 2
+    out = capsys.readouterr()
+    assert out.out == "" and "--document" in out.err
+    assert Store(url, read_only=True).query("SELECT COUNT(*) AS n FROM crossings")[0]["n"] == 1
+
+
 def test_bad_config_exits_2_naming_the_field(tmp_path: Path, capsys: pytest.CaptureFixture):
     path = tmp_path / "ingest.yaml"
     path.write_text("database: sqlite:///x\ndocument_key_file: /k\nworkers: 0\n")

@@ -99,3 +99,7 @@ async def test_service_refuses_a_malformed_number(record: Store):
         assert resp.status_code == 400
         resp = await client.post("/v1/last-entry", content=b"\xff")
         assert resp.status_code == 400
+        # letters outside ASCII pass str.isalnum(): the hash then failed with a 500
+        for number in ("Ä1234567", "S１２３４５６７", "S1234567\u0660"):
+            resp = await client.post("/v1/last-entry", json={"document_number": number})
+            assert resp.status_code == 400, number

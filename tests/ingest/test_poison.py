@@ -10,10 +10,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
 import pytest
 
 from autogate.ingest.config import IngestConfig
+from autogate.ingest.consumer import Message
 from autogate.ingest.store import Store
 from autogate.ingest.worker import Worker, account
 from tests.ingest.helpers import KEY, crossing, referral
@@ -21,12 +21,9 @@ from tests.ingest.helpers import KEY, crossing, referral
 POISON_GATE = "g66"
 
 
-def _msg(mid: int, topic_payload: tuple[str, dict[str, Any]]) -> mqtt.MQTTMessage:
+def _msg(mid: int, topic_payload: tuple[str, dict[str, Any]]) -> Message:
     topic, payload = topic_payload
-    m = mqtt.MQTTMessage(mid, topic.encode())
-    m.payload = json.dumps(payload).encode()
-    m.qos = 1
-    return m
+    return Message(mid, 1, topic, json.dumps(payload).encode(), generation=0)
 
 
 def _worker(tmp: Path, url: str) -> tuple[Worker, list[int]]:
@@ -42,7 +39,7 @@ def _worker(tmp: Path, url: str) -> tuple[Worker, list[int]]:
     )
     worker = Worker(cfg, 0)
     acked: list[int] = []
-    worker.client.ack = lambda mid, qos: acked.append(mid)  # type: ignore[method-assign]
+    worker.consumer.ack = lambda msgs: acked.extend(m.mid for m in msgs)  # type: ignore[method-assign]
     return worker, acked
 
 

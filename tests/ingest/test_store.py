@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import psycopg
 import pytest
@@ -79,6 +80,31 @@ def test_postgresql_reader_role_reads_records_but_not_rejects_and_writes_nothing
         )
     with psycopg.connect(reader_url) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
         conn.execute("SELECT * FROM rejects")
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT * FROM quarantine",
+        # any role may create a large object by default: a persistent write by a reader
+        "SELECT lo_from_bytea(0, 'kept by a reader')",
+        "SELECT lo_create(0)",
+        "SELECT lo_creat(-1)",
+        "CREATE TEMP TABLE notes (t text)",
+        "CREATE TABLE public.notes (t text)",
+    ],
+)
+def test_postgresql_reader_role_cannot_write_anywhere(pg_url: str, sql: str):
+    store = Store(pg_url)
+    store.migrate()
+    login = f"analyst_{uuid.uuid4().hex[:8]}"  # roles are cluster-wide: one per test
+    store.conn.cursor().execute(f"CREATE ROLE {login} LOGIN IN ROLE {READER_ROLE}")
+    store.conn.commit()
+    reader_url = pg_url.replace("postgresql://postgres@", f"postgresql://{login}@")
+    with psycopg.connect(reader_url) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute(sql)
+    store.write(_records(crossing()))  # the writer keeps what it needs (its COPY staging)
+    assert _count(store, "crossings") == 1
 
 
 def test_a_nul_character_is_a_reject_not_a_batch_that_never_commits(db_url: str):

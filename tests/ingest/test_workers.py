@@ -179,3 +179,76 @@ def test_two_workers_on_one_account_are_told_apart(broker: Broker, tmp_path: Pat
             said = b"".join(p.read_bytes() for p in tmp_path.glob("worker-*.log"))
     finally:
         workers.stop()
+
+
+def test_a_worker_that_cannot_commit_acknowledges_nothing(broker: Broker, tmp_path: Path):
+    """The PUBACKs follow the commit: a worker holding a batch its database will not
+    take, then dying without a word (its socket closed, no DISCONNECT), leaves every
+    message with the broker, and its successor under the same id writes them all."""
+    import sqlite3
+    import threading
+
+    from autogate.ingest.config import load_ingest_config
+    from autogate.ingest.worker import Worker
+
+    url = f"sqlite:///{tmp_path / 'record.sqlite'}"
+    config = _config(tmp_path, broker, url)
+    tried: list[int] = []
+
+    class DownStore:
+        def write(self, records: list[object]) -> None:
+            tried.append(len(records))
+            raise sqlite3.OperationalError("database is down")
+
+        def ping(self) -> None:
+            raise sqlite3.OperationalError("database is down")
+
+        def close(self) -> None:
+            pass
+
+    worker = Worker(load_ingest_config(config), 0)
+    worker.store.close()
+    worker.store = DownStore()  # type: ignore[assignment]
+    worker._reopen = lambda: None  # type: ignore[method-assign]
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    thread.start()
+    gate = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="gate-kul1-g01")
+    gate.username_pw_set("gate-kul1-g01", PASSWORDS["gate-kul1-g01"])
+    gate.max_inflight_messages_set(200)
+    gate.connect("127.0.0.1", broker.port)
+    gate.loop_start()
+    workers = Workers(config, tmp_path)
+    n = 300
+    try:
+        assert worker.subscribed.wait(30)
+        sent = set()
+        infos = []
+        for i in range(n):
+            topic, payload = crossing(f"D{i:08d}")
+            sent.add(payload["event_id"])
+            infos.append(gate.publish(topic, json.dumps(payload), qos=1))
+        for info in infos:
+            info.wait_for_publish(30)
+        deadline = time.monotonic() + 30
+        while not tried:
+            assert time.monotonic() < deadline, "the worker never tried to write"
+            time.sleep(0.05)
+        worker.consumer._sock.close()  # type: ignore[union-attr]  # dies without a word
+        stop.set()
+        thread.join(30)
+        assert worker.counters.received == 0
+        workers.start(0)  # same client id: the session and its unacknowledged messages
+        store = Store(url, read_only=True)
+        got: list[str] = []
+        while time.monotonic() < deadline + 60:
+            got = [r["event_id"] for r in store.query("SELECT event_id FROM crossings")]
+            if len(got) >= n:
+                break
+            time.sleep(0.2)
+        assert set(got) == sent, f"lost {len(sent - set(got))} of {n}"
+    finally:
+        stop.set()
+        gate.disconnect()
+        gate.loop_stop()
+        workers.stop()

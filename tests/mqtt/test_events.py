@@ -89,6 +89,17 @@ def test_crossing_carries_no_name_and_only_a_keyed_hash_of_the_document_number()
     assert (doc["nationality"], doc["access_control"], p["decision"]) == ("UTO", "PACE", "accepted")
 
 
+def test_without_a_document_key_a_crossing_carries_no_number_hash() -> None:
+    """An HMAC with an empty key is a plain digest: anyone holding the central record
+    could turn it back into the number by trying the small space of document numbers
+    (docs/ingest.md promises the opposite). A gate without the key sends the masked
+    number only."""
+    action = Publish(EventType.CROSSING_ACCEPTED, txn_id="t1", data={"mrz": MRZ})
+    doc = build(action, key=b"")["document"]
+    assert "number_hash" not in doc
+    assert doc["number_masked"] == "******2C3"
+
+
 def test_referral_carries_what_the_officer_needs() -> None:
     p = build(
         Publish(
