@@ -7,7 +7,8 @@ over its canonical form: every field but ``sig``, keys sorted, no whitespace, UT
 fields are strings only, so this simple form is byte-identical to RFC 8785 (JCS) and any
 console can produce it with its JSON library.
 
-It is refused when: not JSON or not the schema (``malformed``), no signature
+It is refused when: not one unambiguous JSON text (``gate.strictjson``: UTF-8, no
+duplicate keys) or not the schema (``malformed``), no signature
 (``unsigned``), a key the gate does not know (``unknown_key``), a signature that does not
 verify (``bad_signature``), meant for another gate or sent on another command's topic
 (``wrong_gate``, ``topic_mismatch``), signed outside ``now ± window`` or before this
@@ -42,6 +43,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from gate import strictjson
 from gate.events import EventError, format_ts, parse_ts, validate
 from gate.inputs import Command, OfficerCommand
 
@@ -191,12 +193,10 @@ def verify_command(
     and a journal record). Structure is checked before any key is used, so a message
     nobody could sign is ``malformed``, not a crash.
     """
-    if len(raw) > MAX_BYTES:
-        return Refusal(RefusalReason.MALFORMED, f"{len(raw)} bytes, more than {MAX_BYTES}")
-    try:
-        msg = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        return Refusal(RefusalReason.MALFORMED, _printable(f"not JSON: {exc}"))
+    try:  # UTF-8, unique keys, no NaN: the bytes mean what the signature covers
+        msg = strictjson.loads(raw, max_bytes=MAX_BYTES)
+    except strictjson.StrictJsonError as exc:
+        return Refusal(RefusalReason.MALFORMED, _printable(str(exc)))
     if not isinstance(msg, dict):
         return Refusal(RefusalReason.MALFORMED, "not a JSON object")
     seen = _readable(msg)
