@@ -1,7 +1,8 @@
 """Each gate's last known state, rebuilt from what the broker delivers.
 
 ``Hall.ingest(topic, raw, now)`` is the only way state changes from the broker: it parses
-the topic, decodes the JSON, validates it against the gate's packaged schemas
+the topic, decodes the JSON (``gate.strictjson``: UTF-8, no duplicate keys, at most
+``MAX_MESSAGE`` bytes), validates it against the gate's packaged schemas
 (``gate.events.validate``; sealed images by ``gate.referral_image``) and folds it into that
 gate's ``GateView``. A message that is not JSON, fails its schema, names another gate
 than its topic or arrives on the wrong leaf marks *that* gate faulty (shown on screen
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import json
 import logging
 import re
 import statistics
@@ -29,6 +29,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from gate import strictjson
 from gate.events import EventError, parse_ts, topic_leaf, validate
 from gate.reasons import TEXT, ReasonCode
 from gate.referral_image import LEAF as IMAGE_LEAF
@@ -59,6 +60,8 @@ KEEP_COMMANDS = 8
 MAX_OUTCOMES = 10_000
 MAX_LINKS = 16
 MAX_ALARMS = 32
+# a sealed referral image is under 1.4 MB; the broker caps packets at 2 MiB (max_packet_size)
+MAX_MESSAGE = 2 * 1024 * 1024
 
 
 Outcome = tuple[float, str, tuple[str, ...], float | None, str]
@@ -273,7 +276,8 @@ class Hall:
         view = self.view(gate)
         view.last_seen = now
         try:
-            msg = json.loads(raw)
+            # strict: UTF-8, unique keys (one meaning for every reader), and bounded
+            msg = strictjson.loads(raw, max_bytes=MAX_MESSAGE, allow_nan=True)
             if not isinstance(msg, dict):
                 raise EventError("not a JSON object")
             if retained and leaf != "status":
