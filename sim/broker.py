@@ -42,6 +42,10 @@ PASSWORDS = {
     **{f"ingest-{i}": "pw-ingest" for i in range(4)},
 }
 INGEST_ACCOUNTS = tuple(f"ingest-{i}" for i in range(4))
+# as config/mosquitto/mosquitto.conf (tests/mqtt/test_broker_conf.py attacks both): no
+# packet over 2 MiB (a sealed referral image is under 1.4 MB), TLS 1.2+ with AEAD suites
+MAX_PACKET = 2 * 1024 * 1024
+TLS_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
 
 
 def free_port() -> int:
@@ -222,6 +226,7 @@ class Broker:
             "autosave_interval 1\n"
             "max_inflight_messages 0\n"
             "max_queued_messages 100000\n"
+            f"max_packet_size {MAX_PACKET}\n"
             "log_dest stderr\n"
             "log_type error\n"
             "log_type warning\n"
@@ -235,6 +240,8 @@ class Broker:
             f"certfile {self.certs.server_cert}\n"
             f"keyfile {self.certs.server_key}\n"
             "require_certificate true\n"
+            "tls_version tlsv1.2\n"
+            f"ciphers {TLS_CIPHERS}\n"
             f"{self.extra_conf}"
         )
 
