@@ -159,6 +159,8 @@ class Daemon:
                 "command": refusal.command.value if refusal.command else None,
                 "command_id": refusal.command_id,
                 "officer": refusal.officer,
+                # more than one: a flood's refusals held back and reported together
+                **({"count": refusal.count} if refusal.count > 1 else {}),
             },
         )
         self._observe("on_command_refused", refusal)

@@ -77,6 +77,43 @@ class Refusal:
     command_id: str | None = None
     command: Command | None = None
     officer: str = ""
+    count: int = 1  # more than one: refusals held back in a flood, reported together
+
+
+class RefusalBudget:
+    """How many refused commands a gate answers one by one per window; the rest are held
+    and reported together when the window ends (``take_held``).
+
+    Each answer costs the daemon's loop an fsync'd journal record (about 6 ms) and two
+    outbox rows (the negative ack and the alarm). Anyone with the console's broker
+    password can publish on ``cmd/`` without the signing key, so answering a flood of
+    forged commands one by one stalled the lane. Accepted commands never count here.
+    Pure: time comes in as ``now`` (monotonic seconds).
+    """
+
+    def __init__(self, per_window: int = 20, window_s: float = 10.0) -> None:
+        self.per_window, self.window_s = per_window, window_s
+        self._start: float | None = None
+        self._used = 0
+        self._held: dict[RefusalReason, int] = {}
+
+    def answer(self, now: float, reason: RefusalReason) -> bool:
+        """Answer this refusal one by one (True), or hold it for the window's summary."""
+        if self._start is None or now - self._start >= self.window_s:
+            self._start, self._used = now, 0
+        if self._used < self.per_window:
+            self._used += 1
+            return True
+        self._held[reason] = self._held.get(reason, 0) + 1
+        return False
+
+    def remaining(self, now: float) -> float:
+        """Seconds until the current window ends (when the held refusals are reported)."""
+        return 0.0 if self._start is None else max(0.0, self._start + self.window_s - now)
+
+    def take_held(self) -> dict[RefusalReason, int]:
+        held, self._held = self._held, {}
+        return held
 
 
 def canonical(fields: Mapping[str, Any]) -> bytes:
