@@ -17,6 +17,7 @@ import ipaddress
 import json
 import logging
 import math
+import re
 import time
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -37,6 +38,7 @@ from console.auth import ALLOWED, Officers, Role, Session, Sessions, Throttle, s
 from console.mqtt import Signer
 from console.state import Hall
 from gate import strictjson
+from gate.events import EventError, validate
 from gate.inputs import Command
 from gate.referral_image import LEAF as IMAGE_LEAF
 
@@ -50,6 +52,9 @@ STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/htm
 KEEPALIVE_S = 10.0
 QUEUE_LIMIT = 2000
 STATS_S = 1.0  # the hall's counts and last hour go out at most this often
+# the ids a gate gives transactions and alarms ({boot}-{n}, {boot}-a{n}); fullmatch, as
+# the schema's "$" lets a trailing newline through
+BOUND_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 MAX_BODY = 16 * 1024  # logins and commands are small JSON (nginx: client_max_body_size 16k)
 
 SECURITY_HEADERS = {
@@ -539,14 +544,20 @@ async def command(request: Request, console: Console, session: Session) -> Respo
         except BadBody as exc:
             return exc.response()
         named = body.get(field) if isinstance(body, dict) else None
-        if not isinstance(named, str) or not 0 < len(named) <= 64:
+        if not isinstance(named, str) or not named:
             what = "referral" if field == "txn_id" else "alarm"
             return _deny(409, f"{cmd.value}: name the {what} it is for ({field})")
+        if BOUND_ID.fullmatch(named) is None:
+            return _deny(400, f"{cmd.value}: {field} is not an id the gate makes")
         if field == "txn_id":
             txn_id = named
         else:
             alarm_id = named
     signed = console.signer.sign(gate, cmd, session.officer, txn_id, alarm_id)
+    try:  # what the gate would refuse as malformed (and raise an alarm over) is not sent
+        validate(signed)
+    except EventError as exc:
+        return _deny(400, f"not a valid command: {exc}")
     console.audit.record(
         "command.sent",
         session.officer,

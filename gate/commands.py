@@ -231,7 +231,8 @@ def verify_command(
     nobody could sign is ``malformed``, not a crash.
     """
     try:  # UTF-8, unique keys, no NaN: the bytes mean what the signature covers
-        msg = strictjson.loads(raw, max_bytes=MAX_BYTES)
+        # (an unpaired surrogate is refused below, by ``canonical``, with what is readable)
+        msg = strictjson.loads(raw, max_bytes=MAX_BYTES, check_unicode=False)
     except strictjson.StrictJsonError as exc:
         return Refusal(RefusalReason.MALFORMED, _printable(str(exc)))
     if not isinstance(msg, dict):

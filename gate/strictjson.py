@@ -17,7 +17,11 @@ the check is a few lines, and a second JSON library on the gate would be a secon
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
+
+# a \uD800-\uDFFF escape: only then can a parsed string hold an unpaired surrogate
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class StrictJsonError(ValueError):
@@ -37,11 +41,19 @@ def _no_constant(name: str) -> Any:
     raise StrictJsonError(f"{name} is not JSON")
 
 
-def loads(raw: bytes | str, max_bytes: int | None = None, allow_nan: bool = False) -> Any:
+def loads(
+    raw: bytes | str,
+    max_bytes: int | None = None,
+    allow_nan: bool = False,
+    check_unicode: bool = True,
+) -> Any:
     """``raw`` parsed, or ``StrictJsonError``: not UTF-8 (a BOM, UTF-16 and UTF-32
-    included), larger than ``max_bytes``, a duplicate key at any depth, ``NaN`` or
+    included), larger than ``max_bytes``, a duplicate key at any depth, an unpaired
+    surrogate (``"\\ud800"``: valid JSON, not Unicode; RFC 7493), ``NaN`` or
     ``Infinity`` (unless ``allow_nan``: a gate's ``json.dumps`` writes a NaN timing so),
-    nested too deep, or not JSON at all."""
+    nested too deep, or not JSON at all. ``check_unicode=False`` leaves unpaired
+    surrogates to the caller (the command verifier refuses them later, keeping the
+    readable fields for its answer)."""
     if max_bytes is not None and len(raw) > max_bytes:
         raise StrictJsonError(f"{len(raw)} bytes, more than {max_bytes}")
     if isinstance(raw, bytes | bytearray | memoryview):
@@ -55,11 +67,17 @@ def loads(raw: bytes | str, max_bytes: int | None = None, allow_nan: bool = Fals
         raise StrictJsonError("starts with a byte order mark")
     try:
         if allow_nan:
-            return json.loads(text, object_pairs_hook=_unique)
-        return json.loads(text, object_pairs_hook=_unique, parse_constant=_no_constant)
+            value = json.loads(text, object_pairs_hook=_unique)
+        else:
+            value = json.loads(text, object_pairs_hook=_unique, parse_constant=_no_constant)
+        if check_unicode and _SURROGATE_ESCAPE.search(text):  # rare: then check every string once
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
     except StrictJsonError:
         raise
     except RecursionError:
         raise StrictJsonError("nested too deep") from None
+    except UnicodeEncodeError:
+        raise StrictJsonError("a string is not Unicode (an unpaired surrogate)") from None
     except ValueError as exc:
         raise StrictJsonError(f"not JSON: {str(exc)[:120]}") from None
+    return value

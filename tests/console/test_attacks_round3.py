@@ -169,3 +169,35 @@ def test_a_gate_message_over_the_limit_is_refused_unread() -> None:
     view = hall.view("g01")
     assert view.faulty is not None and "more than" in view.faulty["detail"]
     assert view.state == "UNKNOWN"
+
+
+def test_a_command_the_gate_would_refuse_as_malformed_is_not_signed(console) -> None:  # type: ignore[no-untyped-def]
+    """The referral or alarm a decision names comes from the page's body: an id that is
+    not Unicode crashed the signer (500), and one outside the command schema was signed
+    and sent, for the gate to refuse as malformed and raise an alarm over."""
+    with client(console) as c:
+        csrf = login(c, "alice")
+        for cmd, body in (
+            ("release", b'{"txn_id":"\\ud800"}'),
+            ("send_back", b'{"txn_id":"b1-\\udfff"}'),
+            ("reset_alarm", b'{"alarm_id":"b1-a000001<script>"}'),
+            ("reset_alarm", b'{"alarm_id":"b1-a000001\\n"}'),
+        ):
+            r = c.post(f"/api/gates/g01/cmd/{cmd}", content=body, headers={"X-CSRF-Token": csrf})
+            assert r.status_code == 400, (cmd, body, r.status_code, r.text)
+        r = c.post(
+            "/api/gates/g01/cmd/reset_alarm",
+            json={"alarm_id": "b1-a000001"},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert r.status_code == 202, r.text  # the control
+    assert [m["alarm_id"] for m in console.publisher.sent] == ["b1-a000001"]
+
+
+def test_strict_json_refuses_unpaired_surrogates() -> None:
+    from gate import strictjson
+
+    for raw in (b'{"a":"\\ud800"}', b'["x",["\\udc00"]]', b'{"\\ud800":1}'):
+        with pytest.raises(strictjson.StrictJsonError):
+            strictjson.loads(raw)
+    assert strictjson.loads(b'"\\ud83d\\ude00"') == "\U0001f600"  # a pair is one character
