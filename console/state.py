@@ -11,7 +11,8 @@ carries a valid message. Pure apart from logging: time comes in as ``now``.
 
 Traveller images live here, in memory, only while their referral is open: they are
 overwritten in place (``ReferralImages.wipe``) when the referral is resolved, replaced,
-or the gate is seen back in IDLE. A retained image is refused unopened: a gate must
+its transaction reported ended (a crossing outcome: a restart reports it aborted), or the
+gate is seen back in IDLE. A retained image is refused unopened: a gate must
 never leave a face on the broker; no retained message but the status is accepted.
 """
 
@@ -339,6 +340,10 @@ class Hall:
             if kind == "crossing.accepted":
                 self._crossed(view, msg, now)
             view.outcome(msg, msg["decision"], now)
+            if view.referral is not None and view.referral["txn_id"] == msg["txn_id"]:
+                # the referral's transaction ended (a restart reports it aborted, and a
+                # gate out of service never passes IDLE): its photos go now
+                self._close_referral(view)
         elif kind == "referral.opened":
             view.referral = {
                 "txn_id": msg["txn_id"],

@@ -201,3 +201,32 @@ def test_strict_json_refuses_unpaired_surrogates() -> None:
         with pytest.raises(strictjson.StrictJsonError):
             strictjson.loads(raw)
     assert strictjson.loads(b'"\\ud83d\\ude00"') == "\U0001f600"  # a pair is one character
+
+
+def test_a_referral_the_gate_reports_aborted_shows_no_photos_any_more(console) -> None:  # type: ignore[no-untyped-def]
+    """A gate that crashes during a referral reports the interrupted transaction as
+    aborted when it starts again; with a device fault it then stays OUT_OF_SERVICE, and
+    the console kept the referral open and served the traveller's photos for as long as
+    the gate was not back in IDLE (hours, for a broken reader)."""
+    from gate.reasons import ReasonCode
+    from tests.console.test_http import _open_referral
+
+    _open_referral(console)
+    url = "/api/gates/g01/referral/b1-000001/portrait"
+    with client(console) as c:
+        login(c, "alice")
+        assert c.get(url).status_code == 200  # the control: open, shown
+        for t, raw in (
+            message(
+                "g01",
+                EventType.CROSSING_ABORTED,
+                "b1-000001",
+                (ReasonCode.GATE_RESTART,),
+                stage="unknown",
+            ),
+            _status("g01", "OUT_OF_SERVICE"),
+        ):
+            console.on_message(t, raw)
+        assert c.get(url).status_code == 404
+        gate = c.get("/api/hall").json()["gates"][0]
+        assert gate["gate"] == "g01" and gate["referral"] is None
