@@ -150,16 +150,17 @@ class MqttBus:
         self._nonces = NonceStore(self.cfg.clock_skew_s, not_before=self._clock())
         aside: Path | None = None
         try:
-            self._outbox, aside = await self._loop.run_in_executor(
+            outbox, aside = await self._loop.run_in_executor(
                 self._io,
                 lambda: open_outbox(
                     self.outbox_path, self.cfg.outbox_max_rows, self.cfg.outbox_sync
                 ),
             )
+            self._outbox = outbox
             # a status left from before a restart (often the OFFLINE of close()) is
             # stale: the status published on connect, then the daemon's, supersede it
             stale = await self._loop.run_in_executor(
-                self._io, self._outbox.discard_retained, self._prefix + "status"
+                self._io, outbox.discard_retained, self._prefix + "status"
             )
         except Exception as exc:  # sqlite errors, permissions
             raise DeviceError("bus", f"cannot open outbox {self.outbox_path}: {exc}") from exc
