@@ -123,6 +123,16 @@ class Console:
                 accepted=ack["accepted"],
                 detail=ack["detail"],
             )
+        for g, cmd, detail in self.hall.take_forged():
+            self.alert(
+                "command.forged_copy",
+                f"gate {g} answered command {cmd['command_id']} ({cmd['command']}) twice: "
+                f"someone else sent a copy with its id ({detail[:120]}); the console's "
+                "broker account is in other hands?",
+                cmd["officer"],
+                gate=g,
+                command_id=cmd["command_id"],
+            )
         if gate is not None:
             self.push_gate(gate)
 

@@ -245,6 +245,8 @@ class Hall:
         self.rejected = 0  # malformed or schema-invalid messages seen
         self.images_dropped = 0  # photos of transactions already ended: wiped on arrival
         self.new_acks: list[tuple[str, dict[str, Any]]] = []  # for the audit journal
+        # (gate, command, detail): a command id answered twice (a copy the console did not send)
+        self.new_forged: list[tuple[str, dict[str, Any], str]] = []
 
     def view(self, gate: str) -> GateView:
         if gate not in self.gates:
@@ -466,17 +468,31 @@ class Hall:
         view.images = view.early_images = None
 
     def _ack(self, view: GateView, msg: dict[str, Any]) -> None:
+        """The gate's answer to a command the console sent. A second answer for one id
+        means a second message carried that id (a redelivered ack is dropped by its
+        event id, a redelivered command is never answered twice): a copy someone else
+        sent. The answer shown is the weightiest (``_weight``), every answer is
+        journalled, and the second is reported (``take_forged``)."""
         for cmd in view.commands:
             if cmd["command_id"] == msg["command_id"]:
-                cmd["ack"] = {
+                ack = {
                     "accepted": msg["accepted"],
                     "detail": msg.get("detail", ""),
                     "ts": msg["ts"],
                 }
-                self.new_acks.append((view.gate, dict(cmd)))
+                old = cmd["ack"]
+                if old is None or _weight(ack) >= _weight(old):
+                    cmd["ack"] = ack
+                self.new_acks.append((view.gate, {**cmd, "ack": ack}))
+                if old is not None:
+                    self.new_forged.append((view.gate, dict(cmd), ack["detail"] or old["detail"]))
                 return
 
     # --- from the console ------------------------------------------------------------
+
+    def take_forged(self) -> list[tuple[str, dict[str, Any], str]]:
+        forged, self.new_forged = self.new_forged, []
+        return forged
 
     def take_acks(self) -> list[tuple[str, dict[str, Any]]]:
         acks, self.new_acks = self.new_acks, []
@@ -499,6 +515,20 @@ class Hall:
         if view is None or view.referral is None or view.referral["txn_id"] != txn_id:
             return None
         return view.images
+
+
+# refusals the gate gives before (or instead of) checking the console's signature: the
+# message's command_id is whatever its sender wrote (gate.commands.verify_command)
+UNVERIFIED_REFUSALS = frozenset({"malformed", "unsigned", "unknown_key", "bad_signature"})
+
+
+def _weight(ack: dict[str, Any]) -> int:
+    """Which of two answers for one command id stands: the gate carried it out (2) over a
+    refusal of a verified command (1) over a refusal of a message nobody verified (0),
+    which may be a forged copy carrying the genuine command's id."""
+    if ack["accepted"]:
+        return 2
+    return 0 if str(ack["detail"]).split(":", 1)[0] in UNVERIFIED_REFUSALS else 1
 
 
 def _wipe(images: ReferralImages | None) -> None:

@@ -20,6 +20,7 @@ from starlette.testclient import TestClient
 from console.app import MAX_BODY, create_app
 from console.state import MAX_MESSAGE, Hall
 from gate.actions import EventType
+from gate.journal import iter_records
 from tests.console.helpers import IMAGE_KEY, PASSWORDS, SITE, make_console, message
 
 
@@ -230,3 +231,48 @@ def test_a_referral_the_gate_reports_aborted_shows_no_photos_any_more(console) -
         assert c.get(url).status_code == 404
         gate = c.get("/api/hall").json()["gates"][0]
         assert gate["gate"] == "g01" and gate["referral"] is None
+
+
+def _ack(gate: str, command_id: str, accepted: bool, detail: str) -> tuple[str, bytes]:
+    return message(
+        gate,
+        EventType.COMMAND_ACK,
+        None,
+        (),
+        command_id=command_id,
+        command="release",
+        accepted=accepted,
+        detail=detail,
+        officer="alice",
+    )
+
+
+@pytest.mark.parametrize("forged_first", [True, False])
+def test_a_forged_copys_refusal_does_not_overturn_the_gates_answer(
+    console,  # type: ignore[no-untyped-def]
+    forged_first: bool,
+) -> None:
+    """The console's broker account reads the command topics: whoever holds its password
+    sees a command's id and sends a copy with a bad signature. The gate refuses the copy
+    and its negative ack carries the genuine id; the console showed the officer's release
+    as refused (and journalled that) although the gate had carried it out."""
+    from tests.console.test_http import _open_referral
+
+    _open_referral(console)
+    with client(console) as c:
+        csrf = login(c, "alice")
+        r = c.post(
+            "/api/gates/g01/cmd/release",
+            json={"txn_id": "b1-000001"},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert r.status_code == 202
+        cid = r.json()["command_id"]
+        genuine = _ack("g01", cid, True, "released")
+        forged = _ack("g01", cid, False, "bad_signature: signature does not verify")
+        for t, raw in (forged, genuine) if forged_first else (genuine, forged):
+            console.on_message(t, raw)
+        shown = c.get("/api/hall").json()["gates"][0]["commands"][0]
+    assert shown["command_id"] == cid and shown["ack"]["accepted"] is True
+    alerts = [r for r in iter_records(console.audit.path) if r["kind"] == "command.forged_copy"]
+    assert len(alerts) == 1 and cid in alerts[0]["data"]["text"]
