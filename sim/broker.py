@@ -57,8 +57,9 @@ def free_port() -> int:
 def acl_text(site: str, gates: tuple[str, ...], *, bridge_state: str | None = None) -> str:
     """Gate role: publish only its own status/events/acks, read only its own commands.
 
-    Console role: publish commands to any gate, read everything, and delete a retained
-    referral image (an empty retained publish: nothing may rest there). Monitor: read only.
+    Console role: publish commands to any gate, read status, events and acks (never the
+    command topics: their ids are for the gate), and delete a retained referral image (an
+    empty retained publish: nothing may rest there). Monitor: read only.
     """
     blocks = []
     for g in gates:
@@ -73,7 +74,9 @@ def acl_text(site: str, gates: tuple[str, ...], *, bridge_state: str | None = No
         )
     blocks.append(
         "user console\ntopic write autogate/v1/+/+/cmd/#\n"
-        "topic write autogate/v1/+/+/event/referral-image\ntopic read autogate/v1/#\n"
+        "topic write autogate/v1/+/+/event/referral-image\n"
+        "topic read autogate/v1/+/+/status\ntopic read autogate/v1/+/+/event/#\n"
+        "topic read autogate/v1/+/+/cmd-ack\n"
     )
     # the monitor may also read a bridge's state notices (sim/bridge.py), if there is one
     sys_read = f"topic read $SYS/broker/connection/{bridge_state}/state\n" if bridge_state else ""

@@ -255,3 +255,33 @@ def test_a_last_will_cannot_speak_for_another_gate(running: Running) -> None:
         assert f"{G02}/status" not in [t for t, _ in mon.got]
     finally:
         mon.close()
+
+
+def test_the_consoles_account_cannot_read_the_command_topics(running: Running) -> None:
+    """The console publishes commands and never needs to read them back. Reading them
+    let its password show every command's id, which a forged copy then carried (the
+    gate's refusal of the copy named the genuine id: tests/console/test_attacks_round3)."""
+    got: list[str] = []
+    ready = threading.Event()
+    console = _client(running, "console", "console")
+    console.on_message = lambda _c, _u, m: got.append(m.topic)
+    console.on_subscribe = lambda *_: ready.set()
+    console.on_connect = lambda c, *_: c.subscribe("autogate/v1/#", qos=1)
+    console.connect("127.0.0.1", running.tls_port)
+    console.loop_start()
+    try:
+        assert ready.wait(5)
+        console.publish(f"{G01}/cmd/release", b'{"probe":1}', qos=1).wait_for_publish(5)
+        gate = _client(running, "gate-kul1-g01", "gate-kul1-g01")
+        _connected(gate, running)
+        gate.publish(f"{G01}/status", b'{"control":1}', qos=1).wait_for_publish(5)
+        gate.loop_stop()
+        gate.disconnect()
+        deadline = time.monotonic() + 5
+        while f"{G01}/status" not in got and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert f"{G01}/status" in got, "the control did not arrive"
+        assert f"{G01}/cmd/release" not in got
+    finally:
+        console.loop_stop()
+        console.disconnect()
