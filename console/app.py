@@ -20,6 +20,7 @@ import math
 import re
 import time
 import traceback
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -55,6 +56,11 @@ STATS_S = 1.0  # the hall's counts and last hour go out at most this often
 # the ids a gate gives transactions and alarms ({boot}-{n}, {boot}-a{n}); fullmatch, as
 # the schema's "$" lets a trailing newline through
 BOUND_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+# signed commands per officer and window: each costs the gate a nonce (a full store
+# refuses every command), an fsync'd journal record and an ack; an officer clicks a few
+# times a minute, a script posts hundreds a second
+COMMANDS_PER_WINDOW = 20
+COMMAND_WINDOW_S = 10.0
 MAX_BODY = 16 * 1024  # logins and commands are small JSON (nginx: client_max_body_size 16k)
 
 SECURITY_HEADERS = {
@@ -99,6 +105,8 @@ class Console:
         self.cookies = URLSafeTimedSerializer(self.secret, salt="autogate-console-session")
         self.login_tokens = URLSafeTimedSerializer(self.secret, salt="autogate-console-login")
         self.streams: dict[asyncio.Queue[str], Session] = {}
+        self.sent_by: dict[str, deque[float]] = {}  # officer -> when commands were signed
+        self.throttled_at: dict[str, float] = {}  # officer -> last journalled refusal
         self._stats_due: asyncio.TimerHandle | None = None
 
     # --- broker side (called on the event loop) ----------------------------------------
@@ -528,6 +536,11 @@ async def command(request: Request, console: Console, session: Session) -> Respo
             role=session.role.value,
         )
         return _deny(403, f"{cmd.value} needs the supervisor role")
+    wait = _command_wait(console, session.officer)
+    if wait is not None:
+        resp = _deny(429, f"more than {COMMANDS_PER_WINDOW} commands in {COMMAND_WINDOW_S:g} s")
+        resp.headers["Retry-After"] = str(math.ceil(wait))
+        return resp
     view = console.hall.view(gate)
     offered = view.offered()
     if offered is not None and cmd.value not in offered:
@@ -588,6 +601,26 @@ async def command(request: Request, console: Console, session: Session) -> Respo
     console.hall.command_sent(gate, signed)
     console.push_gate(gate)
     return JSONResponse({"command_id": signed["command_id"]}, status_code=202)
+
+
+def _command_wait(console: Console, officer: str) -> float | None:
+    """None if ``officer`` may have one more command signed now (and count it), else the
+    seconds to wait; the first refusal of a window is journalled (not each: a script
+    would turn the journal's fsyncs against the console)."""
+    now = console.clock()
+    sent = console.sent_by.setdefault(officer, deque())
+    while sent and sent[0] <= now - COMMAND_WINDOW_S:
+        sent.popleft()
+    if len(sent) < COMMANDS_PER_WINDOW:
+        sent.append(now)
+        return None
+    wait = sent[0] + COMMAND_WINDOW_S - now
+    if console.throttled_at.get(officer, -math.inf) <= now - COMMAND_WINDOW_S:
+        console.throttled_at[officer] = now
+        console.audit.record(
+            "command.throttled", officer, limit=COMMANDS_PER_WINDOW, window_s=COMMAND_WINDOW_S
+        )
+    return wait
 
 
 class SecurityHeaders:

@@ -276,3 +276,23 @@ def test_a_forged_copys_refusal_does_not_overturn_the_gates_answer(
     assert shown["command_id"] == cid and shown["ack"]["accepted"] is True
     alerts = [r for r in iter_records(console.audit.path) if r["kind"] == "command.forged_copy"]
     assert len(alerts) == 1 and cid in alerts[0]["data"]["text"]
+
+
+def test_an_officer_cannot_flood_a_gate_with_signed_commands(console) -> None:  # type: ignore[no-untyped-def]
+    """Every command the console signs costs the gate a nonce (10,000 per window: a full
+    store refuses every command as replayed), an fsync'd journal record and an ack. A
+    session scripting the endpoint (a stolen session, a rogue tab) signed as fast as it
+    could post; an officer clicks a few times a minute. Past the limit: 429."""
+    from console.app import COMMANDS_PER_WINDOW
+
+    with client(console) as c:
+        csrf = login(c, "sam")
+        codes = [
+            c.post("/api/gates/g01/cmd/out_of_service", headers={"X-CSRF-Token": csrf}).status_code
+            for _ in range(COMMANDS_PER_WINDOW + 20)
+        ]
+    assert codes[:COMMANDS_PER_WINDOW] == [202] * COMMANDS_PER_WINDOW
+    assert set(codes[COMMANDS_PER_WINDOW:]) == {429}
+    assert len(console.publisher.sent) == COMMANDS_PER_WINDOW
+    throttled = [r for r in iter_records(console.audit.path) if r["kind"] == "command.throttled"]
+    assert len(throttled) == 1 and throttled[0]["data"]["officer"] == "sam"  # once per window
