@@ -160,6 +160,8 @@ class Daemon:
                 "command": refusal.command.value if refusal.command else None,
                 "command_id": refusal.command_id,
                 "officer": refusal.officer,
+                # more than one: a flood's refusals held back and reported together
+                **({"count": refusal.count} if refusal.count > 1 else {}),
             },
         )
         self._observe("on_command_refused", refusal)
@@ -328,12 +330,10 @@ class Daemon:
         if portrait and portrait[:3] != b"\xff\xd8\xff":
             # DG2 is often JPEG 2000, which browsers do not show: the console gets a JPEG
             img = cv2.imdecode(np.frombuffer(portrait, np.uint8), cv2.IMREAD_COLOR)
-            ok, buf = (
-                cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])
-                if img is not None
-                else (False, None)
-            )
-            portrait = buf.tobytes() if ok else None
+            portrait = None
+            if img is not None:
+                ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])
+                portrait = buf.tobytes() if ok else None
         if not portrait and frame is None:
             return  # nothing the console could show
         face = act.data.get("face") or {}

@@ -209,7 +209,7 @@ class Metrics:
         self.published.labels(leaf, "ok" if ok else "failed").inc()
 
     def on_command_refused(self, refusal: Any) -> None:
-        self.commands_refused.labels(str(refusal.reason)).inc()
+        self.commands_refused.labels(str(refusal.reason)).inc(getattr(refusal, "count", 1))
 
     def on_watchdog(self, healthy: bool) -> None:
         self.watchdog_ok.set(1 if healthy else 0)

@@ -2,7 +2,9 @@
 
 Nothing answers without a session except the login page, its script and style sheet,
 and the two login endpoints. Every POST needs the session's CSRF token in
-``X-CSRF-Token`` (and, when the browser sends one, an ``Origin`` of this host). Live
+``X-CSRF-Token`` (and, when the browser sends one, an ``Origin`` of this host). A body
+is read only up to ``MAX_BODY`` and only as strict JSON (``gate.strictjson``); a crash
+answers a bare JSON 500 with the security headers, never a page of Starlette's. Live
 updates go out as server-sent events: a full snapshot on connect, then one message per
 changed gate; ``EventSource`` reconnects by itself and the page shows a banner meanwhile.
 """
@@ -15,7 +17,10 @@ import ipaddress
 import json
 import logging
 import math
+import re
 import time
+import traceback
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -33,6 +38,8 @@ from console.audit import Audit
 from console.auth import ALLOWED, Officers, Role, Session, Sessions, Throttle, same_token
 from console.mqtt import Signer
 from console.state import Hall
+from gate import strictjson
+from gate.events import EventError, validate
 from gate.inputs import Command
 from gate.referral_image import LEAF as IMAGE_LEAF
 
@@ -46,6 +53,15 @@ STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/htm
 KEEPALIVE_S = 10.0
 QUEUE_LIMIT = 2000
 STATS_S = 1.0  # the hall's counts and last hour go out at most this often
+# the ids a gate gives transactions and alarms ({boot}-{n}, {boot}-a{n}); fullmatch, as
+# the schema's "$" lets a trailing newline through
+BOUND_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+# signed commands per officer and window: each costs the gate a nonce (a full store
+# refuses every command), an fsync'd journal record and an ack; an officer clicks a few
+# times a minute, a script posts hundreds a second
+COMMANDS_PER_WINDOW = 20
+COMMAND_WINDOW_S = 10.0
+MAX_BODY = 16 * 1024  # logins and commands are small JSON (nginx: client_max_body_size 16k)
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -89,6 +105,8 @@ class Console:
         self.cookies = URLSafeTimedSerializer(self.secret, salt="autogate-console-session")
         self.login_tokens = URLSafeTimedSerializer(self.secret, salt="autogate-console-login")
         self.streams: dict[asyncio.Queue[str], Session] = {}
+        self.sent_by: dict[str, deque[float]] = {}  # officer -> when commands were signed
+        self.throttled_at: dict[str, float] = {}  # officer -> last journalled refusal
         self._stats_due: asyncio.TimerHandle | None = None
 
     # --- broker side (called on the event loop) ----------------------------------------
@@ -112,6 +130,16 @@ class Console:
                 command_id=cmd["command_id"],
                 accepted=ack["accepted"],
                 detail=ack["detail"],
+            )
+        for g, cmd, detail in self.hall.take_forged():
+            self.alert(
+                "command.forged_copy",
+                f"gate {g} answered command {cmd['command_id']} ({cmd['command']}) twice: "
+                f"someone else sent a copy with its id ({detail[:120]}); the console's "
+                "broker account is in other hands?",
+                cmd["officer"],
+                gate=g,
+                command_id=cmd["command_id"],
             )
         if gate is not None:
             self.push_gate(gate)
@@ -223,6 +251,40 @@ def _deny(status: int, why: str) -> JSONResponse:
     return JSONResponse({"error": why}, status_code=status)
 
 
+class BadBody(Exception):
+    """A request body the console will not read: too large (413) or not strict JSON (400)."""
+
+    def __init__(self, status: int, why: str) -> None:
+        super().__init__(why)
+        self.status, self.why = status, why
+
+    def response(self) -> JSONResponse:
+        return _deny(self.status, self.why)
+
+
+async def read_json(request: Request) -> Any:
+    """The body as strict JSON (None when empty), read at most ``MAX_BODY`` bytes far:
+    a declared length over it is refused unread, a chunked body as soon as it passes it.
+    Starlette's ``request.json()`` read any size into memory, and a nested body raised
+    RecursionError (a 500) where it should be a 400."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+        raise BadBody(413, f"body over {MAX_BODY} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise BadBody(413, f"body over {MAX_BODY} bytes")
+        chunks.append(chunk)
+    if not size:
+        return None
+    try:
+        return strictjson.loads(b"".join(chunks))
+    except strictjson.StrictJsonError as exc:
+        raise BadBody(400, f"body is not JSON: {exc}") from None
+
+
 def guarded(handler: Handler, *, page: bool = False, write: bool = False) -> Any:
     """Wrap an endpoint: a live session always, CSRF token and origin for writes."""
 
@@ -266,8 +328,8 @@ async def public_static(request: Request) -> Response:
     console: Console = request.app.state.console
     if console.session_of(request) is None:
         return _deny(401, "login required")
-    if "/" in name or name.startswith("."):
-        return _deny(404, "not found")
+    if "/" in name or name.startswith(".") or name[name.rfind(".") :] not in STATIC_TYPES:
+        return _deny(404, "not found")  # the page's files only, not the package's .py
     return _static(name)
 
 
@@ -302,9 +364,11 @@ async def login(request: Request) -> Response:
     if not same_token(request.headers.get("x-csrf-token"), expected):
         return _deny(403, "missing or wrong CSRF token")
     try:
-        body = await request.json()
+        body = await read_json(request)
         name, password = str(body["name"]), str(body["password"])
-    except (ValueError, KeyError, TypeError):
+    except BadBody as exc:
+        return exc.response()
+    except (KeyError, TypeError):
         return _deny(400, "expected JSON {name, password}")
     name = name.strip().lower()[:64]
     client = client_address(request, console.trusted_proxies)
@@ -330,6 +394,9 @@ async def login(request: Request) -> Response:
         _guessing(console, name, client)
         return _deny(401, "wrong name or password")
     console.throttle.succeeded(name, client)
+    previous = _cookie_sid(console, request)
+    if previous is not None:  # a new login replaces the browser's session, not beside it
+        console.sessions.end(previous)
     session = console.sessions.start(officer)
     console.audit.record("login", officer.name, role=officer.role.value, client=client)
     resp = JSONResponse({"officer": officer.name, "role": officer.role.value, "csrf": session.csrf})
@@ -343,6 +410,14 @@ async def login(request: Request) -> Response:
     )
     resp.delete_cookie(LOGIN_COOKIE)
     return resp
+
+
+def _cookie_sid(console: Console, request: Request) -> str | None:
+    """The session id the request's cookie names, if the cookie is ours (live or not)."""
+    try:
+        return str(console.cookies.loads(request.cookies.get(SESSION_COOKIE, "")))
+    except BadSignature:
+        return None
 
 
 def _guessing(console: Console, name: str, client: str) -> None:
@@ -461,6 +536,11 @@ async def command(request: Request, console: Console, session: Session) -> Respo
             role=session.role.value,
         )
         return _deny(403, f"{cmd.value} needs the supervisor role")
+    wait = _command_wait(console, session.officer)
+    if wait is not None:
+        resp = _deny(429, f"more than {COMMANDS_PER_WINDOW} commands in {COMMAND_WINDOW_S:g} s")
+        resp.headers["Retry-After"] = str(math.ceil(wait))
+        return resp
     view = console.hall.view(gate)
     offered = view.offered()
     if offered is not None and cmd.value not in offered:
@@ -483,18 +563,24 @@ async def command(request: Request, console: Console, session: Session) -> Respo
     field = bound.get(cmd)
     if field is not None:
         try:
-            body = await request.json() if await request.body() else {}
-        except ValueError:
-            return _deny(400, f"expected JSON {{{field}}}")
+            body = await read_json(request)
+        except BadBody as exc:
+            return exc.response()
         named = body.get(field) if isinstance(body, dict) else None
-        if not isinstance(named, str) or not 0 < len(named) <= 64:
+        if not isinstance(named, str) or not named:
             what = "referral" if field == "txn_id" else "alarm"
             return _deny(409, f"{cmd.value}: name the {what} it is for ({field})")
+        if BOUND_ID.fullmatch(named) is None:
+            return _deny(400, f"{cmd.value}: {field} is not an id the gate makes")
         if field == "txn_id":
             txn_id = named
         else:
             alarm_id = named
     signed = console.signer.sign(gate, cmd, session.officer, txn_id, alarm_id)
+    try:  # what the gate would refuse as malformed (and raise an alarm over) is not sent
+        validate(signed)
+    except EventError as exc:
+        return _deny(400, f"not a valid command: {exc}")
     console.audit.record(
         "command.sent",
         session.officer,
@@ -517,6 +603,26 @@ async def command(request: Request, console: Console, session: Session) -> Respo
     return JSONResponse({"command_id": signed["command_id"]}, status_code=202)
 
 
+def _command_wait(console: Console, officer: str) -> float | None:
+    """None if ``officer`` may have one more command signed now (and count it), else the
+    seconds to wait; the first refusal of a window is journalled (not each: a script
+    would turn the journal's fsyncs against the console)."""
+    now = console.clock()
+    sent = console.sent_by.setdefault(officer, deque())
+    while sent and sent[0] <= now - COMMAND_WINDOW_S:
+        sent.popleft()
+    if len(sent) < COMMANDS_PER_WINDOW:
+        sent.append(now)
+        return None
+    wait = sent[0] + COMMAND_WINDOW_S - now
+    if console.throttled_at.get(officer, -math.inf) <= now - COMMAND_WINDOW_S:
+        console.throttled_at[officer] = now
+        console.audit.record(
+            "command.throttled", officer, limit=COMMANDS_PER_WINDOW, window_s=COMMAND_WINDOW_S
+        )
+    return wait
+
+
 class SecurityHeaders:
     """Pure ASGI (no buffering, so the event stream flows): adds the headers above."""
 
@@ -527,9 +633,12 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = False
 
         async def send_with_headers(message: Any) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers = list(message.get("headers", []))
                 present = {k.lower() for k, _ in headers}
                 for k, v in SECURITY_HEADERS.items():
@@ -538,7 +647,23 @@ class SecurityHeaders:
                 message = {**message, "headers": headers}
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception as exc:
+            # Starlette's own 500 page is made outside this middleware (no CSP, no
+            # no-store): answer here. The message is withheld from the log line too: an
+            # exception may quote a traveller's record.
+            frames = "".join(traceback.format_tb(exc.__traceback__))
+            log.error(
+                "%s on %s %s (message withheld)\n%s",
+                type(exc).__name__,
+                scope.get("method"),
+                scope.get("path"),
+                frames,
+            )
+            if started:
+                raise
+            await _deny(500, "internal error")(scope, receive, send_with_headers)
 
 
 # the endpoints behind a session, listed once so tests can walk all of them

@@ -1,7 +1,8 @@
 """Each gate's last known state, rebuilt from what the broker delivers.
 
 ``Hall.ingest(topic, raw, now)`` is the only way state changes from the broker: it parses
-the topic, decodes the JSON, validates it against the gate's packaged schemas
+the topic, decodes the JSON (``gate.strictjson``: UTF-8, no duplicate keys, at most
+``MAX_MESSAGE`` bytes), validates it against the gate's packaged schemas
 (``gate.events.validate``; sealed images by ``gate.referral_image``) and folds it into that
 gate's ``GateView``. A message that is not JSON, fails its schema, names another gate
 than its topic or arrives on the wrong leaf marks *that* gate faulty (shown on screen
@@ -10,7 +11,8 @@ carries a valid message. Pure apart from logging: time comes in as ``now``.
 
 Traveller images live here, in memory, only while their referral is open: they are
 overwritten in place (``ReferralImages.wipe``) when the referral is resolved, replaced,
-or the gate is seen back in IDLE. A retained image is refused unopened: a gate must
+its transaction reported ended (a crossing outcome: a restart reports it aborted), or the
+gate is seen back in IDLE. A retained image is refused unopened: a gate must
 never leave a face on the broker; no retained message but the status is accepted.
 """
 
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import json
 import logging
 import re
 import statistics
@@ -29,6 +30,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from gate import strictjson
 from gate.events import EventError, parse_ts, topic_leaf, validate
 from gate.reasons import TEXT, ReasonCode
 from gate.referral_image import LEAF as IMAGE_LEAF
@@ -59,6 +61,8 @@ KEEP_COMMANDS = 8
 MAX_OUTCOMES = 10_000
 MAX_LINKS = 16
 MAX_ALARMS = 32
+# a sealed referral image is under 1.4 MB; the broker caps packets at 2 MiB (max_packet_size)
+MAX_MESSAGE = 2 * 1024 * 1024
 
 
 Outcome = tuple[float, str, tuple[str, ...], float | None, str]
@@ -241,6 +245,8 @@ class Hall:
         self.rejected = 0  # malformed or schema-invalid messages seen
         self.images_dropped = 0  # photos of transactions already ended: wiped on arrival
         self.new_acks: list[tuple[str, dict[str, Any]]] = []  # for the audit journal
+        # (gate, command, detail): a command id answered twice (a copy the console did not send)
+        self.new_forged: list[tuple[str, dict[str, Any], str]] = []
 
     def view(self, gate: str) -> GateView:
         if gate not in self.gates:
@@ -273,7 +279,8 @@ class Hall:
         view = self.view(gate)
         view.last_seen = now
         try:
-            msg = json.loads(raw)
+            # strict: UTF-8, unique keys (one meaning for every reader), and bounded
+            msg = strictjson.loads(raw, max_bytes=MAX_MESSAGE, allow_nan=True)
             if not isinstance(msg, dict):
                 raise EventError("not a JSON object")
             if retained and leaf != "status":
@@ -335,6 +342,10 @@ class Hall:
             if kind == "crossing.accepted":
                 self._crossed(view, msg, now)
             view.outcome(msg, msg["decision"], now)
+            if view.referral is not None and view.referral["txn_id"] == msg["txn_id"]:
+                # the referral's transaction ended (a restart reports it aborted, and a
+                # gate out of service never passes IDLE): its photos go now
+                self._close_referral(view)
         elif kind == "referral.opened":
             view.referral = {
                 "txn_id": msg["txn_id"],
@@ -457,17 +468,31 @@ class Hall:
         view.images = view.early_images = None
 
     def _ack(self, view: GateView, msg: dict[str, Any]) -> None:
+        """The gate's answer to a command the console sent. A second answer for one id
+        means a second message carried that id (a redelivered ack is dropped by its
+        event id, a redelivered command is never answered twice): a copy someone else
+        sent. The answer shown is the weightiest (``_weight``), every answer is
+        journalled, and the second is reported (``take_forged``)."""
         for cmd in view.commands:
             if cmd["command_id"] == msg["command_id"]:
-                cmd["ack"] = {
+                ack = {
                     "accepted": msg["accepted"],
                     "detail": msg.get("detail", ""),
                     "ts": msg["ts"],
                 }
-                self.new_acks.append((view.gate, dict(cmd)))
+                old = cmd["ack"]
+                if old is None or _weight(ack) >= _weight(old):
+                    cmd["ack"] = ack
+                self.new_acks.append((view.gate, {**cmd, "ack": ack}))
+                if old is not None:
+                    self.new_forged.append((view.gate, dict(cmd), ack["detail"] or old["detail"]))
                 return
 
     # --- from the console ------------------------------------------------------------
+
+    def take_forged(self) -> list[tuple[str, dict[str, Any], str]]:
+        forged, self.new_forged = self.new_forged, []
+        return forged
 
     def take_acks(self) -> list[tuple[str, dict[str, Any]]]:
         acks, self.new_acks = self.new_acks, []
@@ -490,6 +515,20 @@ class Hall:
         if view is None or view.referral is None or view.referral["txn_id"] != txn_id:
             return None
         return view.images
+
+
+# refusals the gate gives before (or instead of) checking the console's signature: the
+# message's command_id is whatever its sender wrote (gate.commands.verify_command)
+UNVERIFIED_REFUSALS = frozenset({"malformed", "unsigned", "unknown_key", "bad_signature"})
+
+
+def _weight(ack: dict[str, Any]) -> int:
+    """Which of two answers for one command id stands: the gate carried it out (2) over a
+    refusal of a verified command (1) over a refusal of a message nobody verified (0),
+    which may be a forged copy carrying the genuine command's id."""
+    if ack["accepted"]:
+        return 2
+    return 0 if str(ack["detail"]).split(":", 1)[0] in UNVERIFIED_REFUSALS else 1
 
 
 def _wipe(images: ReferralImages | None) -> None:

@@ -54,7 +54,14 @@ from drivers.errors import DeviceError
 from drivers.interfaces import Emit
 from gate import events
 from gate.actions import EventType, Publish
-from gate.commands import NonceStore, Refusal, RefusalReason, load_public_key, verify_command
+from gate.commands import (
+    NonceStore,
+    Refusal,
+    RefusalBudget,
+    RefusalReason,
+    load_public_key,
+    verify_command,
+)
 from gate.config import GateConfig, MqttBusConfig
 from gate.events import EventError
 from gate.inputs import DeviceFault, LinkRestored, OfficerCommand
@@ -95,6 +102,9 @@ class MqttBus:
         self.document_key = document_key
         self.heartbeat_s = cfg.heartbeat_s
         self.on_refused: Callable[[Refusal], None] | None = None  # e.g. the daemon's journal
+        # refusals answered one by one per window; a flood's rest is reported together
+        self.refusals = RefusalBudget()
+        self._flood_report: asyncio.TimerHandle | None = None
         self.stats = {
             "published": 0,
             "acked": 0,
@@ -140,16 +150,17 @@ class MqttBus:
         self._nonces = NonceStore(self.cfg.clock_skew_s, not_before=self._clock())
         aside: Path | None = None
         try:
-            self._outbox, aside = await self._loop.run_in_executor(
+            outbox, aside = await self._loop.run_in_executor(
                 self._io,
                 lambda: open_outbox(
                     self.outbox_path, self.cfg.outbox_max_rows, self.cfg.outbox_sync
                 ),
             )
+            self._outbox = outbox
             # a status left from before a restart (often the OFFLINE of close()) is
             # stale: the status published on connect, then the daemon's, supersede it
             stale = await self._loop.run_in_executor(
-                self._io, self._outbox.discard_retained, self._prefix + "status"
+                self._io, outbox.discard_retained, self._prefix + "status"
             )
         except Exception as exc:  # sqlite errors, permissions
             raise DeviceError("bus", f"cannot open outbox {self.outbox_path}: {exc}") from exc
@@ -175,6 +186,9 @@ class MqttBus:
         """Announce ``offline`` (retained), give the backlog a moment, then disconnect."""
         if self._closed or self._loop is None:
             return
+        if self._flood_report is not None:  # journal what a flood left held back
+            self._flood_report.cancel()
+            self._report_flood()
         self._closed = True
         try:
             status = dict(self._last_status or {"state": "OFFLINE"})
@@ -596,6 +610,14 @@ class MqttBus:
             return
         duplicate = result.reason is RefusalReason.DUPLICATE
         self.stats["commands_duplicate" if duplicate else "commands_refused"] += 1
+        now = time.monotonic()
+        if not self.refusals.answer(now, result.reason):
+            # a flood: counted above, journalled and alarmed together when the window ends
+            if self._flood_report is None and self._loop is not None:
+                self._flood_report = self._loop.call_later(
+                    self.refusals.remaining(now), self._report_flood
+                )
+            return
         if duplicate:
             log.info("bus: command %s received again on %s", result.command_id, topic)
         else:
@@ -610,6 +632,41 @@ class MqttBus:
         task = asyncio.ensure_future(self._answer_refusal(result))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _report_flood(self) -> None:
+        """The refusals held back in the window that just ended: one journal record (via
+        ``on_refused``, with its count) per reason, and one alarm naming them all."""
+        self._flood_report = None
+        held = self.refusals.take_held()
+        if not held:
+            return
+        total = sum(held.values())
+        counts = ", ".join(f"{reason} {n}" for reason, n in sorted(held.items()))
+        detail = (
+            f"{total} more commands refused within {self.refusals.window_s:g} s, "
+            f"not answered one by one: {counts}"
+        )
+        log.warning("bus: %s", detail)
+        if self.on_refused is not None:
+            for reason, n in held.items():
+                try:
+                    self.on_refused(Refusal(reason, detail, count=n))
+                except Exception:
+                    log.exception("bus: refusal hook failed")
+        if set(held) == {RefusalReason.DUPLICATE}:
+            return  # copies of answered commands: counted and journalled, no alarm
+        task = asyncio.ensure_future(self._alarm_flood(detail))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _alarm_flood(self, detail: str) -> None:
+        leaf, alarm = self._event(
+            EventType.ALARM_RAISED, reasons=(ReasonCode.GATE_COMMAND_REFUSED,), detail=detail
+        )
+        try:
+            await self._publish_valid(leaf, alarm, retain=False)
+        except OutboxFull:
+            log.error("bus: flood alarm not published: outbox full")
 
     async def _answer_refusal(self, refusal: Refusal) -> None:
         who = {"officer": refusal.officer} if refusal.officer else {}

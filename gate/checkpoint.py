@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from gate import strictjson
 from gate.journal import Head, canonical
 
 SCHEMA = "audit.checkpoint/1"  # gate/schemas/audit.checkpoint.v1.json
@@ -161,10 +161,10 @@ def load_lines(text: str) -> list[Checkpoint]:
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            obj = json.loads(line)
-        except (json.JSONDecodeError, RecursionError):
-            raise CheckpointError(f"line {n}: not JSON") from None
+        try:  # strict: a duplicate key would be signed as one value and read as another
+            obj = strictjson.loads(line, check_unicode=False)
+        except strictjson.StrictJsonError as exc:
+            raise CheckpointError(f"line {n}: not JSON ({exc})") from None
         try:
             out.append(parse(obj))
         except CheckpointError as exc:

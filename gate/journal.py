@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gate import strictjson
+
 GENESIS = "0" * 64
 
 
@@ -147,15 +149,22 @@ def _read_head(path: Path) -> Head:
     return Head(0, GENESIS)
 
 
-def iter_records(path: str | Path) -> Iterator[Any]:
-    """Yield each line's JSON value, or ``None`` for a line that is not JSON."""
+def iter_records(path: str | Path, strict: bool = False) -> Iterator[Any]:
+    """Yield each line's JSON value, or ``None`` for a line that is not JSON.
+
+    ``strict`` (what ``verify`` reads): also ``None`` for a line with a duplicate key.
+    A record's hash covers what was parsed, and Python keeps the last of two keys, so a
+    value put in front of the real one verified while every reader of the line saw it."""
     with open(path, encoding="utf-8", errors="replace") as fh:
         for line in fh:
             if not line.strip():
                 continue
             try:
-                yield json.loads(line)
-            except (json.JSONDecodeError, RecursionError):  # nested past any record
+                if strict:
+                    yield strictjson.loads(line, allow_nan=True, check_unicode=False)
+                else:
+                    yield json.loads(line)
+            except (ValueError, RecursionError):  # nested past any record
                 yield None
 
 
@@ -175,7 +184,7 @@ def verify(path: str | Path, start: Head = Head(0, GENESIS)) -> Verdict:
     """
     prev, expected, count, last = start.hash, start.seq + 1, 0, start
     try:
-        records = list(iter_records(path))
+        records = list(iter_records(path, strict=True))
     except OSError as exc:
         return Verdict(False, 0, 0, f"cannot read: {exc}")
     for lineno, rec in enumerate(records, start=1):

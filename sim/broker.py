@@ -42,6 +42,10 @@ PASSWORDS = {
     **{f"ingest-{i}": "pw-ingest" for i in range(4)},
 }
 INGEST_ACCOUNTS = tuple(f"ingest-{i}" for i in range(4))
+# as config/mosquitto/mosquitto.conf (tests/mqtt/test_broker_conf.py attacks both): no
+# packet over 2 MiB (a sealed referral image is under 1.4 MB), TLS 1.2+ with AEAD suites
+MAX_PACKET = 2 * 1024 * 1024
+TLS_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
 
 
 def free_port() -> int:
@@ -53,8 +57,9 @@ def free_port() -> int:
 def acl_text(site: str, gates: tuple[str, ...], *, bridge_state: str | None = None) -> str:
     """Gate role: publish only its own status/events/acks, read only its own commands.
 
-    Console role: publish commands to any gate, read everything, and delete a retained
-    referral image (an empty retained publish: nothing may rest there). Monitor: read only.
+    Console role: publish commands to any gate, read status, events and acks (never the
+    command topics: their ids are for the gate), and delete a retained referral image (an
+    empty retained publish: nothing may rest there). Monitor: read only.
     """
     blocks = []
     for g in gates:
@@ -69,7 +74,9 @@ def acl_text(site: str, gates: tuple[str, ...], *, bridge_state: str | None = No
         )
     blocks.append(
         "user console\ntopic write autogate/v1/+/+/cmd/#\n"
-        "topic write autogate/v1/+/+/event/referral-image\ntopic read autogate/v1/#\n"
+        "topic write autogate/v1/+/+/event/referral-image\n"
+        "topic read autogate/v1/+/+/status\ntopic read autogate/v1/+/+/event/#\n"
+        "topic read autogate/v1/+/+/cmd-ack\n"
     )
     # the monitor may also read a bridge's state notices (sim/bridge.py), if there is one
     sys_read = f"topic read $SYS/broker/connection/{bridge_state}/state\n" if bridge_state else ""
@@ -223,6 +230,7 @@ class Broker:
             "autosave_interval 1\n"
             "max_inflight_messages 0\n"
             "max_queued_messages 100000\n"
+            f"max_packet_size {MAX_PACKET}\n"
             "log_dest stderr\n"
             "log_type error\n"
             "log_type warning\n"
@@ -239,6 +247,8 @@ class Broker:
             f"certfile {self.certs.server_cert}\n"
             f"keyfile {self.certs.server_key}\n"
             "require_certificate true\n"
+            "tls_version tlsv1.2\n"
+            f"ciphers {TLS_CIPHERS}\n"
             f"{self.extra_conf}"
         )
 

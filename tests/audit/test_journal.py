@@ -108,3 +108,34 @@ def test_garbage_line_is_detected(journal: Path) -> None:
 
 def test_cli_missing_file_exits_2(tmp_path: Path) -> None:
     assert cli(tmp_path / "none.jsonl").returncode == 2
+
+
+def test_a_record_read_two_ways_is_an_edit(journal: Path) -> None:
+    """A record's hash covers what Python parsed, which keeps the last of duplicate keys:
+    a line edited to say ``"type":"referral.opened"`` in front of its real ``data`` still
+    verified, while anyone reading the line (an examiner, ``grep``, a first-key parser)
+    saw the inserted value. One line, one meaning: a duplicate key is an edit."""
+    rows = lines(journal)
+    assert '"data":{' in rows[2]
+    rows[2] = rows[2].replace('"data":{', '"data":{"n":99,"type":"referral.opened"},"data":{', 1)
+    write(journal, rows)
+    v = verify(journal)
+    assert not v.ok and v.line == 3, v
+    res = cli(journal)
+    assert res.returncode == 1 and "line 3" in res.stdout
+
+
+def test_a_signed_checkpoint_read_two_ways_is_refused() -> None:
+    """The same for a signed checkpoint line: a ``seq`` in front of the signed one."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from gate.checkpoint import CheckpointError, load_lines, sign
+    from gate.journal import Head
+
+    cp = sign(
+        Ed25519PrivateKey.generate(), Head(7, "a" * 64), "kul1", "g01", "2026-11-25T10:00:00Z"
+    )
+    line = json.dumps(cp.to_json(), separators=(",", ":"))
+    assert load_lines(line)[0].seq == 7  # the control
+    with pytest.raises(CheckpointError):
+        load_lines(line.replace("{", '{"seq":9000,', 1))
