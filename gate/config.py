@@ -44,7 +44,10 @@ class Strict(BaseModel):
     file's folder (``context={"base": folder}``), so a config works from any working
     directory. Defaults are not rebased: they name files shipped with the code."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan: YAML's .inf / .nan are floats, and "forever" or "never" where a
+    # period or a limit is meant silently disables it (photos never deleted, a state
+    # that never times out)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     @field_validator("*", mode="after")
     @classmethod
@@ -63,17 +66,18 @@ class GateIdentity(Strict):
 
 
 class Timeouts(Strict):
-    """Seconds each state may last before its timeout rule fires (DESIGN.md)."""
+    """Seconds each state may last before its timeout rule fires (DESIGN.md). Bounded: a
+    step of one traveller that may last for hours holds the lane as long as a fault."""
 
-    idle: float = Field(30.0, gt=0, description="status heartbeat period while idle")
-    doc_check: float = Field(15.0, gt=0)
-    entry_open: float = Field(20.0, gt=0)
-    in_mantrap: float = Field(15.0, gt=0)
-    exit_open: float = Field(20.0, gt=0)
-    referred: float = Field(300.0, gt=0, description="unattended referral escalates")
-    alarm: float = Field(60.0, gt=0, description="alarm re-announced at this period")
-    out_of_service: float = Field(60.0, gt=0, description="status re-announced")
-    emergency: float = Field(30.0, gt=0, description="release re-asserted")
+    idle: float = Field(30.0, gt=0, le=3600, description="status heartbeat period while idle")
+    doc_check: float = Field(15.0, gt=0, le=600)
+    entry_open: float = Field(20.0, gt=0, le=600)
+    in_mantrap: float = Field(15.0, gt=0, le=600)
+    exit_open: float = Field(20.0, gt=0, le=600)
+    referred: float = Field(300.0, gt=0, le=3600, description="unattended referral escalates")
+    alarm: float = Field(60.0, gt=0, le=3600, description="alarm re-announced at this period")
+    out_of_service: float = Field(60.0, gt=0, le=3600, description="status re-announced")
+    emergency: float = Field(30.0, gt=0, le=3600, description="release re-asserted")
     thumb: float = Field(
         10.0,
         gt=0,
@@ -197,7 +201,7 @@ class NbisThumbConfig(BaseModel):
     of drivers/, so those keys are checked when the config is loaded by the CLI
     (``autogate.thumb.finger_config``), with the same one-line errors."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
 
     type: Literal["nbis"] = "nbis"
     scene: Path | None = Field(
