@@ -163,6 +163,11 @@ class Snapshot:
         return opened if opened is not None else not self.closed[door]
 
 
+# No mantrap holds more (one traveller, a tailgater or two): a higher count is a broken
+# counter or an uninitialised register (0xFFFF), a controller fault, not a crowd to alarm on.
+MAX_PEOPLE = 6
+
+
 def implausible(
     prev: Snapshot | None, snap: Snapshot, commanded: dict[Door, bool] | None = None
 ) -> str | None:
@@ -174,6 +179,8 @@ def implausible(
     for door in Door:
         if snap.closed[door] and snap.opened[door]:
             return f"{door} door reports closed and fully open at once"
+    if snap.people > MAX_PEOPLE:
+        return f"people counter reads {snap.people}: more than a mantrap holds ({MAX_PEOPLE})"
     if not snap.emergency and not any(snap.closed.values()):
         # both open: only EMERGENCY releases both. One still open from an EMERGENCY that
         # has just cleared is closing; a door that has just opened beside it is not.
