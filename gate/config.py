@@ -369,7 +369,7 @@ class MqttBusConfig(Strict):
     inflight: int = Field(100, ge=1, le=65000, description="publishes awaiting PUBACK at once")
     command_keys: list[CommandKeyConfig] = Field(default_factory=list)
     clock_skew_s: float = Field(30.0, gt=0, le=600, description="accepted command ts window")
-    heartbeat_s: float = Field(30.0, gt=0, description="status heartbeat period (daemon)")
+    heartbeat_s: float = Field(30.0, gt=0, le=3600, description="status heartbeat period (daemon)")
     document_key_file: Path | None = Field(
         None, description="secret for the keyed hash of document numbers on crossing events"
     )
@@ -426,7 +426,9 @@ class HttpListsConfig(Strict):
     required: bool = Field(True, description="as for type local")
     timeout_s: float = Field(1.5, gt=0, le=30, description="per request, connect + read")
     failure_threshold: int = Field(3, ge=1, description="failures in a row that open the breaker")
-    reset_after_s: float = Field(30.0, gt=0, description="open breaker tries again after this")
+    reset_after_s: float = Field(
+        30.0, gt=0, le=3600, description="open breaker tries again after this"
+    )
     ca_file: Path | None = Field(None, description="CA bundle for the service's TLS certificate")
 
 
@@ -538,7 +540,7 @@ class AuditConfig(Strict):
         "unset disables checkpoints",
     )
     checkpoints: Path = Field(Path("var/checkpoints.jsonl"), description="local copy")
-    checkpoint_interval_s: float = Field(300.0, gt=0)
+    checkpoint_interval_s: float = Field(300.0, gt=0, le=86400)
     rotate_bytes: int | None = Field(
         None, ge=4096, description="start a new journal file past this size (chain kept)"
     )

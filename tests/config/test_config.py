@@ -79,6 +79,15 @@ BAD = {
         "gate: {site: s, id: g}\nops: {watchdog_stale_s: .inf}\n",
         "ops.watchdog_stale_s:",
     ),
+    "huge_heartbeat": (
+        "gate: {site: s, id: g}\ndevices: {bus: {type: mqtt, heartbeat_s: 1e300}}\n",
+        "devices.bus.heartbeat_s:",
+    ),
+    "huge_breaker_reset": (
+        "gate: {site: s, id: g}\n"
+        "devices: {lists: {type: http, url: 'http://x', reset_after_s: 1e300}}\n",
+        "devices.lists",
+    ),
     "nan_sim_thumb": (
         "gate: {site: s, id: g}\ndevices: {thumb: {type: sim, threshold: .nan}}\n",
         "devices.thumb",
