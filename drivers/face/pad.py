@@ -169,6 +169,8 @@ def motion_cues(faces: Sequence[Face]) -> dict[str, float]:
     }
 
 
+MIN_STD = 1e-6  # feature spreads the model standardises by; the shipped one's least is 2e-4
+MAX_MAGNITUDE = 1e6  # any mean, std, weight or bias; the shipped model's largest is 7.9
 _MOTION = ("min_nonplanar", "min_ear_range", "weight")  # meta.motion's numbers (PAD.__init__)
 
 
@@ -208,10 +210,16 @@ class PadModel:
             vectors[key] = np.array(v, dtype=np.float64)
         if not (len(vectors["mean"]) == len(vectors["std"]) == len(vectors["weights"]) == FEATURES):
             raise bad(f"{len(vectors['weights'])} weights, features are {FEATURES}")
-        if not np.all(vectors["std"] > 0):
-            raise bad("std must be positive (a zero divides every score into NaN)")
+        if not np.all(vectors["std"] >= MIN_STD):
+            raise bad(f"std must be at least {MIN_STD:g} (a zero divides every score into NaN)")
         if not is_number(d["bias"]):
             raise bad(f"bias {d['bias']!r} is not a finite number")
+        if max(float(np.abs(v).max()) for v in vectors.values()) > MAX_MAGNITUDE or (
+            abs(d["bias"]) > MAX_MAGNITUDE
+        ):
+            # a standardised logistic regression has small numbers; these overflow the
+            # score to +-inf or NaN (found by tests/fuzz/targets_files.py)
+            raise bad(f"a value beyond +-{MAX_MAGNITUDE:g}: no trained model has one")
         threshold = d["threshold"]
         if not is_number(threshold) or not 0 < threshold < 1:
             raise bad(f"threshold {threshold!r} is not a number in (0, 1), the score's range")
