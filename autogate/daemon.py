@@ -61,7 +61,7 @@ from gate.reasons import ReasonCode
 from gate.referral_image import LEAF as IMAGE_LEAF
 from gate.referral_image import build_image_message
 from gate.referral_image import load_public_key as load_image_key
-from gate.results import ChipResult, FaceResult, ListsResult
+from gate.results import ChipResult, DocumentResult, FaceResult, ListsResult
 
 log = logging.getLogger("autogate.daemon")
 
@@ -366,7 +366,13 @@ class Daemon:
                 log.exception("observer %s.%s failed", type(obs).__name__, hook)
 
     async def _read_document(self, txn: str) -> None:
-        result = await self.dev.scanner.read()
+        try:
+            result = await self.dev.scanner.read()
+        except DeviceError:
+            raise  # the reader itself: a device fault
+        except Exception:  # a page that hit a bug: this document is unreadable, not the lane
+            log.exception("document read of %s failed", txn)
+            result = DocumentResult(None, reasons=(ReasonCode.DOC_UNREADABLE,))
         self.emit(i.DocumentRead(txn, result))
 
     async def _read_chip(self, txn: str, mrz: Any) -> None:
