@@ -125,6 +125,9 @@ async def _run(cfg: GateConfig, scripted: bool) -> int:
         stop.set()
     try:
         await runner
+    except DeviceError as exc:  # a device that cannot start (a port absent at boot)
+        print(f"autogate: cannot start: {exc}", file=sys.stderr)
+        return EXIT_OPS  # systemd starts it again (only exit 2 is final)
     finally:
         await ops.stop()
     return 0

@@ -224,3 +224,19 @@ def test_a_damaged_model_file_stops_the_start_with_one_line_naming_it(
     assert res.returncode == 3, res.stderr
     said = [ln for ln in res.stderr.splitlines() if ln.strip() and not ln.startswith('{"ts"')]
     assert len(said) == 1 and str(bad) in said[0] and said[0].startswith("autogate: cannot start")
+
+
+def test_a_device_that_cannot_start_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    """A serial document reader whose port is absent at boot: exit 3 (systemd starts
+    the daemon again, the port may be back) with one line naming the port."""
+    import yaml
+
+    cfg = make_config(tmp_path)
+    data = yaml.safe_load(cfg.read_text())
+    data["devices"]["scanner"] = {"type": "serial_mrz", "port": "/dev/nonexistent-mrz"}
+    cfg.write_text(yaml.safe_dump(data))
+    res = run_cli(cfg)
+    assert "Traceback" not in res.stderr, res.stderr
+    assert res.returncode == 3, res.stderr
+    said = [ln for ln in res.stderr.splitlines() if ln.strip() and not ln.startswith('{"ts"')]
+    assert len(said) == 1 and "/dev/nonexistent-mrz" in said[0], said
