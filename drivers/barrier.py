@@ -211,6 +211,8 @@ class ModbusBarrier:
         self._changed = asyncio.Event()
         self._wake = asyncio.Event()
         self._pending = 0
+        # doors whose last command the controller refused with an exception reply
+        self._refused: dict[Door, str] = {}
         self._generation = dict.fromkeys(Door, 0)
         self._heartbeat = 0
         self._fault: tuple[str, str] | None = None  # (kind, detail) of the current outage
@@ -676,8 +678,14 @@ class ModbusBarrier:
             try:
                 await self._call(f"{verb} {door}", "write_coil", coil, want_open)
                 self._commanded[door] = want_open
+                if self._refused.pop(door, None) is not None and not self._refused:
+                    # the daemon reported the refused command as a fault: this door takes
+                    # commands again (a busy controller), so say it, or the fault stays
+                    log.info("barrier: %s door takes commands again", door)
+                    self._send(LinkRestored(NAME))
                 break
             except ControllerError as exc:
+                self._refused[door] = exc.detail  # the caller reports it (DeviceFault)
                 raise DeviceError(NAME, f"{verb} command not delivered: {exc.detail}") from None
             except LinkError as exc:
                 if attempt == 1 and self.link_up and self._link_gen != link:
