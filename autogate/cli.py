@@ -99,7 +99,14 @@ async def _run(cfg: GateConfig, scripted: bool) -> int:
     except OpsError as exc:
         print(f"autogate: cannot start: {exc}", file=sys.stderr)
         return EXIT_OPS
-    devices, hall = build_devices(cfg)
+    from drivers.errors import DeviceError
+
+    try:  # a device that cannot even be built (a damaged model file): the start stops here
+        devices, hall = build_devices(cfg)
+    except DeviceError as exc:
+        ops.close()
+        print(f"autogate: cannot start: {exc}", file=sys.stderr)
+        return EXIT_OPS
     daemon = Daemon(cfg, devices, settings_from(cfg), vault=ops.vault)
     ops.attach(daemon)
     hall.emits["bus"] = daemon.emit  # the simulated officer speaks through the bus seam
@@ -118,6 +125,9 @@ async def _run(cfg: GateConfig, scripted: bool) -> int:
         stop.set()
     try:
         await runner
+    except DeviceError as exc:  # a device that cannot start (a port absent at boot)
+        print(f"autogate: cannot start: {exc}", file=sys.stderr)
+        return EXIT_OPS  # systemd starts it again (only exit 2 is final)
     finally:
         await ops.stop()
     return 0

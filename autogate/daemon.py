@@ -61,7 +61,7 @@ from gate.reasons import ReasonCode
 from gate.referral_image import LEAF as IMAGE_LEAF
 from gate.referral_image import build_image_message
 from gate.referral_image import load_public_key as load_image_key
-from gate.results import ChipResult, ListsResult
+from gate.results import ChipResult, DocumentResult, FaceResult, ListsResult
 
 log = logging.getLogger("autogate.daemon")
 
@@ -375,7 +375,13 @@ class Daemon:
                 log.exception("observer %s.%s failed", type(obs).__name__, hook)
 
     async def _read_document(self, txn: str) -> None:
-        result = await self.dev.scanner.read()
+        try:
+            result = await self.dev.scanner.read()
+        except DeviceError:
+            raise  # the reader itself: a device fault
+        except Exception:  # a page that hit a bug: this document is unreadable, not the lane
+            log.exception("document read of %s failed", txn)
+            result = DocumentResult(None, reasons=(ReasonCode.DOC_UNREADABLE,))
         self.emit(i.DocumentRead(txn, result))
 
     async def _read_chip(self, txn: str, mrz: Any) -> None:
@@ -392,7 +398,7 @@ class Daemon:
         prepare = getattr(self.dev.face, "prepare", None)
         if prepare is not None and kept:  # never for a transaction that has ended
             # embed DG2 while the traveller walks in: off the time spent in the mantrap
-            self._spawn(self._guard("face", prepare(reading.portrait)))
+            self._spawn(self._guard("face", self._prepare_face(prepare, reading.portrait)))
 
     async def _check_lists(self, txn: str, mrz: Any) -> None:
         try:
@@ -403,11 +409,31 @@ class Daemon:
         self.emit(i.ListsChecked(txn, result))
 
     async def _capture_face(self, txn: str) -> None:
-        frames = await self.dev.camera.burst(self.cfg.face_burst)
+        frames = await self.dev.camera.burst(self.cfg.face_burst)  # DeviceError: the camera
         bio = self.vault.get(txn)
-        verification = await self.dev.face.verify(bio.portrait if bio else None, frames)
+        try:
+            verification = await self.dev.face.verify(bio.portrait if bio else None, frames)
+        except DeviceError:
+            raise  # the matcher itself: a device fault
+        except Exception:  # a traveller's odd portrait or frames hit a bug: refer them
+            log.exception("face verification of %s failed", txn)
+            failed = FaceResult(match=False, reasons=(ReasonCode.FACE_UNREADABLE,))
+            self.emit(i.FaceVerified(txn, failed))
+            return
         self.vault.put_frame(txn, verification.best_frame)
         self.emit(i.FaceVerified(txn, verification.result))
+
+    async def _prepare_face(
+        self, prepare: Callable[[bytes | None], Awaitable[None]], data: bytes | None
+    ) -> None:
+        """The portrait embedded ahead of the burst: only a head start. A failure is
+        logged; the verification embeds it again and fails for this traveller alone."""
+        try:
+            await prepare(data)
+        except DeviceError:
+            raise
+        except Exception:
+            log.exception("embedding a portrait ahead of the burst failed")
 
     async def _capture_thumb(self, txn: str, timeout_s: float) -> None:
         """The live thumb against the chip's DG3 images in the vault. Any failure is this

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import struct
 import time
 from collections.abc import Callable
@@ -136,6 +137,11 @@ class ReferralStore:
             info = json.loads(meta.read_text())
         except FileNotFoundError:
             return
+        except (OSError, ValueError) as exc:  # damaged: ``purge`` deletes it
+            log.warning("referral times of %s unreadable: %s", txn_id, type(exc).__name__)
+            return
+        if not isinstance(info, dict):
+            return
         if info.get("resolved_at") is None:
             info["resolved_at"] = now
             self._write(meta, json.dumps(info).encode())
@@ -146,13 +152,14 @@ class ReferralStore:
             self.resolve(txn_id, now)
 
     def txns(self) -> list[str]:
-        return sorted(p.stem for p in self.dir.glob("*.bin"))
+        """The referrals held: ``<txn>.bin`` files (anything else there is not one)."""
+        return sorted(p.stem for p in self.dir.glob("*.bin") if _TXN.match(p.stem) and p.is_file())
 
     def purge(self, now: float) -> list[str]:
         """Delete what is past retention; also orphans and half-written temp files."""
         gone: list[str] = []
         for tmp in self.dir.glob("*.tmp"):
-            tmp.unlink(missing_ok=True)
+            _remove(tmp)
         for blob in self.dir.glob("*.bin"):
             meta = blob.with_suffix(".json")
             try:
@@ -161,18 +168,30 @@ class ReferralStore:
                 expired = (resolved is not None and now - resolved >= self.retention_s) or (
                     now - info["referred_at"] >= self.max_hold_s
                 )
-            except (FileNotFoundError, ValueError, KeyError, TypeError):
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
                 expired = True  # no readable times: nothing justifies keeping it
             if expired:
-                blob.unlink(missing_ok=True)
-                meta.unlink(missing_ok=True)
+                _remove(blob)
+                _remove(meta)
                 gone.append(blob.stem)
         for meta in self.dir.glob("*.json"):
             if not meta.with_suffix(".bin").exists():
-                meta.unlink(missing_ok=True)
+                _remove(meta)
         if gone:
             log.info("deleted referral biometrics of %d transactions", len(gone))
         return gone
+
+
+def _remove(path: Path) -> None:
+    """Delete a file of the store, or what a damaged one became (a folder in its place);
+    what cannot be removed is logged, never a start that fails."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    except OSError as exc:
+        log.error("referral store: cannot delete %s: %s", path.name, exc.strerror or exc)
 
 
 @dataclass

@@ -16,7 +16,7 @@ from gate.yamlfile import ConfigError, parse_mapping, read_text
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class TlsConfig(Strict):

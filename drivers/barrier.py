@@ -163,6 +163,11 @@ class Snapshot:
         return opened if opened is not None else not self.closed[door]
 
 
+# No mantrap holds more (one traveller, a tailgater or two): a higher count is a broken
+# counter or an uninitialised register (0xFFFF), a controller fault, not a crowd to alarm on.
+MAX_PEOPLE = 6
+
+
 def implausible(
     prev: Snapshot | None, snap: Snapshot, commanded: dict[Door, bool] | None = None
 ) -> str | None:
@@ -174,6 +179,8 @@ def implausible(
     for door in Door:
         if snap.closed[door] and snap.opened[door]:
             return f"{door} door reports closed and fully open at once"
+    if snap.people > MAX_PEOPLE:
+        return f"people counter reads {snap.people}: more than a mantrap holds ({MAX_PEOPLE})"
     if not snap.emergency and not any(snap.closed.values()):
         # both open: only EMERGENCY releases both. One still open from an EMERGENCY that
         # has just cleared is closing; a door that has just opened beside it is not.
@@ -204,6 +211,8 @@ class ModbusBarrier:
         self._changed = asyncio.Event()
         self._wake = asyncio.Event()
         self._pending = 0
+        # doors whose last command the controller refused with an exception reply
+        self._refused: dict[Door, str] = {}
         self._generation = dict.fromkeys(Door, 0)
         self._heartbeat = 0
         self._fault: tuple[str, str] | None = None  # (kind, detail) of the current outage
@@ -669,8 +678,14 @@ class ModbusBarrier:
             try:
                 await self._call(f"{verb} {door}", "write_coil", coil, want_open)
                 self._commanded[door] = want_open
+                if self._refused.pop(door, None) is not None and not self._refused:
+                    # the daemon reported the refused command as a fault: this door takes
+                    # commands again (a busy controller), so say it, or the fault stays
+                    log.info("barrier: %s door takes commands again", door)
+                    self._send(LinkRestored(NAME))
                 break
             except ControllerError as exc:
+                self._refused[door] = exc.detail  # the caller reports it (DeviceFault)
                 raise DeviceError(NAME, f"{verb} command not delivered: {exc.detail}") from None
             except LinkError as exc:
                 if attempt == 1 and self.link_up and self._link_gen != link:

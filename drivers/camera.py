@@ -10,6 +10,8 @@ that into OUT_OF_SERVICE. Every OpenCV call runs in a worker thread.
 from __future__ import annotations
 
 import asyncio
+import io
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -17,12 +19,38 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from drivers.errors import DeviceError
 from drivers.interfaces import Emit, Frame
 from gate.config import GateConfig, OpenCVCameraConfig
+from gate.inputs import LinkRestored
 
+log = logging.getLogger(__name__)
+MAX_FRAME_PIXELS = 50_000_000  # as drivers.face.detect: larger than any camera frame
+RECOVERY_S = 1.0  # a failed camera is tried again this often until it gives a frame
+
+NAME = "camera"  # the device name of its faults (DeviceError("camera", ...))
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".jp2", ".j2k", ".ppm", ".pgm", ".webp"}
+
+
+def _frame_file(path: Path) -> np.ndarray | None:
+    """A BGR frame from an image file, or None; the size comes from the header first, so
+    a decompression bomb is never decoded (OpenCV's own limit is a gigapixel, and it
+    raises instead of refusing)."""
+    try:
+        data = path.read_bytes()
+        with Image.open(io.BytesIO(data)) as im:
+            w, h = im.size
+    except Exception:  # noqa: BLE001 - PIL raises many types for what is no image
+        return None
+    if w * h > MAX_FRAME_PIXELS:
+        return None
+    try:
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error:
+        return None
+    return img if img is not None and img.size else None
 
 
 class _FolderSource:
@@ -54,12 +82,20 @@ class _FolderSource:
             self.pos = 0
 
     def read(self) -> np.ndarray | None:
+        """The next frame; a file that is no usable frame (torn, empty, a header that
+        claims more pixels than any camera gives) is skipped: it is one bad frame, not a
+        dead camera. None when no file of the folder gives one."""
         self._rescan()
-        if not self.files or (self.pos >= len(self.files) and not self.loop):
-            return None
-        path = self.files[self.pos % len(self.files)]
-        self.pos += 1
-        return cv2.imread(str(path), cv2.IMREAD_COLOR)
+        for _ in range(len(self.files)):
+            if self.pos >= len(self.files) and not self.loop:
+                return None
+            path = self.files[self.pos % len(self.files)]
+            self.pos += 1
+            img = _frame_file(path)
+            if img is not None:
+                return img
+            log.warning("camera: %s is no usable frame, skipped", path.name)
+        return None
 
     def release(self) -> None:
         self.files = []
@@ -136,8 +172,11 @@ class OpenCVCamera:
         self._lock = threading.Lock()  # one OpenCV reader at a time
         self._last: np.ndarray | None = None
         self._era = 0  # bumped by ``forget``: a burst begun before it keeps no frame
+        self._emit: Emit | None = None
+        self._recovery: asyncio.Task[None] | None = None
 
     async def start(self, emit: Emit) -> None:
+        self._emit = emit
         self._src = await asyncio.to_thread(open_source, self.cfg)
 
     def forget(self) -> None:
@@ -172,9 +211,46 @@ class OpenCVCamera:
     async def burst(self, n: int) -> Sequence[Frame]:
         if n < 1:
             raise ValueError("burst needs n >= 1")
-        return await asyncio.to_thread(self._burst, n)
+        try:
+            return await asyncio.to_thread(self._burst, n)
+        except DeviceError:
+            # the daemon takes the lane out of service on this; without a word that the
+            # camera is back, 'in service' would be refused until a restart
+            if self._emit is not None and (self._recovery is None or self._recovery.done()):
+                self._recovery = asyncio.ensure_future(self._recover())
+            raise
+
+    async def _recover(self) -> None:
+        """Open the source again until it gives a frame, then say the camera is back."""
+        while True:
+            await asyncio.sleep(RECOVERY_S)
+            if await asyncio.to_thread(self._answers):
+                log.info("camera: frames again from %r", self.cfg.source)
+                if self._emit is not None:
+                    self._emit(LinkRestored(NAME))
+                return
+
+    def _answers(self) -> bool:
+        with self._lock:
+            try:
+                if self._src is not None:
+                    self._src.release()
+                self._src = open_source(self.cfg)
+                two = [self._src.read(), self._src.read()]
+                # two frames, and not the same twice: a frozen pipeline is not back
+                return all(f is not None for f in two) and not frozen(
+                    two,  # type: ignore[arg-type]
+                    self.cfg.frozen_tolerance,
+                )
+            except DeviceError:
+                return False
+            except Exception:  # noqa: BLE001 - a backend failing oddly is still no frame
+                log.exception("camera: trying the source again failed")
+                return False
 
     async def close(self) -> None:
+        if self._recovery is not None:
+            self._recovery.cancel()
         with self._lock:
             if self._src is not None:
                 self._src.release()

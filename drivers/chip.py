@@ -355,9 +355,12 @@ def _read_error(elapsed_s: float) -> ChipReading:
 
 def build(cfg: PcscChipConfig, gate_cfg: GateConfig) -> PcscChipReader:
     """The daemon's factory: trust store loaded once here (CSCA folder, master list, CRLs)."""
-    trust = TrustStore.load(cfg.csca_dir, cfg.master_list, cfg.crl_dir)
-    if cfg.eac_dir is not None:
-        log.info("EAC terminals for %s", ", ".join(sorted(_terminals(cfg.eac_dir))))
+    try:
+        trust = TrustStore.load(cfg.csca_dir, cfg.master_list, cfg.crl_dir)
+        if cfg.eac_dir is not None:
+            log.info("EAC terminals for %s", ", ".join(sorted(_terminals(cfg.eac_dir))))
+    except (ValueError, OSError) as exc:  # the file is in the message: fix it, then start
+        raise DeviceError("chip", f"trust store: {exc}") from None
     if not trust.cscas:
         log.warning("no CSCA certificates configured: passive authentication will refer")
     return PcscChipReader(cfg, trust)

@@ -27,7 +27,7 @@ from drivers.interfaces import Emit
 from drivers.mrz_ocr import load_model
 from drivers.scanner import read_image
 from gate.config import GateConfig, OpenCVCameraConfig, PageCameraScannerConfig
-from gate.inputs import DeviceFault, DocumentPlaced, DocumentRemoved
+from gate.inputs import DeviceFault, DocumentPlaced, DocumentRemoved, LinkRestored
 from gate.reasons import ReasonCode as R
 from gate.results import DocumentResult
 
@@ -125,6 +125,9 @@ class PageCameraScanner:
                 with contextlib.suppress(DeviceError):
                     self._source = await asyncio.to_thread(open_source, self._camera_cfg())
                 continue
+            if failures >= FAULT_AFTER:  # reported faulty: the core's fault clears on this
+                log.info("page camera %r: frames again", self.cfg.source)
+                emit(LinkRestored("scanner"))
             failures = 0
             what = self.presence.feed(frame)
             if what == "placed":

@@ -26,7 +26,7 @@ def _opt(description: str = "") -> int | None:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     def _addresses(self) -> list[int]:
         """Every address this table uses (unset optional entries left out)."""

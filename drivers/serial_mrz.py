@@ -36,7 +36,7 @@ import serial
 from drivers.errors import DeviceError
 from drivers.interfaces import Emit
 from gate.config import GateConfig, SerialMrzScannerConfig
-from gate.inputs import DeviceFault, DocumentPlaced
+from gate.inputs import DeviceFault, DocumentPlaced, LinkRestored
 from gate.mrz import parse_mrz
 from gate.reasons import ReasonCode as R
 from gate.results import DocumentResult
@@ -172,6 +172,8 @@ class SerialMrzScanner:
                     port = await asyncio.to_thread(self._open)
                     self._port = port
                     log.info("%s: %s open again", self.name, self.cfg.port)
+                    if faulted:  # the core's fault clears only on this word
+                        emit(LinkRestored(self.name))
                     faulted = False
                 data = await asyncio.to_thread(port.read, 256)
             except (serial.SerialException, OSError, TypeError) as exc:

@@ -44,7 +44,10 @@ class Strict(BaseModel):
     file's folder (``context={"base": folder}``), so a config works from any working
     directory. Defaults are not rebased: they name files shipped with the code."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan: YAML's .inf / .nan are floats, and "forever" or "never" where a
+    # period or a limit is meant silently disables it (photos never deleted, a state
+    # that never times out)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     @field_validator("*", mode="after")
     @classmethod
@@ -63,17 +66,18 @@ class GateIdentity(Strict):
 
 
 class Timeouts(Strict):
-    """Seconds each state may last before its timeout rule fires (DESIGN.md)."""
+    """Seconds each state may last before its timeout rule fires (DESIGN.md). Bounded: a
+    step of one traveller that may last for hours holds the lane as long as a fault."""
 
-    idle: float = Field(30.0, gt=0, description="status heartbeat period while idle")
-    doc_check: float = Field(15.0, gt=0)
-    entry_open: float = Field(20.0, gt=0)
-    in_mantrap: float = Field(15.0, gt=0)
-    exit_open: float = Field(20.0, gt=0)
-    referred: float = Field(300.0, gt=0, description="unattended referral escalates")
-    alarm: float = Field(60.0, gt=0, description="alarm re-announced at this period")
-    out_of_service: float = Field(60.0, gt=0, description="status re-announced")
-    emergency: float = Field(30.0, gt=0, description="release re-asserted")
+    idle: float = Field(30.0, gt=0, le=3600, description="status heartbeat period while idle")
+    doc_check: float = Field(15.0, gt=0, le=600)
+    entry_open: float = Field(20.0, gt=0, le=600)
+    in_mantrap: float = Field(15.0, gt=0, le=600)
+    exit_open: float = Field(20.0, gt=0, le=600)
+    referred: float = Field(300.0, gt=0, le=3600, description="unattended referral escalates")
+    alarm: float = Field(60.0, gt=0, le=3600, description="alarm re-announced at this period")
+    out_of_service: float = Field(60.0, gt=0, le=3600, description="status re-announced")
+    emergency: float = Field(30.0, gt=0, le=3600, description="release re-asserted")
     thumb: float = Field(
         10.0,
         gt=0,
@@ -197,7 +201,7 @@ class NbisThumbConfig(BaseModel):
     of drivers/, so those keys are checked when the config is loaded by the CLI
     (``autogate.thumb.finger_config``), with the same one-line errors."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
 
     type: Literal["nbis"] = "nbis"
     scene: Path | None = Field(
@@ -365,7 +369,7 @@ class MqttBusConfig(Strict):
     inflight: int = Field(100, ge=1, le=65000, description="publishes awaiting PUBACK at once")
     command_keys: list[CommandKeyConfig] = Field(default_factory=list)
     clock_skew_s: float = Field(30.0, gt=0, le=600, description="accepted command ts window")
-    heartbeat_s: float = Field(30.0, gt=0, description="status heartbeat period (daemon)")
+    heartbeat_s: float = Field(30.0, gt=0, le=3600, description="status heartbeat period (daemon)")
     document_key_file: Path | None = Field(
         None, description="secret for the keyed hash of document numbers on crossing events"
     )
@@ -422,7 +426,9 @@ class HttpListsConfig(Strict):
     required: bool = Field(True, description="as for type local")
     timeout_s: float = Field(1.5, gt=0, le=30, description="per request, connect + read")
     failure_threshold: int = Field(3, ge=1, description="failures in a row that open the breaker")
-    reset_after_s: float = Field(30.0, gt=0, description="open breaker tries again after this")
+    reset_after_s: float = Field(
+        30.0, gt=0, le=3600, description="open breaker tries again after this"
+    )
     ca_file: Path | None = Field(None, description="CA bundle for the service's TLS certificate")
     cert_file: Path | None = Field(
         None, description="the gate's client certificate (PEM): the service knows who asks"
@@ -566,7 +572,7 @@ class AuditConfig(Strict):
         "unset disables checkpoints",
     )
     checkpoints: Path = Field(Path("var/checkpoints.jsonl"), description="local copy")
-    checkpoint_interval_s: float = Field(300.0, gt=0)
+    checkpoint_interval_s: float = Field(300.0, gt=0, le=86400)
     rotate_bytes: int | None = Field(
         None, ge=4096, description="start a new journal file past this size (chain kept)"
     )

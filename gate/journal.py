@@ -59,7 +59,10 @@ class Journal:
         self._rotate_bytes = rotate_bytes
         self._head = _read_head(self.path)
         self._first = _first_seq(self.path) or self._head.seq + 1
+        torn = _torn(self.path)
         self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - held open
+        if torn:  # power lost mid-write: end that line, or the next record joins it
+            self._fh.write("\n")
 
     def head(self) -> Head:
         return self._head
@@ -97,6 +100,16 @@ class Journal:
             self._fh.close()
 
 
+def _torn(path: Path) -> bool:
+    """True when the file's last line has no newline (a write cut short)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(-1, os.SEEK_END)
+            return fh.read(1) != b"\n"
+    except OSError:  # missing or empty
+        return False
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -123,11 +136,21 @@ def journal_files(path: str | Path) -> list[Path]:
     return files
 
 
+def _as_head(rec: Any) -> Head | None:
+    """The head a line names, or None for a line that is no record (torn, edited to a
+    seq or hash of the wrong type): ``verify`` reports those; the start never fails."""
+    if not isinstance(rec, dict):
+        return None
+    seq, digest = rec.get("seq"), rec.get("hash")
+    if type(seq) is not int or seq < 1 or not isinstance(digest, str) or len(digest) != 64:
+        return None
+    return Head(seq, digest)
+
+
 def _last_head(path: Path) -> Head | None:
     head = None
     for rec in iter_records(path):
-        if isinstance(rec, dict) and "seq" in rec and "hash" in rec:
-            head = Head(int(rec["seq"]), str(rec["hash"]))
+        head = _as_head(rec) or head
     return head
 
 
@@ -135,8 +158,9 @@ def _first_seq(path: Path) -> int | None:
     if not path.exists():
         return None
     for rec in iter_records(path):
-        if isinstance(rec, dict) and isinstance(rec.get("seq"), int):
-            return int(rec["seq"])
+        head = _as_head(rec)
+        if head is not None:
+            return head.seq
     return None
 
 
@@ -164,7 +188,9 @@ def iter_records(path: str | Path, strict: bool = False) -> Iterator[Any]:
                     yield strictjson.loads(line, allow_nan=True, check_unicode=False)
                 else:
                     yield json.loads(line)
-            except (ValueError, RecursionError):  # nested past any record
+            # ValueError: also an integer past int()'s digit limit; RecursionError:
+            # nested past any record
+            except (ValueError, RecursionError):
                 yield None
 
 

@@ -605,7 +605,15 @@ def _started(gate: Gate, ev: i.Started, now: float) -> Result:
     if g.faults or g.emergency:
         g = _enter(g, State.OUT_OF_SERVICE, now)
         return g, acts + [_status(g)]
-    g = _enter(replace(g, txn=None), State.IDLE, now)
+    g = replace(g, txn=None)
+    if g.occupancy > 0:
+        # someone is inside with no crossing (a restart mid-crossing; the sensor spoke
+        # before the start): an officer must see to them, the lane is not IDLE
+        g, alarm = _alarm(
+            g, ReasonCode.GATE_UNEXPECTED_OCCUPANT, now, detail=f"{g.occupancy} in the mantrap"
+        )
+        return g, acts + alarm
+    g = _enter(g, State.IDLE, now)
     return g, acts + [_status(g)]
 
 
@@ -871,13 +879,40 @@ def _alarm_command(gate: Gate, ev: i.OfficerCommand, now: float) -> Result:
         {"officer": ev.officer, "command_id": ev.command_id, "alarm_id": gate.alarm_id},
     )
     if gate.occupancy > 0:
-        # someone is still inside: the officer decides through the referral
-        g = _enter(replace(gate, alarm=(), alarm_id=None), State.REFERRED, now)
-        return g, [_ack(ev, True), cleared, _status(g)]
+        # someone is still inside: the officer decides through a referral; when none is
+        # open to decide, whoever is inside gets one of their own (see _occupant_referral)
+        g = replace(gate, alarm=(), alarm_id=None)
+        opened: list[Action] = []
+        if not _open_referral(g.txn):
+            g, opened = _occupant_referral(g, reasons, now)
+        g = _enter(g, State.REFERRED, now)
+        return g, [_ack(ev, True), cleared, *opened, _status(g)]
     txn = gate.txn
     forget: list[Action] = [ForgetBiometrics(txn.id)] if txn else []
     g, idle = _to_idle(replace(gate, alarm=(), alarm_id=None), now)
     return g, [_ack(ev, True), cleared, *forget, *idle]
+
+
+def _open_referral(txn: Txn | None) -> bool:
+    """A referral an officer can still decide: referred, not yet released or sent back."""
+    return txn is not None and txn.outcome == "referred" and not txn.resolved
+
+
+def _occupant_referral(
+    gate: Gate, reasons: tuple[ReasonCode, ...], now: float
+) -> tuple[Gate, list[Action]]:
+    """A referral with its own id for whoever is inside when no referral is open to decide
+    (nobody placed a document, a restart ended the crossing, or its referral was decided
+    already): the console shows it and the officer's signed Release / Send back name it,
+    like any referral. The id is numbered with the transactions, so it is unique per boot."""
+    acts: list[Action] = []
+    old = gate.txn
+    if old is not None and old.outcome == "referred":
+        acts.append(ForgetBiometrics(old.id))  # kept for a referral that is over now
+    seq = gate.seq + 1
+    txn = Txn(id=f"{gate.boot}-{seq:06d}", started=now, entered=True)
+    g, ended = _end(replace(gate, seq=seq, txn=txn), EventType.REFERRAL_OPENED, reasons, now)
+    return g, acts + ended
 
 
 # --- timeouts ----------------------------------------------------------------------

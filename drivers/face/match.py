@@ -40,6 +40,19 @@ class Descriptor(ModelDescriptor):
 
     DEVICE = "face"
     REQUIRED = ("backend", "threshold", "weights")
+    THRESHOLDS = (0.0, 1.0)  # dlib's 1 - distance and cosine similarity are at most 1
+
+    @classmethod
+    def check(cls, path: Path, data: dict[str, Any]) -> None:
+        if not isinstance(data["weights"], dict):
+            raise DeviceError("face", f"model descriptor {path}: weights is not an object")
+        fusion = data.get("fusion")
+        if fusion is not None and not isinstance(fusion, dict):
+            raise DeviceError("face", f"model descriptor {path}: fusion is not an object")
+        if fusion:
+            cls.check_optional(path, fusion, "frames", int, low=1)
+        cls.check_optional(path, data, "borderline_margin", float)
+        cls.check_optional(path, data, "jitters", int)
 
 
 class Matcher(Protocol):

@@ -33,6 +33,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from drivers.descriptor import is_number
 from drivers.errors import DeviceError
 from drivers.face.detect import Face
 from drivers.face.quality import eye_aspect_ratio, face_crop
@@ -168,6 +169,11 @@ def motion_cues(faces: Sequence[Face]) -> dict[str, float]:
     }
 
 
+MIN_STD = 1e-6  # feature spreads the model standardises by; the shipped one's least is 2e-4
+MAX_MAGNITUDE = 1e6  # any mean, std, weight or bias; the shipped model's largest is 7.9
+_MOTION = ("min_nonplanar", "min_ear_range", "weight")  # meta.motion's numbers (PAD.__init__)
+
+
 @dataclass
 class PadModel:
     """Standardise, then logistic regression; the threshold is part of the model."""
@@ -181,23 +187,57 @@ class PadModel:
 
     @classmethod
     def load(cls, path: str | Path) -> PadModel:
+        """The model at ``path``; anything that would make a score NaN, or a threshold no
+        score reaches (PAD silently off), is refused with the path (``DeviceError``)."""
+
+        def bad(why: str) -> DeviceError:
+            return DeviceError("face", f"PAD model {path}: {why}")
+
         try:
             d = json.loads(Path(path).read_text(encoding="utf-8"))
-            model = cls(
-                np.array(d["mean"]),
-                np.array(d["std"]),
-                np.array(d["weights"]),
-                float(d["bias"]),
-                float(d["threshold"]),
-                d.get("meta", {}),
-            )
-        except (OSError, ValueError, KeyError) as exc:
-            raise DeviceError("face", f"PAD model {path}: {exc}") from None
-        if not (len(model.mean) == len(model.std) == len(model.weights) == FEATURES):
-            raise DeviceError(
-                "face", f"PAD model {path}: {len(model.weights)} weights, features are {FEATURES}"
-            )
-        return model
+        except (OSError, ValueError) as exc:
+            raise bad(str(exc)) from None
+        if not isinstance(d, dict):
+            raise bad("not a JSON object")
+        missing = [k for k in ("mean", "std", "weights", "bias", "threshold") if k not in d]
+        if missing:
+            raise bad(f"no {missing[0]!r}")
+        vectors = {}
+        for key in ("mean", "std", "weights"):
+            v = d[key]
+            if not isinstance(v, list) or not all(is_number(x) for x in v):
+                raise bad(f"{key} is not a list of finite numbers")
+            vectors[key] = np.array(v, dtype=np.float64)
+        if not (len(vectors["mean"]) == len(vectors["std"]) == len(vectors["weights"]) == FEATURES):
+            raise bad(f"{len(vectors['weights'])} weights, features are {FEATURES}")
+        if not np.all(vectors["std"] >= MIN_STD):
+            raise bad(f"std must be at least {MIN_STD:g} (a zero divides every score into NaN)")
+        if not is_number(d["bias"]):
+            raise bad(f"bias {d['bias']!r} is not a finite number")
+        if max(float(np.abs(v).max()) for v in vectors.values()) > MAX_MAGNITUDE or (
+            abs(d["bias"]) > MAX_MAGNITUDE
+        ):
+            # a standardised logistic regression has small numbers; these overflow the
+            # score to +-inf or NaN (found by tests/fuzz/targets_files.py)
+            raise bad(f"a value beyond +-{MAX_MAGNITUDE:g}: no trained model has one")
+        threshold = d["threshold"]
+        if not is_number(threshold) or not 0 < threshold < 1:
+            raise bad(f"threshold {threshold!r} is not a number in (0, 1), the score's range")
+        meta = d.get("meta", {})
+        if not isinstance(meta, dict) or not isinstance(meta.get("motion", {}), dict):
+            raise bad("meta (and meta.motion) must be objects")
+        numbers = [("borderline_margin", meta)] + [(k, meta.get("motion", {})) for k in _MOTION]
+        for key, where in numbers:
+            if key in where and not is_number(where[key]):
+                raise bad(f"{key} {where[key]!r} is not a finite number")
+        return cls(
+            vectors["mean"],
+            vectors["std"],
+            vectors["weights"],
+            float(d["bias"]),
+            float(threshold),
+            meta,
+        )
 
     def save(self, path: str | Path) -> None:
         d = {

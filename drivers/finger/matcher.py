@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ class Descriptor(ModelDescriptor):
     """The thumb matcher's descriptor (the face's shape: backend, threshold, calibration)."""
 
     DEVICE = "finger"
+    THRESHOLDS = (0.0, math.inf)  # Bozorth3 scores are >= 0: a threshold of 0 matches anyone
 
     @property
     def min_minutiae(self) -> int:
@@ -50,6 +52,7 @@ class Descriptor(ModelDescriptor):
             raise DeviceError("finger", f"{path}: not an NBIS matcher descriptor")
         if not isinstance(data.get("threshold"), int | float):
             raise DeviceError("finger", f"{path} is not calibrated (no threshold)")
+        cls.check_optional(path, data, "min_minutiae", int)
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,15 @@ def parse_master_list(data: bytes) -> list[x509.Certificate]:
     return out
 
 
+def _master_list_file(path: Path) -> list[x509.Certificate]:
+    """A master list file's CSCAs; a damaged one names itself (ValueError): it holds
+    every issuer's CSCA, so the start stops rather than refer every traveller."""
+    try:
+        return parse_master_list(path.read_bytes())
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+
+
 @dataclass
 class TrustStore:
     """CSCA certificates (folder and/or master list) and CRLs, loaded once at start."""
@@ -95,9 +104,9 @@ class TrustStore:
                     except ValueError as exc:
                         log.warning("CSCA %s skipped: %s", p, exc)
                 elif p.suffix.lower() == ".ml":
-                    store.cscas.extend(parse_master_list(p.read_bytes()))
+                    store.cscas.extend(_master_list_file(p))
         if master_list is not None:
-            store.cscas.extend(parse_master_list(Path(master_list).read_bytes()))
+            store.cscas.extend(_master_list_file(Path(master_list)))
         if crl_dir is not None:
             for p in sorted(Path(crl_dir).glob("*.crl")):
                 data = p.read_bytes()

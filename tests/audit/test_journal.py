@@ -139,3 +139,41 @@ def test_a_signed_checkpoint_read_two_ways_is_refused() -> None:
     assert load_lines(line)[0].seq == 7  # the control
     with pytest.raises(CheckpointError):
         load_lines(line.replace("{", '{"seq":9000,', 1))
+
+
+TAMPERED_SEQ = {
+    "text": json.dumps({"seq": "abc", "hash": "x"}),
+    "list": json.dumps({"seq": [7], "hash": "x"}),
+    "5000 digits": '{"seq": ' + "9" * 5000 + ', "hash": "x"}',  # past int()'s digit limit
+    "hash not text": json.dumps({"seq": 7, "hash": {"a": 1}}),
+}
+
+
+@pytest.mark.parametrize("case", TAMPERED_SEQ)
+def test_a_tampered_line_is_reported_and_never_stops_the_start(journal: Path, case: str) -> None:
+    """A line with a seq or hash of the wrong type (an edit, a bad disk block) was a
+    ValueError / TypeError when the daemon opened its journal: the lane could not start.
+    It is evidence for ``verify`` to report; the chain goes on from the last record."""
+    write(journal, [*lines(journal), TAMPERED_SEQ[case]])
+    j = Journal(journal, fsync=False)
+    assert j.head().seq == 6
+    j.append("event", {"after": True}, "2026-11-25T10:01:00Z")
+    j.close()
+    v = verify(journal)
+    assert not v.ok and v.line == 7
+    res = cli(journal)
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
+
+
+def test_a_torn_last_line_does_not_swallow_the_next_record(journal: Path) -> None:
+    """Power lost in the middle of a write leaves a last line without its newline; the
+    first record after the restart was appended to it and lost with it."""
+    journal.write_bytes(journal.read_bytes()[:-25])  # the sixth record, torn
+    j = Journal(journal, fsync=False)
+    record = j.append("event", {"after": "restart"}, "2026-11-25T10:01:00Z")
+    j.close()
+    rows = lines(journal)
+    assert json.loads(rows[-1]) == record  # whole, on its own line
+    assert record["seq"] == 6  # continues the last complete record
+    v = verify(journal)
+    assert not v.ok and v.line == 6 and "not a JSON record" in v.problem  # the torn line

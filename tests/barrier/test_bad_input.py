@@ -12,7 +12,7 @@ from drivers.barrier import ModbusBarrier, build, check_port
 from drivers.errors import DeviceError
 from drivers.regmap import RegisterMap, load_regmap
 from gate.config import ConfigError, GateConfig, parse_config
-from gate.inputs import DeviceFault, Door, DoorFault, LinkLost, LinkRestored
+from gate.inputs import DeviceFault, Door, DoorChanged, DoorFault, LinkLost, LinkRestored
 from sim.barrier import SimController
 
 from .conftest import Recorder, make_cfg
@@ -216,3 +216,36 @@ def test_build_with_unknown_model_fails_early() -> None:
     )
     with pytest.raises(DeviceError, match="nosuch"):
         build(cfg.devices.barrier, cfg)  # type: ignore[arg-type]
+
+
+async def test_a_busy_reply_to_a_command_is_a_fault_that_clears(
+    sim: SimController, rec: Recorder
+) -> None:
+    """A controller that answers one door command with an exception (06 busy) fails that
+    command: the daemon reports the fault, the lane goes out of service. Nothing said
+    when the controller took that door's commands again, so the fault stayed until a
+    restart; the next command to the same door that is carried out says LinkRestored."""
+    b = ModbusBarrier(make_cfg(sim.port), load_regmap("generic-2door"))
+    await b.start(rec)
+    real_action = sim._action
+    busy = {"left": 1}
+
+    async def busy_once(function_code, *args):  # type: ignore[no-untyped-def]
+        from pymodbus.constants import ExcCodes
+
+        if function_code == 5 and busy["left"]:
+            busy["left"] -= 1
+            return ExcCodes.DEVICE_BUSY
+        return await real_action(function_code, *args)
+
+    try:
+        await rec.wait_for(lambda e: isinstance(e, DoorChanged))
+        sim._server.context.devices[1].action = busy_once  # type: ignore[union-attr]
+        with pytest.raises(DeviceError, match="not delivered"):
+            await b.open(Door.EXIT)
+        assert not rec.of(LinkRestored)
+        await b.close_door(Door.EXIT)  # the core closes both doors out of service
+        await rec.wait_for(lambda e: isinstance(e, LinkRestored))
+    finally:
+        sim._server.context.devices[1].action = real_action  # type: ignore[union-attr]
+        await b.close()

@@ -156,3 +156,29 @@ async def test_a_counted_traveller_comes_after_the_door_they_came_through(
     await rec.wait_for(lambda e: isinstance(e, PresenceChanged) and e.count == 1)
     order = [e for e in rec.events if isinstance(e, DoorChanged | PresenceChanged)]
     assert order[0] == DoorChanged(Door.ENTRY, False), order
+
+
+async def test_a_people_count_no_mantrap_holds_is_a_fault_not_a_crowd(
+    sim: SimController, barrier: ModbusBarrier, rec: Recorder
+) -> None:
+    """A counter that reads 65535 (a sensor failure, a register left uninitialised) is
+    not 65,535 people: never a presence the core raises tailgating on, but the
+    controller's fault with its reason; a sane count again clears it."""
+    await _settle(rec)
+    real = sim._ir_values
+    address = sim.map.input_registers.people_count
+    assert address is not None
+
+    def broken_counter() -> dict[int, int]:
+        values = real()
+        values[address] = 0xFFFF
+        return values
+
+    sim._ir_values = broken_counter  # type: ignore[method-assign]
+    fault = await rec.wait_for(lambda e: isinstance(e, DeviceFault))
+    assert "people" in fault.detail and "65535" in fault.detail
+    await asyncio.sleep(0.3)
+    assert not [e for e in rec.of(PresenceChanged) if e.count > 1], rec.events
+    assert len(rec.of(DeviceFault)) == 1, "one fault, not one per poll"
+    sim._ir_values = real  # type: ignore[method-assign]
+    await rec.wait_for(lambda e: isinstance(e, LinkRestored))

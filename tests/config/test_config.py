@@ -57,6 +57,45 @@ BAD = {
     ),
     "negative_timeout": ("gate: {site: s, id: g}\ntimeouts: {idle: -1}\n", "timeouts.idle:"),
     "bad_country": ("gate: {site: s, id: g}\npolicy: {eligible_nationalities: [sg]}\n", "policy"),
+    # YAML's .inf / .nan are floats: "forever" or "never" where a period or a limit is
+    # meant silently disables it (photos kept for ever, a state that never times out)
+    "infinite_timeout": (
+        "gate: {site: s, id: g}\ntimeouts: {doc_check: .inf}\n",
+        "timeouts.doc_check:",
+    ),
+    "huge_timeout": (
+        "gate: {site: s, id: g}\ntimeouts: {in_mantrap: 1e300}\n",
+        "timeouts.in_mantrap:",
+    ),
+    "infinite_retention": (
+        "gate: {site: s, id: g}\nops: {privacy: {retention_s: .inf}}\n",
+        "ops.privacy.retention_s:",
+    ),
+    "infinite_hold": (
+        "gate: {site: s, id: g}\nops: {privacy: {max_hold_s: .inf}}\n",
+        "ops.privacy.max_hold_s:",
+    ),
+    "infinite_watchdog": (
+        "gate: {site: s, id: g}\nops: {watchdog_stale_s: .inf}\n",
+        "ops.watchdog_stale_s:",
+    ),
+    "huge_heartbeat": (
+        "gate: {site: s, id: g}\ndevices: {bus: {type: mqtt, heartbeat_s: 1e300}}\n",
+        "devices.bus.heartbeat_s:",
+    ),
+    "huge_breaker_reset": (
+        "gate: {site: s, id: g}\n"
+        "devices: {lists: {type: http, url: 'http://x', reset_after_s: 1e300}}\n",
+        "devices.lists",
+    ),
+    "nan_sim_thumb": (
+        "gate: {site: s, id: g}\ndevices: {thumb: {type: sim, threshold: .nan}}\n",
+        "devices.thumb",
+    ),
+    "infinite_door_travel": (
+        "gate: {site: s, id: g}\ndevices: {barrier: {type: sim, door_travel_s: .inf}}\n",
+        "devices.barrier",
+    ),
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 
 import numpy as np
@@ -127,4 +128,78 @@ async def test_folder_camera_follows_the_scene_when_the_folder_is_swapped(faces_
         np.array_equal(f.image, cv2.imread(str(p))) for f, p in zip(second, expected, strict=True)
     )
     assert not np.array_equal(first[0].image, second[0].image)
+    await c.close()
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header claims ``width`` x ``height`` (a decompression bomb's header)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 64)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+async def test_an_unusable_frame_file_is_skipped_not_a_dead_camera(faces_dir, tmp_path):
+    """One truncated or bomb-sized file in the folder the camera writes was 'no frame':
+    a DeviceError, the lane out of service. It is skipped (and never decoded when its
+    header claims more pixels than any frame), and the burst comes from the others."""
+    shutil.copy(faces_dir / "Colin_Powell" / "01.jpg", tmp_path / "a.jpg")
+    good = (faces_dir / "Colin_Powell" / "02.jpg").read_bytes()
+    (tmp_path / "b.jpg").write_bytes(good[: len(good) // 3])  # torn write
+    (tmp_path / "c.png").write_bytes(_png_claiming(60_000, 60_000))  # 3.6 gigapixels
+    (tmp_path / "d.jpg").write_bytes(b"")
+    shutil.copy(faces_dir / "Colin_Powell" / "03.jpg", tmp_path / "e.jpg")
+    c = cam(str(tmp_path))
+    await c.start(lambda _: None)
+    frames = await c.burst(4)
+    assert len(frames) == 4 and all(f.image.shape == (250, 250, 3) for f in frames)
+    await c.close()
+
+
+async def test_a_camera_that_answers_again_clears_its_fault(faces_dir, tmp_path):
+    """A camera fault put the lane out of service for good: nothing ever said the camera
+    was back, so 'in service' was refused ('not recovered: camera') until a restart.
+    After a failed burst the camera is tried again, and LinkRestored says it is back."""
+    from gate.inputs import LinkRestored
+
+    said: list[object] = []
+    folder = tmp_path / "scene"
+    folder.mkdir()
+    shutil.copy(faces_dir / "Colin_Powell" / "01.jpg", folder / "a.jpg")
+    c = cam(str(folder), timeout_s=0.2)
+    await c.start(said.append)
+    for p in folder.iterdir():
+        p.unlink()  # the camera stops giving frames
+    with pytest.raises(DeviceError):
+        await c.burst(2)
+    await asyncio.sleep(0.5)
+    assert not said  # still nothing to read: no recovery claimed
+    shutil.copy(faces_dir / "Colin_Powell" / "02.jpg", folder / "b.jpg")
+    shutil.copy(faces_dir / "Colin_Powell" / "03.jpg", folder / "c.jpg")
+    for _ in range(100):
+        if said:
+            break
+        await asyncio.sleep(0.05)
+    assert said == [LinkRestored("camera")]
+    frames = await c.burst(2)
+    assert len(frames) == 2
+    await c.close()
+
+
+async def test_a_frozen_camera_is_not_reported_back(faces_dir, tmp_path):
+    """Trying again reads two frames: the same picture twice is still frozen."""
+    shutil.copy(faces_dir / "london_002" / "01.jpg", tmp_path / "only.jpg")
+    said: list[object] = []
+    c = cam(str(tmp_path))
+    await c.start(said.append)
+    with pytest.raises(DeviceError, match="frozen"):
+        await c.burst(3)
+    await asyncio.sleep(2.5)  # two tries
+    assert said == []
     await c.close()

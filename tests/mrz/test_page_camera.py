@@ -85,3 +85,45 @@ def test_the_gate_config_takes_a_page_camera() -> None:
     text = text.replace("scanner: {type: sim}", "scanner: {type: page_camera, source: /dev/video0}")
     cfg = parse_config(text)
     assert cfg.devices.scanner.type == "page_camera"
+
+
+def test_a_page_camera_that_gives_frames_again_clears_its_fault(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """No frame three times is the reader's DeviceFault (out of service); frames again
+    were only logged, so the fault stayed until a restart. Now LinkRestored follows."""
+    import drivers.page_camera as page_camera
+    from gate.inputs import LinkRestored
+
+    monkeypatch.setattr(page_camera, "REOPEN_S", 0.02)
+    rng = np.random.default_rng(3)
+    glass = [_glass((120, 160, 3), rng) for _ in range(2)]
+
+    def write_frames() -> None:
+        for n, g in enumerate(glass):
+            cv2.imwrite(str(tmp_path / f"{n}.png"), g)
+
+    write_frames()
+    cfg = PageCameraScannerConfig(source=str(tmp_path), poll_s=0.01)
+    seen: list[object] = []
+
+    async def run() -> None:
+        scanner = PageCameraScanner(cfg)
+        await scanner.start(seen.append)
+        for p in tmp_path.glob("*.png"):
+            p.unlink()  # unplugged
+        for _ in range(300):
+            await asyncio.sleep(0.01)
+            if any(isinstance(e, DeviceFault) for e in seen):
+                break
+        write_frames()  # plugged in again
+        for _ in range(300):
+            await asyncio.sleep(0.01)
+            if any(isinstance(e, LinkRestored) for e in seen):
+                break
+        await scanner.close()
+
+    asyncio.run(run())
+    faults = [e for e in seen if isinstance(e, DeviceFault | LinkRestored)]
+    assert [type(e) for e in faults] == [DeviceFault, LinkRestored], seen
+    assert faults[1] == LinkRestored("scanner")

@@ -160,3 +160,43 @@ async def test_gate_config_builds_it_through_the_wiring(tmp_path) -> None:
             assert res.mrz is not None and res.mrz.valid and res.mrz.document_number == "L898902C3"
         finally:
             await devices.scanner.close()
+
+
+async def test_a_port_that_comes_back_clears_its_fault(monkeypatch) -> None:
+    """The port lost mid-service is a DeviceFault (out of service); when it opens again
+    the reader said so only in its log, so the core's fault stayed and 'in service' was
+    refused until a restart. Now LinkRestored follows the reopened port."""
+    import serial
+
+    from gate.inputs import LinkRestored
+
+    class Port:
+        def __init__(self, fail: bool) -> None:
+            self.fail = fail
+
+        def read(self, n: int) -> bytes:
+            if self.fail:
+                raise serial.SerialException(
+                    "device reports readiness to read but returned no data"
+                )
+            return b""
+
+        def close(self) -> None:
+            pass
+
+    ports = iter([Port(True), Port(False)])
+    scanner = SerialMrzScanner(
+        SerialMrzScannerConfig(type="serial_mrz", port="/dev/ttyMRZ", idle_s=0.1, reopen_s=0.05)
+    )
+    monkeypatch.setattr(scanner, "_open", lambda: next(ports))
+    seen: list[object] = []
+    await scanner.start(seen.append)
+    try:
+        for _ in range(200):
+            if any(isinstance(e, LinkRestored) for e in seen):
+                break
+            await asyncio.sleep(0.01)
+        assert [type(e) for e in seen] == [DeviceFault, LinkRestored], seen
+        assert seen[1] == LinkRestored("scanner")
+    finally:
+        await scanner.close()

@@ -199,3 +199,44 @@ def test_metrics_must_listen_on_loopback(tmp_path: Path) -> None:
     cfg = make_config(tmp_path, metrics={"enabled": True, "host": "0.0.0.0"})
     res = run_cli(cfg)
     assert res.returncode == 2 and "loopback" in res.stderr
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ['{"backend": "dlib"', '{"backend": "dlib", "weights": {}, "threshold": -1}'],
+    ids=["truncated", "threshold that matches everyone"],
+)
+def test_a_damaged_model_file_stops_the_start_with_one_line_naming_it(
+    tmp_path: Path, damage: str
+) -> None:
+    """A device that cannot be built (here the face matcher's descriptor) is a start
+    that cannot happen: exit 3 and one line naming the file, not a traceback."""
+    import yaml
+
+    bad = tmp_path / "face-descriptor.json"
+    bad.write_text(damage)
+    cfg = make_config(tmp_path)
+    data = yaml.safe_load(cfg.read_text())
+    data["devices"]["face"] = {"type": "dlib", "descriptor": str(bad)}
+    cfg.write_text(yaml.safe_dump(data))
+    res = run_cli(cfg)
+    assert "Traceback" not in res.stderr, res.stderr
+    assert res.returncode == 3, res.stderr
+    said = [ln for ln in res.stderr.splitlines() if ln.strip() and not ln.startswith('{"ts"')]
+    assert len(said) == 1 and str(bad) in said[0] and said[0].startswith("autogate: cannot start")
+
+
+def test_a_device_that_cannot_start_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    """A serial document reader whose port is absent at boot: exit 3 (systemd starts
+    the daemon again, the port may be back) with one line naming the port."""
+    import yaml
+
+    cfg = make_config(tmp_path)
+    data = yaml.safe_load(cfg.read_text())
+    data["devices"]["scanner"] = {"type": "serial_mrz", "port": "/dev/nonexistent-mrz"}
+    cfg.write_text(yaml.safe_dump(data))
+    res = run_cli(cfg)
+    assert "Traceback" not in res.stderr, res.stderr
+    assert res.returncode == 3, res.stderr
+    said = [ln for ln in res.stderr.splitlines() if ln.strip() and not ln.startswith('{"ts"')]
+    assert len(said) == 1 and "/dev/nonexistent-mrz" in said[0], said

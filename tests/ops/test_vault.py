@@ -227,3 +227,33 @@ def test_a_referral_sealed_before_the_thumb_channel_still_opens() -> None:
     legacy = len(head).to_bytes(4, "big") + head + old[4 + head_len :]
     bio = _unpack(legacy)
     assert bio.portrait == b"portrait" and bio.fingers == () and bio.best_frame is not None
+
+
+DAMAGE = {
+    "times not JSON": lambda d: (d / "b1-000101.json").write_text("{torn"),
+    "times a list": lambda d: (d / "b1-000101.json").write_text("[1]"),
+    "times not text": lambda d: (d / "b1-000101.json").write_bytes(b"\xff\xfe\x00"),
+    "times a folder": lambda d: ((d / "b1-000101.json").unlink(), (d / "b1-000101.json").mkdir()),
+    "a name that is no transaction": lambda d: (d / "not a txn.bin").write_bytes(b"x"),
+    "a folder named .bin": lambda d: (d / "b1-000102.bin").mkdir(),
+}
+
+
+@pytest.mark.parametrize("case", DAMAGE)
+def test_a_damaged_store_entry_never_stops_the_start(
+    tmp_path: Path, clock: Clock, case: str
+) -> None:
+    """What the next boot does first (``Ops.build``): resolve every referral of the last
+    run, purge. One damaged entry (a bad block, a hand-made file) raised there and the
+    lane could not start; now an entry whose times cannot be read is deleted (nothing
+    justifies keeping it), and the sound referral beside it is kept."""
+    v = vault(tmp_path, clock)
+    referred(v, "b1-000100")
+    referred(v, "b1-000101")
+    DAMAGE[case](tmp_path / "referrals")
+    store = ReferralStore(tmp_path / "referrals", b"k" * 32, 60, 3600)  # the next boot
+    store.resolve_all(clock.now)
+    store.purge(clock.now)
+    assert store.open("b1-000100") is not None  # the sound one is kept until retention
+    assert "b1-000100" in store.purge(clock.now + 61)  # resolved at the start: retention
+    assert store.txns() == []
