@@ -100,30 +100,38 @@ def features_of(frames: list[np.ndarray], det: Detector) -> list[np.ndarray | No
     return out
 
 
-def training_set(det: Detector, seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
+def training_set(
+    det: Detector, seed: int = 7, groups: list[str] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame features and labels (1 attack); ``groups`` gets each frame's source
+    (a person, a clip), for folds that keep a source together (``sim/pad_rule.py``)."""
     rng = np.random.default_rng(seed)
     s = attacks.TRAIN
     xs, ys = [], []
 
-    def add(frames: list[np.ndarray], label: int) -> None:
+    def add(frames: list[np.ndarray], label: int, group: str = "") -> None:
         for v in features_of(frames, det):
             if v is not None:
                 xs.append(v)
                 ys.append(label)
+                if groups is not None:
+                    groups.append(group)
 
     for src in stills("train", det):
-        add([src.image], 0)  # a live photo as it is
-        add([attacks.bona_fide_frame(src.image, src.face_w, s, rng)], 0)
-        add(attacks.attack_burst("print", [src.image], src.face_w, s, rng), 1)
-        add(attacks.attack_burst("print", [src.image], src.face_w, s, rng), 1)
-        add(attacks.attack_burst("screen", [src.image], src.face_w, s, rng), 1)
+        g = src.label.split("/")[0]
+        add([src.image], 0, g)  # a live photo as it is
+        add([attacks.bona_fide_frame(src.image, src.face_w, s, rng)], 0, g)
+        add(attacks.attack_burst("print", [src.image], src.face_w, s, rng), 1, g)
+        add(attacks.attack_burst("print", [src.image], src.face_w, s, rng), 1, g)
+        add(attacks.attack_burst("screen", [src.image], src.face_w, s, rng), 1, g)
     for run in video_frames("train", det):
         for k in range(0, len(run), 2):
             src = run[k]
-            add([attacks.bona_fide_frame(src.image, src.face_w, s, rng)], 0)
-            add([src.image], 0)
+            g = src.label.split("#")[0]
+            add([attacks.bona_fide_frame(src.image, src.face_w, s, rng)], 0, g)
+            add([src.image], 0, g)
             kind = "screen" if k % 4 == 0 else "print"
-            add(attacks.attack_burst(kind, [src.image], src.face_w, s, rng), 1)
+            add(attacks.attack_burst(kind, [src.image], src.face_w, s, rng), 1, g)
     return np.stack(xs), np.array(ys, dtype=np.float64)
 
 
