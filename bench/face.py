@@ -242,11 +242,19 @@ def bench_bursts(out: Path, fuse: int, margin: float, target: float = 0.001) -> 
     return rows
 
 
-def bench_pad(margin: float | None = None, dump: Path | None = None) -> list[str]:
-    """APCER / BPCER on held-back people, clips and settings; with ``margin``, a
-    presentation whose score is within it above the threshold is filmed once more (a
-    fresh draw of the same setting) and judged two ways: on that second burst alone (a
-    second chance) and on both bursts pooled (``PAD.pool``, what the gate does)."""
+def bench_pad(
+    margin: float | None = None,
+    dump: Path | None = None,
+    below: float | None = None,
+    load: Path | None = None,
+) -> list[str]:
+    """APCER / BPCER on held-back people, clips and settings; a presentation whose score
+    is within ``margin`` above the threshold, or ``below`` under it, is filmed once more
+    (a fresh draw of the same setting) and judged two ways: on that second burst alone (a
+    second chance) and on both bursts pooled (``PAD.pool``, what the gate does). Both
+    margins default to the PAD model's (``borderline_margin``, ``borderline_below``).
+    ``load``: the scores a ``dump`` of an earlier run wrote, judged again without filming
+    (its band must cover the margins asked for)."""
     from drivers.face.pad import PAD, PadModel, PadResult
     from sim import attacks
     from sim.train_pad import MODEL, stills, video_frames
@@ -254,7 +262,9 @@ def bench_pad(margin: float | None = None, dump: Path | None = None) -> list[str
     det = Detector()
     pad = PAD(PadModel.load(MODEL))
     thr = pad.model.threshold
-    band = float(pad.model.meta.get("borderline_margin", 0.0)) if margin is None else margin
+    meta = pad.model.meta
+    band = float(meta.get("borderline_margin", 0.0)) if margin is None else margin
+    low = float(meta.get("borderline_below", 0.0)) if below is None else below
     rng = np.random.default_rng(11)
     s = attacks.HELDOUT
 
@@ -283,10 +293,20 @@ def bench_pad(margin: float | None = None, dump: Path | None = None) -> list[str
 
     def present(key: str, film: Any) -> None:
         first = score(film(rng))
-        again = first is not None and thr <= first.score < thr + band
+        again = first is not None and thr - low <= first.score < thr + band
         res[key].append((first, score(film(again_rng)) if again else None))
 
-    for src in stills("heldout", det):
+    if load is not None:
+        saved = json.loads(load.read_text())
+        covered = saved.get("below", 0.0) >= low and saved["band"] >= band
+        if saved["threshold"] != thr or not covered:
+            raise SystemExit(f"{load}: another threshold, or a band narrower than asked")
+        for k, v in saved["presentations"].items():
+            res[k] = [
+                tuple(PadResult(r[0], r[0] >= thr, {}, r[1], r[2]) if r else None for r in p)
+                for p in v
+            ]
+    for src in stills("heldout", det) if load is None else ():
         img, fw = src.image, src.face_w
         res["bona fide still (as is)"].append((score([img]), None))
         present(
@@ -301,7 +321,7 @@ def bench_pad(margin: float | None = None, dump: Path | None = None) -> list[str
             "screen photo burst",
             lambda r, i=img, w=fw: attacks.attack_burst("screen", [i] * 5, w, s, r),
         )
-    for run in video_frames("heldout", det, step=1):
+    for run in video_frames("heldout", det, step=1) if load is None else ():
         for k in range(0, len(run) - 10, 6):
             win = run[k : k + 10 : 2]
             imgs = [x.image for x in win]
@@ -324,17 +344,17 @@ def bench_pad(margin: float | None = None, dump: Path | None = None) -> list[str
             k: [[(r.score, r.logit_sum, r.frames) if r else None for r in p] for p in v]
             for k, v in res.items()
         }
-        dump.write_text(json.dumps({"threshold": thr, "band": band, "presentations": raw}))
+        saved = {"threshold": thr, "band": band, "below": low, "presentations": raw}
+        dump.write_text(json.dumps(saved))
 
     def passes(p: Pres, t: float, retry: str) -> bool | None:
         """Judged bona fide? None: no face found (an attack then counts as rejected)."""
         first, second = p
         if first is None:
             return None
-        if first.score < t:
-            return True
-        if retry == "no" or second is None:
-            return False
+        borderline = thr - low <= first.score < thr + band
+        if retry == "no" or second is None or not borderline:
+            return first.score < t
         if retry == "second chance":
             return second.score < t
         return pad.pool(first, second).score < t
@@ -345,7 +365,7 @@ def bench_pad(margin: float | None = None, dump: Path | None = None) -> list[str
     rows = [
         f"Model threshold {thr:.3f} (set at 2 % BPCER on training data); "
         f"held-back threshold for BPCER 5 %: {thr5:.3f}; one more burst when the score is "
-        f"below {thr + band:.3f}",
+        f"in [{thr - low:.3f}, {thr + band:.3f})",
         "",
         "| presentation | n | no face found | error rate at model threshold | "
         "error rate at BPCER 5 % | one more burst: second chance | "
@@ -382,6 +402,22 @@ def bench_pad(margin: float | None = None, dump: Path | None = None) -> list[str
             f"\nPooled at the model threshold, {label}: BPCER {b[0] / b[1]:.1%} "
             f"({b[0]} of {b[1]}), APCER {a[0] / a[1]:.1%} ({a[0]} of {a[1]})."
         )
+    rows.append("\nAttacks accepted at the model threshold (index in their row above):\n")
+    names = {"no": "one burst", "pooled": "pooled"}
+    for k, v in res.items():
+        if k.startswith("bona"):
+            continue
+        for i, p in enumerate(v):
+            got = {r for r in ("no", "pooled") if passes(p, thr, r)}
+            if got:
+                first, second = p
+                assert first is not None
+                more = f", second {second.score:.3f}" if second is not None else ""
+                pool = f", pooled {pad.pool(first, second).score:.3f}" if second else ""
+                rows.append(
+                    f"- {k} #{i}: first burst {first.score:.3f}{more}{pool}; accepted by "
+                    f"{' and '.join(sorted(names[r] for r in got))}"
+                )
     return rows
 
 
@@ -401,7 +437,7 @@ def bench_gate_genuine(travellers: int, pad_margin: float | None = None) -> list
 
     verifier = DlibFaceVerifier(DlibFaceConfig(type="dlib"))
     if pad_margin is not None and verifier.pad is not None:
-        verifier.pad.model.meta["borderline_margin"] = pad_margin
+        verifier.pad.above = pad_margin
     rng = np.random.default_rng(7)  # the rig's seed
     outcome: dict[str, Counter[str]] = {k: Counter() for k in ("one", "same", "new")}
     pads: list[float] = []
@@ -424,7 +460,8 @@ def bench_gate_genuine(travellers: int, pad_margin: float | None = None) -> list
     rows = [
         f"{travellers} genuine travellers; PAD threshold "
         f"{verifier.pad.model.threshold if verifier.pad else float('nan'):.3f}, "
-        f"borderline margin {verifier.pad.model.meta.get('borderline_margin', 0.0) if verifier.pad else 0}; "
+        f"borderline band {verifier.pad.below if verifier.pad else 0} under, "
+        f"{verifier.pad.above if verifier.pad else 0} over; "
         f"match threshold {verifier.threshold:.4f}, margin {verifier.match_margin}",
         "",
         "| bursts | referred | share | reasons |",
@@ -458,6 +495,8 @@ def main() -> int:
     ap.add_argument("--pad-margin", type=float, default=None, help="default: the PAD model's")
     ap.add_argument("--only-pad", action="store_true", help="only the PAD section")
     ap.add_argument("--pad-dump", type=Path, default=None, help="write PAD scores (JSON)")
+    ap.add_argument("--pad-below", type=float, default=None, help="default: the PAD model's")
+    ap.add_argument("--pad-load", type=Path, default=None, help="judge a --pad-dump again")
     ap.add_argument(
         "--gate-genuine", type=int, default=0, help="N rig-like genuine travellers, no rig"
     )
@@ -468,7 +507,7 @@ def main() -> int:
         print("\n".join(bench_gate_genuine(args.gate_genuine, args.pad_margin)))
         return 0
     if args.only_pad:
-        print("\n".join(bench_pad(args.pad_margin, args.pad_dump)))
+        print("\n".join(bench_pad(args.pad_margin, args.pad_dump, args.pad_below, args.pad_load)))
         return 0
     if args.only_bursts:
         print("## FNMR at FMR 0.1 % on bursts (shared pairs filmed by the gate camera)\n")
@@ -503,7 +542,7 @@ def main() -> int:
             print(f"\nDET curve: {args.det.relative_to(REPO)}")
     if not args.skip_pad:
         print("\n## Presentation-attack detection on held-back people, clips and settings\n")
-        print("\n".join(bench_pad(args.pad_margin, args.pad_dump)))
+        print("\n".join(bench_pad(args.pad_margin, args.pad_dump, args.pad_below, args.pad_load)))
     return 0
 
 

@@ -297,6 +297,19 @@ class PAD:
         self.min_nonplanar = float(m.get("min_nonplanar", 0.0))
         self.min_ear_range = float(m.get("min_ear_range", 0.0))
         self.motion_weight = float(m.get("weight", 0.0))
+        # the band of first-burst scores that get one more burst, pooled with it (score
+        # units, either side of the threshold; sim/pad_rule.py chose them on training data)
+        self.above = float(model.meta.get("borderline_margin", 0.0))
+        self.below = float(model.meta.get("borderline_below", 0.0))
+
+    def borderline(self, first: PadResult) -> bool:
+        """Too close to the threshold to decide on one burst, on either side.
+
+        Just over it, a bona fide face unlucky in one burst may clear it with the next;
+        just under it, an attack that slipped under once rarely does so twice. Either way
+        the verdict is the two bursts pooled (``pool``), which gets no third burst."""
+        t = self.model.threshold
+        return t - self.below <= first.score < t + self.above
 
     def assess(self, frames: Sequence[np.ndarray], faces: Sequence[Face]) -> PadResult:
         """``frames[i]`` shows ``faces[i]`` (one face per frame, from quality)."""

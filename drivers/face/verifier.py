@@ -251,14 +251,14 @@ class DlibFaceVerifier:
                 "bursts": 1 if held is None else 2,
                 "cues": pres.cues,
             }
+            if held is None and self.pad.borderline(pres):
+                # too close to call on one burst (either side of the threshold): one more
+                # burst, pooled with this one, decides; a pooled verdict gets no third
+                pad_info["borderline"] = True
+                self._held_pad = (key, time.monotonic(), pres)
+                return reject(ReasonCode.FACE_PAD, retryable=True)
             if pres.attack:
-                # just over the threshold: one more burst, pooled with this one, may show
-                # the bona fide face; a pooled verdict gets no third burst
-                margin = self.pad.model.meta.get("borderline_margin", 0.0)
-                again = held is None and pres.score < self.pad.model.threshold + margin
-                if again:
-                    self._held_pad = (key, time.monotonic(), pres)
-                return reject(ReasonCode.FACE_PAD, again)
+                return reject(ReasonCode.FACE_PAD)
 
         t = time.perf_counter()
         ref_vec = self._portrait_vector(portrait)  # cached when prepare() ran

@@ -32,19 +32,23 @@ class ScriptedPad:
 
     scores: list[float]
     margin: float = 0.1
+    below: float = 0.0
     model: PadModel = field(init=False)
 
     def __post_init__(self) -> None:
         real = PadModel.load(MODEL)
-        meta = {**real.meta, "borderline_margin": self.margin}
+        meta = {**real.meta, "borderline_margin": self.margin, "borderline_below": self.below}
         self.model = replace(real, threshold=THR, meta=meta)
-        self._pool = PAD(self.model)
+        self._real = PAD(self.model)
 
     def assess(self, frames: list[np.ndarray], faces: list[object]) -> PadResult:
         return burst_result(self.scores.pop(0), len(faces))
 
     def pool(self, first: PadResult, second: PadResult) -> PadResult:
-        return self._pool.pool(first, second)
+        return self._real.pool(first, second)
+
+    def borderline(self, first: PadResult) -> bool:
+        return self._real.borderline(first)
 
 
 @pytest.fixture
@@ -121,3 +125,60 @@ def test_a_held_burst_is_pooled_only_with_the_same_portrait(
     assert verifier.check(portrait, frames).result.retryable
     other = (faces_dir / "london_004" / "01.jpg").read_bytes()
     assert verifier.check(other, frames).pad["bursts"] == 1
+
+
+def test_the_borderline_band_lies_on_both_sides_of_the_threshold() -> None:
+    """The rule itself: [threshold - below, threshold + above) is too close to call."""
+    real = PadModel.load(MODEL)
+    meta = {**real.meta, "borderline_margin": 0.1, "borderline_below": 0.05}
+    pad = PAD(replace(real, threshold=THR, meta=meta))
+    calls = {
+        s: pad.borderline(burst_result(s)) for s in (0.60, 0.624, 0.626, 0.67, 0.70, 0.774, 0.776)
+    }
+    assert calls == {
+        0.60: False,  # clearly bona fide: decided at once
+        0.624: False,
+        0.626: True,  # just under the threshold: an attack may have slipped under once
+        0.67: True,
+        0.70: True,  # just over: a bona fide face may clear it with the next burst
+        0.774: True,
+        0.776: False,  # clearly an attack: referred at once
+    }
+
+
+def test_an_attack_just_under_the_threshold_is_not_accepted_on_one_burst(
+    verifier: DlibFaceVerifier, london: tuple[bytes, list[np.ndarray]], monkeypatch
+) -> None:
+    """0.66 passes a one-burst rule; pooled with its next burst (0.72) it is an attack."""
+    portrait, frames = london
+    monkeypatch.setattr(verifier, "pad", ScriptedPad([0.66, 0.72], below=0.05))
+    first = verifier.check(portrait, frames)
+    assert not first.result.match
+    assert first.result.reasons == (R.FACE_PAD,) and first.result.retryable
+    assert first.pad["borderline"] and not first.pad["attack"]
+    second = verifier.check(portrait, frames).result
+    assert second.reasons == (R.FACE_PAD,) and not second.retryable
+    assert second.pad_score == pytest.approx(
+        float(sigmoid((logit(0.66) + logit(0.72)) / 2)), abs=1e-6
+    )
+
+
+def test_a_bona_fide_face_just_under_the_threshold_passes_on_its_second_burst(
+    verifier: DlibFaceVerifier, london: tuple[bytes, list[np.ndarray]], monkeypatch
+) -> None:
+    portrait, frames = london
+    monkeypatch.setattr(verifier, "pad", ScriptedPad([0.66, 0.50], below=0.05))
+    assert verifier.check(portrait, frames).result.retryable
+    second = verifier.check(portrait, frames)
+    assert second.result.match, second.as_dict()
+    assert second.pad["bursts"] == 2
+
+
+def test_a_clearly_bona_fide_burst_is_decided_on_one_burst(
+    verifier: DlibFaceVerifier, london: tuple[bytes, list[np.ndarray]], monkeypatch
+) -> None:
+    portrait, frames = london
+    monkeypatch.setattr(verifier, "pad", ScriptedPad([0.55], below=0.05))
+    first = verifier.check(portrait, frames)
+    assert first.result.match and first.pad["bursts"] == 1
+    assert verifier._held_pad is None

@@ -94,8 +94,12 @@ def test_one_pixel_portrait(verifier, faces_dir):
 
 def test_large_live_frame_still_works(verifier, faces_dir):
     big = cv2.resize(img(faces_dir, "london_002/02.jpg"), (4000, 4000))
-    rep = verifier.check(read(faces_dir, "london_002/01.jpg"), [big])
-    assert rep.result.match
+    portrait = read(faces_dir, "london_002/01.jpg")
+    rep = verifier.check(portrait, [big])
+    if rep.result.retryable:  # a borderline PAD score (0.64): the core asks for one more
+        assert rep.pad.get("borderline"), rep.as_dict()
+        rep = verifier.check(portrait, [big])
+    assert rep.result.match, rep.as_dict()
 
 
 @pytest.mark.parametrize("value", [0, 128], ids=["black", "grey"])
