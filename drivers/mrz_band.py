@@ -71,8 +71,8 @@ def _chains(comps: np.ndarray) -> list[np.ndarray]:
             nxt[i] = best
             taken[best] = True
     out = []
-    for i in np.flatnonzero(~taken):
-        chain = [int(i)]
+    for start in np.flatnonzero(~taken):
+        chain = [int(start)]
         while nxt[chain[-1]] >= 0:
             chain.append(int(nxt[chain[-1]]))
         if len(chain) >= MIN_CHARS:

@@ -48,6 +48,7 @@ def _fail(reason: R, t0: float) -> DocumentResult:
 
 def decode(source: str | Path | bytes | np.ndarray) -> np.ndarray | R:
     """A gray image, or the reason it cannot be one (checked before any large allocation)."""
+    img: np.ndarray | None
     if isinstance(source, np.ndarray):
         img = source
         if img.dtype != np.uint8 or img.ndim not in (2, 3) or img.size == 0:

@@ -208,8 +208,8 @@ def plot_det(
     for label, (fmr, fnmr) in curves.items():
         ok = (fmr > 0) & (fnmr > 0)
         ax.plot(fmr[ok], fnmr[ok], label=label)
-    for label, fmr, fnmr in marks:
-        ax.plot([max(fmr, 1e-5)], [max(fnmr, 1e-5)], "o", label=label)
+    for label, at_fmr, at_fnmr in marks:
+        ax.plot([max(at_fmr, 1e-5)], [max(at_fnmr, 1e-5)], "o", label=label)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(1e-5, 1)

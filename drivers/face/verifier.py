@@ -302,7 +302,7 @@ def read_live(paths: Sequence[Path], frames: int) -> list[np.ndarray]:
 
     if len(paths) == 1 and paths[0].suffix.lower() in VIDEO_SUFFIXES:
         cap = cv2.VideoCapture(str(paths[0]))
-        out = []
+        out: list[np.ndarray] = []
         while len(out) < frames:
             ok, img = cap.read()
             if not ok:
@@ -310,14 +310,14 @@ def read_live(paths: Sequence[Path], frames: int) -> list[np.ndarray]:
             out.append(img)
         cap.release()
         return out
-    images = []
+    images: list[np.ndarray] = []
     for p in paths:
         try:
-            img = decode_image(p.read_bytes())
+            decoded = decode_image(p.read_bytes())
         except OSError:
-            img = None
-        if img is not None:
-            images.append(img)
+            decoded = None
+        if decoded is not None:
+            images.append(decoded)
     return images
 
 
