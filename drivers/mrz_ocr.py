@@ -31,7 +31,7 @@ import numpy as np
 from drivers.mrz_band import char_lines
 from drivers.mrz_ctc import CtcRead, LineModel, load_line_model, row_image
 from drivers.mrz_recog import CNN_SIZE, CNN_SPAN, UNSURE, SecondOpinion, load_second, pool
-from gate.mrz.repair import line_checks_fail
+from gate.mrz.repair import line_checks, repair_line
 from gate.resources import shipped_dir
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ<"
@@ -482,7 +482,7 @@ def read_line(
     second: SecondOpinion | None = None,
     unsure: float = UNSURE,
     line_model: LineModel | None = None,
-    whole_line: bool = True,
+    whole_line: bool | None = None,
 ) -> LineRead:
     """Recognise one line crop (gray or BGR, any height).
 
@@ -496,27 +496,27 @@ def read_line(
     never asks it) reads the same characters in its own wider windows and the two are
     pooled per character.
 
-    On the same unsure lines, on a line the glyph cutter cut to no MRZ length and on one
-    whose check digits fail (``gate.mrz.repair.line_checks_fail``), the
-    whole-line reader (``drivers.mrz_ctc``, ``line_model`` or the shipped one;
-    ``whole_line=False`` never asks it) reads the text row on its own (see ``_with_line``).
+    ``whole_line`` (default ``WHOLE_LINE``, off: see there) asks the whole-line reader
+    (``drivers.mrz_ctc``, ``line_model`` or the shipped one) on a line the glyph cutter
+    cut to no MRZ length and on one whose check digits fail after the repair
+    (``gate.mrz.repair.line_checks``); ``_with_line`` combines the two.
     """
     lay = layout(line, n, allowed)
     read = LineRead("", np.zeros((0, len(ALPHABET)), np.float32))
-    sure = False
     if lay is not None:
         g = lay.windows(SHIFTS)
         p = (model or load_model()).probs(g).reshape(len(SHIFTS), -1, len(ALPHABET))
         p = np.exp(np.log(p + 1e-6).mean(axis=0))
         p /= p.sum(axis=1, keepdims=True)
-        sure = float(p.max(axis=1).min()) >= unsure
-        if not sure:
+        if float(p.max(axis=1).min()) < unsure:
             opinion = second or load_second()
             p = pool(p, opinion.probs(lay.windows(size=CNN_SIZE, span=CNN_SPAN)))
         read = LineRead("".join(ALPHABET[i] for i in p.argmax(axis=1)), p)
     widths = (n,) if n else allowed or MRZ_WIDTHS
-    if not whole_line or (sure and len(read.text) in widths and not line_checks_fail(read.text)):
+    if not (WHOLE_LINE if whole_line is None else whole_line):
         return read
+    if len(read.text) in widths and line_checks(repair_line(read.text, read.probs)[0]) is not False:
+        return read  # the glyph read is of MRZ length and no check digit objects
     reader = line_model or load_line_model()
     if reader is None:
         return read
@@ -525,6 +525,13 @@ def read_line(
 
 
 MRZ_WIDTHS = (30, 36, 44)  # characters per line of TD1, TD2, TD3
+# The whole-line reader is off by default: by 5-fold cross validation on the real crops
+# (docs/bench-mrz.md, 2026-12-07 night) the shipped CRNN, read alone, is far weaker than
+# the glyph opinions on photographed print, and combined with them (pooled on every unsure
+# line, or only where the glyph read fails its checks or its length) it read as many
+# lines right or one or two fewer. It stays an option until a better-trained model earns
+# its place: ``read_line(..., whole_line=True)``.
+WHOLE_LINE = False
 LINE_WEIGHT = 0.5  # the whole-line reader's weight when pooled with the glyph opinions
 
 
@@ -537,14 +544,16 @@ def _with_line(
     second: SecondOpinion | None,
     unsure: float,
 ) -> LineRead:
-    """Combine the glyph opinions with the whole-line reader's.
+    """Combine the glyph opinions with the whole-line reader's, on a line whose glyph read
+    has no MRZ length or fails its check digits.
 
     Both read as many characters: pooled position by position (log-linear, as the two
-    glyph opinions are), so the field types and check digits of the repair decide where
-    they still differ. The cutter's count is no MRZ length and the line reader's is: the
-    cutter miscounted (a rule over the print, a stencil face), so the glyphs are cut again
-    at the line reader's count and pooled with it (its own read where they cannot be).
-    Otherwise the glyph read stands (the line reader's count is no better).
+    glyph opinions are), so the field types and check digits of the repair decide among
+    what they leave likely (its second choices at the least certain positions). The
+    cutter's count is no MRZ length and the line reader's is: the cutter miscounted (a
+    rule over the print, a stencil face), so the glyphs are cut again at the line reader's
+    count and pooled with it (its own read where they cannot be). Otherwise the glyph read
+    stands (the line reader's count is no better).
     """
     if len(whole.text) == len(glyph.text) and len(glyph.text):
         p = pool(glyph.probs, whole.probs, LINE_WEIGHT)

@@ -277,15 +277,13 @@ def _which_line(text: str) -> tuple[Layout, int] | None:
     return best[1], best[2]
 
 
-def line_checks_fail(text: str) -> bool:
-    """Whether a line read alone is, after its field-type repair, some MRZ line whose own
-    check digits fail (a line of no MRZ shape, or one without check digits, does not):
-    the reader asks its whole-line opinion on such a line, however sure the glyphs were."""
+def line_checks(text: str) -> bool | None:
+    """Whether the check digits of a line read alone hold, as ``repair_line`` repairs it
+    (``None``: no MRZ line shape, or a line without check digits, such as a name line)."""
     guess = _which_line(text)
     if guess is None:
-        return False
-    lay, li = guess
-    return _line_checks(_fix_line(text, lay, li, None)[0], lay, li) is False
+        return None
+    return _line_checks(text, *guess)
 
 
 def _fix_line(
