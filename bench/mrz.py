@@ -373,6 +373,11 @@ def main() -> int:
     ap.add_argument("--lines", type=int, default=0, help="real line crops to use, 0 = all")
     ap.add_argument("--no-passporteye", action="store_true")
     ap.add_argument(
+        "--whole-line",
+        action="store_true",
+        help="pages read with the whole-line reader on (drivers.mrz_ocr.WHOLE_LINE, an option)",
+    )
+    ap.add_argument(
         "--cv-dir",
         type=Path,
         default=CV_DIR,
@@ -380,6 +385,10 @@ def main() -> int:
         "not see them",
     )
     args = ap.parse_args()
+    if args.whole_line:
+        import drivers.mrz_ocr
+
+        drivers.mrz_ocr.WHOLE_LINE = True
     print(run(args.per_level, args.lines, not args.no_passporteye, args.cv_dir))
     return 0
 
