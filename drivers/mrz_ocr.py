@@ -496,7 +496,7 @@ def read_line(
     never asks it) reads the same characters in its own wider windows and the two are
     pooled per character.
 
-    ``whole_line`` (default ``WHOLE_LINE``, off: see there) asks the whole-line reader
+    ``whole_line`` (default ``WHOLE_LINE``, on: see there) asks the whole-line reader
     (``drivers.mrz_ctc``, ``line_model`` or the shipped one) on a line the glyph cutter
     cut to no MRZ length and on one whose check digits fail after the repair
     (``gate.mrz.repair.line_checks``); ``_with_line`` combines the two.
@@ -525,13 +525,11 @@ def read_line(
 
 
 MRZ_WIDTHS = (30, 36, 44)  # characters per line of TD1, TD2, TD3
-# The whole-line reader is off by default: by 5-fold cross validation on the real crops
-# (docs/bench-mrz.md, 2026-12-07 night) the shipped CRNN, read alone, is far weaker than
-# the glyph opinions on photographed print, and combined with them (pooled on every unsure
-# line, or only where the glyph read fails its checks or its length) it read as many
-# lines right or one or two fewer. It stays an option until a better-trained model earns
-# its place: ``read_line(..., whole_line=True)``.
-WHOLE_LINE = False
+# The whole-line reader is asked by default where the glyph read has no MRZ length or
+# fails its check digits: by 5-fold cross validation on the real crops it reads a few more
+# lines right there and no more wrong ones pass (docs/bench-mrz.md, 2026-12-07 night).
+# ``read_line(..., whole_line=False)`` or ``WHOLE_LINE = False`` leaves it out.
+WHOLE_LINE = True
 LINE_WEIGHT = 0.5  # the whole-line reader's weight when pooled with the glyph opinions
 
 

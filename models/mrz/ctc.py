@@ -246,7 +246,7 @@ def main() -> int:
     ap.add_argument("--lines", type=int, default=1500, help="rendered lines mixed in, stage 2")
     ap.add_argument("--augments", type=int, default=2, help="augmented copies per crop")
     ap.add_argument("--doc-weight", type=int, default=5, help="x copies, photographed crops")
-    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--epochs", type=int, default=14)
     ap.add_argument("--per-epoch", type=int, default=1500, help="lines drawn per epoch, stage 2")
     ap.add_argument("--holdout", type=int, default=None, help="leave this fold out (CV)")
     ap.add_argument("--out", type=Path, default=OUT)

@@ -85,14 +85,12 @@ def _line(text: str) -> np.ndarray:
 TD1_NAME = "SMITH<<JOHN".ljust(30, "<")  # a TD1 name line
 
 
-def test_the_line_reader_is_off_unless_asked() -> None:
-    # cross validation found no gain from it yet (docs/bench-mrz.md): an option for now
+def test_the_line_reader_is_asked_by_default_and_can_be_left_out() -> None:
     line = _line(TD1_NAME + "<")  # a length no MRZ line has
     fake = FakeLine(TD1_NAME)
-    read_line(line, line_model=fake)  # type: ignore[arg-type]
     read_line(line, line_model=fake, whole_line=False)  # type: ignore[arg-type]
     assert fake.calls == 0
-    read_line(line, line_model=fake, whole_line=True)  # type: ignore[arg-type]
+    read_line(line, line_model=fake)  # type: ignore[arg-type]
     assert fake.calls == 1
 
 
