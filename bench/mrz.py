@@ -263,11 +263,11 @@ def crop_rows(
         alone = read_line(gray, model=mlp, unsure=0.0, whole_line=False)
         t_alone = time.perf_counter() - t0
         t0 = time.perf_counter()
-        read = read_line(gray, model=mlp, second=second)  # the default: glyph opinions
+        read = read_line(gray, model=mlp, second=second, whole_line=False)  # glyph opinions
         got = repair_line(read.text, read.probs)[0]
         seconds = time.perf_counter() - t0
         t0 = time.perf_counter()
-        # the whole-line reader (an option, off by default): its own fold's model only
+        # the default, with the whole-line reader: its own fold's model only
         withl = read_line(gray, model=mlp, second=second, line_model=lines, whole_line=bool(lines))
         t_line = time.perf_counter() - t0
         got_line = repair_line(withl.text, withl.probs)[0]
@@ -301,13 +301,13 @@ def crop_rows(
         if not ours[p].times:
             continue
         n = f"real line crops{label} ({len(ours[p].times)}), {how}"
-        rows.append((n, "autogate", *ours[p].row()))
-        rows.append((n, "autogate + whole-line reader (option)", *line_opt[p].row()))
+        rows.append((n, "autogate (with the whole-line reader)", *line_opt[p].row()))
+        rows.append((n, "autogate, glyph opinions only", *ours[p].row()))
         rows.append((n, "autogate, first opinion alone", *first[p].row()))
         if p in corrected:
             n2 = f"{n}, {len(errata)} labels corrected (models/mrz/label_errata.json)"
-            rows.append((n2, "autogate", *corrected[p].row()))
-            rows.append((n2, "autogate + whole-line reader (option)", *corrected_line[p].row()))
+            rows.append((n2, "autogate (with the whole-line reader)", *corrected_line[p].row()))
+            rows.append((n2, "autogate, glyph opinions only", *corrected[p].row()))
         if theirs[p].times:
             rows.append((n, "PassportEye", *theirs[p].row()))
     total = len(ours["all"].times)
@@ -359,9 +359,9 @@ def run(per_level: int, max_lines: int, with_pe: bool, cv_dir: Path) -> str:
     out = [head, "|" + " --- |" * 7]
     out += ["| " + " | ".join(r) + " |" for r in rows if len(r) > 1]
     out += ["\n" + r[0] for r in rows if len(r) == 1]
-    out.append(f"\nautogate's errors on the line crops: {errors.report()}")
+    out.append(f"\nglyph opinions only, errors on the line crops: {errors.report()}")
     fields = ", ".join(f"{k} {v}" for k, v in wrong.most_common()) or "none"
-    out.append(f"\nautogate's valid-but-wrong line reads by field: {fields}")
+    out.append(f"\nglyph opinions only, valid-but-wrong line reads by field: {fields}")
     if pe_note:
         out.append(f"\nPassportEye: {pe_note}")
     return "\n".join(out)
@@ -373,9 +373,9 @@ def main() -> int:
     ap.add_argument("--lines", type=int, default=0, help="real line crops to use, 0 = all")
     ap.add_argument("--no-passporteye", action="store_true")
     ap.add_argument(
-        "--whole-line",
+        "--no-whole-line",
         action="store_true",
-        help="pages read with the whole-line reader on (drivers.mrz_ocr.WHOLE_LINE, an option)",
+        help="pages read without the whole-line reader (drivers.mrz_ocr.WHOLE_LINE off)",
     )
     ap.add_argument(
         "--cv-dir",
@@ -385,10 +385,10 @@ def main() -> int:
         "not see them",
     )
     args = ap.parse_args()
-    if args.whole_line:
+    if args.no_whole_line:
         import drivers.mrz_ocr
 
-        drivers.mrz_ocr.WHOLE_LINE = True
+        drivers.mrz_ocr.WHOLE_LINE = False
     print(run(args.per_level, args.lines, not args.no_passporteye, args.cv_dir))
     return 0
 
