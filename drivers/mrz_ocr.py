@@ -515,8 +515,10 @@ def read_line(
     widths = (n,) if n else allowed or MRZ_WIDTHS
     if not (WHOLE_LINE if whole_line is None else whole_line):
         return read
-    if len(read.text) in widths and line_checks(repair_line(read.text, read.probs)[0]) is not False:
-        return read  # the glyph read is of MRZ length and no check digit objects
+    if len(read.text) in widths:
+        repaired = repair_line(read.text, read.probs)[0]  # type: ignore[arg-type]  # rows of floats
+        if line_checks(repaired) is not False:
+            return read  # the glyph read is of MRZ length and no check digit objects
     reader = line_model or load_line_model()
     if reader is None:
         return read
