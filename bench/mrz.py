@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import json
 import os
 import shutil
 import statistics
@@ -46,7 +47,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from drivers.mrz_ocr import Mlp, load_model, read_line  # noqa: E402
+from drivers.mrz_ctc import LineModel, load_line_model  # noqa: E402
+from drivers.mrz_ocr import LineRead, Mlp, load_model, read_line  # noqa: E402
 from drivers.mrz_recog import SecondOpinion, load_second  # noqa: E402
 from drivers.scanner import LOW_CONFIDENCE, read_image  # noqa: E402
 from gate.mrz.layout import TD1, TD2, TD3, Layout, Span  # noqa: E402
@@ -57,6 +59,7 @@ from sim.page import LEVELS, render_page  # noqa: E402
 DATA = ROOT / "../shared/data/mrz"
 TODAY = dt.date(2026, 11, 25)
 CV_DIR = ROOT / "var" / "mrz-cv"
+ERRATA = ROOT / "models" / "mrz" / "label_errata.json"
 
 
 def levenshtein(a: str, b: str) -> int:
@@ -198,15 +201,30 @@ def wrong_fields(got: str, truth: str) -> list[str]:
     ]
 
 
-def _fold_models(cv_dir: Path) -> list[tuple[Mlp, SecondOpinion]] | None:
+def _fold_models(cv_dir: Path) -> list[tuple[Mlp, SecondOpinion, LineModel | None]] | None:
+    """Each fold's three recognisers; a fold without a line model (``models/mrz/ctc.py``
+    not run for it) reads with the glyph opinions alone."""
     try:
         ids = load_folds()
         return [
-            (load_model(cv_dir / f"fold-{k}"), load_second(cv_dir / f"fold-{k}"))
+            (
+                load_model(cv_dir / f"fold-{k}"),
+                load_second(cv_dir / f"fold-{k}"),
+                load_line_model(cv_dir / f"fold-{k}"),
+            )
             for k in range(len(ids))
         ]
     except (OSError, KeyError, ValueError):
         return None
+
+
+def label_errata(path: Path = ERRATA) -> dict[str, str]:
+    """Crop id -> corrected ground truth (``models/mrz/label_errata.json``, with reasons)."""
+    return {k: v["corrected"] for k, v in json.loads(path.read_text())["errata"].items()}
+
+
+def _confidence(read: LineRead) -> float:
+    return float(read.probs.max(axis=1).min()) if len(read.text) else 0.0
 
 
 def crop_rows(
@@ -226,34 +244,51 @@ def crop_rows(
         files = files[:max_lines]
     parts = {"all": "", "documents": " photographed", "rendered": " rendered by the set's makers"}
     ours = {p: Stats() for p in parts}
+    line_opt = {p: Stats() for p in parts}
     first = {p: Stats() for p in parts}
     theirs = {p: Stats() for p in parts}
-    asked = 0
+    corrected = {"all": Stats(), "documents": Stats()}
+    corrected_line = {"all": Stats(), "documents": Stats()}
+    errors_line, wrong_line = Errors(), Counter[str]()
+    errata = label_errata()
+    asked = asked_line = 0
     for f in files:
         gray = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)
         truth = f.with_name(f.stem + ".gt.txt").read_text().strip()
         if gray is None or not truth:
             continue
         part = "rendered" if is_rendered(f.stem) else "documents"
-        mlp, second = models[fold_of[f.stem]] if models else (None, None)
+        mlp, second, lines = models[fold_of[f.stem]] if models else (None, None, None)
         t0 = time.perf_counter()
-        alone = read_line(gray, model=mlp, unsure=0.0)
+        alone = read_line(gray, model=mlp, unsure=0.0, whole_line=False)
         t_alone = time.perf_counter() - t0
         t0 = time.perf_counter()
-        read = read_line(gray, model=mlp, second=second)
+        read = read_line(gray, model=mlp, second=second, whole_line=False)  # glyph opinions
         got = repair_line(read.text, read.probs)[0]
         seconds = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        # the default, with the whole-line reader: its own fold's model only
+        withl = read_line(gray, model=mlp, second=second, line_model=lines, whole_line=bool(lines))
+        t_line = time.perf_counter() - t0
+        got_line = repair_line(withl.text, withl.probs)[0]
         asked += not np.array_equal(read.probs, alone.probs)
-        conf = float(read.probs.max(axis=1).min()) if len(read.text) else 0.0
-        ok = accepted_line(got, conf)
+        asked_line += not np.array_equal(read.probs, withl.probs)
+        ok = accepted_line(got, _confidence(read))
+        ok_line = accepted_line(got_line, _confidence(withl))
         got_alone = repair_line(alone.text, alone.probs)[0]
-        conf_alone = float(alone.probs.max(axis=1).min()) if len(alone.text) else 0.0
         for p in ("all", part):
             ours[p].add(got, truth, seconds, ok)
-            first[p].add(got_alone, truth, t_alone, accepted_line(got_alone, conf_alone))
+            line_opt[p].add(got_line, truth, t_line, ok_line)
+            first[p].add(got_alone, truth, t_alone, accepted_line(got_alone, _confidence(alone)))
+            if p in corrected:
+                corrected[p].add(got, errata.get(f.stem, truth), seconds, ok)
+                corrected_line[p].add(got_line, errata.get(f.stem, truth), t_line, ok_line)
         errors.add(got, truth)
+        errors_line.add(got_line, truth)
         if ok and got != truth:
             wrong.update(wrong_fields(got, truth))
+        if ok_line and got_line != truth:
+            wrong_line.update(wrong_fields(got_line, truth))
         if not isinstance(pe, str):
             t0 = time.perf_counter()
             pe_got = pe[1](gray)
@@ -266,11 +301,21 @@ def crop_rows(
         if not ours[p].times:
             continue
         n = f"real line crops{label} ({len(ours[p].times)}), {how}"
-        rows.append((n, "autogate", *ours[p].row()))
+        rows.append((n, "autogate (with the whole-line reader)", *line_opt[p].row()))
+        rows.append((n, "autogate, glyph opinions only", *ours[p].row()))
         rows.append((n, "autogate, first opinion alone", *first[p].row()))
+        if p in corrected:
+            n2 = f"{n}, {len(errata)} labels corrected (models/mrz/label_errata.json)"
+            rows.append((n2, "autogate (with the whole-line reader)", *corrected_line[p].row()))
+            rows.append((n2, "autogate, glyph opinions only", *corrected[p].row()))
         if theirs[p].times:
             rows.append((n, "PassportEye", *theirs[p].row()))
-    rows.append((f"second opinion asked on {asked} of {len(ours['all'].times)} lines",))
+    total = len(ours["all"].times)
+    rows.append((f"second opinion asked on {asked} of {total} lines",))
+    rows.append((f"the whole-line reader changed the read of {asked_line} of {total} lines",))
+    rows.append((f"with the whole-line reader, errors: {errors_line.report()}",))
+    fields = ", ".join(f"{k} {v}" for k, v in wrong_line.most_common()) or "none"
+    rows.append((f"with the whole-line reader, valid-but-wrong by field: {fields}",))
     if not models:
         rows.append((f"no fold models in {cv_dir}: run models/mrz/cv.py for the CV figure",))
     return rows
@@ -314,9 +359,9 @@ def run(per_level: int, max_lines: int, with_pe: bool, cv_dir: Path) -> str:
     out = [head, "|" + " --- |" * 7]
     out += ["| " + " | ".join(r) + " |" for r in rows if len(r) > 1]
     out += ["\n" + r[0] for r in rows if len(r) == 1]
-    out.append(f"\nautogate's errors on the line crops: {errors.report()}")
+    out.append(f"\nglyph opinions only, errors on the line crops: {errors.report()}")
     fields = ", ".join(f"{k} {v}" for k, v in wrong.most_common()) or "none"
-    out.append(f"\nautogate's valid-but-wrong line reads by field: {fields}")
+    out.append(f"\nglyph opinions only, valid-but-wrong line reads by field: {fields}")
     if pe_note:
         out.append(f"\nPassportEye: {pe_note}")
     return "\n".join(out)
@@ -328,6 +373,11 @@ def main() -> int:
     ap.add_argument("--lines", type=int, default=0, help="real line crops to use, 0 = all")
     ap.add_argument("--no-passporteye", action="store_true")
     ap.add_argument(
+        "--no-whole-line",
+        action="store_true",
+        help="pages read without the whole-line reader (drivers.mrz_ocr.WHOLE_LINE off)",
+    )
+    ap.add_argument(
         "--cv-dir",
         type=Path,
         default=CV_DIR,
@@ -335,6 +385,10 @@ def main() -> int:
         "not see them",
     )
     args = ap.parse_args()
+    if args.no_whole_line:
+        import drivers.mrz_ocr
+
+        drivers.mrz_ocr.WHOLE_LINE = False
     print(run(args.per_level, args.lines, not args.no_passporteye, args.cv_dir))
     return 0
 

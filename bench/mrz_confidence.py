@@ -31,6 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from drivers.mrz_ctc import load_line_model  # noqa: E402
 from drivers.mrz_ocr import load_model, read_line  # noqa: E402
 from drivers.mrz_recog import load_second  # noqa: E402
 from sim.real_pages import load_crops  # noqa: E402
@@ -61,7 +62,7 @@ def measure(
     fold_of = trained_folds() if cv_dir else {}
     models = (
         {
-            k: (load_model(d), load_second(d))
+            k: (load_model(d), load_second(d), load_line_model(d))
             for k in set(fold_of.values())
             if (d := cv_dir / f"fold-{k}").is_dir()
         }
@@ -72,7 +73,14 @@ def measure(
         kw = {}
         if cv_dir:
             k = fold_of[c.name]
-            kw = {"model": models[k][0], "second": models[k][1]}
+            # a fold without a line model reads without one: never the shipped one,
+            # which saw every crop
+            kw = {
+                "model": models[k][0],
+                "second": models[k][1],
+                "line_model": models[k][2],
+                "whole_line": models[k][2] is not None,
+            }
         r = read_line(c.image, allowed=(30, 36, 44), **kw)
         if len(r.text) != len(c.text):
             skipped += 1  # a wrong length is refused by the format check, never accepted

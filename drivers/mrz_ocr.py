@@ -29,7 +29,9 @@ import cv2
 import numpy as np
 
 from drivers.mrz_band import char_lines
+from drivers.mrz_ctc import CtcRead, LineModel, load_line_model, row_image
 from drivers.mrz_recog import CNN_SIZE, CNN_SPAN, UNSURE, SecondOpinion, load_second, pool
+from gate.mrz.repair import line_checks, repair_line
 from gate.resources import shipped_dir
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ<"
@@ -284,13 +286,7 @@ def glyphs(
 
 def layout(line: np.ndarray, n: int | None = None, allowed: tuple[int, ...] = ()) -> Layout | None:
     """The characters' places on a line crop (see ``glyphs``), or None when none are found."""
-    if line.ndim == 3:
-        line = cv2.cvtColor(line, cv2.COLOR_BGR2GRAY)
-    if line.shape[0] != LINE_H:
-        s = LINE_H / line.shape[0]
-        line = cv2.resize(
-            line, (max(1, round(line.shape[1] * s)), LINE_H), interpolation=cv2.INTER_AREA
-        )
+    line = _upright(line)
     v = ink(line)
     binary = (v > 0.45).astype(np.uint8)
     count, _, stats, cents = cv2.connectedComponentsWithStats(binary, connectivity=8)
@@ -354,6 +350,32 @@ def layout(line: np.ndarray, n: int | None = None, allowed: tuple[int, ...] = ()
     top = row_top - 0.2 * (row_bot - row_top)
     bot = row_bot + 0.2 * (row_bot - row_top)
     return Layout(v, np.asarray(centres, np.float32), b, float(top), float(bot))
+
+
+MAX_LINE_W = 8000  # a line wider than this at LINE_H is squeezed to it (see _upright)
+
+
+def _upright(line: np.ndarray) -> np.ndarray:
+    """Gray, ``LINE_H`` pixels high (as every reader of a line wants it), at most
+    ``MAX_LINE_W`` wide: 44 MRZ characters take about 900 pixels at that height, and
+    OpenCV's remap refuses images over 32767 pixels wide (a sliver of a crop scaled to
+    ``LINE_H`` got there and raised instead of reading nothing)."""
+    if line.ndim == 3:
+        line = cv2.cvtColor(line, cv2.COLOR_BGR2GRAY)
+    w = min(MAX_LINE_W, max(1, round(line.shape[1] * LINE_H / line.shape[0])))
+    if line.shape != (LINE_H, w):
+        line = cv2.resize(line, (w, LINE_H), interpolation=cv2.INTER_AREA)
+    return line
+
+
+def text_row(line: np.ndarray, lay: Layout | None = None) -> np.ndarray:
+    """The whole-line reader's input (``drivers.mrz_ctc.row_image``) for a line crop: its
+    ink map cut to the text row the glyph layout found (``lay``, computed if not given)."""
+    if lay is None:
+        lay = layout(line)
+    if lay is None:
+        return row_image(ink(_upright(line)))
+    return row_image(lay.ink, lay.top, lay.bot)
 
 
 def _join_split(merged: list[list[float]]) -> list[list[float]]:
@@ -459,6 +481,8 @@ def read_line(
     model: Mlp | None = None,
     second: SecondOpinion | None = None,
     unsure: float = UNSURE,
+    line_model: LineModel | None = None,
+    whole_line: bool | None = None,
 ) -> LineRead:
     """Recognise one line crop (gray or BGR, any height).
 
@@ -471,15 +495,72 @@ def read_line(
     (``drivers.mrz_recog``, the shipped one unless ``second`` is given; ``unsure=0``
     never asks it) reads the same characters in its own wider windows and the two are
     pooled per character.
+
+    ``whole_line`` (default ``WHOLE_LINE``, on: see there) asks the whole-line reader
+    (``drivers.mrz_ctc``, ``line_model`` or the shipped one) on a line the glyph cutter
+    cut to no MRZ length and on one whose check digits fail after the repair
+    (``gate.mrz.repair.line_checks``); ``_with_line`` combines the two.
     """
     lay = layout(line, n, allowed)
-    if lay is None:
-        return LineRead("", np.zeros((0, len(ALPHABET)), np.float32))
-    g = lay.windows(SHIFTS)
-    p = (model or load_model()).probs(g).reshape(len(SHIFTS), -1, len(ALPHABET))
-    p = np.exp(np.log(p + 1e-6).mean(axis=0))
-    p /= p.sum(axis=1, keepdims=True)
-    if float(p.max(axis=1).min()) < unsure:
-        opinion = second or load_second()
-        p = pool(p, opinion.probs(lay.windows(size=CNN_SIZE, span=CNN_SPAN)))
-    return LineRead("".join(ALPHABET[i] for i in p.argmax(axis=1)), p)
+    read = LineRead("", np.zeros((0, len(ALPHABET)), np.float32))
+    if lay is not None:
+        g = lay.windows(SHIFTS)
+        p = (model or load_model()).probs(g).reshape(len(SHIFTS), -1, len(ALPHABET))
+        p = np.exp(np.log(p + 1e-6).mean(axis=0))
+        p /= p.sum(axis=1, keepdims=True)
+        if float(p.max(axis=1).min()) < unsure:
+            opinion = second or load_second()
+            p = pool(p, opinion.probs(lay.windows(size=CNN_SIZE, span=CNN_SPAN)))
+        read = LineRead("".join(ALPHABET[i] for i in p.argmax(axis=1)), p)
+    widths = (n,) if n else allowed or MRZ_WIDTHS
+    if not (WHOLE_LINE if whole_line is None else whole_line):
+        return read
+    if len(read.text) in widths:
+        repaired = repair_line(read.text, read.probs)[0]  # type: ignore[arg-type]  # rows of floats
+        if line_checks(repaired) is not False:
+            return read  # the glyph read is of MRZ length and no check digit objects
+    reader = line_model or load_line_model()
+    if reader is None:
+        return read
+    whole = reader.read(text_row(line, lay))
+    return _with_line(line, read, whole, widths, model, second, unsure)
+
+
+MRZ_WIDTHS = (30, 36, 44)  # characters per line of TD1, TD2, TD3
+# The whole-line reader is asked by default where the glyph read has no MRZ length or
+# fails its check digits: by 5-fold cross validation on the real crops it reads a few more
+# lines right there and no more wrong ones pass (docs/bench-mrz.md, 2026-12-07 night).
+# ``read_line(..., whole_line=False)`` or ``WHOLE_LINE = False`` leaves it out.
+WHOLE_LINE = True
+LINE_WEIGHT = 0.5  # the whole-line reader's weight when pooled with the glyph opinions
+
+
+def _with_line(
+    line: np.ndarray,
+    glyph: LineRead,
+    whole: CtcRead,
+    widths: tuple[int, ...],
+    model: Mlp | None,
+    second: SecondOpinion | None,
+    unsure: float,
+) -> LineRead:
+    """Combine the glyph opinions with the whole-line reader's, on a line whose glyph read
+    has no MRZ length or fails its check digits.
+
+    Both read as many characters: pooled position by position (log-linear, as the two
+    glyph opinions are), so the field types and check digits of the repair decide among
+    what they leave likely (its second choices at the least certain positions). The
+    cutter's count is no MRZ length and the line reader's is: the cutter miscounted (a
+    rule over the print, a stencil face), so the glyphs are cut again at the line reader's
+    count and pooled with it (its own read where they cannot be). Otherwise the glyph read
+    stands (the line reader's count is no better).
+    """
+    if len(whole.text) == len(glyph.text) and len(glyph.text):
+        p = pool(glyph.probs, whole.probs, LINE_WEIGHT)
+        return LineRead("".join(ALPHABET[i] for i in p.argmax(axis=1)), p)
+    if len(whole.text) in widths and len(glyph.text) not in widths:
+        again = read_line(line, len(whole.text), (), model, second, unsure, whole_line=False)
+        if len(again.text) == len(whole.text):
+            return _with_line(line, again, whole, widths, model, second, unsure)
+        return LineRead(whole.text, whole.probs)
+    return glyph

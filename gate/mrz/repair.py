@@ -244,6 +244,20 @@ def repair_line(
     when a check digit on the line still fails, tries the page reader's second-choice
     repair on that line's checks (``_second_choice``).
     """
+    guess = _which_line(text)
+    if guess is None:
+        return text, []
+    lay, li = guess
+    rows = probs if probs is not None and len(probs) == len(text) else None
+    fixed, log = _fix_line(text, lay, li, rows)
+    if rows is not None and _line_checks(fixed, lay, li) is False:
+        fixed, log = _second_choice(text, lay, li, rows) or (fixed, log)
+    return fixed, log
+
+
+def _which_line(text: str) -> tuple[Layout, int] | None:
+    """Which line of which format ``text`` is: by its length, and by how well its
+    digit-only and letter-only positions fit each candidate (at least 80 %, see ``_fit``)."""
     best: tuple[float, Layout, int] | None = None
     for lay in (TD1, TD2, TD3):
         if len(text) != lay.width:
@@ -259,13 +273,17 @@ def repair_line(
             if best is None or score > best[0]:
                 best = (score, lay, li)
     if best is None or best[0] < 0.8:
-        return text, []
-    _, lay, li = best
-    rows = probs if probs is not None and len(probs) == len(text) else None
-    fixed, log = _fix_line(text, lay, li, rows)
-    if rows is not None and _line_checks(fixed, lay, li) is False:
-        fixed, log = _second_choice(text, lay, li, rows) or (fixed, log)
-    return fixed, log
+        return None
+    return best[1], best[2]
+
+
+def line_checks(text: str) -> bool | None:
+    """Whether the check digits of a line read alone hold, as ``repair_line`` repairs it
+    (``None``: no MRZ line shape, or a line without check digits, such as a name line)."""
+    guess = _which_line(text)
+    if guess is None:
+        return None
+    return _line_checks(text, *guess)
 
 
 def _fix_line(

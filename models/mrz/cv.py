@@ -1,20 +1,25 @@
-"""Train one pair of MRZ recognisers per fold of ``folds.json`` (k-fold cross validation).
+"""Train the MRZ recognisers once per fold of ``folds.json`` (k-fold cross validation).
 
-    nice -n 10 .venv/bin/python models/mrz/cv.py [train.py options ...]
+    nice -n 10 .venv/bin/python models/mrz/cv.py [--only glyphs|line] [--jobs 2] [train.py options ...]
 
 Fold k's models (``var/mrz-cv/fold-k/``, not committed) are trained on the rendered lines
-and on the real crops of every other fold, with the same options as the shipped model;
-``bench/mrz.py`` then scores each crop only with the models of its own fold, so no crop
-is scored by a model that saw it. The shipped model (``models/mrz/train.py`` without
-``--holdout``) sees every crop; its accuracy on them is the cross-validated figure.
-About 8-15 minutes per fold on the shared 2-core machine (the rendered set is cached in
-``var/mrz-train/`` and shared by the folds).
+and on the real crops of every other fold, with the same options as the shipped models:
+the glyph MLP + CNN pair (``models/mrz/train.py --holdout k``) and the whole-line CTC
+reader (``models/mrz/ctc.py --holdout k``, after its rendered-only first stage, which
+sees no real crop and so is shared by all folds). ``bench/mrz.py`` then scores each crop
+only with the models of its own fold, so no crop is scored by a model that saw it. The
+shipped models (without ``--holdout``) see every crop; their accuracy on them is the
+cross-validated figure. About 8-15 minutes per fold for the glyph pair and 4-8 for the
+line reader on the shared 2-core machine (the training sets are cached in
+``var/mrz-train/`` and shared by the folds); ``--jobs 2`` trains two folds at a time.
 """
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,24 +28,33 @@ sys.path.insert(0, str(ROOT))
 from models.mrz.folds import load_folds  # noqa: E402
 
 OUT = ROOT / "var" / "mrz-cv"
+BASE = ROOT / "var" / "mrz-ctc" / "base.pt"
+
+
+def _run(cmd: list[str]) -> int:
+    print(" ".join(cmd), flush=True)
+    return subprocess.call(cmd)
 
 
 def main() -> int:
-    extra = sys.argv[1:]
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", choices=["glyphs", "line"], default=None)
+    ap.add_argument("--jobs", type=int, default=1, help="folds trained at once")
+    args, extra = ap.parse_known_args()
+    py = sys.executable
+    cmds = []
     for k in range(len(load_folds())):
-        cmd = [
-            sys.executable,
-            str(ROOT / "models/mrz/train.py"),
-            *extra,
-            "--holdout",
-            str(k),
-            "--out",
-            str(OUT / f"fold-{k}"),
-        ]
-        print(" ".join(cmd), flush=True)
-        if subprocess.call(cmd) != 0:
-            return 1
-    return 0
+        out = ["--holdout", str(k), "--out", str(OUT / f"fold-{k}")]
+        if args.only != "line":
+            cmds.append([py, str(ROOT / "models/mrz/train.py"), *extra, *out])
+        if args.only != "glyphs":
+            cmds.append([py, str(ROOT / "models/mrz/ctc.py"), *out])
+    base = [py, str(ROOT / "models/mrz/ctc.py"), "--base-only"]
+    if args.only != "glyphs" and not BASE.is_file() and _run(base) != 0:
+        return 1
+    with ThreadPoolExecutor(max(1, args.jobs)) as pool:
+        codes = list(pool.map(_run, cmds))
+    return 0 if all(c == 0 for c in codes) else 1
 
 
 if __name__ == "__main__":

@@ -60,13 +60,21 @@ def _geometry(data: bytes, rng: random.Random) -> bytes:
     return bytes(b)
 
 
-def call(data: bytes) -> None:
+def call(data: bytes, whole_line: bool = False) -> None:
     img, n = decode(data)
-    read = read_line(img, n=n)
+    read = read_line(img, n=n, whole_line=whole_line)
     if read.probs.shape != (len(read.text), 37):
         raise AssertionError(f"text of {len(read.text)} with probs {read.probs.shape}")
     if len(read.text) and not np.allclose(read.probs.sum(axis=1), 1.0, atol=1e-3):
         raise AssertionError("probability rows do not sum to 1")
 
 
-TARGETS = [harness.Target("mrz_read_line", _seeds, call, (), _geometry)]
+def call_whole_line(data: bytes) -> None:
+    """The same, with the whole-line reader (an option) asked where it may be."""
+    call(data, whole_line=True)
+
+
+TARGETS = [
+    harness.Target("mrz_read_line", _seeds, call, (), _geometry),
+    harness.Target("mrz_read_line_whole", _seeds, call_whole_line, (), _geometry),
+]

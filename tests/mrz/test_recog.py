@@ -80,7 +80,7 @@ def test_a_line_the_first_opinion_is_sure_of_costs_no_second_opinion() -> None:
 
 def test_a_confident_second_opinion_decides_a_character_the_first_doubts() -> None:
     line = _line("P<UTO1234")
-    first = read_line(line, unsure=0.0)
+    first = read_line(line, unsure=0.0, whole_line=False)
     # the character the first opinion is least sure of, and a second opinion that reads
     # another class there with certainty
     col = int(first.probs.max(axis=1).argmin())
@@ -88,7 +88,8 @@ def test_a_confident_second_opinion_decides_a_character_the_first_doubts() -> No
         c for c in ALPHABET if c != first.text[col] and first.probs[col, ALPHABET.index(c)] > 1e-3
     )
     text = first.text[:col] + other + first.text[col + 1 :]
-    both = read_line(line, second=Counting(text), unsure=1.01)
+    # the glyph opinions alone (the whole-line reader has its own tests)
+    both = read_line(line, second=Counting(text), unsure=1.01, whole_line=False)
     assert both.text[col] == other
     assert np.allclose(both.probs.sum(axis=1), 1.0, atol=1e-5)
 

@@ -155,6 +155,7 @@ def test_the_wheel_ships_every_runtime_file(release) -> None:
         "import drivers.regmap as r, drivers.mrz_ocr as m;"
         "print(sorted(p.stem for p in r.MODELS_DIR.glob('*.yaml')));"
         "m.load_model();"
+        "import drivers.mrz_ctc as c; assert c.load_line_model() is not None;"
         "[shipped(p) for p in ('models/face/dlib_resnet_v1.json', 'models/face/pad_texture.json',"
         " 'models/face/dlib_frontal_face_detector.svm', 'models/finger/nbis_bozorth3.json',"
         " 'config/console.example.yaml', 'config/policy.example.yaml')];"
