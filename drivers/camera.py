@@ -24,7 +24,7 @@ from PIL import Image
 from drivers.errors import DeviceError
 from drivers.interfaces import Emit, Frame
 from gate.config import GateConfig, OpenCVCameraConfig
-from gate.inputs import LinkRestored
+from gate.inputs import DeviceFault, LinkRestored
 
 log = logging.getLogger(__name__)
 MAX_FRAME_PIXELS = 50_000_000  # as drivers.face.detect: larger than any camera frame
@@ -177,7 +177,15 @@ class OpenCVCamera:
 
     async def start(self, emit: Emit) -> None:
         self._emit = emit
-        self._src = await asyncio.to_thread(open_source, self.cfg)
+        try:
+            self._src = await asyncio.to_thread(open_source, self.cfg)
+        except DeviceError as exc:
+            # absent at boot (a USB camera enumerates late, a stream is not up yet): out of
+            # service until it gives frames. Failing the start would crash-loop the daemon
+            # until systemd gave up on the lane.
+            log.error("camera: %s; trying every %.1f s", exc.detail, RECOVERY_S)
+            emit(DeviceFault(NAME, exc.detail))
+            self._recovery = asyncio.ensure_future(self._recover())
 
     def forget(self) -> None:
         """The transaction ended: drop the last frame kept for the frozen check (it shows

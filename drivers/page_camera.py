@@ -104,15 +104,21 @@ class PageCameraScanner:
 
     async def start(self, emit: Emit) -> None:
         await asyncio.to_thread(load_model)  # fail at start, not at the first traveller
-        self._source = await asyncio.to_thread(open_source, self._camera_cfg())
-        self._task = asyncio.create_task(self._watch(emit), name=f"{self.name}-watch")
+        absent = False
+        try:
+            self._source = await asyncio.to_thread(open_source, self._camera_cfg())
+        except DeviceError as exc:  # absent at boot: out of service until it gives frames
+            log.error("page camera: %s; trying again", exc.detail)
+            emit(DeviceFault("scanner", exc.detail))
+            absent = True
+        self._task = asyncio.create_task(self._watch(emit, absent), name=f"{self.name}-watch")
 
     def _grab(self) -> np.ndarray | None:
         source = self._source
         return None if source is None else source.read()  # type: ignore[attr-defined]
 
-    async def _watch(self, emit: Emit) -> None:
-        failures = 0
+    async def _watch(self, emit: Emit, faulted: bool = False) -> None:
+        failures = FAULT_AFTER if faulted else 0  # a fault said at start clears the same way
         while True:
             await asyncio.sleep(self.cfg.poll_s)
             frame = await asyncio.to_thread(self._grab)

@@ -156,15 +156,27 @@ class SerialMrzScanner:
         )
 
     async def start(self, emit: Emit) -> None:
+        absent = None
         try:
             self._port = await asyncio.to_thread(self._open)
-        except (serial.SerialException, OSError, ValueError) as exc:
+        except ValueError as exc:  # a malformed port URL or setting: no retry heals it
             raise DeviceError(self.name, f"cannot open {self.cfg.port}: {exc}") from exc
-        self._task = asyncio.create_task(self._listen(emit), name=f"{self.name}-listen")
+        except (serial.SerialException, OSError) as exc:
+            # absent at boot (a USB reader enumerates late, a cable is out): out of service
+            # until it opens, as the barrier does. Failing the start would crash-loop the
+            # daemon until systemd gave up on the lane (StartLimitBurst).
+            absent = f"{self.cfg.port}: {exc}"
+        self._task = asyncio.create_task(self._listen(emit, absent), name=f"{self.name}-listen")
 
-    async def _listen(self, emit: Emit) -> None:
+    async def _listen(self, emit: Emit, absent: str | None = None) -> None:
         last = time.monotonic()
-        faulted = False
+        faulted = absent is not None
+        if absent is not None:
+            log.error(
+                "%s: cannot open %s; trying every %.1f s", self.name, absent, self.cfg.reopen_s
+            )
+            emit(DeviceFault(self.name, absent))
+            await asyncio.sleep(self.cfg.reopen_s)
         while True:
             try:
                 port: Any = self._port  # pyserial is untyped

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from drivers.camera import OpenCVCamera, build
 from drivers.errors import DeviceError
 from gate.config import GateConfig, OpenCVCameraConfig, parse_config
+from gate.inputs import DeviceFault, LinkRestored
 
 
 def cam(source, **kw) -> OpenCVCamera:
@@ -81,15 +82,37 @@ async def test_forget_drops_the_last_travellers_frame(faces_dir, tmp_path):
 
 
 @pytest.mark.parametrize("source", ["/nonexistent/cam.mp4", 97])
-async def test_absent_camera_is_a_device_error(source):
+async def test_absent_camera_is_a_fault_at_start_not_a_failed_start(source):
+    """A camera absent at boot failed the daemon's start: systemd restarted it every 2 s
+    and gave up after 10, leaving the lane dead. Now it is the camera's fault (out of
+    service) and a burst is a DeviceError until it gives frames."""
+    said: list[object] = []
     c = cam(source, timeout_s=0.5)
-    with pytest.raises(DeviceError):
-        await c.start(lambda _: None)
+    await c.start(said.append)
+    try:
+        assert [type(e) for e in said] == [DeviceFault] and said[0].device == "camera"
+        with pytest.raises(DeviceError):
+            await c.burst(1)
+    finally:
+        await c.close()
 
 
-async def test_empty_folder_is_a_device_error(tmp_path):
-    with pytest.raises(DeviceError, match="no image"):
-        await cam(str(tmp_path)).start(lambda _: None)
+async def test_a_camera_absent_at_boot_clears_its_fault_when_frames_come(tmp_path, faces_dir):
+    said: list[object] = []
+    c = cam(str(tmp_path), timeout_s=0.2)  # no image files yet
+    await c.start(said.append)
+    try:
+        assert [type(e) for e in said] == [DeviceFault] and "no image" in said[0].detail
+        shutil.copy(faces_dir / "Colin_Powell" / "01.jpg", tmp_path / "a.jpg")
+        shutil.copy(faces_dir / "Colin_Powell" / "02.jpg", tmp_path / "b.jpg")
+        for _ in range(100):
+            if len(said) > 1:
+                break
+            await asyncio.sleep(0.05)
+        assert said[1:] == [LinkRestored("camera")]
+        assert len(await c.burst(2)) == 2
+    finally:
+        await c.close()
 
 
 def test_config_union_and_factory(tmp_path):

@@ -127,3 +127,34 @@ def test_a_page_camera_that_gives_frames_again_clears_its_fault(
     faults = [e for e in seen if isinstance(e, DeviceFault | LinkRestored)]
     assert [type(e) for e in faults] == [DeviceFault, LinkRestored], seen
     assert faults[1] == LinkRestored("scanner")
+
+
+def test_a_page_camera_absent_at_boot_is_out_of_service_until_it_gives_frames(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """An absent camera failed the daemon's start (crash loop until systemd gave up on the
+    lane); now it is the reader's fault from the start, cleared when frames come."""
+    import drivers.page_camera as page_camera
+    from gate.inputs import LinkRestored
+
+    monkeypatch.setattr(page_camera, "REOPEN_S", 0.02)
+    rng = np.random.default_rng(5)
+    cfg = PageCameraScannerConfig(source=str(tmp_path), poll_s=0.01)  # no frames yet
+    seen: list[object] = []
+
+    async def run() -> None:
+        scanner = PageCameraScanner(cfg)
+        await scanner.start(seen.append)
+        assert [type(e) for e in seen] == [DeviceFault], seen
+        await asyncio.sleep(0.2)
+        for n in range(2):
+            cv2.imwrite(str(tmp_path / f"{n}.png"), _glass((120, 160, 3), rng))
+        for _ in range(300):
+            await asyncio.sleep(0.01)
+            if any(isinstance(e, LinkRestored) for e in seen):
+                break
+        await scanner.close()
+
+    asyncio.run(run())
+    faults = [e for e in seen if isinstance(e, DeviceFault | LinkRestored)]
+    assert faults == [faults[0], LinkRestored("scanner")], seen  # said once, then cleared

@@ -118,14 +118,42 @@ async def test_device_over_a_pty() -> None:
             await scanner.close()
 
 
-async def test_unopenable_port_fails_at_start() -> None:
+async def test_a_malformed_port_fails_at_start() -> None:
+    """No retry heals a port URL pyserial cannot parse: the start fails (exit 3)."""
     from drivers.errors import DeviceError
 
-    scanner = SerialMrzScanner(
-        SerialMrzScannerConfig(type="serial_mrz", port="/dev/nonexistent-mrz")
-    )
+    scanner = SerialMrzScanner(SerialMrzScannerConfig(type="serial_mrz", port="nosuch://x"))
     with pytest.raises(DeviceError):
         await scanner.start(lambda _: None)
+
+
+async def test_a_reader_absent_at_boot_is_out_of_service_until_it_appears(tmp_path) -> None:
+    """A USB reader that enumerates after the daemon starts failed the start: systemd
+    restarted the daemon every 2 s and gave up after 10, leaving the lane dead. Now the
+    gate starts out of service for the scanner and clears it when the port appears."""
+    from gate.inputs import LinkRestored
+
+    with SerialMrzReaderSim() as reader:
+        late = tmp_path / "ttyMRZ"  # the device node, not there yet
+        scanner = SerialMrzScanner(
+            SerialMrzScannerConfig(type="serial_mrz", port=str(late), idle_s=0.1, reopen_s=0.05)
+        )
+        seen: list[object] = []
+        await scanner.start(seen.append)
+        try:
+            await _wait(seen, 1)
+            assert isinstance(seen[0], DeviceFault) and str(late) in seen[0].detail
+            await asyncio.sleep(0.2)
+            assert len(seen) == 1  # said once, not once per attempt
+            late.symlink_to(reader.port)  # udev creates the node
+            await _wait(seen, 2)
+            assert seen[1] == LinkRestored("scanner")
+            reader.send(TD3, framed=True)
+            await _wait(seen, 3)
+            res = await scanner.read()
+            assert res.mrz is not None and res.mrz.valid
+        finally:
+            await scanner.close()
 
 
 def test_wiring_builds_the_serial_reader() -> None:
