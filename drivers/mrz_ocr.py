@@ -73,8 +73,8 @@ def _line_boxes(gray: np.ndarray) -> tuple[list[tuple], float]:
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, 3)))
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     boxes = []
-    for c in contours:
-        (cx, cy), (bw, bh), ang = cv2.minAreaRect(c)
+    for contour in contours:
+        (cx, cy), (bw, bh), ang = cv2.minAreaRect(contour)
         if bw < bh:
             bw, bh, ang = bh, bw, ang - 90
         ang = (ang + 90) % 180 - 90  # the reading direction: within +-90 degrees of x
