@@ -50,7 +50,7 @@ class Workers:
         self.config, self.tmp = config, tmp
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
 
-    def start(self, i: int) -> None:
+    def start(self, i: int, wait: bool = True) -> None:
         log = self.tmp / f"worker-{i}-{len(self.procs)}-{time.monotonic_ns()}.log"
         self.procs[i] = subprocess.Popen(
             [sys.executable, "-m", "autogate.cli", "ingest", "worker"]
@@ -59,7 +59,7 @@ class Workers:
             cwd=Path(__file__).parents[2],
         )
         deadline = time.monotonic() + 30
-        while b"subscribed to" not in log.read_bytes():
+        while wait and b"subscribed to" not in log.read_bytes():
             assert self.procs[i].poll() is None, log.read_text()
             assert time.monotonic() < deadline, f"worker {i} did not subscribe: {log.read_text()}"
             time.sleep(0.05)
@@ -170,7 +170,10 @@ def test_two_workers_on_one_account_are_told_apart(broker: Broker, tmp_path: Pat
     workers = Workers(config, tmp_path)
     try:
         workers.start(0)
-        workers.start(1)
+        # not waited for: whichever of the two reconnects first may keep the other from
+        # ever finishing its SUBSCRIBE (seen in a clean-clone run); the point is that one
+        # of them says why the connection keeps dropping
+        workers.start(1, wait=False)
         deadline = time.monotonic() + 90
         said = b""
         while b"using this account" not in said:
