@@ -24,6 +24,19 @@ def _login(client: httpx.Client, name: str, password: str) -> str:
     return str(resp.json()["csrf"])
 
 
+def _console_sees(client: httpx.Client, state: str) -> None:
+    """The officer clicks on what the card shows: the console hears of a state over the
+    broker a moment after the rig's own monitor (a clean-clone run posted in_service
+    while the console still showed IDLE, and the console rightly refused it)."""
+    deadline = time.monotonic() + 10
+    while True:
+        (gate,) = [g for g in client.get("/api/hall").json()["gates"] if g["gate"] == GATE]
+        if gate["state"] == state:
+            return
+        assert time.monotonic() < deadline, gate
+        time.sleep(0.05)
+
+
 def _command(client: httpx.Client, csrf: str, command: str) -> None:
     """As the page sends it: a decision names the referral on screen."""
     body: dict[str, str] = {}
@@ -69,6 +82,8 @@ async def _demo(run_dir: Path) -> None:
             name, pw = lab.officers["supervisor"]
             csrf = await asyncio.to_thread(_login, supervisor, name, pw)
             for command, state in (("out_of_service", "OUT_OF_SERVICE"), ("in_service", "IDLE")):
+                shown = "IDLE" if command == "out_of_service" else "OUT_OF_SERVICE"
+                await asyncio.to_thread(_console_sees, supervisor, shown)
                 mark = len(rig.monitor.events)
                 await asyncio.to_thread(_command, supervisor, csrf, command)
                 ack = await asyncio.to_thread(rig.wait_ack, mark, 10)
