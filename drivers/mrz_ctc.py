@@ -112,16 +112,9 @@ class LineModel:
 
     @classmethod
     def load(cls, path: Path) -> LineModel:
-        import onnxruntime as ort
+        from drivers.mrz_recog import onnx_session
 
-        opts = ort.SessionOptions()
-        # one thread: a pool waking up on a busy 2-core machine costs more than the work
-        opts.intra_op_num_threads = 1
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.log_severity_level = 3
-        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        return cls(sess, sess.get_inputs()[0].name)
+        return cls(*onnx_session(path))
 
 
 @cache

@@ -53,16 +53,21 @@ class SecondOpinion:
 
     @classmethod
     def load(cls, path: Path) -> SecondOpinion:
-        import onnxruntime as ort
+        return cls(*onnx_session(path))
 
-        opts = ort.SessionOptions()
-        # one thread: a pool waking up on a busy 2-core machine costs more than the work
-        opts.intra_op_num_threads = 1
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.log_severity_level = 3
-        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        return cls(sess, sess.get_inputs()[0].name)
+
+def onnx_session(path: Path) -> tuple[object, str]:
+    """An onnxruntime session on one thread, and its input's name (both MRZ models)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    # one thread: a pool waking up on a busy 2-core machine costs more than the work
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.log_severity_level = 3
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return sess, sess.get_inputs()[0].name
 
 
 @cache
