@@ -56,6 +56,19 @@ def test_real_crops_set_into_pages_are_found(level: str) -> None:
         assert [len(x) for x in res.mrz.lines] == [len(x) for x in truth], seed
 
 
+@pytest.mark.skipif(not DATA.is_dir(), reason="needs ../shared/data/mrz/real_lines")
+@pytest.mark.parametrize("seed", [1013, 1015, 1063, 1093])
+def test_a_band_that_is_not_one_valid_mrz_is_reported_as_read(seed: int) -> None:
+    # lines of different documents (1063: a French national card's own layout; the others
+    # made-up test lines whose check digits are random): every line is read right, and the
+    # repair used to force a layout's field types or a check digit onto them (0 -> O,
+    # 5 -> S, 2 -> Z), turning a right read into wrong text
+    img, truth = build_page(seed, "as_is")
+    res = read_image(img, today=dt.date(2026, 12, 7))
+    assert res.mrz is not None and not res.mrz.valid
+    assert list(res.mrz.lines) == truth
+
+
 def test_character_rows_found_where_blobs_merge() -> None:
     from drivers.mrz_band import char_lines
 

@@ -150,3 +150,27 @@ def test_reader_never_raises_on_arbitrary_arrays(h: int, w: int, c: int, seed: i
     shape = (h, w) if c == 0 else (h, w, c)
     res = read_image(rng.integers(0, 256, shape, dtype=np.uint8), today=TODAY)
     assert res.mrz is None or not res.mrz.valid
+
+
+def _reads(*lines: str) -> list:
+    from drivers.mrz_ocr import ALPHABET, LineRead
+
+    eye = np.eye(len(ALPHABET), dtype=np.float32)
+    return [LineRead(t, eye[[ALPHABET.index(c) for c in t]]) for t in lines]
+
+
+def test_an_invalid_mrz_keeps_each_lines_own_repairs_only() -> None:
+    # ICAO's specimen with a zero read in the surname and a misread expiry check digit:
+    # the record cannot be made valid, so no repair across the band stands, but a 0 in a
+    # name line is still an O (the line, read alone, fits a TD3 name line)
+    from drivers.scanner import _as_read
+    from gate.mrz import parse_mrz
+
+    line2 = "L898902C36UTO7408122F1204159ZE184226B<<<<<10"
+    reads = _reads("P<UTOERIKSS0N<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", line2[:27] + "8" + line2[28:])
+    rec = parse_mrz([r.text for r in reads], today=TODAY, repair=True)
+    got = _as_read(rec, reads, TODAY)
+    assert not got.valid
+    assert got.lines[0] == "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<"
+    assert got.lines[1] == reads[1].text
+    assert got.repaired == ((0, 11, "0", "O"),)
