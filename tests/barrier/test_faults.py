@@ -175,3 +175,42 @@ async def test_locked_controller_ignores_open(sim: SimController) -> None:
     sim.model.watchdog_tripped = True
     sim._set_coil(sim.map.coils.entry_open, True)
     assert not sim.door_open_commanded(Door.ENTRY)
+
+
+@pytest.mark.parametrize("where", ["client", "confirm"])
+async def test_an_unexpected_error_in_a_door_command_is_a_fault_that_clears(
+    sim: SimController,
+    barrier: ModbusBarrier,
+    rec: Recorder,
+    monkeypatch: pytest.MonkeyPatch,
+    where: str,
+) -> None:
+    # an exception of no expected type (a bug in the Modbus library or on the way): it
+    # used to escape as itself, the daemon reported a device fault, and nothing ever
+    # cleared it: the lane stayed out of service until a restart
+    rec.clear()
+    if where == "client":
+        assert barrier._client is not None
+        target, name = barrier._client, "write_coil"
+    else:
+        target, name = barrier, "_confirm"
+    calls = 0
+
+    async def broken(*args: object, **kw: object) -> object:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise AttributeError("'NoneType' object has no attribute 'frame'")
+        me = barrier._client if where == "client" else barrier
+        return await getattr(type(me), name)(me, *args, **kw)
+
+    monkeypatch.setattr(target, name, broken)
+    with pytest.raises(DeviceError, match="unexpected error"):
+        await barrier.open(Door.ENTRY)
+    await rec.wait_for(lambda e: isinstance(e, LinkLost))
+    await rec.wait_for(lambda e: isinstance(e, LinkRestored))
+    if where == "client":  # the port was opened again: a new client
+        assert barrier._client is not None
+        monkeypatch.setattr(barrier._client, "write_coil", broken)
+    await barrier.open(Door.ENTRY)
+    assert sim.model.doors[Door.ENTRY].opened and not rec.of(DoorFault)
