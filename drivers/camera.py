@@ -224,9 +224,19 @@ class OpenCVCamera:
         except DeviceError:
             # the daemon takes the lane out of service on this; without a word that the
             # camera is back, 'in service' would be refused until a restart
-            if self._emit is not None and (self._recovery is None or self._recovery.done()):
-                self._recovery = asyncio.ensure_future(self._recover())
+            self._start_recovery()
             raise
+        except Exception as exc:
+            # a backend failing in a way nobody foresaw: a camera fault all the same, and
+            # one that clears (the source is opened again); raised as itself it was a
+            # fault the daemon reported and nothing ever cleared
+            log.exception("camera: burst failed unexpectedly")
+            self._start_recovery()
+            raise DeviceError(NAME, f"burst failed: unexpected error {exc!r}") from None
+
+    def _start_recovery(self) -> None:
+        if self._emit is not None and (self._recovery is None or self._recovery.done()):
+            self._recovery = asyncio.ensure_future(self._recover())
 
     async def _recover(self) -> None:
         """Open the source again until it gives a frame, then say the camera is back."""

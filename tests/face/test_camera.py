@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 
+import cv2
 import numpy as np
 import pytest
 from pydantic import ValidationError
@@ -225,4 +226,40 @@ async def test_a_frozen_camera_is_not_reported_back(faces_dir, tmp_path):
         await c.burst(3)
     await asyncio.sleep(2.5)  # two tries
     assert said == []
+    await c.close()
+
+
+async def test_a_burst_that_fails_unexpectedly_is_a_camera_fault_that_clears(
+    faces_dir, tmp_path, monkeypatch
+):
+    """An exception of no expected type inside the burst (a backend's odd failure) used
+    to escape as itself: the daemon reported a camera fault nothing ever cleared."""
+    from gate.inputs import LinkRestored
+
+    said: list[object] = []
+    folder = tmp_path / "scene"
+    folder.mkdir()
+    shutil.copy(faces_dir / "Colin_Powell" / "01.jpg", folder / "a.jpg")
+    shutil.copy(faces_dir / "Colin_Powell" / "02.jpg", folder / "b.jpg")
+    c = cam(str(folder), timeout_s=0.2)
+    await c.start(said.append)
+    real = c._burst
+    calls = 0
+
+    def broken(n: int):
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise cv2.error("OpenCV(4.10.0) resize.cpp:4152: error: (-215:Assertion failed)")
+        return real(n)
+
+    monkeypatch.setattr(c, "_burst", broken)
+    with pytest.raises(DeviceError, match="unexpected error"):
+        await c.burst(2)
+    for _ in range(100):
+        if said:
+            break
+        await asyncio.sleep(0.05)
+    assert said == [LinkRestored("camera")]
+    assert len(await c.burst(2)) == 2
     await c.close()
