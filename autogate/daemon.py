@@ -288,21 +288,33 @@ class Daemon:
             act = replace(act, data={**act.data, "direction": self.cfg.gate.direction})
         self._journal("event", {"type": act.type.value, "txn_id": act.txn_id, "reasons": reasons})
         try:
-            payload = events.build_payload(
-                act,
-                site=self.cfg.gate.site,
-                gate=self.cfg.gate.id,
-                ts=dt.datetime.fromtimestamp(now, dt.UTC),
-                event_id=str(uuid.uuid4()),
-                document_key=getattr(self.dev.bus, "document_key", b""),
-            )
-        except events.EventError as exc:  # our bug, not the traveller's: log it, go on
-            log.error("event %s not publishable: %s", act.type.value, exc)
-            return
+            payload = self._payload(act, now)
+        except events.EventError as exc:
+            # our bug, not the traveller's: the event still goes out, without what would
+            # not validate (an officer must see the alarm or referral, the central record
+            # the crossing), and the log says what was dropped
+            log.error("event %s not publishable as built: %s", act.type.value, exc)
+            keep = {k: v for k, v in act.data.items() if k == "direction"}
+            bare = replace(act, data={**keep, "detail": f"event data not publishable: {exc}"})
+            try:
+                payload = self._payload(bare, now)
+            except events.EventError as again:
+                log.error("event %s not publishable at all: %s", act.type.value, again)
+                return
         leaf = events.topic_leaf(act.type)
         self._spawn(self._publish(leaf, payload, retain=act.type is EventType.GATE_STATUS))
         if act.type is EventType.REFERRAL_OPENED and act.txn_id:
             self._send_images(act, now)
+
+    def _payload(self, act: Publish, now: float) -> dict[str, Any]:
+        return events.build_payload(
+            act,
+            site=self.cfg.gate.site,
+            gate=self.cfg.gate.id,
+            ts=dt.datetime.fromtimestamp(now, dt.UTC),
+            event_id=str(uuid.uuid4()),
+            document_key=getattr(self.dev.bus, "document_key", b""),
+        )
 
     def _send_images(self, act: Publish, now: float) -> None:
         """The two photos an officer compares, beside the referral (gate/referral_image.py),

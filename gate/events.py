@@ -201,8 +201,21 @@ def build_payload(
         payload["command"] = None if cmd is None else str(cmd)
         payload["accepted"] = bool(data.pop("accepted", False))
     payload.update({k: _plain(v) for k, v in data.items()})
+    if isinstance(payload.get("detail"), str):
+        payload["detail"] = clip_detail(payload["detail"])
     validate(payload)
     return payload
+
+
+MAX_DETAIL = 500  # common.v1.json's detail.maxLength
+
+
+def clip_detail(text: str) -> str:
+    """A detail cut to what the schema takes. Details carry what devices and libraries
+    said (an exception's text, a reply dump): one longer than the schema allows made the
+    alarm of that very fault unpublishable, and the officer never saw why the lane had
+    stopped."""
+    return text if len(text) <= MAX_DETAIL else text[: MAX_DETAIL - 3] + "..."
 
 
 def _state_name(state: Any) -> str:

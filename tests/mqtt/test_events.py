@@ -221,3 +221,14 @@ def test_referral_of_a_visa_validates() -> None:
             act, site="s", gate="g", ts=ts, event_id="0" * 8 + "-0000-4000-8000-" + "0" * 12
         )
         assert payload["document"]["format"] == fmt
+
+
+@pytest.mark.parametrize("etype", [EventType.ALARM_RAISED, EventType.REFERRAL_OPENED])
+def test_a_long_detail_is_clipped_not_an_unpublishable_event(etype: EventType) -> None:
+    # a device's own words (an exception's text, a reply dump) can be any length: the
+    # alarm of that fault used to fail its schema and was never published
+    said = "pymodbus: " + "0a " * 2000
+    data = {"detail": said} | ({"device": "barrier"} if etype is EventType.ALARM_RAISED else {})
+    p = build(Publish(etype, txn_id="t1", reasons=(ReasonCode.GATE_DEVICE_FAULT,), data=data))
+    assert len(p["detail"]) == events.MAX_DETAIL
+    assert p["detail"].startswith("pymodbus: 0a") and p["detail"].endswith("...")
