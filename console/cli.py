@@ -109,6 +109,7 @@ def scrub_freed_memory() -> bool:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from autogate.http_deadline import protocol
     from console.app import create_app
 
     if not scrub_freed_memory():
@@ -133,7 +134,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     # uvicorn's lines go through the masking handler (autogate.logs), not its own
     uvicorn.run(
-        app, host=cfg.listen.host, port=cfg.listen.port, proxy_headers=False, **UVICORN_LOGGING
+        app,
+        host=cfg.listen.host,
+        port=cfg.listen.port,
+        proxy_headers=False,
+        http=protocol(cfg.listen.request_timeout_s),
+        **UVICORN_LOGGING,
     )
     return 0
 

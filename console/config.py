@@ -47,6 +47,13 @@ class ListenConfig(Strict):
         description="reverse proxies whose X-Forwarded-For names the client; from any "
         "other peer the header is ignored (e.g. [127.0.0.1/32] for a local nginx)",
     )
+    request_timeout_s: float = Field(
+        10.0,
+        ge=0.5,
+        le=300,
+        description="a request (head and body) must arrive whole this soon after its "
+        "connection opens or the previous response ends; else the connection is closed",
+    )
 
 
 class SessionConfig(Strict):

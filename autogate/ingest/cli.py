@@ -167,10 +167,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if opened is None:
         return 1
     key, store = opened
+    from autogate.http_deadline import REQUEST_TIMEOUT_S, protocol
     from autogate.logs import UVICORN_LOGGING
 
-    # uvicorn's lines go through the masking handler (autogate.logs), not its own
-    uvicorn.run(build_app(store, key), host=args.host, port=args.port, **tls, **UVICORN_LOGGING)
+    # uvicorn's lines go through the masking handler (autogate.logs), not its own; a
+    # request must arrive whole within REQUEST_TIMEOUT_S (autogate/http_deadline.py)
+    uvicorn.run(
+        build_app(store, key),
+        host=args.host,
+        port=args.port,
+        http=protocol(REQUEST_TIMEOUT_S),
+        **tls,
+        **UVICORN_LOGGING,
+    )
     store.close()
     return 0
 

@@ -165,3 +165,34 @@ def test_loopback_and_https_are_allowed(url: str) -> None:
 def test_client_certificate_and_key_go_together() -> None:
     with pytest.raises(ValueError, match="together"):
         HttpListsConfig(name="national", url="https://a.b", cert_file=Path("/x.pem"))
+
+
+def test_a_client_that_never_finishes_its_request_is_cut_off(tmp_path: Path) -> None:
+    # slowloris: uvicorn armed no timer on a new connection, so a client that sends a
+    # request head a line at a time held a connection of the service for ever
+    from autogate.http_deadline import REQUEST_TIMEOUT_S
+
+    port = free_port()
+    proc = _serve(_config(tmp_path), port, tmp_path / "serve.log")
+    try:
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.sendall(b"POST /v1/last-entry HTTP/1.1\r\n")
+            s.settimeout(1.0)
+            t0, closed = time.monotonic(), False
+            while time.monotonic() - t0 < REQUEST_TIMEOUT_S + 10:
+                try:
+                    s.sendall(b"X-Pad: a\r\n")
+                    if s.recv(4096) == b"":
+                        closed = True
+                        break
+                except TimeoutError:
+                    continue
+                except (BrokenPipeError, ConnectionResetError):
+                    closed = True
+                    break
+            assert closed, "the entry service kept a trickling client"
+            assert time.monotonic() - t0 < REQUEST_TIMEOUT_S + 5
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.wait(10)
