@@ -153,14 +153,22 @@ def _read(
     gray: np.ndarray, today: dt.date, min_confidence: float, min_margin: float, t0: float
 ) -> DocumentResult:
     best: tuple[MrzRecord, float, list[LineRead]] | None = None
-    # candidate bands, most likely first: a guess that does not read (a third line that
-    # was page text) gives way to the next
-    for crops in find_bands(gray):
-        got = _read_band(crops, today)
-        if got is not None and (best is None or _rank(got[0]) > _rank(best[0])):
-            best = got
-        if best is not None and best[0].valid:
-            break
+    for turn in (None, cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_90_COUNTERCLOCKWISE):
+        if turn is not None and best is not None and best[0].format:
+            break  # a band of an MRZ's shape was found the page's way up
+        # a card or page laid sideways (a page camera over open glass, a TD1 in a
+        # reader's corner): its lines run up or down, and the finder looks for lines
+        # running across; tried only when nothing was found, so a readable page costs
+        # nothing more (upside down is the band reader's own second look)
+        page = gray if turn is None else cv2.rotate(gray, turn)
+        # candidate bands, most likely first: a guess that does not read (a third line
+        # that was page text) gives way to the next
+        for crops in find_bands(page):
+            got = _read_band(crops, today)
+            if got is not None and (best is None or _rank(got[0]) > _rank(best[0])):
+                best = got
+            if best is not None and best[0].valid:
+                break
     if best is None:
         return _fail(R.DOC_NOT_FOUND, t0)
     rec, conf, reads = best
@@ -243,11 +251,20 @@ def _read_band(
         rec = _lean(rec, reads, today)
         if not rec.valid:
             rec = _as_read(rec, reads, today)
-        if best is None or (rec.valid and not best[0].valid):
+        if best is None or _way_up(rec, reads) > _way_up(best[0], best[2]):
             best = (rec, conf, reads)
         if rec.valid:
             break
     return best
+
+
+def _way_up(rec: MrzRecord, reads: list[LineRead]) -> tuple[bool, bool, float]:
+    """Which reading of a band is the right way up: a valid one, else one of an MRZ's
+    shape, else the one the recogniser is surer of (print read upside down is no
+    character it knows: its mean certainty is far lower). The last matters for a
+    document whose MRZ no check digit validates (a national card's own layout)."""
+    sure = float(np.mean([r.probs.max(axis=1).mean() for r in reads])) if reads else 0.0
+    return (rec.valid, bool(rec.format), sure)
 
 
 class OcrScanner:
