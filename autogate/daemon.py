@@ -370,6 +370,9 @@ class Daemon:
     async def _publish(self, leaf: str, payload: dict[str, Any], retain: bool = False) -> None:
         try:
             await self.dev.bus.publish(leaf, payload, retain=retain)
+        except events.EventError as exc:  # our payload, not the bus: no fault to clear
+            log.error("publish to %s refused by its schema: %s", leaf, exc)
+            self._observe("on_publish", leaf, payload, False)
         except Exception as exc:  # the bus owns durability; a failure here is a fault
             log.error("publish to %s failed: %s", leaf, exc)
             if "bus" not in self.gate.faults:  # else its alarm fails too: a fault storm

@@ -485,6 +485,14 @@ class MqttBus:
             )
             data = json.dumps(payload, separators=(",", ":")).encode()
             outbox.put(events.topic(self.site, self.gate, leaf), data, reserve=True)
+            # the refused publish was the daemon's bus fault (out of service): say the bus
+            # takes events again, or 'in service' is refused until a restart (unless the
+            # outbox has a fault of its own, which says so when it clears)
+            with self._lock:
+                other = bool(self._faults)
+            if not other and self._emit is not None:
+                log.info("bus: outbox below its bound again")
+                self._emit(LinkRestored("bus"))
 
     # --- internals: paho side (network thread) --------------------------------------
 

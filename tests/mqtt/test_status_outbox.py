@@ -115,6 +115,35 @@ async def test_full_outbox_refuses_raises_one_alarm_then_drains_in_order(
     ]
 
 
+async def test_a_full_outbox_that_drains_says_the_bus_is_back(
+    broker: Broker, monitor: Monitor, gate_cfg_factory: Any
+) -> None:
+    # a refused publish is the daemon's bus fault (out of service); the outbox drained
+    # and the alarm cleared on the wire, but nothing told the core: 'in service' was
+    # refused ("not recovered: bus") until a restart
+    from gate.inputs import LinkRestored
+
+    broker.wait_saved()
+    broker.kill()
+    cfg = gate_cfg_factory(max_rows=20)
+    bus = build(cfg.devices.bus, cfg)
+    said: list[Any] = []
+    await bus.start(said.append)
+    for i in range(20):
+        await bus.publish_action(Publish(EventType.CROSSING_ACCEPTED, txn_id=f"t{i:02d}"))
+    with pytest.raises(OutboxFull):
+        await bus.publish_action(Publish(EventType.CROSSING_ACCEPTED, txn_id="t20"))
+    assert LinkRestored("bus") not in said
+    broker.start()
+    assert await bus.flush(15)
+    for _ in range(100):
+        if LinkRestored("bus") in said:
+            break
+        await asyncio.sleep(0.05)
+    await bus.close()
+    assert LinkRestored("bus") in said
+
+
 @pytest.mark.parametrize(
     "flaw", [{"password": "wrong"}, {"client_cert": False}], ids=["bad-password", "no-client-cert"]
 )

@@ -57,3 +57,26 @@ def test_an_event_that_does_not_validate_goes_out_without_the_bad_part(
     assert payload["txn_id"] == "boot-000001"
     assert "not publishable" in payload["detail"]
     assert any("not publishable as built" in r.getMessage() for r in caplog.records)
+
+
+def test_a_payload_the_bus_refuses_by_its_schema_is_no_bus_fault(tmp_path: Path) -> None:
+    # a bus fault takes the lane out of service until the bus says it is back, and the
+    # bus, which is fine, never would: a payload it refuses is logged, not a fault
+    from gate import inputs as i
+    from gate.events import EventError
+
+    cfg = load_config(make_config(tmp_path))
+    devices, _ = build_devices(cfg)
+    daemon = Daemon(cfg, devices, settings_from(cfg))
+    emitted: list[Any] = []
+    daemon.emit = emitted.append  # type: ignore[method-assign]
+
+    async def refuse(leaf: str, payload: dict[str, Any], retain: bool = False) -> None:
+        raise EventError("alarm/1: detail: fails maxLength 500")
+
+    daemon.dev.bus.publish = refuse  # type: ignore[method-assign]
+    try:
+        asyncio.run(daemon._publish("event/alarm", {"schema": "alarm/1"}))
+    finally:
+        daemon.journal.close()
+    assert not [e for e in emitted if isinstance(e, i.DeviceFault)]
