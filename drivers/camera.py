@@ -149,6 +149,26 @@ def open_source(cfg: OpenCVCameraConfig) -> _FolderSource | _CaptureSource:
     return cap
 
 
+def usable_frame(frame: object) -> np.ndarray | None:
+    """``frame`` as 8-bit gray (2-D) or BGR (3 channels), or None when it is no image."""
+    if not isinstance(frame, np.ndarray) or frame.size == 0 or frame.ndim not in (2, 3):
+        return None
+    if frame.ndim == 3 and frame.shape[2] not in (1, 3, 4):
+        return None
+    if frame.dtype != np.uint8:
+        if frame.dtype == np.uint16:
+            frame = (frame >> 8).astype(np.uint8)
+        elif np.issubdtype(frame.dtype, np.number) and np.isfinite(frame).all():
+            frame = np.clip(frame, 0, 255).astype(np.uint8)
+        else:
+            return None
+    if frame.ndim == 3 and frame.shape[2] == 1:
+        frame = frame[:, :, 0]
+    elif frame.ndim == 3 and frame.shape[2] == 4:
+        frame = cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
+    return frame
+
+
 def frozen(frames: Sequence[np.ndarray], tolerance: float) -> bool:
     """True when every frame equals the first (mean absolute difference <= tolerance)."""
     if len(frames) < 2:
@@ -201,9 +221,11 @@ class OpenCVCamera:
             frames: list[Frame] = []
             deadline = time.monotonic() + self.cfg.timeout_s * max(1, n)
             while len(frames) < n:
-                img = self._src.read()
+                img = usable_frame(self._src.read())
                 if img is None:
                     raise DeviceError("camera", f"no frame from {self.cfg.source!r}")
+                if img.ndim == 2:  # a gray camera: the face pipeline works on BGR
+                    img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
                 frames.append(Frame(image=img, ts=time.monotonic()))
                 if time.monotonic() > deadline:
                     raise DeviceError("camera", f"burst of {n} took longer than allowed")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from drivers.camera import open_source
+from drivers.camera import open_source, usable_frame
 from drivers.errors import DeviceError
 from drivers.interfaces import Emit
 from drivers.mrz_ocr import load_model
@@ -114,8 +114,19 @@ class PageCameraScanner:
         self._task = asyncio.create_task(self._watch(emit, absent), name=f"{self.name}-watch")
 
     def _grab(self) -> np.ndarray | None:
+        """The next frame, as 8-bit gray or BGR; None for no frame. A backend that fails
+        in a way nobody foresaw (it raises, or hands over BGRA, 16-bit or empty frames)
+        is a camera giving no frame, counted and reopened like one: it used to end the
+        watch task, and the lane saw no document again, with nothing said."""
         source = self._source
-        return None if source is None else source.read()  # type: ignore[attr-defined]
+        if source is None:
+            return None
+        try:
+            frame = source.read()  # type: ignore[attr-defined]
+        except Exception:
+            log.exception("page camera %r: reading a frame failed", self.cfg.source)
+            return None
+        return usable_frame(frame)
 
     async def _watch(self, emit: Emit, faulted: bool = False) -> None:
         failures = FAULT_AFTER if faulted else 0  # a fault said at start clears the same way
@@ -128,14 +139,22 @@ class PageCameraScanner:
                 if failures == FAULT_AFTER:  # a glitch is retried; a dead camera is a fault
                     emit(DeviceFault("scanner", f"no frame from {self.cfg.source!r}"))
                 await asyncio.sleep(REOPEN_S)
-                with contextlib.suppress(DeviceError):
+                try:
                     self._source = await asyncio.to_thread(open_source, self._camera_cfg())
+                except DeviceError:
+                    pass
+                except Exception:  # a backend failing oddly: still no camera, try again
+                    log.exception("page camera %r: reopening failed", self.cfg.source)
                 continue
             if failures >= FAULT_AFTER:  # reported faulty: the core's fault clears on this
                 log.info("page camera %r: frames again", self.cfg.source)
                 emit(LinkRestored("scanner"))
             failures = 0
-            what = self.presence.feed(frame)
+            try:
+                what = self.presence.feed(frame)
+            except Exception:  # never seen: one frame lost, not the watch
+                log.exception("page camera %r: frame not usable", self.cfg.source)
+                continue
             if what == "placed":
                 self.page = frame
                 emit(DocumentPlaced())

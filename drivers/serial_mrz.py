@@ -188,8 +188,12 @@ class SerialMrzScanner:
                         emit(LinkRestored(self.name))
                     faulted = False
                 data = await asyncio.to_thread(port.read, 256)
-            except (serial.SerialException, OSError, TypeError) as exc:
-                # pyserial raises TypeError when the port vanishes mid-read on some kernels
+            except Exception as exc:
+                # pyserial raises TypeError when the port vanishes mid-read on some kernels;
+                # anything else it (or a USB adapter's driver) raises is the port lost too:
+                # it used to end this task, and the lane heard no document again
+                if not isinstance(exc, (serial.SerialException, OSError, TypeError)):
+                    log.exception("%s: %s failed unexpectedly", self.name, self.cfg.port)
                 if not faulted:
                     log.error("%s: %s lost: %s", self.name, self.cfg.port, exc)
                     emit(DeviceFault(self.name, f"{self.cfg.port}: {exc}"))
@@ -198,11 +202,16 @@ class SerialMrzScanner:
                 await asyncio.sleep(self.cfg.reopen_s)
                 continue
             now = time.monotonic()
-            docs = self._framer.feed(data) if data else []
-            if data:
-                last = now
-            elif self._framer.pending() and now - last >= self.cfg.idle_s:
-                docs = self._framer.flush()
+            try:
+                docs = self._framer.feed(data) if data else []
+                if data:
+                    last = now
+                elif self._framer.pending() and now - last >= self.cfg.idle_s:
+                    docs = self._framer.flush()
+            except Exception:  # never seen (the framer is fuzzed): these bytes, not the task
+                log.exception("%s: bytes not understood; dropped", self.name)
+                self._framer = MrzFramer()
+                docs = []
             for doc in docs:
                 log.info("%s: document of %d line(s) received", self.name, len(doc.lines))
                 with self._lock:

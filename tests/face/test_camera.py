@@ -263,3 +263,31 @@ async def test_a_burst_that_fails_unexpectedly_is_a_camera_fault_that_clears(
     assert said == [LinkRestored("camera")]
     assert len(await c.burst(2)) == 2
     await c.close()
+
+
+async def test_frames_of_other_formats_reach_the_face_pipeline_as_bgr(tmp_path):
+    """A backend handing over BGRA, 16-bit or gray frames: each traveller's face check
+    failed on them (one referral after another); they are made 8-bit BGR."""
+    rng = np.random.default_rng(3)
+    base = [rng.integers(0, 255, (48, 64, 3), dtype=np.uint8) for _ in range(3)]
+    odd = [
+        cv2.cvtColor(base[0], cv2.COLOR_BGR2BGRA),
+        base[1].astype(np.uint16) << 8,
+        cv2.cvtColor(base[2], cv2.COLOR_BGR2GRAY),
+    ]
+
+    class Source:
+        def read(self):
+            return odd.pop(0)
+
+        def release(self) -> None:
+            pass
+
+    folder = tmp_path / "scene"
+    folder.mkdir()
+    c = cam(str(folder), timeout_s=0.2)
+    c._src = Source()
+    frames = c._burst(3)
+    assert [f.image.shape for f in frames] == [(48, 64, 3)] * 3
+    assert all(f.image.dtype == np.uint8 for f in frames)
+    assert np.array_equal(frames[0].image, base[0]) and np.array_equal(frames[1].image, base[1])

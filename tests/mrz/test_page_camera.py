@@ -158,3 +158,59 @@ def test_a_page_camera_absent_at_boot_is_out_of_service_until_it_gives_frames(
     asyncio.run(run())
     faults = [e for e in seen if isinstance(e, DeviceFault | LinkRestored)]
     assert faults == [faults[0], LinkRestored("scanner")], seen  # said once, then cleared
+
+
+class _OddSource:
+    """A camera backend that misbehaves between good frames: raises, hands over BGRA,
+    16-bit, empty and non-image frames. Then shows a page laid on the glass."""
+
+    def __init__(self, glass: np.ndarray, page: np.ndarray) -> None:
+        h, w = glass.shape[:2]
+        odd: list[object] = [
+            RuntimeError("v4l2: VIDIOC_DQBUF: No such device"),
+            cv2.cvtColor(glass, cv2.COLOR_BGR2BGRA),
+            (glass.astype(np.uint16) << 8),
+            np.zeros((0, 0, 3), np.uint8),
+            np.zeros((h, w, 2), np.uint8),
+            "not a frame",
+        ]
+        between = [x for o in odd for x in (o, glass)]  # one odd frame at a time
+        self.frames: list[object] = [glass] * 3 + between + [glass] * 3 + [page] * 10
+
+    def release(self) -> None:
+        pass
+
+    def read(self) -> object:
+        item = self.frames.pop(0) if len(self.frames) > 1 else self.frames[0]
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+
+def test_a_camera_backend_that_misbehaves_does_not_end_the_watch(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # each odd frame used to raise inside the watch task, which ended: the lane never
+    # saw a document again, and nothing said so
+    monkeypatch.setattr("drivers.page_camera.REOPEN_S", 0.01)
+    page, ident, _ = render_page(11, "clean")
+    glass = _glass(page.shape, np.random.default_rng(2))
+    cfg = PageCameraScannerConfig(source="/dev/video-test", poll_s=0.005)
+    seen: list[object] = []
+
+    async def run() -> None:
+        scanner = PageCameraScanner(cfg)
+        scanner._source = _OddSource(glass, page)
+        scanner._task = asyncio.create_task(scanner._watch(seen.append))
+        try:
+            for _ in range(400):
+                if DocumentPlaced() in seen:
+                    break
+                assert not scanner._task.done(), scanner._task
+                await asyncio.sleep(0.01)
+            assert DocumentPlaced() in seen
+            res = await scanner.read()
+            assert res.mrz is not None and res.mrz.document_number == ident.document_number
+        finally:
+            await scanner.close()
+
+    asyncio.run(run())
+    assert not [e for e in seen if isinstance(e, DeviceFault)]  # one odd frame is no fault

@@ -228,3 +228,58 @@ async def test_a_port_that_comes_back_clears_its_fault(monkeypatch) -> None:
         assert seen[1] == LinkRestored("scanner")
     finally:
         await scanner.close()
+
+
+async def test_an_unexpected_error_from_the_port_or_the_framer_does_not_end_the_reader(
+    monkeypatch,
+) -> None:
+    """A USB adapter's driver raising something pyserial does not document, or a framer
+    bug on odd bytes, ended the listening task: the lane heard no document again, and
+    nothing said so. Now the port is lost and reopened (fault, then LinkRestored), and
+    odd bytes are dropped; the next document reads."""
+    from drivers import serial_mrz
+    from gate.inputs import DocumentPlaced, LinkRestored
+
+    doc = b"P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<\r\nL898902C36UTO7408122F1204159ZE184226B<<<<<10\r\n\r\n"
+
+    class Port:
+        def __init__(self, chunks: list[object]) -> None:
+            self.chunks = chunks
+
+        def read(self, n: int) -> bytes:
+            item = self.chunks.pop(0) if self.chunks else b""
+            if isinstance(item, Exception):
+                raise item
+            return item  # type: ignore[return-value]
+
+        def close(self) -> None:
+            pass
+
+    ports = iter([Port([ValueError("usb: urb status -71")]), Port([b"\x00odd", doc])])
+    scanner = SerialMrzScanner(
+        SerialMrzScannerConfig(type="serial_mrz", port="/dev/ttyMRZ", idle_s=0.1, reopen_s=0.05)
+    )
+    monkeypatch.setattr(scanner, "_open", lambda: next(ports))
+    real_feed = serial_mrz.MrzFramer.feed
+    fed = 0
+
+    def feed(self, data: bytes):  # type: ignore[no-untyped-def]
+        nonlocal fed
+        fed += 1
+        if fed == 1:
+            raise IndexError("framer bug on odd bytes")
+        return real_feed(self, data)
+
+    monkeypatch.setattr(serial_mrz.MrzFramer, "feed", feed)
+    seen: list[object] = []
+    await scanner.start(seen.append)
+    try:
+        for _ in range(300):
+            if DocumentPlaced() in seen:
+                break
+            await asyncio.sleep(0.01)
+        assert [type(e) for e in seen] == [DeviceFault, LinkRestored, DocumentPlaced], seen
+        res = await scanner.read()
+        assert res.mrz is not None and res.mrz.valid and res.mrz.document_number == "L898902C3"
+    finally:
+        await scanner.close()
