@@ -221,7 +221,7 @@ class EACChip(VirtualChip):
         """Comp() of our ephemeral PACE key after PACE, else document number + digit."""
         p = self.pace
         if p is not None and p.stage == 5:
-            return p.pk[0].to_bytes(p.c.size, "big")  # type: ignore[index]
+            return p.grp.comp(p.pk)
         return ta.id_picc(self.mrz_info)
 
 
