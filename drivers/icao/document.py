@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from drivers.errors import DeviceError
-from drivers.icao import aa, bac, ca, cbeff, lds, pa, pace, ta, tlv
+from drivers.icao import aa, bac, ca, cbeff, lds, pa, ta, tlv
 from drivers.icao.apdu import APDU, SW_END_OF_FILE, SW_OK, Channel, StepStats, Transmit
 from drivers.icao.errors import (
     AccessError,
@@ -468,9 +468,8 @@ class Reader:
         if key is None:
             r.chip_auth = Check.NOT_SUPPORTED
             return
-        c = key.curve
-        eph = pace.keypair(c, (c.gx, c.gy))
-        self._pk_pcd_comp = pace.encode_point(c, eph[1])[1 : 1 + c.size]  # Comp(): x
+        eph = key.ephemeral()
+        self._pk_pcd_comp = key.group().comp(eph[1])  # Comp(): x, or SHA-1 of a DH value
 
         def perform() -> bool:
             self._ca_done = ca.perform(self.ch, key, eph)
