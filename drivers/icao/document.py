@@ -354,10 +354,18 @@ class Reader:
                 info = pace.choose(card_access)
                 if info is not None:
                     ch.begin("pace")
-                    ch.sm = pace.perform(ch, key, info, keep=self._pace_keys)
-                    self.report.access_control = "PACE"
-                    ch.check(APDU(0x00, 0xA4, 0x04, 0x0C, lds.AID_EMRTD), "SELECT eMRTD")
-                    return
+                    try:
+                        ch.sm = pace.perform(ch, key, info, keep=self._pace_keys)
+                    except StatusError as exc:
+                        # a 2048-bit DH value makes a 264-byte command: a card without
+                        # extended length refuses it (6700); BAC needs none
+                        if exc.sw != SW_WRONG_LENGTH:
+                            raise
+                        self.report.errors.append(f"PACE: {exc}, BAC instead")
+                    else:
+                        self.report.access_control = "PACE"
+                        ch.check(APDU(0x00, 0xA4, 0x04, 0x0C, lds.AID_EMRTD), "SELECT eMRTD")
+                        return
         ch.begin("bac")
         ch.check(APDU(0x00, 0xA4, 0x04, 0x0C, lds.AID_EMRTD), "SELECT eMRTD", plain=True)
         ch.sm = bac.perform(ch, key)

@@ -198,6 +198,22 @@ def test_pace_read_round_trip(oid: str, param: int) -> None:
     assert rep.steps["pace"].apdus == 6
 
 
+def test_pace_dh_1024_fits_short_apdus() -> None:
+    chip = VirtualChip(extended=False)
+    chip.files[0x011C] = chip_pace.card_access(OID_DH_AES128, 0)
+    rep = read(chip)
+    assert rep.result().access_control == "PACE" and rep.result().reasons == (), rep.errors
+
+
+def test_pace_dh_2048_on_a_card_without_extended_length_falls_back_to_bac() -> None:
+    """Its public value makes a 264-byte command; the card answers 6700; BAC reads it."""
+    chip = VirtualChip(extended=False)
+    chip.files[0x011C] = chip_pace.card_access(pace.PACE_DH_GM + "2", 2)
+    rep = read(chip)
+    assert rep.result().access_control == "BAC" and rep.result().reasons == (), rep.errors
+    assert "6700" in rep.errors[0]
+
+
 def test_pace_dh_wrong_password_is_access_denied() -> None:
     chip = VirtualChip()
     chip.files[0x011C] = chip_pace.card_access(OID_DH_AES128, 1)
