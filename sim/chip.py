@@ -221,12 +221,14 @@ class VirtualChip:
         aa_kind: str | None = "rsa",
         ca: str | None = "AES",  # chip authentication cipher: "AES", "3DES" or None
         ca_key: str = "ecdh",  # the DG14 key: "ecdh" (brainpoolP256r1) or "dh" (MODP 2048/256)
+        pace_protocol: str = "ecdh-aes128",  # EF.CardAccess's offer: chip_pace.PROTOCOLS
         signature: str = "ecdsa",
         pki: PKI | None = None,
     ) -> None:
         self.holder = holder or Holder()
         self.faults = faults or Faults()
         self.pace_enabled = pace
+        self.pace_protocol = pace_protocol
         self.extended = extended
         self.atr = atr(extended)
         f = self.faults
@@ -304,7 +306,9 @@ class VirtualChip:
         if self.pace_enabled:
             from sim import chip_pace
 
-            self.files[lds.FID_CARD_ACCESS] = chip_pace.card_access()
+            self.files[lds.FID_CARD_ACCESS] = chip_pace.card_access(
+                *chip_pace.PROTOCOLS[self.pace_protocol]
+            )
 
     # --- state ---------------------------------------------------------------------------
 
@@ -659,6 +663,8 @@ class ChipSpec:
     pace: bool = True
     extended: bool = True
     portrait_index: int = 0
+    pace_protocol: str = "ecdh-aes128"  # or ecdh-3des, dh-3des, dh-aes128/192/256
+    ca_key: str = "ecdh"  # or dh
 
     def build(self) -> VirtualChip:
         return VirtualChip(
@@ -667,6 +673,8 @@ class ChipSpec:
             faults=self.faults,
             pace=self.pace,
             extended=self.extended,
+            pace_protocol=self.pace_protocol,
+            ca_key=self.ca_key,
         )
 
 
@@ -684,9 +692,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--surname", default=Holder.surname)
     ap.add_argument("--portrait-index", type=int, default=0)
     ap.add_argument("--no-pace", action="store_true")
+    ap.add_argument(
+        "--pace-protocol",
+        choices=["ecdh-aes128", "ecdh-3des", "dh-3des", "dh-aes128", "dh-aes192", "dh-aes256"],
+        default="ecdh-aes128",
+        help="what EF.CardAccess offers (dh-*: RFC 5114 groups 0, 0, 1, 2)",
+    )
     ap.add_argument("--short", action="store_true", help="no extended length")
     ap.add_argument("--aa", choices=["rsa", "ecdsa", "none"], default="rsa")
     ap.add_argument("--ca", choices=["AES", "3DES", "none"], default="AES")
+    ap.add_argument("--ca-key", choices=["ecdh", "dh"], default="ecdh", help="DG14's CA key")
     ap.add_argument("--signature", choices=["ecdsa", "rsa", "rsa-pss"], default="ecdsa")
     ap.add_argument(
         "--fault",
@@ -726,6 +741,9 @@ def main(argv: list[str] | None = None) -> int:
         pace=not a.no_pace,
         extended=not a.short,
         aa_kind=None if a.aa == "none" else a.aa,
+        ca=None if a.ca == "none" else a.ca,
+        ca_key=a.ca_key,
+        pace_protocol=a.pace_protocol,
         signature=a.signature,
     )
     if a.csca_out:

@@ -17,6 +17,17 @@ DEFAULT_OID = pace.PACE_ECDH_GM + "2"  # id-PACE-ECDH-GM-AES-CBC-CMAC-128
 DEFAULT_PARAM = 13  # brainpoolP256r1
 
 
+# what the virtual chip can offer in EF.CardAccess, by name (CLI, ChipSpec)
+PROTOCOLS = {
+    "ecdh-aes128": (DEFAULT_OID, DEFAULT_PARAM),
+    "ecdh-3des": (pace.PACE_ECDH_GM + "1", DEFAULT_PARAM),
+    "dh-3des": (pace.PACE_DH_GM + "1", 0),  # RFC 5114 1024/160
+    "dh-aes128": (pace.PACE_DH_GM + "2", 0),  # as ICAO 9303-11 G.2
+    "dh-aes192": (pace.PACE_DH_GM + "3", 1),  # 2048/224
+    "dh-aes256": (pace.PACE_DH_GM + "4", 2),  # 2048/256
+}
+
+
 def card_access(oid: str = DEFAULT_OID, param: int = DEFAULT_PARAM) -> bytes:
     return lds.build_security_infos([(oid, core.Integer(2).dump(), core.Integer(param).dump())])
 

@@ -294,15 +294,17 @@ def test_chip_echoing_our_dh_key_is_refused() -> None:
     assert echoed and rep.result().reasons == (ReasonCode.CHIP_ACCESS_DENIED,), rep.errors
 
 
-def test_pace_dh_over_pcsc(vpcd) -> None:
+def test_dh_passport_over_pcsc(vpcd) -> None:
+    """A passport that is DH throughout (PACE-DH AES-256, DH chip authentication), read
+    by the production reader through pcscd and vpcd."""
     from drivers.chip import read_once
     from gate.config import PcscChipConfig
+    from sim.chip import ChipSpec
 
-    chip = VirtualChip()
-    chip.files[0x011C] = chip_pace.card_access(pace.PACE_DH_GM + "4", 2)
+    chip = ChipSpec(pace_protocol="dh-aes256", ca_key="dh").build()
     vpcd(chip)
     rep, portrait = read_once(
         PcscChipConfig(type="pcsc"), chip.trust_store(), chip.holder.mrz_record()
     )
     assert rep.access_control == "PACE" and rep.result().reasons == (), rep.errors
-    assert portrait is not None
+    assert rep.chip_auth is Check.PASSED and portrait is not None
