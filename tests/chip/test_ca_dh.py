@@ -119,3 +119,21 @@ def test_chip_refuses_a_terminal_key_outside_its_group() -> None:
     chip = VirtualChip(ca_key="dh", ca="3DES")
     kat = APDU(0x00, 0x22, 0x41, 0xA6, tlv.encode(0x91, b"\x01"))
     assert chip.dispatch(kat, secure=True) == (b"", 0x6A80) and chip.sm_next is None
+
+
+def test_terminal_authentication_after_a_dh_passport(tmp_path) -> None:
+    """TA signs Comp() of our DH CA key (SHA-1 of its value) and, after PACE-DH, ID_PICC
+    = Comp() of the chip's DH key. The virtual chip computes Comp() the same way, so this
+    checks the two ends agree and that the DH path reaches DG3, not TR-03110 itself."""
+    from drivers.icao import ta
+    from sim import eac_pki
+    from sim.chip_eac import EACChip
+    from tests.chip.test_eac import NOW
+
+    chip = EACChip(pace_protocol="dh-aes128", ca_key="dh")
+    terminals = ta.load_trust(eac_pki.write_trust(tmp_path / "eac"))
+    opts = ReadOptions(now=NOW, eac=terminals)
+    rep = read_document(chip.answer, chip.holder.mrz_record(), chip.trust_store(), opts, chip.atr)
+    assert rep.access_control == "PACE" and rep.chip_auth is Check.PASSED, rep.errors
+    assert rep.terminal_auth.check is Check.PASSED, rep.terminal_auth.detail
+    assert "DG3" in rep.files
