@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from asn1crypto import core
 
-from drivers.icao import ca, dh, lds, tlv
+from drivers.icao import ca, dh, lds, pace, tlv
 from drivers.icao.document import ReadOptions, read_document
 from drivers.icao.errors import LDSError, UnsupportedKey
 from gate.reasons import ReasonCode
@@ -137,3 +137,21 @@ def test_terminal_authentication_after_a_dh_passport(tmp_path) -> None:
     assert rep.access_control == "PACE" and rep.chip_auth is Check.PASSED, rep.errors
     assert rep.terminal_auth.check is Check.PASSED, rep.terminal_auth.detail
     assert "DG3" in rep.files
+
+
+def test_scenario_traveller_with_a_dh_passport() -> None:
+    """A scenario's chip can be DH throughout; the rig builds that chip (read here in
+    process, without the rest of the rig)."""
+    from types import SimpleNamespace
+
+    from sim.rig import Rig
+    from sim.scenario import Traveller
+
+    t = Traveller.model_validate({"chip": {"pace_protocol": "dh-aes192", "ca_key": "dh"}})
+    fake = SimpleNamespace(pki=None)
+    chip = Rig._chip(fake, t, Rig._identity(fake, t))  # type: ignore[arg-type]
+    offer = pace.choose(chip.files[lds.FID_CARD_ACCESS])
+    assert offer is not None and (offer.kind, offer.cipher) == ("DH", ("AES", 192))
+    rep = read(chip)
+    assert rep.access_control == "PACE" and rep.chip_auth is Check.PASSED, rep.errors
+    assert rep.reasons == []
