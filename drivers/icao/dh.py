@@ -146,7 +146,7 @@ def keypair(grp: Group, g: int | None = None) -> tuple[int, int]:
 
 
 def map_generator(grp: Group, nonce: bytes, h: int) -> int:
-    """Generic mapping (9303-11 4.4.3.3.1): g' = g^s * h mod p, h = y_chip^x_map."""
+    """Generic mapping (9303-11 4.4, TR-03110): g' = g^s * h mod p, h = y_chip^x_map."""
     g2 = pow(grp.g, int.from_bytes(nonce, "big"), grp.p) * h % grp.p
     if g2 in (0, 1, grp.p - 1):
         raise AccessError("mapped generator is degenerate")
@@ -168,5 +168,6 @@ def secret(grp: Group, k: int) -> bytes:
 
 
 def comp(y: int) -> bytes:
-    """Comp() of a DH public key (TR-03110 part 3, A.2.2.3): SHA-1 of the value."""
+    """Comp() of a DH public key (TR-03110 part 3, as read here): SHA-1 of the value as
+    ``encode`` writes it. Only the virtual chip has checked it (no DH chip at hand)."""
     return hashlib.sha1(encode(y)).digest()

@@ -270,7 +270,6 @@ PACE_DH_GM = "0.4.0.127.0.7.2.2.4.1."
 PACE_ECDH_GM = "0.4.0.127.0.7.2.2.4.2."
 # last arc of id-PACE-{DH,ECDH}-GM-*: cipher and key length
 CIPHERS = {"1": ("3DES", 128), "2": ("AES", 128), "3": ("AES", 192), "4": ("AES", 256)}
-AES_BITS = {k: bits for k, (name, bits) in CIPHERS.items() if name == "AES"}
 # which offer to take when EF.CardAccess has several: ECDH before DH (faster, and the
 # ECDH path is the one most chips are tested with), AES before 3DES
 _RANK = {("ECDH", "AES"): 0, ("DH", "AES"): 1, ("ECDH", "3DES"): 2, ("DH", "3DES"): 3}
