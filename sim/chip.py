@@ -25,7 +25,7 @@ from asn1crypto import keys as akeys
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from drivers.icao import aa, bac, ca, keys, lds, sod, tlv
+from drivers.icao import aa, bac, ca, dh, keys, lds, sod, tlv
 from drivers.icao import pace as icao_pace
 from drivers.icao.apdu import APDU
 from drivers.icao.errors import ICAOError, SMError
@@ -153,6 +153,37 @@ def chip_ca_infos(
     ]
 
 
+CA_DH_GROUP = dh.MODP[2]  # the virtual chip's DH chip authentication key: 2048/256
+
+
+@lru_cache(maxsize=4)
+def _ca_dh_key(n: int) -> tuple[int, int]:
+    return dh.keypair(CA_DH_GROUP)
+
+
+def dh_spki(grp: dh.Group, y: int, pkcs3: bool = False) -> bytes:
+    """A DH SubjectPublicKeyInfo: X9.42 dhpublicnumber (p, g, q) or PKCS #3
+    dhKeyAgreement (p, g); the public value is a DER INTEGER in the BIT STRING."""
+    if pkcs3:
+        oid, ints = ca.DHKEYAGREEMENT, [grp.p, grp.g]
+    else:
+        oid, ints = ca.DHPUBLICNUMBER, [grp.p, grp.g, grp.q or 0]
+    params = tlv.encode(0x30, b"".join(core.Integer(i).dump() for i in ints))
+    algo = tlv.encode(0x30, core.ObjectIdentifier(oid).dump() + params)
+    bits = tlv.encode(0x03, b"\x00" + core.Integer(y).dump())  # no unused bits
+    return tlv.encode(0x30, algo + bits)
+
+
+def chip_ca_dh_infos(
+    grp: dh.Group, y: int, cipher: str = "AES", pkcs3: bool = False
+) -> list[tuple[str, bytes, bytes | None]]:
+    """DG14's ChipAuthenticationInfo (DH, AES-128 or 3DES) and its DH public key."""
+    return [
+        (ca.ID_CA_DH + ("2" if cipher == "AES" else "1"), core.Integer(1).dump(), None),
+        (ca.ID_PK_DH, dh_spki(grp, y, pkcs3), None),
+    ]
+
+
 # an EC key on brainpoolP192r1, a curve 9303 allows and neither OpenSSL nor our CA has
 UNSUPPORTED_SPKI = akeys.PublicKeyInfo(
     {
@@ -189,12 +220,15 @@ class VirtualChip:
         extended: bool = True,
         aa_kind: str | None = "rsa",
         ca: str | None = "AES",  # chip authentication cipher: "AES", "3DES" or None
+        ca_key: str = "ecdh",  # the DG14 key: "ecdh" (brainpoolP256r1) or "dh" (MODP 2048/256)
+        pace_protocol: str = "ecdh-aes128",  # EF.CardAccess's offer: chip_pace.PROTOCOLS
         signature: str = "ecdsa",
         pki: PKI | None = None,
     ) -> None:
         self.holder = holder or Holder()
         self.faults = faults or Faults()
         self.pace_enabled = pace
+        self.pace_protocol = pace_protocol
         self.extended = extended
         self.atr = atr(extended)
         f = self.faults
@@ -210,9 +244,12 @@ class VirtualChip:
         self.aa_signer = _aa_key(aa_kind, 1) if aa_kind and f.cloned_chip else self.aa_key
         self.aa_hash = "sha256"
         self.ca_enabled = ca
+        self.ca_kind = ca_key
         self.ca_curve = icao_pace.CURVES[13]
         self.ca_sk, self.ca_pk = _ca_key(0)
         self.ca_signer_sk = _ca_key(1)[0] if f.cloned_chip else self.ca_sk
+        self.ca_dh_sk, self.ca_dh_pk = _ca_dh_key(0)
+        self.ca_dh_signer_sk = _ca_dh_key(1)[0] if f.cloned_chip else self.ca_dh_sk
         self._build(portrait if portrait is not None else default_portrait())
         self.count = 0
         self.reset()
@@ -241,7 +278,9 @@ class VirtualChip:
                         core.ObjectIdentifier("1.2.840.10045.4.3.2").dump(),
                     )
                 )
-        if self.ca_enabled:
+        if self.ca_enabled and self.ca_kind == "dh":
+            infos += chip_ca_dh_infos(CA_DH_GROUP, self.ca_dh_pk, self.ca_enabled)
+        elif self.ca_enabled:
             infos += chip_ca_infos(self.ca_curve, self.ca_pk, self.ca_enabled)
             if f.unsupported_ca_curve:
                 infos[-1] = (ca.ID_PK_ECDH, UNSUPPORTED_SPKI, None)
@@ -267,7 +306,9 @@ class VirtualChip:
         if self.pace_enabled:
             from sim import chip_pace
 
-            self.files[lds.FID_CARD_ACCESS] = chip_pace.card_access()
+            self.files[lds.FID_CARD_ACCESS] = chip_pace.card_access(
+                *chip_pace.PROTOCOLS[self.pace_protocol]
+            )
 
     # --- state ---------------------------------------------------------------------------
 
@@ -437,10 +478,15 @@ class VirtualChip:
         return b"", 0x9000
 
     def _ca_agree(self, point: bytes, cipher: str) -> bytes:
-        pk_ifd = icao_pace.decode_point(self.ca_curve, point)
-        shared = icao_pace.mul(self.ca_curve, self.ca_signer_sk, pk_ifd)
-        assert shared is not None
-        x = shared[0].to_bytes(self.ca_curve.size, "big")
+        """The terminal's key (checked: ICAOError, 6A80, if it is not one) against ours."""
+        if self.ca_kind == "dh":
+            y = dh.decode(CA_DH_GROUP, point)
+            x = dh.secret(CA_DH_GROUP, dh.agree(CA_DH_GROUP, self.ca_dh_signer_sk, y))
+        else:
+            pk_ifd = icao_pace.decode_point(self.ca_curve, point)
+            shared = icao_pace.mul(self.ca_curve, self.ca_signer_sk, pk_ifd)
+            assert shared is not None
+            x = shared[0].to_bytes(self.ca_curve.size, "big")
         self.sm_next = SecureMessaging(
             keys.kdf(x, keys.KDF_ENC, cipher), keys.kdf(x, keys.KDF_MAC, cipher), 0, cipher
         )
@@ -617,6 +663,8 @@ class ChipSpec:
     pace: bool = True
     extended: bool = True
     portrait_index: int = 0
+    pace_protocol: str = "ecdh-aes128"  # or ecdh-3des, dh-3des, dh-aes128/192/256
+    ca_key: str = "ecdh"  # or dh
 
     def build(self) -> VirtualChip:
         return VirtualChip(
@@ -625,6 +673,8 @@ class ChipSpec:
             faults=self.faults,
             pace=self.pace,
             extended=self.extended,
+            pace_protocol=self.pace_protocol,
+            ca_key=self.ca_key,
         )
 
 
@@ -642,9 +692,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--surname", default=Holder.surname)
     ap.add_argument("--portrait-index", type=int, default=0)
     ap.add_argument("--no-pace", action="store_true")
+    ap.add_argument(
+        "--pace-protocol",
+        choices=["ecdh-aes128", "ecdh-3des", "dh-3des", "dh-aes128", "dh-aes192", "dh-aes256"],
+        default="ecdh-aes128",
+        help="what EF.CardAccess offers (dh-*: RFC 5114 groups 0, 0, 1, 2)",
+    )
     ap.add_argument("--short", action="store_true", help="no extended length")
     ap.add_argument("--aa", choices=["rsa", "ecdsa", "none"], default="rsa")
     ap.add_argument("--ca", choices=["AES", "3DES", "none"], default="AES")
+    ap.add_argument("--ca-key", choices=["ecdh", "dh"], default="ecdh", help="DG14's CA key")
     ap.add_argument("--signature", choices=["ecdsa", "rsa", "rsa-pss"], default="ecdsa")
     ap.add_argument(
         "--fault",
@@ -684,6 +741,9 @@ def main(argv: list[str] | None = None) -> int:
         pace=not a.no_pace,
         extended=not a.short,
         aa_kind=None if a.aa == "none" else a.aa,
+        ca=None if a.ca == "none" else a.ca,
+        ca_key=a.ca_key,
+        pace_protocol=a.pace_protocol,
         signature=a.signature,
     )
     if a.csca_out:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from drivers.icao import cbeff, cvc, lds, sod, ta, tlv
+from drivers.icao import cbeff, cvc, dh, lds, sod, ta, tlv
 from drivers.icao.apdu import APDU
 from drivers.icao.errors import ICAOError
 from sim import eac_pki
@@ -162,7 +162,10 @@ class EACChip(VirtualChip):
 
     def _ca_agree(self, point: bytes, cipher: str) -> bytes:
         out = super()._ca_agree(point, cipher)
-        self.pk_pcd_comp = point[1 : 1 + self.ca_curve.size]  # Comp(): the x-coordinate
+        if self.ca_kind == "dh":  # Comp(): SHA-1 of a DH value, else the x-coordinate
+            self.pk_pcd_comp = dh.comp(int.from_bytes(point, "big"))
+        else:
+            self.pk_pcd_comp = point[1 : 1 + self.ca_curve.size]
         return out
 
     def _ta_mse(self, c: APDU, secure: bool) -> tuple[bytes, int]:
@@ -221,7 +224,7 @@ class EACChip(VirtualChip):
         """Comp() of our ephemeral PACE key after PACE, else document number + digit."""
         p = self.pace
         if p is not None and p.stage == 5:
-            return p.pk[0].to_bytes(p.c.size, "big")  # type: ignore[index]
+            return p.grp.comp(p.pk)
         return ta.id_picc(self.mrz_info)
 
 

@@ -554,8 +554,17 @@ class Rig:
                 pki=pki,
                 eac_faults=EACFaults(refuse_ta=t.thumb.refuse_ta),
                 fingers=default_fingers(t.thumb.finger),
+                pace_protocol=t.chip.pace_protocol,
+                ca_key=t.chip.ca_key,
             )
-        return VirtualChip(holder, portrait, faults=faults, pki=pki)
+        return VirtualChip(
+            holder,
+            portrait,
+            faults=faults,
+            pki=pki,
+            pace_protocol=t.chip.pace_protocol,
+            ca_key=t.chip.ca_key,
+        )
 
     def _write_scene(self, frames: list[np.ndarray] | None) -> None:
         """What the camera sees: frames of a traveller, or the empty mantrap."""

@@ -55,6 +55,11 @@ class ChipSetup(_Strict):
             "unsupported_ca_curve",
         ]
     ] = Field(default_factory=list)
+    # what EF.CardAccess offers and DG14's chip authentication key (sim/chip_pace.PROTOCOLS)
+    pace_protocol: Literal[
+        "ecdh-aes128", "ecdh-3des", "dh-3des", "dh-aes128", "dh-aes192", "dh-aes256"
+    ] = "ecdh-aes128"
+    ca_key: Literal["ecdh", "dh"] = "ecdh"
 
 
 class FaceSetup(_Strict):

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from drivers.errors import DeviceError
-from drivers.icao import aa, bac, ca, cbeff, lds, pa, pace, ta, tlv
+from drivers.icao import aa, bac, ca, cbeff, lds, pa, ta, tlv
 from drivers.icao.apdu import APDU, SW_END_OF_FILE, SW_OK, Channel, StepStats, Transmit
 from drivers.icao.errors import (
     AccessError,
@@ -354,10 +354,18 @@ class Reader:
                 info = pace.choose(card_access)
                 if info is not None:
                     ch.begin("pace")
-                    ch.sm = pace.perform(ch, key, info, keep=self._pace_keys)
-                    self.report.access_control = "PACE"
-                    ch.check(APDU(0x00, 0xA4, 0x04, 0x0C, lds.AID_EMRTD), "SELECT eMRTD")
-                    return
+                    try:
+                        ch.sm = pace.perform(ch, key, info, keep=self._pace_keys)
+                    except StatusError as exc:
+                        # a 2048-bit DH value makes a 264-byte command: a card without
+                        # extended length refuses it (6700); BAC needs none
+                        if exc.sw != SW_WRONG_LENGTH:
+                            raise
+                        self.report.errors.append(f"PACE: {exc}, BAC instead")
+                    else:
+                        self.report.access_control = "PACE"
+                        ch.check(APDU(0x00, 0xA4, 0x04, 0x0C, lds.AID_EMRTD), "SELECT eMRTD")
+                        return
         ch.begin("bac")
         ch.check(APDU(0x00, 0xA4, 0x04, 0x0C, lds.AID_EMRTD), "SELECT eMRTD", plain=True)
         ch.sm = bac.perform(ch, key)
@@ -468,9 +476,8 @@ class Reader:
         if key is None:
             r.chip_auth = Check.NOT_SUPPORTED
             return
-        c = key.curve
-        eph = pace.keypair(c, (c.gx, c.gy))
-        self._pk_pcd_comp = pace.encode_point(c, eph[1])[1 : 1 + c.size]  # Comp(): x
+        eph = key.ephemeral()
+        self._pk_pcd_comp = key.group().comp(eph[1])  # Comp(): x, or SHA-1 of a DH value
 
         def perform() -> bool:
             self._ca_done = ca.perform(self.ch, key, eph)

@@ -1,9 +1,12 @@
-"""PACE with generic mapping over ECDH (ICAO 9303-11 4.4, BSI TR-03110), AES sessions.
+"""PACE with generic mapping (ICAO 9303-11 4.4, BSI TR-03110) over ECDH (brainpoolP256r1,
+P-256) or DH mod p (the RFC 5114 groups, ``dh.py``), with AES or 3DES sessions.
 
 Generic mapping needs the full point ``H = sk * PK`` and key agreement on the mapped
 generator ``G' = s*G + H``; ``cryptography`` offers neither (ECDH returns only x on the
 standard generator), so the curve arithmetic is a short Jacobian-coordinate
-implementation below. Keys are ephemeral and discarded after one read.
+implementation below. ``ECGM`` and ``DHGM`` give the protocol the same few group
+operations, so one ``perform`` (and the virtual chip's half) runs both. Keys are
+ephemeral and discarded after one read.
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from asn1crypto import core
 
-from drivers.icao import keys, lds, tlv
+from drivers.icao import dh, keys, lds, tlv
 from drivers.icao.apdu import APDU, Channel
 from drivers.icao.errors import AccessError, LDSError, StatusError, TLVError
 from drivers.icao.sm import SecureMessaging
@@ -167,10 +171,108 @@ def map_generator(c: Curve, nonce: bytes, h: Point) -> Point:
     return g2
 
 
+# --- the two groups generic mapping runs on -------------------------------------------------
+
+
+class GMGroup(Protocol):
+    """What generic mapping needs of a group; an element is a point or an integer."""
+
+    kind: str
+    pk_tag: int
+
+    def generator(self) -> Any: ...
+    def keypair(self, g: Any) -> tuple[int, Any]: ...
+    def encode(self, pk: Any) -> bytes: ...
+    def decode(self, data: bytes) -> Any: ...
+    def agree(self, sk: int, pk: Any) -> Any: ...
+    def map(self, nonce: bytes, h: Any) -> Any: ...
+    def secret(self, shared: Any) -> bytes: ...
+    def comp(self, pk: Any) -> bytes: ...
+
+
+class ECGM:
+    """ECDH: public keys are uncompressed points (DO86 in the token), K is x."""
+
+    kind = "ECDH"
+    pk_tag = 0x86
+
+    def __init__(self, c: Curve) -> None:
+        self.c = c
+
+    def generator(self) -> Point:
+        return generator(self.c)
+
+    def keypair(self, g: Point) -> tuple[int, Point]:
+        return keypair(self.c, g)
+
+    def encode(self, pk: Point) -> bytes:
+        return encode_point(self.c, pk)
+
+    def decode(self, data: bytes) -> Point:
+        return decode_point(self.c, data)
+
+    def agree(self, sk: int, pk: Point) -> Point:
+        shared = mul(self.c, sk, pk)
+        if shared is None:
+            raise AccessError("shared secret is the point at infinity")
+        return shared
+
+    def map(self, nonce: bytes, h: Point) -> Point:
+        return map_generator(self.c, nonce, h)
+
+    def secret(self, shared: Point) -> bytes:
+        assert shared is not None
+        return shared[0].to_bytes(self.c.size, "big")
+
+    def comp(self, pk: Point) -> bytes:
+        assert pk is not None
+        return pk[0].to_bytes(self.c.size, "big")
+
+
+class DHGM:
+    """DH mod p: public keys are unsigned integers (DO84 in the token), K is y^x mod p
+    at p's length; every value from the other side is checked (``dh.decode``)."""
+
+    kind = "DH"
+    pk_tag = 0x84
+
+    def __init__(self, grp: dh.Group) -> None:
+        self.grp = grp
+
+    def generator(self) -> int:
+        return self.grp.g
+
+    def keypair(self, g: int) -> tuple[int, int]:
+        return dh.keypair(self.grp, g)
+
+    def encode(self, pk: int) -> bytes:
+        return dh.encode(pk)
+
+    def decode(self, data: bytes) -> int:
+        return dh.decode(self.grp, data)
+
+    def agree(self, sk: int, pk: int) -> int:
+        return dh.agree(self.grp, sk, pk)
+
+    def map(self, nonce: bytes, h: int) -> int:
+        return dh.map_generator(self.grp, nonce, h)
+
+    def secret(self, shared: int) -> bytes:
+        return dh.secret(self.grp, shared)
+
+    def comp(self, pk: int) -> bytes:
+        return dh.comp(pk)
+
+
 # --- protocol --------------------------------------------------------------------------------
 
+PACE_DH_GM = "0.4.0.127.0.7.2.2.4.1."
 PACE_ECDH_GM = "0.4.0.127.0.7.2.2.4.2."
-AES_BITS = {"2": 128, "3": 192, "4": 256}  # last arc of id-PACE-ECDH-GM-AES-CBC-CMAC-*
+# last arc of id-PACE-{DH,ECDH}-GM-*: cipher and key length
+CIPHERS = {"1": ("3DES", 128), "2": ("AES", 128), "3": ("AES", 192), "4": ("AES", 256)}
+# which offer to take when EF.CardAccess has several: ECDH before DH (faster, and the
+# ECDH path is the one most chips are tested with), AES before 3DES
+_RANK = {("ECDH", "AES"): 0, ("DH", "AES"): 1, ("ECDH", "3DES"): 2, ("DH", "3DES"): 3}
 
 
 @dataclass(frozen=True)
@@ -180,45 +282,96 @@ class PACEInfo:
     parameter_id: int
 
     @property
+    def kind(self) -> str:
+        return "DH" if self.oid.startswith(PACE_DH_GM) else "ECDH"
+
+    @property
+    def cipher(self) -> tuple[str, int]:
+        return CIPHERS[self.oid.rsplit(".", 1)[1]]
+
+    @property
     def key_bits(self) -> int:
-        return AES_BITS[self.oid.rsplit(".", 1)[1]]
+        return self.cipher[1]
+
+    def group(self) -> GMGroup:
+        if self.kind == "DH":
+            return DHGM(dh.MODP[self.parameter_id])
+        return ECGM(CURVES[self.parameter_id])
+
+
+def supported(oid: str, parameter_id: int | None) -> bool:
+    """Generic mapping on a standardized group we have, with a cipher we have."""
+    if oid.startswith(PACE_ECDH_GM):
+        groups: dict[int, object] = dict(CURVES)
+    elif oid.startswith(PACE_DH_GM):
+        groups = dict(dh.MODP)
+    else:
+        return False
+    return oid.rsplit(".", 1)[1] in CIPHERS and parameter_id in groups
 
 
 def choose(card_access: bytes) -> PACEInfo | None:
-    """The PACEInfo of EF.CardAccess we can run (ECDH-GM, AES, a known curve), or None."""
+    """The PACEInfo of EF.CardAccess we can run (generic mapping, ECDH or DH, on a
+    standardized group, AES or 3DES), the best by ``_RANK``; or None."""
     try:
         infos = lds.parse_security_infos(card_access)
     except LDSError:
         return None
+    found = []
     for info in infos:
-        if not info.protocol.startswith(PACE_ECDH_GM):
-            continue
-        if info.protocol.rsplit(".", 1)[1] not in AES_BITS:
-            continue
         try:
             version = core.Integer.load(info.required).native
             param = core.Integer.load(info.optional).native if info.optional else None
         except Exception:
             continue
-        if version == 2 and param in CURVES:
-            return PACEInfo(info.protocol, version, param)
-    return None
+        if version == 2 and supported(info.protocol, param):
+            assert param is not None
+            found.append(PACEInfo(info.protocol, version, param))
+    if not found:
+        return None
+    return min(found, key=lambda i: _RANK[(i.kind, i.cipher[0])])
 
 
-def password_key(mrz_info: str, key_bits: int) -> bytes:
+def password_key(mrz_info: str, key_bits: int, cipher: str = "AES") -> bytes:
     """K_pi from the MRZ password: KDF_pi over SHA-1(MRZ information)."""
-    return keys.kdf(hashlib.sha1(mrz_info.encode("ascii")).digest(), keys.KDF_PI, "AES", key_bits)
+    return keys.kdf(hashlib.sha1(mrz_info.encode("ascii")).digest(), keys.KDF_PI, cipher, key_bits)
+
+
+def encrypt_nonce(info: PACEInfo, mrz_info: str, nonce: bytes) -> bytes:
+    k_pi = password_key(mrz_info, info.key_bits, info.cipher[0])
+    if info.cipher[0] == "3DES":
+        return keys.des3_encrypt(k_pi, nonce)
+    return keys.aes_encrypt(k_pi, nonce)
+
+
+def decrypt_nonce(info: PACEInfo, mrz_info: str, z: bytes) -> bytes:
+    """The nonce s from the chip's E(K_pi, s); one or more whole cipher blocks."""
+    block = 8 if info.cipher[0] == "3DES" else 16
+    if not z or len(z) % block or len(z) > 64:
+        raise AccessError(f"encrypted nonce of {len(z)} bytes")
+    k_pi = password_key(mrz_info, info.key_bits, info.cipher[0])
+    if info.cipher[0] == "3DES":
+        return keys.des3_decrypt(k_pi, z)
+    return keys.aes_decrypt(k_pi, z)
+
+
+def session_keys(info: PACEInfo, k: bytes) -> tuple[bytes, bytes]:
+    cipher, bits = info.cipher
+    return keys.kdf(k, keys.KDF_ENC, cipher, bits), keys.kdf(k, keys.KDF_MAC, cipher, bits)
 
 
 def oid_bytes(oid: str) -> bytes:
     return core.ObjectIdentifier(oid).contents
 
 
-def auth_token(ks_mac: bytes, oid: str, c: Curve, pk: Point) -> bytes:
-    """T = CMAC(KS_mac, 7F49{06 OID, 86 PK}) truncated to 8 bytes."""
+def auth_token(ks_mac: bytes, oid: str, group: GMGroup, pk: Any, cipher: str = "AES") -> bytes:
+    """T = MAC(KS_mac, 7F49{06 OID, 86 point | 84 y}): AES-CMAC or, for 3DES, the retail
+    MAC, 8 bytes."""
     data = tlv.encode(
-        0x7F49, tlv.encode(0x06, oid_bytes(oid)) + tlv.encode(0x86, encode_point(c, pk))
+        0x7F49, tlv.encode(0x06, oid_bytes(oid)) + tlv.encode(group.pk_tag, group.encode(pk))
     )
+    if cipher == "3DES":
+        return keys.retail_mac(ks_mac, data)
     return keys.aes_cmac(ks_mac, data)
 
 
@@ -252,35 +405,31 @@ def perform(
     rng: Callable[[int], bytes] = os.urandom,
     keep: dict[str, bytes] | None = None,
 ) -> SecureMessaging:
-    """Run PACE-GM; returns the AES session (SSC 0) for ``channel.sm``. ``keep`` receives
+    """Run PACE-GM; returns the session (SSC 0) for ``channel.sm``. ``keep`` receives
     ``picc_key``, Comp() of the chip's ephemeral key: terminal authentication's ID_PICC."""
-    c = CURVES[info.parameter_id]
-    bits = info.key_bits
+    grp = info.group()
+    cipher = info.cipher[0]
     _, sw = channel.send(mse_set_at(info), plain=True)
     if sw != 0x9000:
         raise StatusError(sw, "MSE:Set AT")
     r1 = _ga(channel, 0, b"")
     if 0x80 not in r1:
         raise AccessError("no encrypted nonce")
-    nonce = keys.aes_decrypt(password_key(mrz_info, bits), r1[0x80])
-    sk_map, pk_map = keypair(c, generator(c))
-    r2 = _ga(channel, 0x81, encode_point(c, pk_map))
-    pk_map_icc = decode_point(c, r2.get(0x82, b""))
-    g2 = map_generator(c, nonce, mul(c, sk_map, pk_map_icc))
-    sk_eph, pk_eph = keypair(c, g2)
-    r3 = _ga(channel, 0x83, encode_point(c, pk_eph))
-    pk_eph_icc = decode_point(c, r3.get(0x84, b""))
+    nonce = decrypt_nonce(info, mrz_info, r1[0x80])
+    sk_map, pk_map = grp.keypair(grp.generator())
+    r2 = _ga(channel, 0x81, grp.encode(pk_map))
+    pk_map_icc = grp.decode(r2.get(0x82, b""))
+    g2 = grp.map(nonce, grp.agree(sk_map, pk_map_icc))
+    sk_eph, pk_eph = grp.keypair(g2)
+    r3 = _ga(channel, 0x83, grp.encode(pk_eph))
+    pk_eph_icc = grp.decode(r3.get(0x84, b""))
     if pk_eph_icc == pk_eph:
         raise AccessError("chip echoed our ephemeral key")
-    shared = mul(c, sk_eph, pk_eph_icc)
-    if shared is None:
-        raise AccessError("shared secret is the point at infinity")
-    k = shared[0].to_bytes(c.size, "big")
-    ks_enc = keys.kdf(k, keys.KDF_ENC, "AES", bits)
-    ks_mac = keys.kdf(k, keys.KDF_MAC, "AES", bits)
-    r4 = _ga(channel, 0x85, auth_token(ks_mac, info.oid, c, pk_eph_icc), last=True)
-    if not hmac.compare_digest(r4.get(0x86, b""), auth_token(ks_mac, info.oid, c, pk_eph)):
+    ks_enc, ks_mac = session_keys(info, grp.secret(grp.agree(sk_eph, pk_eph_icc)))
+    r4 = _ga(channel, 0x85, auth_token(ks_mac, info.oid, grp, pk_eph_icc, cipher), last=True)
+    expect = auth_token(ks_mac, info.oid, grp, pk_eph, cipher)
+    if not hmac.compare_digest(r4.get(0x86, b""), expect):
         raise AccessError("chip's authentication token does not verify")
-    if keep is not None and pk_eph_icc is not None:
-        keep["picc_key"] = pk_eph_icc[0].to_bytes(c.size, "big")
-    return SecureMessaging(ks_enc, ks_mac, 0, "AES")
+    if keep is not None:
+        keep["picc_key"] = grp.comp(pk_eph_icc)
+    return SecureMessaging(ks_enc, ks_mac, 0, cipher)

@@ -2,8 +2,9 @@
 
 Seeds are the standard's and BSI's reference files (``shared/data/icao9303``) and the
 files the virtual chip issues (``sim/chip.py``: RSA, ECDSA and RSA-PSS signed SODs, DG14
-with chip authentication, DG15 with RSA and ECDSA keys, small JPEG and JPEG 2000
-portraits). Besides the generic byte mutator, ``tlv_mutate`` edits the BER-TLV tree:
+with ECDH and DH chip authentication keys, DG15 with RSA and ECDSA keys, small JPEG and
+JPEG 2000 portraits, EF.CardAccess and PACE-DH's GENERAL AUTHENTICATE answers). Besides
+the generic byte mutator, ``tlv_mutate`` edits the BER-TLV tree:
 lengths that lie, values cut short, nodes dropped, repeated, swapped or nested deep.
 
 A parser's reasoned refusal is the ``ICAOError`` family (``drivers/icao/errors.py``);
@@ -20,7 +21,7 @@ import random
 from functools import lru_cache
 from pathlib import Path
 
-from drivers.icao import aa, ca, lds, pa, pace, sod, tlv
+from drivers.icao import aa, ca, dh, lds, pa, pace, sod, tlv
 from drivers.icao.errors import ICAOError
 from drivers.icao.sm import SecureMessaging
 from tests.fuzz.harness import Target
@@ -254,6 +255,52 @@ def _dg2_19794(data: bytes) -> None:
     lds._parse_19794_5(data)
 
 
+@lru_cache(maxsize=1)
+def _dh_dg14_seeds() -> list[bytes]:
+    """DG14 with a DH chip authentication key: X9.42 (2048/256), PKCS #3 (1024/160)."""
+    from sim.chip import chip_ca_dh_infos
+
+    out = []
+    for param, cipher, pkcs3 in ((2, "AES", False), (0, "3DES", True)):
+        grp = dh.MODP[param]
+        out.append(lds.build_dg14(chip_ca_dh_infos(grp, dh.keypair(grp)[1], cipher, pkcs3)))
+    return out
+
+
+def _card_access_dh_seeds() -> list[bytes]:
+    from sim.chip_pace import card_access
+
+    return [
+        card_access(pace.PACE_DH_GM + "2", 0),
+        card_access(pace.PACE_DH_GM + "1", 2),
+        card_access(pace.PACE_ECDH_GM + "1", 13),
+    ]
+
+
+# GENERAL AUTHENTICATE answers of a DH chip (1024-bit group: ICAO 9303-11 G.2's values)
+_G2_Y = int(
+    "78879F57225AA8080D52ED0FC890A4B25336F699AA89A2D3A189654AF70729E623EA5738B26381E4"
+    "DA19E004706FACE7B235C2DBF2F38748312F3C98C2DD4882A41947B324AA1259AC22579DB93F7085"
+    "655AF30889DBB845D9E6783FE42C9F2449400306254C8AE8EE9DD812A804C0B66E8CAFC14F84D825"
+    "8950A91B44126EE6",
+    16,
+)
+
+
+def _ga_dh_seeds() -> list[bytes]:
+    y = dh.encode(_G2_Y)
+    return [tlv.encode(0x7C, tlv.encode(0x82, y)), tlv.encode(0x7C, tlv.encode(0x84, y))]
+
+
+def _ga_dh(data: bytes) -> None:
+    """A PACE-DH answer: the 7C template, the chip's public value checked in the group."""
+    kids = tlv.children(tlv.unwrap(data, 0x7C))
+    grp = pace.DHGM(dh.MODP[0])
+    for tag in (0x82, 0x84):
+        if tag in kids:
+            grp.decode(kids[tag])
+
+
 def _dg14(data: bytes) -> None:
     infos = lds.parse_dg14(data)
     ca.find_key(infos)
@@ -451,7 +498,7 @@ TARGETS: list[Target] = [
     ),
     Target(
         "chip_dg14",
-        lambda: [_bsi()["ef_dg14"], *_chip_file(0x010E)],
+        lambda: [_bsi()["ef_dg14"], *_chip_file(0x010E), *_dh_dg14_seeds()],
         _dg14,
         REFUSED,
         tlv_mutate,
@@ -466,11 +513,16 @@ TARGETS: list[Target] = [
     ),
     Target(
         "chip_card_access",
-        lambda: [*_chip_file(lds.FID_CARD_ACCESS), _chips()[0].files[0x010E][4:]],
+        lambda: [
+            *_chip_file(lds.FID_CARD_ACCESS),
+            _chips()[0].files[0x010E][4:],
+            *_card_access_dh_seeds(),
+        ],
         _card_access,
         REFUSED,
         tlv_mutate,
     ),
+    Target("chip_pace_dh_answer", _ga_dh_seeds, _ga_dh, REFUSED, tlv_mutate),
     Target("chip_sm_response", _sm_seeds, _sm_unwrap, REFUSED),
     Target("chip_sm_response_macd", _sm_seeds, _sm_unwrap_macd, REFUSED),
 ]
