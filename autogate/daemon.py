@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -64,6 +65,9 @@ from gate.referral_image import load_public_key as load_image_key
 from gate.results import ChipResult, DocumentResult, FaceResult, ListsResult
 
 log = logging.getLogger("autogate.daemon")
+
+# journal records held in memory while the disk refuses them (about 200 bytes each)
+JOURNAL_BACKLOG = 10_000
 
 
 @dataclass
@@ -117,6 +121,9 @@ class Daemon:
         self.image_key = load_image_key(key) if key else None  # the console's, to seal photos
         self._said_no_image_key = False  # said once per gate, not once per referral
         self.journal = Journal(cfg.storage.journal, rotate_bytes=cfg.ops.audit.rotate_bytes)
+        self._unjournalled: deque[tuple[str, dict[str, Any], str]] = deque()
+        self._journal_lost = 0  # records beyond JOURNAL_BACKLOG while the disk failed
+        self._journal_failing = False
         self.gate = machine.initial(settings, clock(), boot=uuid.uuid4().hex[:8])
         self.queue: asyncio.Queue[i.Input] = asyncio.Queue()
         self.doors: asyncio.Queue[Action] = asyncio.Queue()
@@ -209,6 +216,8 @@ class Daemon:
             stopping.cancel()
 
     def _step(self, event: i.Input) -> None:
+        if self._unjournalled or self._journal_lost:
+            self._flush_journal()  # a journal that failed: is it writable again?
         before = self.gate
         now = self.clock()
         started = time.perf_counter()
@@ -524,8 +533,41 @@ class Daemon:
         return task
 
     def _journal(self, kind: str, data: dict[str, Any]) -> None:
+        """Append to the audit journal. A journal that cannot be written (disk full, an
+        I/O error) used to raise out of the step that was executing the core's actions:
+        the daemon died between a door command and the next, and died again at every
+        restart. Now the records wait in memory, in order (``JOURNAL_BACKLOG`` at most;
+        more are counted and the gap is journalled), the lane goes out of service
+        (``DeviceFault("journal")``: nothing crosses unaudited), and both are undone by
+        the first write that works again (tried at every tick)."""
         ts = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock()))
-        self.journal.append(kind, data, ts)
+        if len(self._unjournalled) >= JOURNAL_BACKLOG:
+            self._journal_lost += 1
+            return
+        self._unjournalled.append((kind, data, ts))
+        self._flush_journal()
+
+    def _flush_journal(self) -> None:
+        try:
+            ts = ""
+            while self._unjournalled:
+                kind, data, ts = self._unjournalled[0]
+                self.journal.append(kind, data, ts)
+                self._unjournalled.popleft()
+            if self._journal_lost:  # the backlog was full: what came after it is counted
+                gap = {"records_lost": self._journal_lost, "backlog": JOURNAL_BACKLOG}
+                self.journal.append("journal.gap", gap, ts)
+                self._journal_lost = 0
+        except OSError as exc:
+            if not self._journal_failing:
+                self._journal_failing = True
+                log.error("audit journal %s not writable: %s", self.journal.path, exc)
+                self.emit(i.DeviceFault("journal", f"audit journal not writable: {exc}"))
+            return
+        if self._journal_failing:
+            self._journal_failing = False
+            log.info("audit journal %s writable again", self.journal.path)
+            self.emit(i.LinkRestored("journal"))
 
     # -- shutdown --------------------------------------------------------------------
 
@@ -563,4 +605,10 @@ class Daemon:
             except Exception:
                 log.exception("closing %s", getattr(dev, "name", dev))
         self._journal("daemon.stop", {"state": self.gate.state.value})
+        if self._unjournalled or self._journal_lost:
+            log.error(
+                "audit journal %s still not writable at stop: %d records not journalled",
+                self.journal.path,
+                len(self._unjournalled) + self._journal_lost,
+            )
         self.journal.close()

@@ -16,6 +16,7 @@ chain runs across files and ``verify_all`` walks them in order.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -48,7 +49,12 @@ class Head:
 
 
 class Journal:
-    """Appends chained records to ``path``; resumes the chain of an existing file."""
+    """Appends chained records to ``path``; resumes the chain of an existing file.
+
+    A write that fails (disk full, an I/O error) raises ``OSError`` and leaves the file
+    and the chain as they were: the bytes of a record written in part are cut off again,
+    so the next record does not join a torn line (which would break the chain for every
+    reader) and the head stays the last record on disk."""
 
     def __init__(
         self, path: str | Path, fsync: bool = True, rotate_bytes: int | None = None
@@ -60,9 +66,13 @@ class Journal:
         self._head = _read_head(self.path)
         self._first = _first_seq(self.path) or self._head.seq + 1
         torn = _torn(self.path)
-        self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - held open
+        self._fd = self._open()
         if torn:  # power lost mid-write: end that line, or the next record joins it
-            self._fh.write("\n")
+            _write_all(self._fd, b"\n")
+        self._size = os.fstat(self._fd).st_size
+
+    def _open(self) -> int:
+        return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
 
     def head(self) -> Head:
         return self._head
@@ -76,28 +86,54 @@ class Journal:
             "prev": self._head.hash,
         }
         record["hash"] = record_hash(record)
-        self._fh.write(canonical(record).decode() + "\n")
-        self._fh.flush()
-        if self._fsync:
-            os.fsync(self._fh.fileno())
+        line = canonical(record) + b"\n"
+        if self._fd < 0:
+            self._fd = self._open()  # a rotation that could not reopen the file
+        start = self._size
+        try:
+            if os.fstat(self._fd).st_size != start:
+                # a record written in part before, which could not be cut off then
+                os.ftruncate(self._fd, start)
+            _write_all(self._fd, line)
+            if self._fsync:
+                os.fsync(self._fd)
+        except OSError:
+            # the part that was written goes: the line must be whole or absent (if this
+            # fails too, the next append tries again before it writes)
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, start)
+            raise
+        self._size = start + len(line)
         self._head = Head(record["seq"], record["hash"])
-        if self._rotate_bytes is not None and self._fh.tell() >= self._rotate_bytes:
+        if self._rotate_bytes is not None and self._size >= self._rotate_bytes:
             self._rotate()
         return record
 
     def _rotate(self) -> None:
         """Archive the full file under its first seq; the chain goes on in a new file."""
-        self._fh.close()
+        os.close(self._fd)
+        self._fd = -1
         archived = rotated_name(self.path, self._first)
         os.rename(self.path, archived)
         if self._fsync:
             _fsync_dir(self.path.parent)
         self._first = self._head.seq + 1
-        self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - held open
+        self._fd = self._open()
+        self._size = 0
 
     def close(self) -> None:
-        if not self._fh.closed:
-            self._fh.close()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        if n <= 0:
+            raise OSError("journal: nothing written")
+        view = view[n:]
 
 
 def _torn(path: Path) -> bool:
