@@ -244,7 +244,12 @@ class Daemon:
             self._journal("txn.start", {"txn_id": txn.id})
             self.vault.begin(txn.id)
         for act in actions:
-            self._act(act, now)
+            try:
+                self._act(act, now)
+            except Exception:
+                # a bug in carrying out one action must not skip the next: the core's
+                # actions of one step go together (an alarm, then the doors closed)
+                log.exception("action %s failed; the step's other actions go on", act)
         self._observe("on_step", before, event, self.gate, actions, elapsed)
 
     # -- actions -------------------------------------------------------------------

@@ -260,7 +260,15 @@ class Vault:
         if keep_for_referral:
             bio = self._items.get(txn_id)
             if self.store is not None and bio is not None:
-                self.store.seal(txn_id, bio, now)
+                try:
+                    self.store.seal(txn_id, bio, now)
+                except OSError as exc:
+                    # a full or failing disk: the officer still gets the photos (they
+                    # stay in memory until the referral is resolved, as without a
+                    # store); raised, it ended the daemon between two of its actions
+                    log.error("referral of %s kept in memory, not sealed: %s", txn_id, exc)
+                    self._referred.add(txn_id)
+                    return
                 del self._items[txn_id]  # sealed on disk; nothing stays in memory
             else:
                 self._referred.add(txn_id)
@@ -268,8 +276,11 @@ class Vault:
         self._referred.discard(txn_id)
         self._items.pop(txn_id, None)
         if self.store is not None:
-            self.store.resolve(txn_id, now)
-            self.store.purge(now)
+            try:
+                self.store.resolve(txn_id, now)
+                self.store.purge(now)
+            except OSError as exc:  # the purge timer tries again (ops), nothing is lost
+                log.error("referral store: %s not marked resolved yet: %s", txn_id, exc)
 
     def purge(self) -> None:
         if self.store is not None:

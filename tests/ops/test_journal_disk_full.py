@@ -104,3 +104,28 @@ def test_beyond_the_backlog_the_gap_is_journalled(tmp_path: Path, monkeypatch) -
     records = list(iter_records(Path(cfg.storage.journal)))
     kinds = [(r["kind"], r["data"].get("n", r["data"].get("records_lost"))) for r in records]
     assert kinds[:4] == [("event", 0), ("event", 1), ("event", 2), ("journal.gap", 2)]
+
+
+def test_an_action_that_fails_does_not_skip_the_steps_other_actions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gate import machine
+    from gate.actions import CloseDoor, Publish
+    from gate.events import EventType
+
+    cfg = load_config(make_config(tmp_path))
+    devices, _ = build_devices(cfg)
+    daemon = Daemon(cfg, devices, settings_from(cfg))
+    alarm = Publish(EventType.ALARM_RAISED, reasons=())
+    close = CloseDoor(i.Door.ENTRY)
+    monkeypatch.setattr(machine, "step", lambda g, e, now: (g, [alarm, close]))
+
+    def broken(act: Publish, now: float) -> None:
+        raise RuntimeError("a bug while publishing")
+
+    daemon._send = broken  # type: ignore[method-assign]
+    try:
+        daemon._step(i.Tick())
+    finally:
+        daemon.journal.close()
+    assert daemon.doors.get_nowait() == close  # the door command was still given

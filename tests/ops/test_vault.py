@@ -257,3 +257,22 @@ def test_a_damaged_store_entry_never_stops_the_start(
     assert store.open("b1-000100") is not None  # the sound one is kept until retention
     assert "b1-000100" in store.purge(clock.now + 61)  # resolved at the start: retention
     assert store.txns() == []
+
+
+def test_a_disk_that_refuses_the_seal_keeps_the_referral_in_memory(
+    tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a full disk raised out of forget(), in the daemon's step between two of the core's
+    # actions: the daemon died at the first referral, and at every one after a restart
+    v = vault(tmp_path, clock)
+
+    def full(*_a: object, **_k: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(v.store, "_write", full)
+    portrait, frame = referred(v, "b1-000002")
+    bio = v.get("b1-000002")  # the officer still gets the photos
+    assert bio is not None and bio.portrait == portrait
+    assert not list((tmp_path / "referrals").glob("*.bin"))
+    v.forget("b1-000002")  # resolved: gone from memory, and the disk error is no crash
+    assert v.get("b1-000002") is None and v.held() == []
