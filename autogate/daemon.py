@@ -112,10 +112,17 @@ class Daemon:
         settings: machine.Settings,
         clock: Callable[[], float] = time.time,
         vault: Vault | None = None,
+        steady: Callable[[], float] = time.monotonic,
     ) -> None:
         self.cfg = cfg
         self.dev = devices
-        self.clock = clock
+        self.clock = clock  # wall time: what events and the journal are stamped with
+        # The core's timers run on a clock that never jumps: wall time at start plus
+        # monotonic time since. On the wall clock, an NTP step back of an hour held every
+        # timeout for that hour (a lane stuck in DOC_CHECK or with someone in the
+        # mantrap), and a step forward fired them all at once.
+        self._steady = steady
+        self._steady_origin = (clock(), steady())
         self.vault = vault or Vault()
         key = getattr(cfg.devices.bus, "image_key", None)
         self.image_key = load_image_key(key) if key else None  # the console's, to seal photos
@@ -124,7 +131,7 @@ class Daemon:
         self._unjournalled: deque[tuple[str, dict[str, Any], str]] = deque()
         self._journal_lost = 0  # records beyond JOURNAL_BACKLOG while the disk failed
         self._journal_failing = False
-        self.gate = machine.initial(settings, clock(), boot=uuid.uuid4().hex[:8])
+        self.gate = machine.initial(settings, self.core_now(), boot=uuid.uuid4().hex[:8])
         self.queue: asyncio.Queue[i.Input] = asyncio.Queue()
         self.doors: asyncio.Queue[Action] = asyncio.Queue()
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -215,11 +222,16 @@ class Daemon:
         finally:
             stopping.cancel()
 
+    def core_now(self) -> float:
+        """The core's time: seconds like the wall clock's, but never stepped."""
+        wall0, steady0 = self._steady_origin
+        return wall0 + (self._steady() - steady0)
+
     def _step(self, event: i.Input) -> None:
         if self._unjournalled or self._journal_lost:
             self._flush_journal()  # a journal that failed: is it writable again?
         before = self.gate
-        now = self.clock()
+        now = self.core_now()
         started = time.perf_counter()
         self.gate, actions = machine.step(before, event, now)
         elapsed = time.perf_counter() - started
@@ -278,7 +290,7 @@ class Daemon:
                     if forget is not None:
                         forget()
             case Publish():
-                self._send(act, now)
+                self._send(act)
             case AckCommand():
                 self._journal(
                     "command",
@@ -289,9 +301,9 @@ class Daemon:
                         "detail": act.detail,
                     },
                 )
-                self._send(events.ack_action(act), now)
+                self._send(events.ack_action(act))
 
-    def _send(self, act: Publish, now: float) -> None:
+    def _send(self, act: Publish) -> None:
         """Journal the event (no personal data), build its wire form, hand it to the bus."""
         reasons = [r.value for r in act.reasons]
         if (
@@ -302,7 +314,7 @@ class Daemon:
             act = replace(act, data={**act.data, "direction": self.cfg.gate.direction})
         self._journal("event", {"type": act.type.value, "txn_id": act.txn_id, "reasons": reasons})
         try:
-            payload = self._payload(act, now)
+            payload = self._payload(act)
         except events.EventError as exc:
             # our bug, not the traveller's: the event still goes out, without what would
             # not validate (an officer must see the alarm or referral, the central record
@@ -311,26 +323,26 @@ class Daemon:
             keep = {k: v for k, v in act.data.items() if k == "direction"}
             bare = replace(act, data={**keep, "detail": f"event data not publishable: {exc}"})
             try:
-                payload = self._payload(bare, now)
+                payload = self._payload(bare)
             except events.EventError as again:
                 log.error("event %s not publishable at all: %s", act.type.value, again)
                 return
         leaf = events.topic_leaf(act.type)
         self._spawn(self._publish(leaf, payload, retain=act.type is EventType.GATE_STATUS))
         if act.type is EventType.REFERRAL_OPENED and act.txn_id:
-            self._send_images(act, now)
+            self._send_images(act)
 
-    def _payload(self, act: Publish, now: float) -> dict[str, Any]:
+    def _payload(self, act: Publish) -> dict[str, Any]:
         return events.build_payload(
             act,
             site=self.cfg.gate.site,
             gate=self.cfg.gate.id,
-            ts=dt.datetime.fromtimestamp(now, dt.UTC),
+            ts=dt.datetime.fromtimestamp(self.clock(), dt.UTC),  # wall time, not the core's
             event_id=str(uuid.uuid4()),
             document_key=getattr(self.dev.bus, "document_key", b""),
         )
 
-    def _send_images(self, act: Publish, now: float) -> None:
+    def _send_images(self, act: Publish) -> None:
         """The two photos an officer compares, beside the referral (gate/referral_image.py),
         sealed to the console's key: taken from the vault now, before the core's
         ForgetBiometrics seals or drops them. Without the console's key nothing is sent."""
@@ -373,7 +385,7 @@ class Daemon:
                 match=face.get("score"),
                 match_threshold=face.get("threshold"),
                 pad=face.get("pad_score"),
-                ts=dt.datetime.fromtimestamp(now, dt.UTC),
+                ts=dt.datetime.fromtimestamp(self.clock(), dt.UTC),
                 recipient=self.image_key,
             )
         except ValueError as exc:  # an image the console could not show: say so, go on

@@ -26,7 +26,7 @@ def test_no_image_key_is_said_once_per_gate(
         assert daemon.image_key is None
         with caplog.at_level(logging.DEBUG, logger="autogate"):
             for n in range(5):
-                daemon._send_images(Publish(EventType.REFERRAL_OPENED, txn_id=f"t{n}"), 0.0)
+                daemon._send_images(Publish(EventType.REFERRAL_OPENED, txn_id=f"t{n}"))
     finally:
         daemon.journal.close()
     said = [r for r in caplog.records if "image_key" in r.getMessage()]

@@ -45,7 +45,7 @@ def test_an_event_that_does_not_validate_goes_out_without_the_bad_part(
     try:
         with caplog.at_level(logging.ERROR, logger="autogate"):
             reason = ReasonCode.GATE_DEVICE_FAULT
-            daemon._send(Publish(etype, txn_id="boot-000001", reasons=(reason,), data=data), 0.0)
+            daemon._send(Publish(etype, txn_id="boot-000001", reasons=(reason,), data=data))
         for coro in spawned:
             asyncio.run(coro)
     finally:
