@@ -34,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from console.audit import Audit
+from console.audit import Audit, AuditUnavailable
 from console.auth import ALLOWED, Officers, Role, Session, Sessions, Throttle, same_token
 from console.mqtt import Signer
 from console.state import Hall
@@ -649,6 +649,11 @@ class SecurityHeaders:
 
         try:
             await self.app(scope, receive, send_with_headers)
+        except AuditUnavailable as exc:
+            # nothing was done (a command not journalled is not sent): say why, 503
+            if started:
+                raise
+            await _deny(503, f"{exc}: nothing was done")(scope, receive, send_with_headers)
         except Exception as exc:
             # Starlette's own 500 page is made outside this middleware (no CSP, no
             # no-store): answer here. The message is withheld from the log line too: an

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import threading
 from pathlib import Path
@@ -30,9 +31,15 @@ from gate.journal import Journal, iter_records, journal_files, verify_all
 
 CHECKPOINT_GATE = "console"  # the ``gate`` field of the console's checkpoints
 
+log = logging.getLogger(__name__)
+
 
 class AuditError(RuntimeError):
     """The journal does not match its signed checkpoints (or its chain is broken)."""
+
+
+class AuditUnavailable(RuntimeError):
+    """The journal cannot be written now: what was to be journalled is not done."""
 
 
 class Audit:
@@ -75,18 +82,31 @@ class Audit:
             raise AuditError(f"{self.path}: {anchoring.problem}")
 
     def record(self, kind: str, officer: str, **data: Any) -> dict[str, Any]:
+        """Journal what an officer does, before it is done: ``AuditUnavailable`` when
+        the journal cannot be written (disk full, an I/O error), and the caller does
+        nothing (a command not journalled is not sent)."""
         ts = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         with self._lock:
-            rec = self._journal.append(kind, {"officer": officer, **data}, ts)
+            try:
+                rec = self._journal.append(kind, {"officer": officer, **data}, ts)
+            except OSError as exc:
+                log.error("audit journal %s not writable: %s", self.path, exc)
+                raise AuditUnavailable(
+                    f"audit journal not writable: {exc.strerror or exc}"
+                ) from None
             if self._key is not None:
                 cp = checkpoint.sign(
                     self._key, self._journal.head(), self._site, CHECKPOINT_GATE, ts
                 )
-                with open(self.checkpoints, "a", encoding="utf-8") as fh:
-                    fh.write(json.dumps(cp.to_json(), sort_keys=True) + "\n")
-                    fh.flush()
-                    if self._fsync:
-                        os.fsync(fh.fileno())
+                try:
+                    with open(self.checkpoints, "a", encoding="utf-8") as fh:
+                        fh.write(json.dumps(cp.to_json(), sort_keys=True) + "\n")
+                        fh.flush()
+                        if self._fsync:
+                            os.fsync(fh.fileno())
+                except OSError as exc:
+                    # the record is journalled: the next checkpoint signs a head past it
+                    log.error("audit checkpoint not written to %s: %s", self.checkpoints, exc)
             return rec
 
     def close(self) -> None:

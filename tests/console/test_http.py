@@ -305,3 +305,22 @@ def test_command_while_broker_down_is_refused_not_queued(console, tmp_path) -> N
         assert gates["g01"]["commands"] == []  # nothing shown as pending
     kinds = [r["kind"] for r in iter_records(tmp_path / "audit.jsonl")]
     assert "command.failed" in kinds
+
+
+def test_a_journal_the_disk_refuses_sends_no_command_and_says_why(console, monkeypatch) -> None:
+    # a full disk under the console's audit journal: the command was journalled first,
+    # the append raised, and the officer got "internal error" (500) with no reason
+    with client(console) as c:
+        csrf = login(c, "alice")
+
+        def full(*_a: object, **_k: object) -> None:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(console.audit._journal, "append", full)
+        r = c.post(
+            "/api/gates/g01/cmd/release", headers={"X-CSRF-Token": csrf}, json={"txn_id": "t1"}
+        )
+        assert r.status_code == 503, r.text
+        assert "audit journal not writable" in r.json()["error"]
+        assert r.headers["cache-control"] == "no-store"
+    assert console.publisher.sent == []  # not journalled: not sent
