@@ -44,7 +44,8 @@ def build_console(cfg: ConsoleConfig):  # type: ignore[no-untyped-def]
     secret = cfg.session.secret_file.read_bytes().strip()
     if len(secret) < 32:
         raise ConsoleConfigError(f"{cfg.session.secret_file}: secret shorter than 32 bytes")
-    password = cfg.broker.password_file.read_text(encoding="utf-8").strip()
+    pw_file = cfg.broker.password_file
+    password = pw_file.read_text(encoding="utf-8").strip() if pw_file is not None else None
     hall = Hall(cfg.site, cfg.gates, load_image_key(cfg.image_key_file))
 
     def on_start(loop):  # type: ignore[no-untyped-def]

@@ -29,7 +29,11 @@ class BrokerConfig(Strict):
     host: str = "127.0.0.1"
     port: int = Field(1883, ge=1, le=65535)
     username: str = "console"
-    password_file: Path = Field(description="file holding the console's broker password")
+    password_file: Path | None = Field(
+        None,
+        description="file holding the console's broker password; none on a TLS listener "
+        "that takes the account from the client certificate (the shipped broker's)",
+    )
     client_id: str = "autogate-console"
     tls: TlsConfig | None = None
 

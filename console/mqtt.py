@@ -84,7 +84,7 @@ class ConsoleBus:
         self,
         cfg: BrokerConfig,
         site: str,
-        password: str,
+        password: str | None,
         on_message: Callable[[str, bytes, bool], None],
     ) -> None:
         self.cfg, self.site = cfg, site

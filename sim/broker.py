@@ -1,13 +1,14 @@
 """A real Mosquitto for tests and the simulator: own config, password file, ACL, persistence, TLS.
 
 Certificates are generated at test time with ``cryptography`` (a CA, the broker's server
-certificate for 127.0.0.1, and client certificates), so nothing secret is in the repo.
-The broker listens on two free loopback ports: ``tls_port`` (TLS, client certificate
-required, then username/password) and ``port`` (plain, username/password), both under the
-same ACL (the layout of ``config/mosquitto/acl``). Like the shipped
-``config/mosquitto/mosquitto.conf`` it sets ``use_username_as_clientid``: a client's id is
-its account name, so one account's password cannot take over another's session (and two
-processes must not share one account).
+certificate for 127.0.0.1, and one client certificate per account, CN = the account), so
+nothing secret is in the repo. The broker listens on two free loopback ports: ``tls_port``
+(TLS, client certificate required; the account is the certificate's CN,
+``use_identity_as_username``, and no password is asked) and ``port`` (plain,
+username/password, for test tools on this machine only), both under the same ACL (the
+layout of ``config/mosquitto/acl``). Like the shipped ``config/mosquitto/mosquitto.conf``
+it sets ``use_username_as_clientid``: a client's id is its account name, so one account
+cannot take over another's session (and two processes must not share one account).
 """
 
 from __future__ import annotations
@@ -168,6 +169,8 @@ class Certs:
 
 
 def make_certs(directory: Path, clients: list[str]) -> Certs:
+    """A CA, the broker's certificate and one client certificate per account in
+    ``clients``, CN = the account: on the TLS listener the CN is the account."""
     directory.mkdir(parents=True, exist_ok=True)
     ca_key = _key()
     ca = _cert("autogate test CA", ca_key, None, ca_key, ca=True)
@@ -242,6 +245,10 @@ class Broker:
                 else ""
             )
             + f"listener {self.tls_port} 127.0.0.1\n"
+            # the account is the client certificate's CN, whatever username and password
+            # come with it: one account's password with another's certificate is the
+            # certificate's account (Mosquitto 2.0 skips the password file here)
+            "use_identity_as_username true\n"
             "use_username_as_clientid true\n"
             f"cafile {self.certs.ca}\n"
             f"certfile {self.certs.server_cert}\n"

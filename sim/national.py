@@ -12,7 +12,7 @@ sent by the gates, received at the centre (once each), duplicates, lost, and the
 gate-to-centre latency (the event's ``ts`` to its first arrival).
 
 The centre listens on TLS only: the bridges, the monitor, the console and each ingest
-worker present a client certificate and log in with an account of their own
+worker present a client certificate of their own, whose CN is their account
 (``central_broker``); a plaintext connection finds no listener.
 """
 
@@ -32,16 +32,16 @@ from pathlib import Path
 from typing import Any
 
 from sim.bridge import BridgeTLS, LinkProxy, bridge_account, bridge_section, central_acl
-from sim.broker import Broker, Certs, acl_text, make_certs
+from sim.broker import INGEST_ACCOUNTS, Broker, Certs, acl_text, make_certs
 from sim.fleet import _gate_config, _traveller_stream, image_keypair
 
 EVENT_TOPIC = "autogate/v1/+/+/event/#"
 ACK_TOPIC = "autogate/v1/+/+/cmd-ack"
 CMD_TOPIC = "autogate/v1/+/+/cmd/#"  # to see that no command comes back up the bridge
 RECORDED = ("event/crossing", "event/referral", "event/alarm")
-# the centre's own clients, each with a client certificate (and an account) of its own;
-# the ingest workers share the service's certificate, each with its own account
-CENTRAL_CLIENTS = ("monitor", "console", "ingest")
+# the centre's own clients, each with a client certificate of its own whose CN is its
+# account (the centre takes the account from it): one per ingest worker too
+CENTRAL_CLIENTS = ("monitor", "console", *INGEST_ACCOUNTS)
 
 
 def _ms(pair: tuple[float, float]) -> str:
@@ -167,9 +167,9 @@ class NationalReport:
 
 
 def central_broker(run: Path, sites: list[str], certs: Certs, bridge_pw: dict[str, str]) -> Broker:
-    """The centre's Mosquitto: a TLS listener only (client certificate, then an account
-    of its own for each client: the bridges, the monitor, the console, each ingest
-    worker), no plaintext listener at all."""
+    """The centre's Mosquitto: a TLS listener only, no plaintext listener at all; every
+    client (the bridges, the monitor, the console, each ingest worker) presents a
+    certificate of its own whose CN is its account (the passwords are not asked)."""
     return Broker(
         run / "centre", certs, gates=(), site="centre", acl=central_acl(sites),
         users=bridge_pw, plain=False,
@@ -326,8 +326,10 @@ async def run_national(
             from sim.national_ingest import IngestRun
 
             ingest_run = IngestRun(
-                run / "ingest", ingest, centre_broker.tls_port, client_tls("ingest")
-            )
+                run / "ingest", ingest, centre_broker.tls_port,
+                (certs.ca, certs.ca.parent / "ingest-{index}.pem",
+                 certs.ca.parent / "ingest-{index}.key"),
+            )  # fmt: skip
             await asyncio.to_thread(ingest_run.start)
         daemons: list[tuple[str, Any, Any]] = []
         keys = [{"id": "centre", "public_key": pub}]

@@ -29,7 +29,9 @@ class IngestRun:
         self.dir = directory
         self.database = database
         self.port = broker_port  # the centre's TLS listener
-        self.tls = tls  # CA, the ingest service's client certificate and key
+        # CA, the workers' client certificate and key paths, ``{index}`` in both: the
+        # centre takes each worker's account (ingest-i) from its certificate
+        self.tls = tls
         self.cluster: Any = None
         self.procs: list[subprocess.Popen[bytes]] = []
         self.url = ""
@@ -54,7 +56,7 @@ class IngestRun:
             f"database: '{self.url}'\ndocument_key_file: {self.dir / 'key'}\n"
             f"broker: {{port: {self.port}, username: 'ingest-{{index}}',"
             f" password_file: {self.dir / 'pw'},"
-            f" tls: {{ca_file: {ca}, cert_file: {cert}, key_file: {key}}}}}\n"
+            f" tls: {{ca_file: {ca}, cert_file: '{cert}', key_file: '{key}'}}}}\n"
             f"quarantine_dir: {self.dir / 'quarantine'}\n"
         )
         store = Store(self.url)

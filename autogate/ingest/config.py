@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from gate.config import ConfigError, MqttTLSConfig, Strict
 from gate.yamlfile import load_mapping
@@ -19,10 +19,31 @@ class IngestBrokerConfig(Strict):
         None, description="{index} is the worker's index: one account (and session) each"
     )
     password_file: Path | None = None
-    tls: MqttTLSConfig | None = None
+    tls: MqttTLSConfig | None = Field(
+        None, description="{index} in cert_file and key_file: a certificate per worker"
+    )
     share_group: str = Field("ingest", pattern=r"^[A-Za-z0-9_-]+$")
     client_id_prefix: str = Field("ingest", pattern=r"^[A-Za-z0-9_-]+$")
     session_expiry_s: int = Field(7 * 86400, ge=60, description="queue kept for a dead worker")
+
+    @model_validator(mode="after")
+    def _certificate_per_account(self) -> IngestBrokerConfig:
+        """A TLS listener that takes the account from the certificate's CN (ours) would
+        make every worker the one account of a shared certificate, whatever username
+        each sends: an account per worker needs a certificate per worker."""
+        tls = self.tls
+        per_worker = self.username is not None and "{index}" in self.username
+        if (
+            per_worker
+            and tls is not None
+            and tls.cert_file is not None
+            and not ("{index}" in str(tls.cert_file) and "{index}" in str(tls.key_file))
+        ):
+            raise ValueError(
+                "username holds {index}: so must tls.cert_file and tls.key_file"
+                " (the broker takes the account from the certificate)"
+            )
+        return self
 
 
 class EntryServiceTLS(Strict):

@@ -12,7 +12,10 @@ Each worker logs in with its own account when the username holds ``{index}``
 (``ingest-{index}``): a broker that binds client ids to accounts
 (``use_username_as_clientid``, as ours does) would otherwise give every worker the same
 session, and they would take it from each other every second. Three lost connections
-within a minute are logged as an error saying so.
+within a minute are logged as an error saying so. On a TLS listener that takes the
+account from the client certificate (``use_identity_as_username``, as ours do) the
+account is the certificate's CN, so ``{index}`` in ``tls.cert_file`` and ``key_file``
+gives each worker its own certificate too (``ingest-{index}.pem``).
 
 A batch the database refuses is retried ``write_retries`` times; then it is written one
 event at a time, and an event that fails alone while the database answers is a poison
@@ -55,7 +58,8 @@ class Counters:
 
 
 def account(template: str, index: int) -> str:
-    """The broker account of worker ``index`` (``ingest-{index}`` -> ``ingest-3``)."""
+    """The broker account (or certificate file) of worker ``index`` (``ingest-{index}``
+    -> ``ingest-3``)."""
     return template.replace("{index}", str(index))
 
 
@@ -83,8 +87,8 @@ class Worker:
             try:
                 tls = tls_context(
                     str(b.tls.ca_file),
-                    str(b.tls.cert_file) if b.tls.cert_file else None,
-                    str(b.tls.key_file) if b.tls.key_file else None,
+                    account(str(b.tls.cert_file), self.index) if b.tls.cert_file else None,
+                    account(str(b.tls.key_file), self.index) if b.tls.key_file else None,
                 )
             except (OSError, ssl.SSLError) as exc:
                 raise ConfigError(f"broker.tls: {exc}") from None

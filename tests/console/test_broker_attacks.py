@@ -209,3 +209,35 @@ def test_photos_leave_the_consoles_memory_when_the_referral_closes(
     left = _memory(console.proc.pid)
     assert [w for w in windows if w in left] == []
     assert [w for w in b64 if w in left] == []
+
+
+def test_the_console_logs_in_with_its_certificate_alone(tmp_path: Path) -> None:
+    """The shipped broker takes the account from the client certificate (its CN) and has
+    no password file: a console with its own certificate and no broker password logs in
+    as the console and its commands go out (the password was required before)."""
+    from sim.broker import make_certs
+
+    certs = make_certs(tmp_path / "certs", ["console"])
+    b = Broker(tmp_path / "broker", certs)
+    b.start()
+    cert, key = certs.clients["console"]
+    tls = {"ca_file": str(certs.ca), "cert_file": str(cert), "key_file": str(key)}
+    broker_cfg = {"host": "127.0.0.1", "port": b.tls_port, "username": "console", "tls": tls}
+    seen: list[str] = []
+    mon = Client(b, "monitor", "monitor")
+    mon.c.on_message = lambda _c, _u, m: seen.append(m.topic)
+    mon.c.subscribe("autogate/v1/+/+/cmd/#", qos=1)
+    console = None
+    try:
+        console = ConsoleProcess(tmp_path / "console", extra={"broker": broker_cfg})
+        with console.client() as c:
+            csrf = login(c, "sam", OFFICERS["sam"][1]).json()["csrf"]
+            assert _until(lambda: _broker_up(c), 10), "the console did not log in"
+            r = c.post("/api/gates/g01/cmd/out_of_service", headers={"X-CSRF-Token": csrf})
+            assert r.status_code == 202
+        assert _until(lambda: "autogate/v1/kul1/g01/cmd/out_of_service" in seen, 5)
+    finally:
+        if console is not None:
+            console.stop()
+        mon.close()
+        b.stop()

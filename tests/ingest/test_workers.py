@@ -255,3 +255,54 @@ def test_a_worker_that_cannot_commit_acknowledges_nothing(broker: Broker, tmp_pa
         gate.disconnect()
         gate.loop_stop()
         workers.stop()
+
+
+def test_workers_on_tls_present_each_their_own_certificate(tmp_path: Path):
+    """Attack review: the broker's TLS listener takes the account from the client
+    certificate's CN, so workers that shared one certificate were one account (and one
+    session) whatever username each sent. ``{index}`` in the certificate's path gives
+    worker i ingest-i's certificate: both subscribe, each on its own session, and the
+    config that gives an account per worker but one certificate is refused."""
+    from autogate.ingest.config import load_ingest_config
+    from gate.config import ConfigError
+
+    certs = make_certs(tmp_path / "certs", ["gate-kul1-g01", "ingest-0", "ingest-1"])
+    broker = Broker(tmp_path / "broker", certs)
+    broker.start()
+    config = _config(tmp_path, broker, f"sqlite:///{tmp_path / 'record.sqlite'}")
+    tls = f"tls: {{ca_file: {certs.ca}, cert_file: '{certs.ca.parent}/ingest-{{index}}.pem',"
+    tls += f" key_file: '{certs.ca.parent}/ingest-{{index}}.key'}}"
+    config.write_text(
+        config.read_text()
+        .replace(f"port: {broker.port}", f"port: {broker.tls_port}")
+        .replace("host: 127.0.0.1", f"host: 127.0.0.1, {tls}")
+    )
+    workers = Workers(config, tmp_path)
+    gate = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="gate-kul1-g01")
+    gate.username_pw_set("gate-kul1-g01", PASSWORDS["gate-kul1-g01"])
+    try:
+        workers.start(0)
+        workers.start(1)
+        gate.connect("127.0.0.1", broker.port)
+        gate.loop_start()
+        sent = []
+        for n in range(40):
+            topic, payload = crossing(f"T{n:08d}")
+            sent.append(payload["event_id"])
+            gate.publish(topic, json.dumps(payload), qos=1).wait_for_publish(10)
+        store = Store(f"sqlite:///{tmp_path / 'record.sqlite'}", read_only=True)
+        deadline = time.monotonic() + 30
+        while len(store.query("SELECT event_id FROM crossings")) < len(sent):
+            assert time.monotonic() < deadline, "the workers did not write every event"
+            time.sleep(0.1)
+        log = (broker.directory / "mosquitto.log").read_bytes()
+        assert b"already connected" not in log  # no worker took another's session
+    finally:
+        gate.disconnect()
+        gate.loop_stop()
+        workers.stop()
+        broker.stop()
+    one_cert = config.read_text().replace("ingest-{index}.pem", "ingest-0.pem")
+    config.write_text(one_cert.replace("ingest-{index}.key", "ingest-0.key"))
+    with pytest.raises(ConfigError, match="tls.cert_file"):
+        load_ingest_config(config)

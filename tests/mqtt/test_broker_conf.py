@@ -46,7 +46,6 @@ class Running:
 def _shipped_conf(d: Path, certs: Certs, port: int) -> str:
     text = (SHIPPED / "mosquitto.conf").read_text()
     for old, new in {
-        "/etc/mosquitto/autogate.passwd": str(d / "passwd"),
         "/etc/mosquitto/autogate.acl": str(SHIPPED / "acl"),
         "/var/lib/mosquitto/": f"{d}/",
         "/etc/mosquitto/certs/site-ca.pem": str(certs.ca),
@@ -71,9 +70,6 @@ def running(request: pytest.FixtureRequest, tmp_path: Path, certs: Certs) -> Ite
         return
     d = tmp_path / "shipped"
     d.mkdir()
-    passwd = d / "passwd"
-    passwd.write_text("".join(f"{u}:{pw}\n" for u, pw in PASSWORDS.items()))
-    subprocess.run(["mosquitto_passwd", "-U", str(passwd)], check=True, capture_output=True)
     port = free_port()
     (d / "mosquitto.conf").write_text(_shipped_conf(d, certs, port))
     log = open(d / "mosquitto.log", "ab")  # noqa: SIM115
@@ -231,10 +227,12 @@ def test_tls_offers_only_forward_secret_aead_suites(running: Running) -> None:
             ctx.wrap_socket(raw, server_hostname="127.0.0.1").close()
 
 
-def test_no_password_or_no_certificate_is_refused(running: Running) -> None:
-    anonymous = _client(running, None, "anon", cert_of="monitor")
-    rc = _connect(anonymous, running)
-    assert rc is not None and (isinstance(rc, Exception) or rc.is_failure), rc
+def test_no_certificate_is_refused_and_a_certificate_needs_no_password(running: Running) -> None:
+    """The certificate is the credential: without one nothing logs in, whatever the
+    password; with one, no password is asked (there is none to steal)."""
+    no_password = _client(running, None, "anon", cert_of="monitor")
+    rc = _connect(no_password, running)
+    assert rc is not None and not isinstance(rc, Exception) and not rc.is_failure, rc
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="nocert", protocol=mqtt.MQTTv5)
     c.username_pw_set("monitor", PASSWORDS["monitor"])
     c.tls_set(ca_certs=str(running.certs.ca))
@@ -285,3 +283,34 @@ def test_the_consoles_account_cannot_read_the_command_topics(running: Running) -
     finally:
         console.loop_stop()
         console.disconnect()
+
+
+def test_a_password_with_another_accounts_certificate_is_the_certificates_account(
+    running: Running,
+) -> None:
+    """Attack review: the site CA's certificates and the accounts were not bound, so one
+    gate's password (read off its disk) with any other site certificate (another gate's)
+    logged in as that gate, or with the console's password as the console. The broker
+    now takes the account from the certificate's CN: whatever password comes with it,
+    the connection speaks as the certificate's owner and nobody else."""
+    mon = Subscriber(running)
+    try:
+        # g01's password with g02's certificate: no status of g01's, a command of nobody's
+        for user, forged in (
+            ("gate-kul1-g01", f"{G01}/status"),
+            ("console", f"{G01}/cmd/release"),
+        ):
+            c = _client(running, user, user, cert_of="gate-kul1-g02")
+            _connected(c, running)
+            c.publish(forged, b'{"forged":1}', qos=1).wait_for_publish(5)
+            # g02's own topic: it is g02 that speaks (the publish before it is routed
+            # by the time its PUBACK is back, so it would be there by now)
+            c.publish(f"{G02}/event/alarm", b'{"control":1}', qos=1).wait_for_publish(5)
+            c.loop_stop()
+            c.disconnect()
+            assert forged not in [t for t, _ in mon.got], f"{user}'s password acted as {user}"
+            assert mon.wait_for(f"{G02}/event/alarm"), "the certificate's account was not used"
+            with mon._cond:
+                mon.got.clear()
+    finally:
+        mon.close()

@@ -145,7 +145,11 @@ async def test_a_full_outbox_that_drains_says_the_bus_is_back(
 
 
 @pytest.mark.parametrize(
-    "flaw", [{"password": "wrong"}, {"client_cert": False}], ids=["bad-password", "no-client-cert"]
+    # a password is checked on the plain (loopback) listener only: on TLS the client
+    # certificate is the account
+    "flaw",
+    [{"password": "wrong", "tls": False}, {"client_cert": False}],
+    ids=["bad-password", "no-client-cert"],
 )
 async def test_refused_credentials_keep_events_on_disk(
     broker: Broker, gate_cfg_factory: Any, flaw: dict[str, Any]
