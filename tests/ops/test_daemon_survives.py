@@ -1,4 +1,4 @@
-"""The audit journal's disk fills up (or fails). The journal's write used to raise out of
+"""What the daemon survives. The audit journal's disk fills up (or fails). The journal's write used to raise out of
 the daemon's step, between one of the core's actions and the next (a door command
 journalled, the next never given), and the daemon died again at every restart. Now the
 records wait in memory, the lane goes out of service, and both are undone by the first
@@ -129,3 +129,29 @@ def test_an_action_that_fails_does_not_skip_the_steps_other_actions(
     finally:
         daemon.journal.close()
     assert daemon.doors.get_nowait() == close  # the door command was still given
+
+
+def test_an_input_the_core_fails_on_is_dropped_and_the_next_one_stepped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gate import machine
+
+    cfg = load_config(make_config(tmp_path))
+    devices, _ = build_devices(cfg)
+    daemon = Daemon(cfg, devices, settings_from(cfg))
+    real = machine.step
+
+    def step(g: Any, e: Any, now: float) -> Any:
+        if isinstance(e, i.DocumentRemoved):
+            raise KeyError("a bug in the core")
+        return real(g, e, now)
+
+    monkeypatch.setattr(machine, "step", step)
+    try:
+        daemon._step(i.Started())
+        daemon._step(i.DocumentRemoved())  # raised out of the daemon's loop before
+        before = daemon.steps
+        daemon._step(i.OfficerCommand(i.Command.IN_SERVICE, "sam", "c1"))
+    finally:
+        daemon.journal.close()
+    assert daemon.core_errors == 1 and daemon.steps == before + 1
