@@ -1,8 +1,9 @@
-"""What the daemon survives. The audit journal's disk fills up (or fails). The journal's write used to raise out of
-the daemon's step, between one of the core's actions and the next (a door command
-journalled, the next never given), and the daemon died again at every restart. Now the
-records wait in memory, the lane goes out of service, and both are undone by the first
-write that works again; the chain on disk stays whole."""
+"""What the daemon survives, each a crash before: the audit journal's disk full or
+failing (the write raised out of the step between one of the core's actions and the
+next, and the daemon died again at every restart; now the records wait in memory, the
+lane goes out of service, and both are undone by the first write that works, the chain
+on disk whole), an action that fails (the step's other actions still run), an input
+the core fails on (dropped, the next one stepped)."""
 
 from __future__ import annotations
 
