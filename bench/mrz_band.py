@@ -14,10 +14,15 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import shutil
 import statistics
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+import cv2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -28,13 +33,25 @@ from sim.real_pages import LEVELS, build_page  # noqa: E402
 TODAY = dt.date(2026, 12, 7)
 
 
-def run(pages: int, seed0: int) -> list[dict[str, float | str]]:
+def run(pages: int, seed0: int, passporteye: bool = False) -> list[dict[str, float | str]]:
+    pe = _passporteye() if passporteye else None
+    tmp = Path(tempfile.mkdtemp(prefix="mrz-band-"))
     rows: list[dict[str, float | str]] = []
     for level in LEVELS:
-        found = exact = wrong = silent = doubted = 0
-        times = []
+        found = exact = wrong = silent = doubted = pe_exact = 0
+        times, pe_times = [], []
         for seed in range(seed0, seed0 + pages):
             img, truth = build_page(seed, level)
+            if pe is not None:  # the same page, from a file as PassportEye reads one
+                path = tmp / f"{level}-{seed}.png"
+                cv2.imwrite(str(path), img)
+                t0 = time.perf_counter()
+                try:
+                    got, _valid = pe(str(path))
+                except Exception:  # PassportEye raises on some pages: a failed read
+                    got = ""
+                pe_times.append(time.perf_counter() - t0)
+                pe_exact += got.split("\n") == truth
             t0 = time.perf_counter()
             res = read_image(img, today=TODAY)
             times.append(time.perf_counter() - t0)
@@ -57,26 +74,51 @@ def run(pages: int, seed0: int) -> list[dict[str, float | str]]:
                 "valid but wrong": wrong,
                 "of them unflagged": silent,
                 "exact but uncertain": doubted,
+                "PassportEye exact %": 100 * pe_exact / pages if pe else float("nan"),
+                "PassportEye median ms": 1000 * statistics.median(pe_times) if pe_times else 0,
             }
         )
+    shutil.rmtree(tmp, ignore_errors=True)
     return rows
+
+
+def _passporteye() -> Callable[[str], tuple[str, bool]]:
+    """PassportEye's page reader (bench/mrz.py's setup: Tesseract with the MRZ model)."""
+    from bench.mrz import passporteye_setup
+
+    pe = passporteye_setup()
+    if isinstance(pe, str):
+        raise SystemExit(f"--passporteye: {pe} (pip install -e '.[bench]')")
+    return pe[0]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pages", type=int, default=60, help="pages per level")
     ap.add_argument("--seed", type=int, default=1000, help="first page's seed")
+    ap.add_argument(
+        "--passporteye",
+        action="store_true",
+        help="also read each page with PassportEye (pip install -e '.[bench]')",
+    )
     args = ap.parse_args()
-    rows = run(args.pages, args.seed)
+    rows = run(args.pages, args.seed, args.passporteye)
+    pe_head = " | PassportEye exact % | PassportEye median ms" if args.passporteye else ""
     print(
         f"| level ({args.pages} pages, seeds {args.seed}+) | found % | exact % | median ms"
-        " | valid but wrong | of them unflagged | exact but uncertain |"
+        f" | valid but wrong | of them unflagged | exact but uncertain{pe_head} |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("|" + " --- |" * (9 if args.passporteye else 7))
     for r in rows:
+        pe_cells = (
+            f" | {r['PassportEye exact %']:.1f} | {r['PassportEye median ms']:.0f}"
+            if args.passporteye
+            else ""
+        )
         print(
             f"| {r['level']} | {r['found %']:.1f} | {r['exact %']:.1f} | {r['median ms']:.0f}"
-            f" | {r['valid but wrong']} | {r['of them unflagged']} | {r['exact but uncertain']} |"
+            f" | {r['valid but wrong']} | {r['of them unflagged']} | {r['exact but uncertain']}"
+            f"{pe_cells} |"
         )
 
 
