@@ -62,6 +62,21 @@ class _Loader(yaml.SafeLoader):
         finally:
             self._depth -= 1
 
+    def compose_mapping_node(self, anchor: Any) -> MappingNode:
+        # PyYAML keeps the last of a key written twice without a word: an edit that adds
+        # a second `database:` (or `document_key_file:`) silently replaced the first.
+        # Checked as composed, before merge keys (<<) are expanded: overriding a merged
+        # key is what YAML means and stays allowed.
+        node: MappingNode = super().compose_mapping_node(anchor)  # type: ignore[misc]
+        seen: set[tuple[str, str]] = set()
+        for key, _ in node.value:
+            if isinstance(key, ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                ident = (key.tag, key.value)
+                if ident in seen:
+                    raise _BadValue(key, f"the key {key.value[:40]!r} is written twice")
+                seen.add(ident)
+        return node
+
     def construct_object(self, node: Node, deep: bool = False) -> Any:
         try:
             return super().construct_object(node, deep)

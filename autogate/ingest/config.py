@@ -81,6 +81,11 @@ class IngestConfig(Strict):
     serve: EntryServiceConfig = Field(
         EntryServiceConfig(), description="`ingest serve`, the entry service of departure gates"
     )
+    refusals_retention_days: float = Field(
+        30, gt=0, le=366, description="rejects and quarantine rows older than this are "
+        "deleted (hourly, by the workers): they describe a gate's fault, and the few that "
+        "keep bytes for replay may hold a traveller's names"
+    )  # fmt: skip
     quarantine_dir: Path = Field(
         Path("/var/lib/autogate/ingest-quarantine"),
         description="poison events go here when even the quarantine table refuses them",

@@ -6,11 +6,12 @@ answers ``{"last_entry": "<ts>"}`` for the last accepted arrival not followed by
 departure, or ``{"last_entry": null}``. The number travels in the body over TLS (never in
 a URL or an access log) and is hashed here with the national key before the lookup; the
 service reads through a read-only connection (``query_database``: ``autogate_reader``).
+The body is read as one JSON text (``gate.strictjson``): a second ``document_number``,
+UTF-16 or a BOM is a 400, never an answer about one of the readings.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from typing import Any
 
@@ -21,7 +22,7 @@ from starlette.routing import Route
 
 from autogate.ingest.records import is_document_number
 from autogate.ingest.store import Store
-from gate import events
+from gate import events, strictjson
 
 MAX_BODY = 4096
 
@@ -55,10 +56,10 @@ def build_app(store: Store, key: bytes) -> Starlette:
             raw += chunk
             if len(raw) > MAX_BODY:
                 return JSONResponse({"error": f"body larger than {MAX_BODY} bytes"}, 413)
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            return JSONResponse({"error": "body is not JSON"}, 400)
+        try:  # one reading only: a second document_number must not pick the answer
+            body = strictjson.loads(raw, max_bytes=MAX_BODY, max_depth=4)
+        except strictjson.StrictJsonError as exc:
+            return JSONResponse({"error": f"body is not one JSON text: {exc}"}, 400)
         if not isinstance(body, dict):
             return JSONResponse({"error": "body is not a JSON object"}, 400)
         from starlette.concurrency import run_in_threadpool

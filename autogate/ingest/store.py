@@ -8,12 +8,15 @@ is refused rather than written to.
 
 Who may read what (see docs/ingest.md): the writer (the ingest's own login) owns the
 tables; ``autogate_reader`` may SELECT crossings, referrals and alarms only, never
-``rejects`` or ``quarantine`` (raw payloads that may hold a referral's names).
+``rejects`` or ``quarantine`` (what a gate sent that was refused: since migration 4 its
+size and SHA-256 and not its bytes, except for a message our code failed on, kept for
+replay until ``purge``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -69,7 +72,35 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             " payload {blob} NOT NULL, error TEXT NOT NULL, received_at {ts} NOT NULL)",
         ],
     ),
+    (
+        4,
+        "rejects and quarantine keep no payload: size and SHA-256 (docs/ingest.md)",
+        [
+            # payloads go, but a message our code failed on (it may be a valid event the
+            # record lacks) and an old quarantined event keep theirs until the purge
+            "CREATE TABLE rejects_v4 (digest TEXT PRIMARY KEY, topic TEXT NOT NULL,"
+            " site TEXT, gate TEXT, size INTEGER NOT NULL, sha256 TEXT NOT NULL,"
+            " error TEXT NOT NULL, payload {blob}, received_at {ts} NOT NULL)",
+            "INSERT INTO rejects_v4 (digest, topic, site, gate, size, sha256, error, payload,"
+            " received_at) SELECT digest, topic, NULL, NULL, length(payload), {sha256},"
+            " error, CASE WHEN error LIKE 'internal error:%' THEN payload END, received_at"
+            " FROM rejects",
+            "DROP TABLE rejects",
+            "ALTER TABLE rejects_v4 RENAME TO rejects",
+            "CREATE INDEX rejects_received ON rejects (received_at)",
+            "CREATE TABLE quarantine_v4 (event_id TEXT PRIMARY KEY, topic TEXT NOT NULL,"
+            " site TEXT, gate TEXT, size INTEGER NOT NULL, sha256 TEXT NOT NULL, record TEXT,"
+            " error TEXT NOT NULL, payload {blob}, received_at {ts} NOT NULL)",
+            "INSERT INTO quarantine_v4 (event_id, topic, site, gate, size, sha256, record,"
+            " error, payload, received_at) SELECT event_id, topic, NULL, NULL,"
+            " length(payload), {sha256}, NULL, error, payload, received_at FROM quarantine",
+            "DROP TABLE quarantine",
+            "ALTER TABLE quarantine_v4 RENAME TO quarantine",
+            "CREATE INDEX quarantine_received ON quarantine (received_at)",
+        ],
+    ),
 ]
+REFUSALS = ("rejects", "quarantine")  # what ``purge`` empties of rows older than N days
 
 # PostgreSQL only: the read-only role (cluster-wide, so created if missing)
 _PG_READER = [
@@ -119,6 +150,7 @@ class Store:
             target = f"file:{path}?mode=ro" if read_only else f"file:{path}"
             try:
                 conn = sqlite3.connect(target, uri=True, timeout=30, check_same_thread=False)
+                conn.create_function("autogate_sha256", 1, _sha256_hex, deterministic=True)
                 if not read_only:
                     conn.execute("PRAGMA journal_mode=WAL")
                     conn.execute("PRAGMA synchronous=NORMAL")
@@ -162,9 +194,9 @@ class Store:
         if self.read_only:
             raise StoreError("migrate: the store is opened read-only")
         types = (
-            {"ts": "TEXT", "blob": "BLOB"}
+            {"ts": "TEXT", "blob": "BLOB", "sha256": "autogate_sha256(payload)"}
             if self.dialect == "sqlite"
-            else {"ts": "TIMESTAMPTZ", "blob": "BYTEA"}
+            else {"ts": "TIMESTAMPTZ", "blob": "BYTEA", "sha256": "encode(sha256(payload), 'hex')"}
         )
         self._exec(
             "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY,"
@@ -221,7 +253,9 @@ class Store:
         rejects: list[tuple[Any, ...]] = []
         for r in records:
             if isinstance(r, Reject):
-                rejects.append((r.digest, r.topic, r.payload, r.error, now))
+                rejects.append(
+                    (r.digest, r.topic, r.site, r.gate, r.size, r.sha256, r.error, r.payload, now)
+                )
             else:
                 by_table.setdefault(r.table, []).append((*self._values(r), now))
         inserted = 0
@@ -242,8 +276,9 @@ class Store:
             if rejects:
                 self._many(
                     cur,
-                    "INSERT INTO rejects (digest, topic, payload, error, received_at) VALUES"
-                    f" ({', '.join([self._ph] * 5)}) ON CONFLICT (digest) DO NOTHING",
+                    "INSERT INTO rejects (digest, topic, site, gate, size, sha256, error,"
+                    f" payload, received_at) VALUES ({', '.join([self._ph] * 9)})"
+                    " ON CONFLICT (digest) DO NOTHING",
                     rejects,
                 )
             self.conn.commit()
@@ -283,18 +318,51 @@ class Store:
         )
         return int(cur.rowcount if cur.rowcount >= 0 else 0)
 
-    def quarantine(self, event_id: str, topic: str, payload: bytes, error: str) -> None:
-        """Keep an event the database refused (kept once: a redelivery does not add)."""
+    def quarantine(self, event_id: str, kept: dict[str, Any], error: str) -> None:
+        """Keep an event the database refused (kept once: a redelivery does not add):
+        ``kept`` is ``records.quarantined``'s description, never the raw payload."""
         try:
             self._exec(
-                "INSERT INTO quarantine (event_id, topic, payload, error, received_at) VALUES"
-                f" ({', '.join([self._ph] * 5)}) ON CONFLICT (event_id) DO NOTHING",
-                (event_id[:200], topic[:512], payload, error[:2000], self._now()),
+                "INSERT INTO quarantine (event_id, topic, site, gate, size, sha256, record,"
+                f" error, received_at) VALUES ({', '.join([self._ph] * 9)})"
+                " ON CONFLICT (event_id) DO NOTHING",
+                (
+                    event_id[:200],
+                    kept["topic"],
+                    kept["site"],
+                    kept["gate"],
+                    kept["size"],
+                    kept["sha256"],
+                    kept["record"],
+                    error[:2000],
+                    self._now(),
+                ),
             )
             self.conn.commit()
         except Exception:
             self.conn.rollback()
             raise
+
+    def purge(self, older_than_days: float) -> int:
+        """Delete refusals (rejects, quarantine) received more than ``older_than_days``
+        ago; the number deleted. Their rows describe a gate's fault, and the few that
+        keep bytes (a message our code failed on, a quarantine from before migration 4)
+        may hold a traveller's names: they are not kept for ever."""
+        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=older_than_days)
+        at: Any = cutoff
+        if self.dialect == "sqlite":
+            at = cutoff.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        deleted = 0
+        try:
+            cur = self.conn.cursor()
+            for table in REFUSALS:
+                cur.execute(f"DELETE FROM {table} WHERE received_at < {self._ph}", (at,))
+                deleted += max(0, int(cur.rowcount))
+            self.conn.commit()
+        except Exception:
+            self.conn.rollback()
+            raise
+        return deleted
 
     def ping(self) -> None:
         """Raises unless the database answers a trivial question."""
@@ -342,6 +410,10 @@ class Store:
             if self.dialect == "sqlite"
             else now
         )
+
+
+def _sha256_hex(value: bytes | None) -> str | None:
+    return None if value is None else hashlib.sha256(value).hexdigest()
 
 
 def _parse(value: Any) -> Any:

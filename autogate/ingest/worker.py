@@ -27,9 +27,7 @@ nothing acknowledged: the batch waits, as before.
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -40,11 +38,12 @@ from dataclasses import dataclass
 
 from autogate.ingest.config import IngestConfig, read_secret
 from autogate.ingest.consumer import Consumer, ConsumerError, Message, SessionTakenOver, tls_context
-from autogate.ingest.records import Reject, Row, to_record
+from autogate.ingest.records import Reject, Row, quarantined, to_record
 from autogate.ingest.store import Store, StoreError, WriteResult
 from gate.config import ConfigError
 
 log = logging.getLogger("autogate.ingest")
+PURGE_EVERY_S = 3600.0
 
 
 @dataclass
@@ -77,6 +76,7 @@ class Worker:
         self.subscribed = threading.Event()
         self._stop = threading.Event()
         self._drops: list[float] = []  # monotonic times of lost connections
+        self._purged_at: float | None = None  # monotonic time of the last purge
         self.consumer = self._consumer()
 
     def _consumer(self) -> Consumer:
@@ -186,19 +186,34 @@ class Worker:
         if result.rejected:
             log.warning("ingest %s: %d message(s) rejected (kept)", self.client_id, result.rejected)
         self.consumer.ack(batch)  # durable now; a lost link here only means a redelivery
+        self._purge_if_due()
+
+    def _purge_if_due(self) -> None:
+        """Refusals older than ``refusals_retention_days`` go, at most once an hour per
+        worker (idempotent: two workers purging at once delete each row once). A purge
+        that fails is logged and tried again at the next hour, never fatal."""
+        now = time.monotonic()
+        if self._purged_at is not None and now - self._purged_at < PURGE_EVERY_S:
+            return
+        self._purged_at = now
+        try:
+            n = self.store.purge(self.cfg.refusals_retention_days)
+        except Exception as exc:
+            log.warning("ingest %s: purge of old refusals failed: %s", self.client_id, exc)
+            return
+        if n:
+            log.info("ingest %s: %d refusal(s) past retention deleted", self.client_id, n)
 
     def _record(self, m: Message) -> Row | Reject | None:
         """``to_record``, and a message it cannot handle (our bug) kept as a reject: an
         exception here would end the worker, and the broker would hand the same message
         to its replacement, forever."""
-        payload = m.payload
         try:
-            return to_record(m.topic, payload, self.key)
+            return to_record(m.topic, m.payload, self.key)
         except Exception as exc:
             log.exception("ingest %s: message on %s not understood", self.client_id, m.topic)
-            digest = hashlib.sha256(m.topic.encode("utf-8", "replace") + b"\0" + payload)
-            error = f"internal error: {type(exc).__name__}: {exc}"[:500]
-            return Reject(digest.hexdigest(), m.topic[:512], payload, error)
+            error = f"internal error: {type(exc).__name__}: {exc}"
+            return Reject.of(m.topic, m.payload, error, internal=True)
 
     def _write_retried(self, records: list[Row | Reject]) -> WriteResult | None:
         """The batch in one transaction, ``write_retries`` times; None if it kept failing
@@ -267,7 +282,10 @@ class Worker:
             return False
 
     def _quarantine(self, m: Message, record: Row | Reject, error: str) -> None:
+        """Keep what replays the event once the database takes it: its row (what the
+        record would hold, names already dropped), never the raw payload."""
         event_id = record.event_id if isinstance(record, Row) else record.digest
+        kept = quarantined(m.topic, m.payload, record)
         self.counters.quarantined += 1
         log.error(
             "ingest %s: event %s on %s quarantined after %d failed writes: %s",
@@ -278,19 +296,13 @@ class Worker:
             error[:300],
         )
         try:
-            self.store.quarantine(event_id, m.topic, m.payload, error)
+            self.store.quarantine(event_id, kept, error)
             return
         except Exception as exc:
             log.error("ingest %s: quarantine table refused it (%s): on disk", self.client_id, exc)
         directory = self.cfg.quarantine_dir
         directory.mkdir(parents=True, exist_ok=True)
-        line = {
-            "event_id": event_id,
-            "topic": m.topic,
-            "payload_b64": base64.b64encode(m.payload).decode(),
-            "error": error,
-            "at": time.time(),
-        }
+        line = {"event_id": event_id, **kept, "error": error, "at": time.time()}
         with open(directory / f"{self.client_id}.jsonl", "a", encoding="utf-8") as fh:
             fh.write(json.dumps(line) + "\n")
             fh.flush()

@@ -36,7 +36,8 @@ REFUSED = (ConfigError, DeviceError, ConsoleConfigError)
 # (name, bytes to put in front of a valid file or replace it with, text the line must hold)
 BAD: list[tuple[str, bytes, str]] = [
     ("int tag on a word", b"bogus_key: !!int abc\n", "bogus_key: line 1"),
-    ("impossible date", b"site: 2026-02-30\n", "site: line 1"),
+    # a key no example has: "site" is in some, and a key written twice is refused first
+    ("impossible date", b"bogus_date: 2026-02-30\n", "bogus_date: line 1"),
     ("not UTF-8", b"# caf\xe9\n", "line 1: not UTF-8"),
     ("deep flow nesting", b"x: " + b"[" * 5000 + b"]" * 5000 + b"\n", "nested deeper"),
     (
@@ -128,3 +129,15 @@ def test_console_relative_paths_resolve_against_its_folder(tmp_path: Path) -> No
     (tmp_path / "console.yaml").write_text(text)
     cfg = load_console_config(tmp_path / "console.yaml")
     assert cfg.officers_file == tmp_path / "officers.json"
+
+
+def test_a_key_written_twice_is_refused_a_merged_key_may_be_overridden(tmp_path: Path) -> None:
+    from gate.yamlfile import load_mapping
+
+    dup = tmp_path / "dup.yaml"
+    dup.write_text("a: 1\nb:\n  c: 1\n  c: 2\n")
+    with pytest.raises(ConfigError, match="line 4: the key 'c' is written twice"):
+        load_mapping(dup)
+    merged = tmp_path / "merged.yaml"
+    merged.write_text("base: &b\n  port: 1\n  host: a\nother:\n  <<: *b\n  port: 2\n")
+    assert load_mapping(merged)["other"] == {"port": 2, "host": "a"}

@@ -76,6 +76,23 @@ def test_bad_config_exits_2_naming_the_field(tmp_path: Path, capsys: pytest.Capt
     assert "workers" in capsys.readouterr().err
 
 
+def test_a_key_written_twice_in_the_config_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+):
+    """YAML's loader kept the last ``database:`` without a word: after an edit, which
+    record the workers wrote to depended on the line order."""
+    path = tmp_path / "ingest.yaml"
+    path.write_text(
+        f"database: sqlite:///{tmp_path / 'a.sqlite'}\ndocument_key_file: /k\n"
+        f"database: sqlite:///{tmp_path / 'b.sqlite'}\n"
+    )
+    with pytest.raises(SystemExit) as exc:
+        main(["ingest", "migrate", "--config", str(path)])
+    assert exc.value.code == 2
+    assert "'database' is written twice" in capsys.readouterr().err
+    assert not (tmp_path / "b.sqlite").exists()
+
+
 def test_unknown_database_url_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture):
     cfg = _cfg(tmp_path, "mysql://nobody")
     assert main(["ingest", "migrate", "--config", str(cfg)]) == 1

@@ -103,3 +103,23 @@ async def test_service_refuses_a_malformed_number(record: Store):
         for number in ("Ä1234567", "S１２３４５６７", "S1234567\u0660"):
             resp = await client.post("/v1/last-entry", json={"document_number": number})
             assert resp.status_code == 400, number
+
+
+async def test_service_reads_a_request_one_way_only(record: Store):
+    """A second ``document_number`` (json.loads keeps the last; a proxy, a log or another
+    reader the first), UTF-16, a BOM: the question is refused, not answered for one of
+    its readings."""
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=build_app(record, KEY)), base_url="http://r"
+    ) as client:
+        for body in (
+            b'{"document_number":"X0000000","document_number":"S1234567"}',
+            '{"document_number":"S1234567"}'.encode("utf-16"),
+            b'\xef\xbb\xbf{"document_number":"S1234567"}',
+            b'{"document_number":"S1234567","nationality":NaN}',
+        ):
+            resp = await client.post("/v1/last-entry", content=body)
+            assert resp.status_code == 400, body
+            assert "last_entry" not in resp.json()
+        resp = await client.post("/v1/last-entry", content=b'{"document_number":"S1234567"}')
+        assert resp.status_code == 200 and resp.json()["last_entry"]  # the control

@@ -16,6 +16,7 @@ from autogate.ingest.config import IngestConfig
 from autogate.ingest.consumer import Message
 from autogate.ingest.store import Store
 from autogate.ingest.worker import Worker, account
+from gate import events
 from tests.ingest.helpers import KEY, crossing, referral
 
 POISON_GATE = "g66"
@@ -43,14 +44,14 @@ def _worker(tmp: Path, url: str) -> tuple[Worker, list[int]]:
     return worker, acked
 
 
-def _poison_rule(store: Store) -> None:
-    """The database refuses every crossing of one gate (a constraint the event breaks)."""
+def _poison_rule(store: Store, table: str = "crossings") -> None:
+    """The database refuses every event of one gate (a constraint the event breaks)."""
     cur = store.conn.cursor()
     if store.dialect == "postgresql":
-        cur.execute(f"ALTER TABLE crossings ADD CONSTRAINT no_g66 CHECK (gate <> '{POISON_GATE}')")
+        cur.execute(f"ALTER TABLE {table} ADD CONSTRAINT no_g66 CHECK (gate <> '{POISON_GATE}')")
     else:
         cur.execute(
-            "CREATE TRIGGER no_g66 BEFORE INSERT ON crossings"
+            f"CREATE TRIGGER no_g66 BEFORE INSERT ON {table}"
             f" WHEN NEW.gate = '{POISON_GATE}' BEGIN SELECT RAISE(ABORT, 'gate g66 refused'); END"
         )
     store.conn.commit()
@@ -82,9 +83,12 @@ def test_a_poison_event_is_quarantined_and_the_rest_flows(
         for r in store.query(f"SELECT event_id FROM {t}")
     }
     assert ids == {p["event_id"] for _, p in good}
-    kept = store.query("SELECT event_id, topic, payload, error FROM quarantine")
+    kept = store.query("SELECT event_id, topic, payload, record, error FROM quarantine")
     assert [k["event_id"] for k in kept] == [bad[1]["event_id"]]
-    assert json.loads(bytes(kept[0]["payload"]))["event_id"] == bad[1]["event_id"]
+    assert kept[0]["payload"] is None  # the row replays it; the bytes are not kept
+    replay = json.loads(kept[0]["record"])
+    assert replay["table"] == "crossings"
+    assert replay["values"]["event_id"] == bad[1]["event_id"]
     assert kept[0]["topic"].endswith(f"/{POISON_GATE}/event/crossing") and kept[0]["error"]
     assert worker.counters.quarantined == 1 and worker.counters.inserted == len(good)
     assert any("quarantined" in r.getMessage() for r in caplog.records)
@@ -92,6 +96,23 @@ def test_a_poison_event_is_quarantined_and_the_rest_flows(
     worker.write([_msg(99, bad)])
     assert len(store.query("SELECT event_id FROM quarantine")) == 1
     store.close()
+    worker.store.close()
+
+
+def test_a_quarantined_referral_keeps_no_name(db_url: str, tmp_path: Path):
+    """A referral carries the traveller's names for the site's officer; the quarantine
+    keeps its row (the number as the national hash), as the record would have."""
+    worker, acked = _worker(tmp_path, db_url)
+    _poison_rule(worker.store, "referrals")
+    bad = referral("XY9876543", gate=POISON_GATE)
+    _in_time(lambda: worker.write([_msg(5, bad)]))
+    assert acked == [5] and worker.counters.quarantined == 1
+    (kept,) = worker.store.query("SELECT * FROM quarantine")
+    text = json.dumps(kept, default=str)
+    for personal in ("ERIKSSON", "ANNA", "1974-08-12", "XY9876543"):
+        assert personal not in text
+    values = json.loads(kept["record"])["values"]
+    assert values["number_hash"] == events.hash_document_number("XY9876543", KEY)
     worker.store.close()
 
 
@@ -108,7 +129,10 @@ def test_a_quarantine_the_database_refuses_goes_to_disk(tmp_path: Path):
     _in_time(lambda: worker.write([_msg(7, bad)]))
     assert acked == [7]
     lines = (tmp_path / "quarantine" / f"{worker.client_id}.jsonl").read_text().splitlines()
-    assert json.loads(lines[0])["event_id"] == bad[1]["event_id"]
+    line = json.loads(lines[0])
+    assert line["event_id"] == bad[1]["event_id"]
+    assert "payload_b64" not in line and "Z00000002" not in lines[0]
+    assert json.loads(line["record"])["values"]["event_id"] == bad[1]["event_id"]
 
 
 class _DownStore:
@@ -179,6 +203,8 @@ def test_a_message_the_code_cannot_handle_is_kept_not_fatal(
     assert [r["event_id"] for r in store.query("SELECT event_id FROM crossings")] == [
         good[1]["event_id"]
     ]
-    kept = store.query("SELECT error FROM rejects")
+    kept = store.query("SELECT error, payload FROM rejects")
     assert len(kept) == 1 and "internal error: KeyError" in kept[0]["error"]
+    # perhaps a valid event the record lacks: its bytes stay for a replay (until the purge)
+    assert json.loads(bytes(kept[0]["payload"]))["event_id"] == bad[1]["event_id"]
     store.close()

@@ -45,7 +45,7 @@ def test_writes_are_idempotent_on_event_id(db_url: str):
     store = Store(db_url)
     store.migrate()
     batch = _records(crossing(), referral(), alarm())
-    bad = Reject("d" * 64, "autogate/v1/kul1/g01/event/crossing", b"\xff", "not JSON")
+    bad = Reject.of("autogate/v1/kul1/g01/event/crossing", b"\xff", "not JSON")
     first = store.write([*batch, bad])
     again = store.write([*batch, bad])  # a redelivery after a crash before the PUBACK
     assert (first.inserted, first.duplicates, first.rejected) == (3, 0, 1)

@@ -68,3 +68,16 @@ def test_strict_json_refuses_what_the_standard_parser_lets_through() -> None:
     assert strictjson.loads(b'{"t":NaN}', allow_nan=True)["t"] != 0
     with pytest.raises(strictjson.StrictJsonError):
         strictjson.loads(b"{}" + b" " * 10, max_bytes=8)
+
+
+def test_strict_json_refuses_numbers_readers_disagree_on_and_bounds_depth() -> None:
+    """``1e400`` is Infinity by another spelling; 2**53 + 1 is rounded by JavaScript and
+    most JSON libraries (I-JSON 2.2); nesting past ``max_depth`` is refused unparsed."""
+    for raw in (b'{"a":1e400}', b'{"a":-1e400}', b'{"a":9007199254740993}', b"[-9007199254740993]"):
+        with pytest.raises(strictjson.StrictJsonError):
+            strictjson.loads(raw)
+    assert strictjson.loads(b'{"a":9007199254740991,"b":1.5e300}')["a"] == 2**53 - 1
+    assert strictjson.loads(b'{"t":1e400}', allow_nan=True)["t"] == float("inf")  # the journal's
+    with pytest.raises(strictjson.StrictJsonError, match="deeper than 4"):
+        strictjson.loads(b'{"a":[[[[1]]]]}', max_depth=4)
+    assert strictjson.loads(b'{"a":"[[[[[[","b":[[[1]]]}', max_depth=4)["b"] == [[[1]]]
