@@ -232,3 +232,11 @@ def test_a_long_detail_is_clipped_not_an_unpublishable_event(etype: EventType) -
     p = build(Publish(etype, txn_id="t1", reasons=(ReasonCode.GATE_DEVICE_FAULT,), data=data))
     assert len(p["detail"]) == events.MAX_DETAIL
     assert p["detail"].startswith("pymodbus: 0a") and p["detail"].endswith("...")
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_a_number_that_is_not_finite_is_no_event(bad: float) -> None:
+    # json.dumps writes NaN/Infinity as bare words that no strict reader takes: the
+    # central record refused the whole crossing; the schemas' "number" let them through
+    with pytest.raises(EventError, match="timings.face: not a finite number"):
+        build(Publish(EventType.CROSSING_ACCEPTED, txn_id="t1", data={"timings": {"face": bad}}))
