@@ -104,6 +104,15 @@ def interrupted_transaction(path: Path) -> str | None:
     return open_txn
 
 
+def _field_of(exc: events.EventError) -> str:
+    """The top-level field an ``EventError`` names (``"alarm/1: device: ..."`` gives
+    ``device``; ``data.mrz`` gives ``mrz``), or ""."""
+    parts = [p.strip() for p in str(exc).split(":")]
+    where = parts[1] if len(parts) > 2 and "/" in parts[0] else parts[0]
+    first = where.split(".")[0]
+    return where.split(".")[1] if first == "data" and "." in where else first
+
+
 class Daemon:
     def __init__(
         self,
@@ -329,12 +338,21 @@ class Daemon:
             # not validate (an officer must see the alarm or referral, the central record
             # the crossing), and the log says what was dropped
             log.error("event %s not publishable as built: %s", act.type.value, exc)
+            note = {"detail": f"event data not publishable: {exc}"}
+            # first without the one field the error names (a NaN timing costs the
+            # timings, not the crossing's document), then with nothing but the direction
+            field = _field_of(exc)
+            fewer = {k: v for k, v in act.data.items() if k != field and k != "detail"}
             keep = {k: v for k, v in act.data.items() if k == "direction"}
-            bare = replace(act, data={**keep, "detail": f"event data not publishable: {exc}"})
-            try:
-                payload = self._payload(bare)
-            except events.EventError as again:
-                log.error("event %s not publishable at all: %s", act.type.value, again)
+            tries = [fewer, keep] if field in act.data else [keep]
+            for data in tries:
+                try:
+                    payload = self._payload(replace(act, data={**data, **note}))
+                    break
+                except events.EventError as again:
+                    last = again
+            else:
+                log.error("event %s not publishable at all: %s", act.type.value, last)
                 return
         leaf = events.topic_leaf(act.type)
         self._spawn(self._publish(leaf, payload, retain=act.type is EventType.GATE_STATUS))

@@ -80,3 +80,31 @@ def test_a_payload_the_bus_refuses_by_its_schema_is_no_bus_fault(tmp_path: Path)
     finally:
         daemon.journal.close()
     assert not [e for e in emitted if isinstance(e, i.DeviceFault)]
+
+
+def test_only_the_field_that_does_not_validate_is_dropped(tmp_path: Path) -> None:
+    # a NaN timing used to cost the crossing its document (the central record's row)
+    from tests.mqtt.test_events import MRZ
+
+    cfg = load_config(make_config(tmp_path))
+    devices, _ = build_devices(cfg)
+    daemon = Daemon(cfg, devices, settings_from(cfg))
+    sent: list[dict[str, Any]] = []
+
+    async def publish(leaf: str, payload: dict[str, Any], retain: bool = False) -> None:
+        sent.append(payload)
+
+    daemon._publish = publish  # type: ignore[method-assign]
+    spawned: list[Any] = []
+    daemon._spawn = spawned.append  # type: ignore[method-assign, assignment]
+    data = {"mrz": MRZ, "timings": {"face": float("nan"), "total": 2.5}}
+    try:
+        daemon._send(Publish(EventType.CROSSING_ACCEPTED, txn_id="boot-000002", data=data))
+        for coro in spawned:
+            asyncio.run(coro)
+    finally:
+        daemon.journal.close()
+    (payload,) = sent
+    validate(payload)
+    assert payload["document"]["number_masked"].endswith("2C3")
+    assert "timings" not in payload and "timings.face" in payload["detail"]
