@@ -22,6 +22,21 @@ from gate.journal import Journal, iter_records, verify
 from tests.ops.helpers import make_config
 
 
+def _quiet(daemon: Daemon) -> Daemon:
+    """No devices run here: what a step would start (publishes, device reads) is dropped."""
+
+    def guard(device: str, work: Any) -> None:
+        work.close()
+
+    def spawn(coro: Any) -> None:
+        if coro is not None:
+            coro.close()
+
+    daemon._guard = guard  # type: ignore[assignment, method-assign]
+    daemon._spawn = spawn  # type: ignore[assignment, method-assign]
+    return daemon
+
+
 def test_a_write_that_fails_leaves_no_torn_line(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     j = Journal(tmp_path / "j.jsonl")
     j.append("a", {"n": 1}, "2026-12-07T00:00:00Z")
@@ -51,7 +66,7 @@ def test_the_daemon_survives_a_full_disk_goes_out_of_service_and_catches_up(
 ) -> None:
     cfg = load_config(make_config(tmp_path))
     devices, _ = build_devices(cfg)
-    daemon = Daemon(cfg, devices, settings_from(cfg))
+    daemon = _quiet(Daemon(cfg, devices, settings_from(cfg)))
     emitted: list[Any] = []
     daemon.emit = emitted.append  # type: ignore[method-assign]
     real = daemon.journal.append
@@ -84,7 +99,7 @@ def test_beyond_the_backlog_the_gap_is_journalled(tmp_path: Path, monkeypatch) -
     monkeypatch.setattr("autogate.daemon.JOURNAL_BACKLOG", 3)
     cfg = load_config(make_config(tmp_path))
     devices, _ = build_devices(cfg)
-    daemon = Daemon(cfg, devices, settings_from(cfg))
+    daemon = _quiet(Daemon(cfg, devices, settings_from(cfg)))
     daemon.emit = lambda _e: None  # type: ignore[method-assign, assignment]
     real = daemon.journal.append
     full = True
@@ -116,7 +131,7 @@ def test_an_action_that_fails_does_not_skip_the_steps_other_actions(
 
     cfg = load_config(make_config(tmp_path))
     devices, _ = build_devices(cfg)
-    daemon = Daemon(cfg, devices, settings_from(cfg))
+    daemon = _quiet(Daemon(cfg, devices, settings_from(cfg)))
     alarm = Publish(EventType.ALARM_RAISED, reasons=())
     close = CloseDoor(i.Door.ENTRY)
     monkeypatch.setattr(machine, "step", lambda g, e, now: (g, [alarm, close]))
@@ -139,7 +154,7 @@ def test_an_input_the_core_fails_on_is_dropped_and_the_next_one_stepped(
 
     cfg = load_config(make_config(tmp_path))
     devices, _ = build_devices(cfg)
-    daemon = Daemon(cfg, devices, settings_from(cfg))
+    daemon = _quiet(Daemon(cfg, devices, settings_from(cfg)))
     real = machine.step
 
     def step(g: Any, e: Any, now: float) -> Any:
