@@ -47,6 +47,12 @@ log = logging.getLogger("autogate.console")
 
 SESSION_COOKIE = "ag_session"
 LOGIN_COOKIE = "ag_login"
+# Over HTTPS the cookies carry the __Host- prefix: a browser then takes them only when set
+# Secure, by this very host, for path / and no Domain, so neither a sibling subdomain
+# nor a network attacker over plain HTTP can plant a session of their own in an
+# officer's browser (the officer would act under the attacker's login). A lab console
+# without TLS (secure_cookie: false) cannot use the prefix.
+HOST_PREFIX = "__Host-"
 LOGIN_TOKEN_AGE_S = 600
 PUBLIC_STATIC = {"login.js", "style.css"}
 STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
@@ -98,6 +104,15 @@ class Console:
     broker_up: bool = False
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     on_start: Callable[[asyncio.AbstractEventLoop], None] | None = None
+
+    @property
+    def session_cookie(self) -> str:
+        return (HOST_PREFIX if self.secure_cookie else "") + SESSION_COOKIE
+
+    @property
+    def login_cookie(self) -> str:
+        return (HOST_PREFIX if self.secure_cookie else "") + LOGIN_COOKIE
+
     on_stop: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
@@ -188,7 +203,7 @@ class Console:
     # --- sessions ----------------------------------------------------------------------
 
     def session_of(self, request: Request) -> Session | None:
-        cookie = request.cookies.get(SESSION_COOKIE)
+        cookie = request.cookies.get(self.session_cookie)
         if not cookie:
             return None
         try:
@@ -341,7 +356,7 @@ async def login_token(request: Request) -> Response:
     token = secrets.token_urlsafe(24)
     resp = JSONResponse({"csrf": token})
     resp.set_cookie(
-        LOGIN_COOKIE,
+        console.login_cookie,
         console.login_tokens.dumps(token),
         max_age=LOGIN_TOKEN_AGE_S,
         httponly=True,
@@ -357,7 +372,7 @@ async def login(request: Request) -> Response:
         return _deny(403, "cross-origin request refused")
     try:
         expected = console.login_tokens.loads(
-            request.cookies.get(LOGIN_COOKIE, ""), max_age=LOGIN_TOKEN_AGE_S
+            request.cookies.get(console.login_cookie, ""), max_age=LOGIN_TOKEN_AGE_S
         )
     except BadSignature:
         expected = None
@@ -401,21 +416,21 @@ async def login(request: Request) -> Response:
     console.audit.record("login", officer.name, role=officer.role.value, client=client)
     resp = JSONResponse({"officer": officer.name, "role": officer.role.value, "csrf": session.csrf})
     resp.set_cookie(
-        SESSION_COOKIE,
+        console.session_cookie,
         console.cookies.dumps(session.sid),
         max_age=console.max_age_s,
         httponly=True,
         secure=console.secure_cookie,
         samesite="strict",
     )
-    resp.delete_cookie(LOGIN_COOKIE)
+    resp.delete_cookie(console.login_cookie, secure=console.secure_cookie)
     return resp
 
 
 def _cookie_sid(console: Console, request: Request) -> str | None:
     """The session id the request's cookie names, if the cookie is ours (live or not)."""
     try:
-        return str(console.cookies.loads(request.cookies.get(SESSION_COOKIE, "")))
+        return str(console.cookies.loads(request.cookies.get(console.session_cookie, "")))
     except BadSignature:
         return None
 
@@ -456,7 +471,7 @@ async def logout(request: Request, console: Console, session: Session) -> Respon
     console.sessions.end(session.sid)
     console.audit.record("logout", session.officer)
     resp = JSONResponse({"ok": True})
-    resp.delete_cookie(SESSION_COOKIE)
+    resp.delete_cookie(console.session_cookie, secure=console.secure_cookie)
     return resp
 
 

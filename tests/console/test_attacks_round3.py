@@ -118,11 +118,11 @@ def test_a_new_login_ends_the_session_the_browser_had(console) -> None:  # type:
     old cookie (copied before, or left in another tab's memory) must not stay valid."""
     with client(console) as c:
         login(c, "alice")
-        old = c.cookies.get("ag_session")
+        old = c.cookies.get(console.session_cookie)
         login(c, "sam")
         assert c.get("/api/me").json()["officer"] == "sam"
     with client(console) as other:
-        other.cookies.set("ag_session", old)  # no domain: the jar files it as sent
+        other.cookies.set(console.session_cookie, old)  # no domain: the jar files it as sent
         assert other.get("/api/me").status_code == 401
 
 

@@ -142,9 +142,11 @@ def test_session_cookie_flags(console) -> None:
             json={"name": "alice", "password": PASSWORDS["alice"]},
             headers={"X-CSRF-Token": token},
         )
-        cookie = [v for k, v in r.headers.multi_items() if k == "set-cookie" and "ag_session" in v][
-            0
-        ]
+        cookie = [
+            v
+            for k, v in r.headers.multi_items()
+            if k == "set-cookie" and console.session_cookie in v
+        ][0]
         low = cookie.lower()
         assert "httponly" in low and "secure" in low and "samesite=strict" in low
         assert r.headers["cache-control"] == "no-store"
@@ -155,7 +157,7 @@ def test_forged_cookie_refused(console) -> None:
     with client(console) as c:
         # no domain: the jar files the cookie under the host it is sent to (with
         # domain="testserver" it was never sent, and the test could not fail)
-        c.cookies.set("ag_session", "eyJhbGciOi.forged.value")
+        c.cookies.set(console.session_cookie, "eyJhbGciOi.forged.value")
         assert c.get("/api/hall").status_code == 401
 
 
@@ -259,12 +261,12 @@ def test_disabled_officer_loses_session_and_logout_ends_it(console) -> None:
         assert c.get("/api/hall").status_code == 401
     with client(console) as c:
         csrf = login(c, "sam")
-        cookie = c.cookies.get("ag_session")
+        cookie = c.cookies.get(console.session_cookie)
         with client(console) as copy:  # the same cookie from elsewhere works until logout
-            copy.cookies.set("ag_session", cookie)
+            copy.cookies.set(console.session_cookie, cookie)
             assert copy.get("/api/hall").status_code == 200
         assert c.post("/api/logout", headers={"X-CSRF-Token": csrf}).status_code == 200
-        c.cookies.set("ag_session", cookie)  # replaying the old cookie
+        c.cookies.set(console.session_cookie, cookie)  # replaying the old cookie
         assert c.get("/api/hall").status_code == 401
 
 
@@ -324,3 +326,26 @@ def test_a_journal_the_disk_refuses_sends_no_command_and_says_why(console, monke
         assert "audit journal not writable" in r.json()["error"]
         assert r.headers["cache-control"] == "no-store"
     assert console.publisher.sent == []  # not journalled: not sent
+
+
+def test_over_https_the_cookies_are_host_only(console) -> None:
+    # without the __Host- prefix a sibling subdomain, or anyone on the hall network over
+    # plain HTTP, could plant a session cookie of their own login in an officer's browser
+    with client(console) as c:
+        r = c.get("/api/login-token")
+        set_cookie = r.headers["set-cookie"]
+        assert set_cookie.startswith("__Host-ag_login=") and "Domain" not in set_cookie
+        token = r.json()["csrf"]
+        r = c.post(
+            "/api/login",
+            json={"name": "alice", "password": PASSWORDS["alice"]},
+            headers={"X-CSRF-Token": token},
+        )
+        cookies = [v for k, v in r.headers.multi_items() if k == "set-cookie"]
+        session = [v for v in cookies if v.startswith("__Host-ag_session=")]
+        assert session and "Path=/" in session[0] and "Domain" not in session[0]
+        c.cookies.set("ag_session", c.cookies.get("__Host-ag_session"))  # unprefixed
+        c.cookies.delete("__Host-ag_session")
+        assert c.get("/api/me").status_code == 401  # only the prefixed cookie counts
+    console.secure_cookie = False  # a lab console over plain HTTP cannot use the prefix
+    assert console.session_cookie == "ag_session"
