@@ -18,14 +18,15 @@ import hashlib
 import hmac
 import json
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, is_dataclass
 from enum import Enum
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
 from jsonschema.exceptions import best_match
 
 from gate.actions import AckCommand, EventType, Publish
@@ -331,8 +332,26 @@ def _inline(node: Any, defs: dict[str, Any]) -> Any:
 
 
 @cache
+def _anchored(pattern: str) -> re.Pattern[str]:
+    """A schema pattern as JSON Schema means it (ECMA-262: ``$`` is the end of the text).
+    Python's ``$`` also matches before a final newline, so an id ending in a newline
+    passed ``^[a-z0-9]...$``; a final ``$`` is made ``\\Z``."""
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + "\\Z"
+    return re.compile(pattern)
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
+    if validator.is_type(instance, "string") and not _anchored(pattern).search(instance):
+        yield ValidationError(f"does not match {pattern!r}")
+
+
+_Validator = validators.extend(Draft202012Validator, {"pattern": _pattern})
+
+
+@cache
 def _validator(sid: str) -> Draft202012Validator:
-    return Draft202012Validator(
+    return _Validator(  # type: ignore[no-any-return]
         _inline(load_schema(sid), _common_defs()), format_checker=FormatChecker()
     )
 

@@ -240,3 +240,12 @@ def test_a_number_that_is_not_finite_is_no_event(bad: float) -> None:
     # central record refused the whole crossing; the schemas' "number" let them through
     with pytest.raises(EventError, match="timings.face: not a finite number"):
         build(Publish(EventType.CROSSING_ACCEPTED, txn_id="t1", data={"timings": {"face": bad}}))
+
+
+@pytest.mark.parametrize("field", ["site", "gate"])
+def test_an_id_with_a_trailing_newline_is_refused(field: str) -> None:
+    # Python's "$" matches before a final newline; JSON Schema's means the end
+    p = build(Publish(EventType.ALARM_RAISED, reasons=(ReasonCode.GATE_TAMPER,)))
+    validate(p)
+    with pytest.raises(EventError, match=f"{field}: not a valid value"):
+        validate({**p, field: p[field] + "\n"})
