@@ -523,7 +523,7 @@ def read_line(
     if reader is None:
         return read
     whole = reader.read(text_row(line, lay))
-    return _with_line(line, read, whole, widths, model, second, unsure)
+    return _with_line(line, read, whole, widths, model, second, unsure, reader.weight)
 
 
 MRZ_WIDTHS = (30, 36, 44)  # characters per line of TD1, TD2, TD3
@@ -532,7 +532,6 @@ MRZ_WIDTHS = (30, 36, 44)  # characters per line of TD1, TD2, TD3
 # lines right there and no more wrong ones pass (docs/bench-mrz.md, 2026-12-07 night).
 # ``read_line(..., whole_line=False)`` or ``WHOLE_LINE = False`` leaves it out.
 WHOLE_LINE = True
-LINE_WEIGHT = 0.5  # the whole-line reader's weight when pooled with the glyph opinions
 
 
 def _with_line(
@@ -543,6 +542,7 @@ def _with_line(
     model: Mlp | None,
     second: SecondOpinion | None,
     unsure: float,
+    weight: float,
 ) -> LineRead:
     """Combine the glyph opinions with the whole-line reader's, on a line whose glyph read
     has no MRZ length or fails its check digits.
@@ -556,11 +556,11 @@ def _with_line(
     stands (the line reader's count is no better).
     """
     if len(whole.text) == len(glyph.text) and len(glyph.text):
-        p = pool(glyph.probs, whole.probs, LINE_WEIGHT)
+        p = pool(glyph.probs, whole.probs, weight)
         return LineRead("".join(ALPHABET[i] for i in p.argmax(axis=1)), p)
     if len(whole.text) in widths and len(glyph.text) not in widths:
         again = read_line(line, len(whole.text), (), model, second, unsure, whole_line=False)
         if len(again.text) == len(whole.text):
-            return _with_line(line, again, whole, widths, model, second, unsure)
+            return _with_line(line, again, whole, widths, model, second, unsure, weight)
         return LineRead(whole.text, whole.probs)
     return glyph

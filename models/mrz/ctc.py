@@ -220,6 +220,17 @@ def fit(  # type: ignore[no-untyped-def]
     return losses
 
 
+def weights_sha256(state: dict) -> str:  # type: ignore[type-arg]
+    """A hash of the weights themselves: ``torch.save`` files of equal weights differ in
+    their bytes (each carries a fresh ``serialization_id``), so a file hash proves nothing
+    about reproducibility."""
+    h = hashlib.sha256()
+    for name in sorted(state):
+        h.update(name.encode())
+        h.update(state[name].detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
 def export(model, path: Path) -> None:  # type: ignore[no-untyped-def]
     import torch
 
@@ -261,9 +272,18 @@ def main() -> int:
         losses = fit(model, data, args.base_epochs, args.seed, 2e-3)
         args.base.parent.mkdir(parents=True, exist_ok=True)
         torch.save(model.state_dict(), args.base)
-        print(json.dumps({"losses": losses, "seconds": round(time.time() - t0)}))
+        print(
+            json.dumps(
+                {
+                    "losses": losses,
+                    "seconds": round(time.time() - t0),
+                    "weights_sha256": weights_sha256(model.state_dict()),
+                }
+            )
+        )
         return 0
     model.load_state_dict(torch.load(args.base))
+    base_sha = weights_sha256(model.state_dict())
     held = set(load_folds()[args.holdout]) if args.holdout is not None else set()
     real = real_lines(args.augments, args.doc_weight, args.seed)
     keep = [i for i, k in enumerate(real.crop) if real.ids[k] not in held]
@@ -284,7 +304,6 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     onnx = args.out / "line_ctc.onnx"
     export(model, onnx)
-    base_sha = hashlib.sha256(args.base.read_bytes()).hexdigest()
     command = (
         f"models/mrz/ctc.py --seed {args.seed} --base-lines {args.base_lines} "
         f"--base-epochs {args.base_epochs} --lines {args.lines} --augments {args.augments} "
@@ -301,7 +320,8 @@ def main() -> int:
         "classes": BLANK + 1,
         "blank": BLANK,
         "trained_with": command,
-        "base_sha256": base_sha,
+        "base_weights_sha256": base_sha,
+        "weights_sha256": weights_sha256(model.state_dict()),
         "held_out": sorted(held),
         "real_rows": len(keep),
         "rendered_rows": len(synth.rows),
