@@ -103,15 +103,18 @@ def best_path(logp: np.ndarray, temperature: float = 1.0) -> CtcRead:
 class LineModel:
     """An onnxruntime session of the CRNN: (1, 1, CTC_H, W) -> log-probabilities (T, 38).
 
-    ``temperature`` and ``weight`` come from the descriptor (``models/mrz/calibrate.py``
-    chooses them out of fold): CTC training makes the peak columns nearly certain, right
-    or wrong, so its distributions are softened by ``temperature`` before
-    ``drivers.mrz_ocr`` pools them with the glyph opinions at ``weight``."""
+    ``temperature``, ``weight`` and ``ask_under`` come from the descriptor
+    (``models/mrz/calibrate.py`` chooses them out of fold): CTC training makes the peak
+    columns nearly certain, right or wrong, so its distributions are softened by
+    ``temperature`` before ``drivers.mrz_ocr`` pools them with the glyph opinions at
+    ``weight``; ``ask_under`` > 0 also asks it on lines whose checks hold but whose least
+    certain glyph is under that probability."""
 
     session: object  # onnxruntime.InferenceSession
     input_name: str
     temperature: float = 1.0
     weight: float = POOL_WEIGHT
+    ask_under: float = 0.0  # also asked where the glyph read's least sure character is under
 
     def logp(self, row: np.ndarray) -> np.ndarray:
         x = row.astype(np.float32)[None, None]
@@ -122,10 +125,16 @@ class LineModel:
         return best_path(self.logp(row), self.temperature)
 
     @classmethod
-    def load(cls, path: Path, temperature: float = 1.0, weight: float = POOL_WEIGHT) -> LineModel:
+    def load(
+        cls,
+        path: Path,
+        temperature: float = 1.0,
+        weight: float = POOL_WEIGHT,
+        ask_under: float = 0.0,
+    ) -> LineModel:
         from drivers.mrz_recog import onnx_session
 
-        return cls(*onnx_session(path), temperature, weight)
+        return cls(*onnx_session(path), temperature, weight, ask_under)
 
 
 @cache
@@ -142,4 +151,5 @@ def load_line_model(model_dir: Path = MODEL_DIR) -> LineModel | None:
         model_dir / desc["weights"],
         float(desc.get("temperature", 1.0)),
         float(desc.get("pool_weight", POOL_WEIGHT)),
+        float(desc.get("ask_under", 0.0)),
     )

@@ -498,8 +498,9 @@ def read_line(
 
     ``whole_line`` (default ``WHOLE_LINE``, on: see there) asks the whole-line reader
     (``drivers.mrz_ctc``, ``line_model`` or the shipped one) on a line the glyph cutter
-    cut to no MRZ length and on one whose check digits fail after the repair
-    (``gate.mrz.repair.line_checks``); ``_with_line`` combines the two.
+    cut to no MRZ length, on one whose check digits fail after the repair
+    (``gate.mrz.repair.line_checks``) and on one whose least certain character is under
+    the line model's ``ask_under`` (0 by default: never); ``_with_line`` combines the two.
     """
     lay = layout(line, n, allowed)
     read = LineRead("", np.zeros((0, len(ALPHABET)), np.float32))
@@ -515,13 +516,14 @@ def read_line(
     widths = (n,) if n else allowed or MRZ_WIDTHS
     if not (WHOLE_LINE if whole_line is None else whole_line):
         return read
-    if len(read.text) in widths:
-        repaired = repair_line(read.text, read.probs)[0]  # type: ignore[arg-type]  # rows of floats
-        if line_checks(repaired) is not False:
-            return read  # the glyph read is of MRZ length and no check digit objects
     reader = line_model or load_line_model()
     if reader is None:
         return read
+    if len(read.text) in widths:
+        repaired = repair_line(read.text, read.probs)[0]  # type: ignore[arg-type]  # rows of floats
+        sure = float(read.probs.max(axis=1).min()) >= reader.ask_under
+        if line_checks(repaired) is not False and sure:
+            return read  # the glyph read is of MRZ length and no check digit objects
     whole = reader.read(text_row(line, lay))
     return _with_line(line, read, whole, widths, model, second, unsure, reader.weight)
 

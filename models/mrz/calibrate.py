@@ -6,17 +6,20 @@ The line reader (``drivers/mrz_ctc.py``) is trained with CTC, which makes its pe
 nearly certain whether right or wrong; pooled as they are, its confident ``0`` beats the
 glyph opinions' ``O``. ``LineModel`` divides its log-probabilities by a temperature
 before they are pooled, at a weight; both are numbers of the model's descriptor
-(``line_ctc.json``: ``temperature``, ``pool_weight``), chosen here without the crops
+(``line_ctc.json``: ``temperature``, ``pool_weight``, ``ask_under``), chosen here without the crops
 they will be scored on:
 
 - the temperature minimises the negative log-likelihood of the true character at each
   character's peak column (lines the reader reads at their true length), on the
   out-of-fold reads of the *other* folds (each read by the fold model that did not see
   it): fold k's model gets the temperature that fits folds j != k;
-- the weight is then the one (of ``--weights``) under which the other folds' crops,
-  read as the gate reads them (``drivers.mrz_ocr.read_line``, each by its own fold's
-  models, then ``gate.mrz.repair.repair_line``), come out exact most often; ties go to
-  fewer accepted-but-wrong lines, then to the weight nearest 0.5.
+- the weight and where else the reader is asked (``ask_under``: also on lines whose
+  least certain glyph is under it; 0 = only where the glyph read fails its check digits
+  or has no MRZ length) are then the pair (of ``--weights`` x ``--ask``) under which the
+  other folds' crops, read as the gate reads them (``drivers.mrz_ocr.read_line``, each by
+  its own fold's models, then ``gate.mrz.repair.repair_line``), come out exact most
+  often; ties go to fewer accepted-but-wrong lines, then to asking less, then to the
+  weight nearest 0.5.
 
 The shipped model (``--shipped``) gets the values that fit all five folds' out-of-fold
 reads. ``--write`` stores them in the descriptors; without it the tool only prints. The
@@ -76,12 +79,16 @@ def nll_by_temperature(model: LineModel, crops: list[tuple[str, np.ndarray, str]
 
 
 def line_scores(
-    fold: Path, crops: list[tuple[str, np.ndarray, str]], temperature: float, weight: float
+    fold: Path,
+    crops: list[tuple[str, np.ndarray, str]],
+    temperature: float,
+    weight: float,
+    ask_under: float,
 ) -> tuple[int, int]:
     """(exact lines, accepted-but-wrong lines) of ``crops`` read by ``fold``'s models."""
     line = load_line_model(fold)
     assert line is not None
-    line = LineModel(line.session, line.input_name, temperature, weight)
+    line = LineModel(line.session, line.input_name, temperature, weight, ask_under)
     mlp, second = load_model(fold), load_second(fold)
     exact = silent = 0
     for _, gray, truth in crops:
@@ -97,6 +104,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cv-dir", type=Path, default=ROOT / "var" / "mrz-cv")
     ap.add_argument("--weights", default="0.3,0.4,0.5,0.6,0.7")
+    ap.add_argument("--ask", default="0,0.9", help="ask_under values to try")
     ap.add_argument("--write", action="store_true", help="into the fold models' descriptors")
     ap.add_argument("--shipped", action="store_true", help="also into models/mrz/line_ctc.json")
     args = ap.parse_args()
@@ -116,39 +124,45 @@ def main() -> int:
             f"fold {k}: nll at T=1 {nll[k][TEMPS.index(1.0)]:.1f}, best own T "
             f"{TEMPS[int(np.argmin(nll[k]))]}, chosen on the other folds T={temps[k]}"
         )
-    weights = [float(w) for w in args.weights.split(",")]
-    # scores[k][w]: fold k's crops read by fold k's models at its own temperature
+    grid = [(float(w), float(a)) for a in args.ask.split(",") for w in args.weights.split(",")]
+    # scores[k, i]: fold k's crops read by fold k's models at its own temperature, grid[i]
     scores = np.array(
-        [[line_scores(dirs[k], crops[k], temps[k], w) for w in weights] for k in k_all]
-    )  # (folds, weights, 2)
-    for w, col in zip(weights, scores.transpose(1, 0, 2), strict=True):
-        print(f"weight {w}: exact per fold {list(col[:, 0])}, accepted-but-wrong {list(col[:, 1])}")
+        [[line_scores(dirs[k], crops[k], temps[k], w, a) for w, a in grid] for k in k_all]
+    )  # (folds, grid, 2)
+    for (w, a), col in zip(grid, scores.transpose(1, 0, 2), strict=True):
+        print(
+            f"weight {w} ask_under {a}: exact per fold {list(col[:, 0])} ({col[:, 0].sum()}), "
+            f"accepted-but-wrong {list(col[:, 1])} ({col[:, 1].sum()})",
+            flush=True,
+        )
 
-    def pick(rows: np.ndarray) -> float:
+    def pick(rows: np.ndarray) -> tuple[float, float]:
         exact, silent = rows[:, :, 0].sum(0), rows[:, :, 1].sum(0)
         best = max(
-            range(len(weights)), key=lambda i: (exact[i], -silent[i], -abs(weights[i] - 0.5))
+            range(len(grid)),
+            key=lambda i: (exact[i], -silent[i], -grid[i][1], -abs(grid[i][0] - 0.5)),
         )
-        return weights[best]
+        return grid[best]
 
     chosen = [pick(np.delete(scores, k, axis=0)) for k in k_all]
-    w_all = pick(scores)
-    held = [tuple(scores[k, weights.index(chosen[k])]) for k in k_all]
+    chosen_all = pick(scores)
+    held = [tuple(int(v) for v in scores[k, grid.index(chosen[k])]) for k in k_all]
     print(
-        f"chosen per fold: T {temps}, weight {chosen}; held-out exact / accepted-but-wrong "
-        f"at the chosen values {held} (sum {sum(h[0] for h in held)} / {sum(h[1] for h in held)})"
+        f"chosen per fold: T {temps}, (weight, ask_under) {chosen}; held out at the chosen "
+        f"values, exact / accepted-but-wrong per fold {held} (sum "
+        f"{sum(h[0] for h in held)} / {sum(h[1] for h in held)})"
     )
-    print(f"for the shipped model (all folds): T={t_all}, weight={w_all}")
+    print(f"for the shipped model (all folds): T={t_all}, (weight, ask_under)={chosen_all}")
     targets = list(zip(dirs, temps, chosen, strict=True)) if args.write else []
     if args.shipped:
-        targets.append((SHIPPED.parent, t_all, w_all))
-    for d, t, w in targets:
+        targets.append((SHIPPED.parent, t_all, chosen_all))
+    for d, t, (w, a) in targets:
         path = d / DESCRIPTOR
         desc = json.loads(path.read_text())
-        desc["temperature"], desc["pool_weight"] = t, w
+        desc["temperature"], desc["pool_weight"], desc["ask_under"] = t, w, a
         desc["calibrated_with"] = (
-            f"models/mrz/calibrate.py --cv-dir {args.cv_dir.relative_to(ROOT)} "
-            f"--weights {args.weights}"
+            f"models/mrz/calibrate.py --cv-dir {args.cv_dir} --weights {args.weights} "
+            f"--ask {args.ask}"
         )
         path.write_text(json.dumps(desc, indent=1) + "\n")
         print(f"wrote {path}")

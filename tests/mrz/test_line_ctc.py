@@ -85,6 +85,7 @@ class FakeLine:
     """A line reader sure of one text, counting how often it is asked."""
 
     weight = POOL_WEIGHT
+    ask_under = 0.0
 
     def __init__(self, text: str, sure: float = 0.999) -> None:
         self.text, self.sure, self.calls = text, sure, 0
