@@ -48,7 +48,7 @@ from drivers.mrz_recog import load_second  # noqa: E402
 from gate.mrz.repair import repair_line  # noqa: E402
 from models.mrz.folds import load_folds  # noqa: E402
 
-TEMPS = [round(t, 2) for t in np.arange(0.5, 4.01, 0.1)]
+TEMPS = [round(float(t), 2) for t in np.arange(0.5, 4.01, 0.1)]
 SHIPPED = Path(__file__).resolve().parent / DESCRIPTOR
 
 
@@ -117,8 +117,8 @@ def main() -> int:
         return 1
     nll = np.stack([nll_by_temperature(m, c) for m, c in zip(models, crops, strict=True)])  # type: ignore[arg-type]
     k_all = range(len(folds))
-    temps = [TEMPS[int(np.argmin(nll.sum(0) - nll[k]))] for k in k_all]
-    t_all = TEMPS[int(np.argmin(nll.sum(0)))]
+    temps = [float(TEMPS[int(np.argmin(nll.sum(0) - nll[k]))]) for k in k_all]
+    t_all = float(TEMPS[int(np.argmin(nll.sum(0)))])
     for k in k_all:
         print(
             f"fold {k}: nll at T=1 {nll[k][TEMPS.index(1.0)]:.1f}, best own T "
@@ -131,8 +131,8 @@ def main() -> int:
     )  # (folds, grid, 2)
     for (w, a), col in zip(grid, scores.transpose(1, 0, 2), strict=True):
         print(
-            f"weight {w} ask_under {a}: exact per fold {list(col[:, 0])} ({col[:, 0].sum()}), "
-            f"accepted-but-wrong {list(col[:, 1])} ({col[:, 1].sum()})",
+            f"weight {w} ask_under {a}: exact per fold {col[:, 0].tolist()} ({int(col[:, 0].sum())}), "
+            f"accepted-but-wrong {col[:, 1].tolist()} ({int(col[:, 1].sum())})",
             flush=True,
         )
 

@@ -1,6 +1,6 @@
 """Train the MRZ whole-line reader (``drivers/mrz_ctc.py``): a small CRNN with CTC loss.
 
-    nice -n 10 .venv/bin/python models/mrz/ctc.py --base-only            # var/mrz-ctc/base.pt
+    nice -n 10 .venv/bin/python models/mrz/ctc.py --base-only   # var/mrz-ctc/base-9303-6000x12.pt
     nice -n 10 .venv/bin/python models/mrz/ctc.py [--holdout K] [--out DIR]
 
 Two stages, so the k folds of a cross validation share the expensive part:
@@ -44,7 +44,7 @@ from models.mrz.data import augment, real_crops  # noqa: E402
 from models.mrz.folds import REAL, is_rendered, load_folds  # noqa: E402
 
 CACHE = ROOT / "var" / "mrz-train"
-BASE = ROOT / "var" / "mrz-ctc" / "base.pt"
+BASE_DIR = ROOT / "var" / "mrz-ctc"
 OUT = Path(__file__).resolve().parent
 STRIDE = 4  # input columns per output column
 
@@ -124,6 +124,12 @@ def real_lines(augments: int, doc_weight: int, seed: int) -> LineSet:
         return LineSet(rows, texts, crop, [c[0] for c in crops])
 
     return _cached("real", f"{augments}/{doc_weight}/{seed}/{REAL.resolve()}/h{CTC_H}/v2", build)
+
+
+def base_path(seed: int, lines: int, epochs: int) -> Path:
+    """Stage 1's weights, named by the options that made them: a base trained with other
+    settings is never picked up by mistake."""
+    return BASE_DIR / f"base-{seed}-{lines}x{epochs}.pt"
 
 
 def net():  # type: ignore[no-untyped-def]
@@ -251,17 +257,24 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=9303)
     ap.add_argument("--base-only", action="store_true", help="stage 1: rendered lines only")
-    ap.add_argument("--base", type=Path, default=BASE, help="stage 1's weights")
-    ap.add_argument("--base-lines", type=int, default=4000, help="rendered lines, stage 1")
-    ap.add_argument("--base-epochs", type=int, default=5)
+    ap.add_argument(
+        "--base", type=Path, default=None, help="stage 1's weights (default: named by its options)"
+    )
+    ap.add_argument("--if-missing", action="store_true", help="stage 1 only if not there yet")
+    ap.add_argument("--base-lines", type=int, default=6000, help="rendered lines, stage 1")
+    ap.add_argument("--base-epochs", type=int, default=12)
     ap.add_argument("--lines", type=int, default=1500, help="rendered lines mixed in, stage 2")
     ap.add_argument("--augments", type=int, default=2, help="augmented copies per crop")
-    ap.add_argument("--doc-weight", type=int, default=5, help="x copies, photographed crops")
-    ap.add_argument("--epochs", type=int, default=14)
+    ap.add_argument("--doc-weight", type=int, default=8, help="x copies, photographed crops")
+    ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--per-epoch", type=int, default=1500, help="lines drawn per epoch, stage 2")
     ap.add_argument("--holdout", type=int, default=None, help="leave this fold out (CV)")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
+    args.base = args.base or base_path(args.seed, args.base_lines, args.base_epochs)
+    if args.base_only and args.if_missing and args.base.is_file():
+        print(f"{args.base} is there")
+        return 0
     import torch
 
     t0 = time.time()

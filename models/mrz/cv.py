@@ -33,7 +33,6 @@ sys.path.insert(0, str(ROOT))
 from models.mrz.folds import load_folds  # noqa: E402
 
 OUT = ROOT / "var" / "mrz-cv"
-BASE = ROOT / "var" / "mrz-ctc" / "base.pt"
 
 
 def _run(cmd: list[str]) -> int:
@@ -58,7 +57,6 @@ def main() -> int:
     args, extra = ap.parse_known_args()
     py = sys.executable
     line = shlex.split(args.line_args)
-    base_path = Path(line[line.index("--base") + 1]) if "--base" in line else BASE
     cmds = []
     for k in range(len(load_folds())):
         fold = args.out / f"fold-{k}"
@@ -69,8 +67,8 @@ def main() -> int:
             cmds.append([py, str(ROOT / "models/mrz/ctc.py"), *line, *out])
         if args.only == "line" and args.out.resolve() != OUT.resolve():
             _link_glyphs(OUT / f"fold-{k}", fold)
-    base = [py, str(ROOT / "models/mrz/ctc.py"), *line, "--base-only"]
-    if args.only != "glyphs" and not base_path.is_file() and _run(base) != 0:
+    base = [py, str(ROOT / "models/mrz/ctc.py"), *line, "--base-only", "--if-missing"]
+    if args.only != "glyphs" and _run(base) != 0:
         return 1
     with ThreadPoolExecutor(max(1, args.jobs)) as pool:
         codes = list(pool.map(_run, cmds))
