@@ -281,7 +281,9 @@ def main() -> int:
         help="stage 1's weights (tuning: the committed line_ctc_base.npz; --base-only: "
         "var/mrz-ctc/ named by its options)",
     )
-    ap.add_argument("--if-missing", action="store_true", help="stage 1 only if not there yet")
+    ap.add_argument(
+        "--if-missing", action="store_true", help="stage 1 only if the tuning's base is not there"
+    )
     ap.add_argument("--base-lines", type=int, default=6000, help="rendered lines, stage 1")
     ap.add_argument("--base-epochs", type=int, default=12)
     ap.add_argument("--lines", type=int, default=1500, help="rendered lines mixed in, stage 2")
@@ -292,12 +294,14 @@ def main() -> int:
     ap.add_argument("--holdout", type=int, default=None, help="leave this fold out (CV)")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
+    if args.base_only and args.if_missing:  # models/mrz/cv.py: the base the tuning will use
+        tuned_from = args.base or (SHIPPED_BASE if SHIPPED_BASE.is_file() else None)
+        if tuned_from is not None and tuned_from.is_file():
+            print(f"{tuned_from} is there")
+            return 0
     if args.base is None:
         fresh = base_path(args.seed, args.base_lines, args.base_epochs)
         args.base = fresh if args.base_only or not SHIPPED_BASE.is_file() else SHIPPED_BASE
-    if args.base_only and args.if_missing and args.base.is_file():
-        print(f"{args.base} is there")
-        return 0
     import torch
 
     t0 = time.time()
