@@ -36,6 +36,7 @@ CTC_MIN_W = 32
 ROW_MARGIN = 0.25  # above and below the text row, in text heights
 BLANK = 37  # the CTC blank is the class after the 37 MRZ symbols
 MODEL_DIR = shipped_dir("models/mrz")
+POOL_WEIGHT = 0.5  # the line reader's weight when pooled, unless its descriptor names one
 DESCRIPTOR = "line_ctc.json"  # beside the glyph models' model.json, written by models/mrz/ctc.py
 
 
@@ -66,15 +67,18 @@ def row_image(ink: np.ndarray, top: float | None = None, bot: float | None = Non
     return cv2.resize(band, (out_w, CTC_H), interpolation=cv2.INTER_AREA).astype(np.float32)
 
 
-def best_path(logp: np.ndarray) -> CtcRead:
+def best_path(logp: np.ndarray, temperature: float = 1.0) -> CtcRead:
     """Greedy CTC decoding of ``logp`` (T, 38) log-probabilities: the argmax column by
     column, repeats merged, blanks dropped; each character's distribution over the 37
-    symbols is the one at the column of its run where it is likeliest.
+    symbols is the one at the column of its run where it is likeliest, softened by
+    ``temperature`` (the log-probabilities divided by it: the same read, the model's
+    over-confidence taken out before it is pooled; see ``LineModel``).
 
     Hand-written (a dozen lines): greedy decoding is what the per-position pooling needs,
     and no library gives the peak column of each character."""
     best = logp.argmax(axis=1)
-    p = np.exp(logp - logp.max(axis=1, keepdims=True))
+    z = logp / temperature
+    p = np.exp(z - z.max(axis=1, keepdims=True))
     p /= p.sum(axis=1, keepdims=True)
     chars: list[int] = []
     rows: list[np.ndarray] = []
@@ -97,10 +101,20 @@ def best_path(logp: np.ndarray) -> CtcRead:
 
 @dataclass(frozen=True)
 class LineModel:
-    """An onnxruntime session of the CRNN: (1, 1, CTC_H, W) -> log-probabilities (T, 38)."""
+    """An onnxruntime session of the CRNN: (1, 1, CTC_H, W) -> log-probabilities (T, 38).
+
+    ``temperature``, ``weight`` and ``ask_under`` come from the descriptor
+    (``models/mrz/calibrate.py`` chooses them out of fold): CTC training makes the peak
+    columns nearly certain, right or wrong, so its distributions are softened by
+    ``temperature`` before ``drivers.mrz_ocr`` pools them with the glyph opinions at
+    ``weight``; ``ask_under`` > 0 also asks it on lines whose checks hold but whose least
+    certain glyph is under that probability."""
 
     session: object  # onnxruntime.InferenceSession
     input_name: str
+    temperature: float = 1.0
+    weight: float = POOL_WEIGHT
+    ask_under: float = 0.0  # also asked where the glyph read's least sure character is under
 
     def logp(self, row: np.ndarray) -> np.ndarray:
         x = row.astype(np.float32)[None, None]
@@ -108,13 +122,19 @@ class LineModel:
         return np.asarray(out, np.float32).reshape(-1, BLANK + 1)
 
     def read(self, row: np.ndarray) -> CtcRead:
-        return best_path(self.logp(row))
+        return best_path(self.logp(row), self.temperature)
 
     @classmethod
-    def load(cls, path: Path) -> LineModel:
+    def load(
+        cls,
+        path: Path,
+        temperature: float = 1.0,
+        weight: float = POOL_WEIGHT,
+        ask_under: float = 0.0,
+    ) -> LineModel:
         from drivers.mrz_recog import onnx_session
 
-        return cls(*onnx_session(path))
+        return cls(*onnx_session(path), temperature, weight, ask_under)
 
 
 @cache
@@ -127,4 +147,9 @@ def load_line_model(model_dir: Path = MODEL_DIR) -> LineModel | None:
     desc = json.loads(path.read_text())
     if desc["height"] != CTC_H or desc["classes"] != BLANK + 1:
         raise ValueError(f"{model_dir}: line model does not match this reader")
-    return LineModel.load(model_dir / desc["weights"])
+    return LineModel.load(
+        model_dir / desc["weights"],
+        float(desc.get("temperature", 1.0)),
+        float(desc.get("pool_weight", POOL_WEIGHT)),
+        float(desc.get("ask_under", 0.0)),
+    )

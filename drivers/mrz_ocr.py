@@ -498,8 +498,9 @@ def read_line(
 
     ``whole_line`` (default ``WHOLE_LINE``, on: see there) asks the whole-line reader
     (``drivers.mrz_ctc``, ``line_model`` or the shipped one) on a line the glyph cutter
-    cut to no MRZ length and on one whose check digits fail after the repair
-    (``gate.mrz.repair.line_checks``); ``_with_line`` combines the two.
+    cut to no MRZ length, on one whose check digits fail after the repair
+    (``gate.mrz.repair.line_checks``) and on one whose least certain character is under
+    the line model's ``ask_under`` (0 by default: never); ``_with_line`` combines the two.
     """
     lay = layout(line, n, allowed)
     read = LineRead("", np.zeros((0, len(ALPHABET)), np.float32))
@@ -515,15 +516,16 @@ def read_line(
     widths = (n,) if n else allowed or MRZ_WIDTHS
     if not (WHOLE_LINE if whole_line is None else whole_line):
         return read
-    if len(read.text) in widths:
-        repaired = repair_line(read.text, read.probs)[0]  # type: ignore[arg-type]  # rows of floats
-        if line_checks(repaired) is not False:
-            return read  # the glyph read is of MRZ length and no check digit objects
     reader = line_model or load_line_model()
     if reader is None:
         return read
+    if len(read.text) in widths:
+        repaired = repair_line(read.text, read.probs)[0]  # type: ignore[arg-type]  # rows of floats
+        sure = float(read.probs.max(axis=1).min()) >= reader.ask_under
+        if line_checks(repaired) is not False and sure:
+            return read  # the glyph read is of MRZ length and no check digit objects
     whole = reader.read(text_row(line, lay))
-    return _with_line(line, read, whole, widths, model, second, unsure)
+    return _with_line(line, read, whole, widths, model, second, unsure, reader.weight)
 
 
 MRZ_WIDTHS = (30, 36, 44)  # characters per line of TD1, TD2, TD3
@@ -532,7 +534,6 @@ MRZ_WIDTHS = (30, 36, 44)  # characters per line of TD1, TD2, TD3
 # lines right there and no more wrong ones pass (docs/bench-mrz.md, 2026-12-07 night).
 # ``read_line(..., whole_line=False)`` or ``WHOLE_LINE = False`` leaves it out.
 WHOLE_LINE = True
-LINE_WEIGHT = 0.5  # the whole-line reader's weight when pooled with the glyph opinions
 
 
 def _with_line(
@@ -543,6 +544,7 @@ def _with_line(
     model: Mlp | None,
     second: SecondOpinion | None,
     unsure: float,
+    weight: float,
 ) -> LineRead:
     """Combine the glyph opinions with the whole-line reader's, on a line whose glyph read
     has no MRZ length or fails its check digits.
@@ -556,11 +558,11 @@ def _with_line(
     stands (the line reader's count is no better).
     """
     if len(whole.text) == len(glyph.text) and len(glyph.text):
-        p = pool(glyph.probs, whole.probs, LINE_WEIGHT)
+        p = pool(glyph.probs, whole.probs, weight)
         return LineRead("".join(ALPHABET[i] for i in p.argmax(axis=1)), p)
     if len(whole.text) in widths and len(glyph.text) not in widths:
         again = read_line(line, len(whole.text), (), model, second, unsure, whole_line=False)
         if len(again.text) == len(whole.text):
-            return _with_line(line, again, whole, widths, model, second, unsure)
+            return _with_line(line, again, whole, widths, model, second, unsure, weight)
         return LineRead(whole.text, whole.probs)
     return glyph

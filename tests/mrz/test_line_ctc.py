@@ -10,7 +10,16 @@ import cv2
 import numpy as np
 import pytest
 
-from drivers.mrz_ctc import BLANK, CTC_H, DESCRIPTOR, CtcRead, best_path, load_line_model
+from drivers.mrz_ctc import (
+    BLANK,
+    CTC_H,
+    DESCRIPTOR,
+    POOL_WEIGHT,
+    CtcRead,
+    LineModel,
+    best_path,
+    load_line_model,
+)
 from drivers.mrz_ocr import ALPHABET, MODEL_DIR, read_line, text_row
 from gate.mrz.repair import repair_line
 
@@ -43,6 +52,30 @@ def test_best_path_gives_each_character_the_column_where_it_peaks() -> None:
     assert got.probs[0, ALPHABET.index("0")] > 0.9  # the peak column, not the doubtful one
 
 
+def test_a_temperature_softens_the_distributions_and_keeps_the_read() -> None:
+    logp = _logp(list("-PP-<-0-"), sure=0.97)
+    sharp, soft = best_path(logp), best_path(logp, temperature=2.5)
+    assert soft.text == sharp.text == "P<0"
+    assert np.allclose(soft.probs.sum(axis=1), 1.0, atol=1e-5)
+    assert (soft.probs.max(axis=1) < sharp.probs.max(axis=1)).all()
+    assert (soft.probs.argmax(axis=1) == sharp.probs.argmax(axis=1)).all()
+
+
+def test_the_calibration_in_a_descriptor_reaches_the_model(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    desc = json.loads((MODEL_DIR / DESCRIPTOR).read_text())
+    desc.update(weights=str((MODEL_DIR / desc["weights"]).resolve()), temperature=2.0)
+    desc["pool_weight"] = 0.4
+    (tmp_path / DESCRIPTOR).write_text(json.dumps(desc))
+    model = load_line_model(tmp_path)
+    assert isinstance(model, LineModel)
+    assert (model.temperature, model.weight) == (2.0, 0.4)
+    desc.pop("temperature"), desc.pop("pool_weight")
+    (tmp_path / DESCRIPTOR).write_text(json.dumps(desc))
+    load_line_model.cache_clear()
+    model = load_line_model(tmp_path)
+    assert model is not None and (model.temperature, model.weight) == (1.0, POOL_WEIGHT)
+
+
 def test_best_path_of_nothing_but_blanks_is_an_empty_read() -> None:
     got = best_path(_logp(list("-----")))
     assert got.text == "" and got.probs.shape == (0, len(ALPHABET))
@@ -50,6 +83,9 @@ def test_best_path_of_nothing_but_blanks_is_an_empty_read() -> None:
 
 class FakeLine:
     """A line reader sure of one text, counting how often it is asked."""
+
+    weight = POOL_WEIGHT
+    ask_under = 0.0
 
     def __init__(self, text: str, sure: float = 0.999) -> None:
         self.text, self.sure, self.calls = text, sure, 0
