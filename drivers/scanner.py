@@ -284,13 +284,19 @@ def _turned(gray: np.ndarray, turn: str | int) -> np.ndarray | None:
     deg = skew(gray)
     if abs(deg) < SKEW_MIN:
         return None
+    return rotated(gray, deg, int(np.median(gray)))
+
+
+def rotated(gray: np.ndarray, deg: float, border: int) -> np.ndarray:
+    """``gray`` turned ``deg`` degrees counter-clockwise on a canvas that holds all of it
+    (the corners filled with ``border``)."""
     h, w = gray.shape
     m = cv2.getRotationMatrix2D((w / 2, h / 2), deg, 1.0)
     cos, sin = abs(m[0, 0]), abs(m[0, 1])
     nw, nh = int(h * sin + w * cos), int(h * cos + w * sin)
     m[0, 2] += nw / 2 - w / 2
     m[1, 2] += nh / 2 - h / 2
-    return cv2.warpAffine(gray, m, (nw, nh), borderValue=int(np.median(gray)))
+    return cv2.warpAffine(gray, m, (nw, nh), borderValue=border)
 
 
 def skew(gray: np.ndarray) -> float:

@@ -135,13 +135,9 @@ def _page_around(band: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _rotate(img: np.ndarray, deg: float) -> np.ndarray:
-    h, w = img.shape
-    m = cv2.getRotationMatrix2D((w / 2, h / 2), deg, 1.0)
-    cos, sin = abs(m[0, 0]), abs(m[0, 1])
-    nw, nh = int(h * sin + w * cos), int(h * cos + w * sin)
-    m[0, 2] += nw / 2 - w / 2
-    m[1, 2] += nh / 2 - h / 2
-    return cv2.warpAffine(img, m, (nw, nh), borderValue=int(np.median(img[:5])))
+    from drivers.scanner import rotated
+
+    return rotated(img, deg, int(np.median(img[:5])))
 
 
 def build_page(seed: int, level: str, fmt: str | None = None) -> tuple[np.ndarray, list[str]]:
