@@ -56,7 +56,6 @@ def test_real_crops_set_into_pages_are_found(level: str) -> None:
         assert [len(x) for x in res.mrz.lines] == [len(x) for x in truth], seed
 
 
-@pytest.mark.skipif(not DATA.is_dir(), reason="needs ../shared/data/mrz/real_lines")
 @pytest.mark.parametrize("seed", [1013, 1015, 1063, 1093])
 def test_a_band_that_is_not_one_valid_mrz_is_reported_as_read(seed: int) -> None:
     # lines of different documents (1063: a French national card's own layout; the others

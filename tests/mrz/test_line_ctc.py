@@ -22,6 +22,7 @@ from drivers.mrz_ctc import (
 )
 from drivers.mrz_ocr import ALPHABET, MODEL_DIR, read_line, text_row
 from gate.mrz.repair import repair_line
+from tests.mrz.test_recog import Hedging
 
 
 def _logp(columns: list[str], sure: float = 0.9) -> np.ndarray:
@@ -97,18 +98,6 @@ class FakeLine:
         for i, c in enumerate(self.text):
             p[i, ALPHABET.index(c)] = self.sure
         return CtcRead(self.text, p)
-
-
-class Hedging:
-    """A glyph opinion that reads every glyph as A (probability ``top``) or B."""
-
-    def __init__(self, top: float) -> None:
-        self.top = top
-
-    def probs(self, x: np.ndarray) -> np.ndarray:
-        p = np.zeros((len(x), len(ALPHABET)), np.float32)
-        p[:, ALPHABET.index("A")], p[:, ALPHABET.index("B")] = self.top, 1 - self.top
-        return p
 
 
 def _line(text: str) -> np.ndarray:
