@@ -37,6 +37,10 @@ SWAPS |= {"Z": "2", "2": "Z", "G": "6", "6": "G", "K": "<", "<": "K"}
 # specimens: L898902C3, D23145890, ...)
 DIGIT_ODDS = 4.0
 MAX_AMBIGUOUS = 10  # 2**10 candidates at most per field
+# what the sex position may hold (9303-3 4.2.2.3: F, M, or X or < for unspecified), and
+# the letters a recogniser takes those for when it has no probabilities to offer
+SEX_CODES = "FMX<"
+SEX_LOOKALIKE = {"H": "M", "N": "M", "W": "M", "E": "F", "P": "F"}
 # three digits in a row in a letter field: the line is not that line of that format (a
 # national card's own layout, say), however well the rest fits
 _DIGIT_RUN = re.compile(r"[0-9]{3}")
@@ -56,6 +60,29 @@ def _by_kind(lines: list[str], span: Span, log: list[Repair]) -> None:
             _set(lines, span.line, col, TO_DIGIT[c], log)
         elif span.kind == "alpha" and c in TO_ALPHA:
             _set(lines, span.line, col, TO_ALPHA[c], log)
+
+
+def _sex(
+    lines: list[str],
+    span: Span,
+    probs: Sequence[Sequence[float]] | None,
+    log: list[Repair],
+) -> None:
+    """A letter in the sex position that no sex code is becomes the likeliest code (by the
+    recogniser's probabilities when given, else ``SEX_LOOKALIKE``): an A or an H there is
+    a misread F or M, never data. No check digit covers sex, so the read stays uncertain
+    (``gate.mrz.certainty`` rates it against every letter) and the policy asks the chip."""
+    c = span.of(lines)
+    if len(c) != 1 or c in SEX_CODES:
+        return
+    if probs is not None:
+        row = probs[span.start]
+        best = max(SEX_CODES, key=lambda k: row[ALPHABET.index(k)])
+        if row[ALPHABET.index(best)] > 0:
+            _set(lines, span.line, span.start, best, log)
+            return
+    if c in SEX_LOOKALIKE:
+        _set(lines, span.line, span.start, SEX_LOOKALIKE[c], log)
 
 
 def _filler_k(lines: list[str], span: Span, log: list[Repair]) -> None:
@@ -111,6 +138,7 @@ def repair(lines: list[str] | tuple[str, ...], lay: Layout) -> tuple[list[str], 
     for span in lay.spans():
         if span.kind != "alnum":
             _by_kind(out, span, log)
+    _sex(out, lay.sex, None, log)
     _filler_k(out, lay.name, log)
 
     def number_ok(c: list[str]) -> bool:
@@ -258,7 +286,7 @@ def repair_line(
 def _which_line(text: str) -> tuple[Layout, int] | None:
     """Which line of which format ``text`` is: by its length, and by how well its
     digit-only and letter-only positions fit each candidate (at least 80 %, see ``_fit``)."""
-    best: tuple[float, Layout, int] | None = None
+    fits: list[tuple[bool, float, Layout, int]] = []
     for lay in (TD1, TD2, TD3):
         if len(text) != lay.width:
             continue
@@ -270,11 +298,28 @@ def _which_line(text: str) -> tuple[Layout, int] | None:
             score = fit / total if total else 0.0
             if any(_DIGIT_RUN.search(s.of(lines)) for s in spans if s.kind == "alpha"):
                 score = 0.0  # digits printed as data, not letters misread (see _fit)
-            if best is None or score > best[0]:
-                best = (score, lay, li)
-    if best is None or best[0] < 0.8:
+            if score >= 0.8:
+                fits.append((_plausible(text, lay, li), score, lay, li))
+    # a reading whose check digit fails on a document number no issuer prints (a filler
+    # inside it) gives way to another: a name line read with a 0 at column 14 fits TD1's
+    # first line by its one digit position (ESPAN0LA<ESPAN0LA<<CARMEN, a Spanish card),
+    # as a number line its check fails and its number would be 0LA<ESPAN
+    if not fits:
         return None
-    return best[1], best[2]
+    _, _, lay, li = max(fits, key=lambda f: (f[0], f[1]))
+    return lay, li
+
+
+_INNER_FILLER = re.compile(r"<[^<]")
+
+
+def _plausible(text: str, lay: Layout, li: int) -> bool:
+    """False for a reading as line ``li`` of ``lay`` whose checks fail and whose document
+    number has a filler inside it: fillers only pad a number at its end (9303-3 4.2.2)."""
+    number = lay.document_number
+    if number.line != li or _line_checks(text, lay, li) is not False:
+        return True
+    return not _INNER_FILLER.search(text[number.start : number.end])
 
 
 def line_checks(text: str) -> bool | None:
@@ -295,6 +340,8 @@ def _fix_line(
             _by_kind(lines, span, log)
     if lay.name.line == li:
         _filler_k(lines, lay.name, log)
+    if lay.sex.line == li:
+        _sex(lines, lay.sex, probs, log)
     if probs is not None:
         for span in lay.spans():
             if span.line == li and span.kind != "alnum":

@@ -230,3 +230,57 @@ def test_page_number_leans_to_the_digit_its_check_cannot_tell_from_a_letter() ->
     other = L2[:5] + "O" + L2[6:]
     probs = [rows(L1, {}), rows(other, {5: {"O": 0.6, "0": 0.4}})]
     assert lean_to_digits([L1, other], probs, TD3)[1] == []
+
+
+def test_sex_read_as_another_letter_becomes_the_likeliest_sex_code() -> None:
+    # a real Dutch card's crop: F read as A (blur). Only F, M, X and < may stand there
+    from gate.mrz.repair import repair_line
+
+    truth = "6503101F1610202NLD<<<<<<<<<<<2"
+    read = truth[:7] + "A" + truth[8:]
+    fixed, log = repair_line(read, _probs(read, {7: {"A": 0.5, "F": 0.3, "P": 0.2}}))
+    assert fixed == truth and (0, 7, "A", "F") in log
+    # without probabilities, the letter a recogniser takes an M or an F for
+    assert repair_line(truth[:7] + "H" + truth[8:])[0] == truth.replace("F1610", "M1610")
+    assert repair_line(truth[:7] + "E" + truth[8:])[0] == truth
+
+
+def test_page_sex_repaired_and_valid_but_never_silently() -> None:
+    # an M read as H: no check digit covers sex, so the page is valid once repaired,
+    # the repair is listed, and the field stays uncertain for the policy
+    import numpy as np
+
+    from drivers.mrz_ocr import ALPHABET
+    from gate.mrz.certainty import uncertain_fields
+    from gate.mrz.layout import TD3
+
+    good = build_td3(
+        surname="ERIKSSON",
+        given_names="ANNA",
+        document_number="L898902C3",
+        nationality="UTO",
+        date_of_birth="740812",
+        sex="M",
+        date_of_expiry="320415",
+    )
+    l2 = good[1][:20] + "H" + good[1][21:]
+    rec = parse_mrz([good[0], l2], today=TODAY, repair=True)
+    assert rec.valid and rec.sex == "M" and (1, 20, "H", "M") in rec.repaired
+    probs = [np.eye(len(ALPHABET))[[ALPHABET.index(c) for c in line]] for line in good]
+    probs[1][20] = 0.0
+    probs[1][20][ALPHABET.index("H")] = 0.7
+    probs[1][20][ALPHABET.index("M")] = 0.3
+    assert "sex" in uncertain_fields(rec.lines, probs, TD3)
+
+
+def test_name_line_with_a_zero_is_no_document_number_line_whose_check_fails() -> None:
+    # a Spanish card's name line read alone: a 0 at column 14 fits TD1's first line
+    # (number check digit), but that check fails and every other position is a letter
+    from gate.mrz.repair import repair_line
+
+    fixed, _ = repair_line("ESPAN0LA<ESPAN0LA<<CARMEN<<<<<")
+    assert fixed == "ESPANOLA<ESPANOLA<<CARMEN<<<<<"
+    # a true first line whose check digit was misread keeps its digits
+    first = "I<UTOD231458907<<<<<<<<<<<<<<<"
+    misread = first[:14] + "5" + first[15:]
+    assert repair_line(misread)[0] == misread
