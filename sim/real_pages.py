@@ -63,10 +63,13 @@ def load_crops(data: Path = DATA) -> tuple[Crop, ...]:
     return tuple(out)
 
 
-def pick_band(rng: np.random.Generator, fmt: str) -> list[Crop]:
-    """One crop per line of ``fmt``, each line from a random document."""
+def pick_band(
+    rng: np.random.Generator, fmt: str, crops: tuple[Crop, ...] | None = None
+) -> list[Crop]:
+    """One crop per line of ``fmt``, each line from a random document (of ``crops``, by
+    default every crop)."""
     n, width = SHAPES[fmt]
-    crops = load_crops()
+    crops = load_crops() if crops is None else crops
     band = []
     for li in range(n):
         pool = [c for c in crops if c.role == (width, li)]
@@ -140,13 +143,17 @@ def _rotate(img: np.ndarray, deg: float) -> np.ndarray:
     return rotated(img, deg, int(np.median(img[:5])))
 
 
-def build_page(seed: int, level: str, fmt: str | None = None) -> tuple[np.ndarray, list[str]]:
-    """A gray page and its MRZ lines as printed (the crops' ground truth)."""
+def build_page(
+    seed: int, level: str, fmt: str | None = None, crops: tuple[Crop, ...] | None = None
+) -> tuple[np.ndarray, list[str]]:
+    """A gray page and its MRZ lines as printed (the crops' ground truth), its lines cut
+    from ``crops`` (by default every crop: ``bench/mrz_band.py --cv-dir`` passes one
+    fold's, so that a reader that never saw them reads them)."""
     if level not in LEVELS:
         raise ValueError(f"level must be one of {LEVELS}")
     rng = np.random.default_rng(seed)
     fmt = fmt or ("TD1", "TD2", "TD3")[int(rng.integers(3))]
-    band = pick_band(rng, fmt)
+    band = pick_band(rng, fmt, crops)
     img = _tight_band(band) if level == "tight" else _band_image(band, rng)
     if level == "page":
         img = _page_around(img, rng)

@@ -82,3 +82,18 @@ def test_character_rows_found_where_blobs_merge() -> None:
 def test_degenerate_boxes_are_no_band() -> None:
     assert bands([line(100, 100, 500, 0.0), line(100, 130, 500, 0.0)]) == []
     assert bands([]) == [] and _group([line(1, 1, 1, 1)]) == []
+
+
+def test_pages_of_one_fold_are_cut_from_that_fold_only() -> None:
+    # bench/mrz_band.py --cv-dir reads a page with the models that never saw its crops
+    from models.mrz.folds import load_folds
+    from sim.real_pages import load_crops
+
+    fold = set(load_folds()[2])
+    crops = tuple(c for c in load_crops() if c.name in fold)
+    texts = {c.text for c in crops}
+    others = {c.text for c in load_crops() if c.name not in fold} - texts
+    for seed in range(12):
+        _, truth = build_page(seed, "as_is", crops=crops)
+        assert all(t in texts for t in truth)
+        assert not any(t in others for t in truth)
