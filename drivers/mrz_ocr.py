@@ -378,6 +378,9 @@ def text_row(line: np.ndarray, lay: Layout | None = None) -> np.ndarray:
     return row_image(lay.ink, lay.top, lay.bot)
 
 
+SPLIT_PITCH = 0.55  # pieces of one glyph: centres closer than this many pitches
+
+
 def _join_split(merged: list[list[float]]) -> list[list[float]]:
     """Join the strokes of a glyph whose thin diagonal vanished when binarised (N, M, W in
     light or bold print fall apart into side-by-side stems): neighbours separated by much
@@ -386,12 +389,18 @@ def _join_split(merged: list[list[float]]) -> list[list[float]]:
     gaps = np.array([b[0] - (a[0] + a[2]) for a, b in zip(merged, merged[1:], strict=False)])
     usual_gap = float(np.median(gaps))
     usual_w = float(np.median([m[2] for m in merged]))
+    centres = [m[0] + m[2] / 2 for m in merged]
+    usual_pitch = float(np.median(np.diff(centres)))
     out = [list(merged[0])]
     for m in merged[1:]:
         last = out[-1]
         gap = m[0] - (last[0] + last[2])
         union = m[0] + m[2] - last[0]
-        if gap <= max(1.5, 0.4 * usual_gap) and union <= 1.25 * usual_w:
+        # or two narrow pieces whose centres stand under half a pitch apart: characters of
+        # a fixed-pitch line never do (an M of thin print whose diagonals vanished, its
+        # stems a few pixels apart; counted as two, it shifted every glyph after it)
+        near = (m[0] + m[2] / 2) - (last[0] + last[2] / 2) < SPLIT_PITCH * usual_pitch
+        if (gap <= max(1.5, 0.4 * usual_gap) or near) and union <= 1.25 * usual_w:
             last[2] = union
         else:
             out.append(list(m))

@@ -48,3 +48,32 @@ def test_read_line_combines_the_shifted_windows() -> None:
     read = read_line(line)
     assert len(read.text) == 12 and read.probs.shape == (12, 37)
     assert np.allclose(read.probs.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_stems_under_half_a_pitch_apart_are_one_glyph_even_with_a_gap() -> None:
+    # an M of thin print at a 19 px pitch: its stems 3 px apart, more than the 0.4 of the
+    # usual 6 px gap between glyphs, but their centres 8.5 px apart, which no two
+    # characters of a fixed-pitch line are
+    boxes = [[5 + 19 * i, 0, 13, 22] for i in range(3)]
+    boxes += [[62, 0, 6, 22], [71, 0, 5, 22]]
+    boxes += [[5 + 19 * i, 0, 13, 22] for i in range(4, 9)]
+    out = _join_split(boxes)
+    assert len(out) == len(boxes) - 1
+    assert out[3] == [62, 0, 14, 22]
+
+
+def test_a_real_line_whose_m_fell_apart_is_cut_at_its_length() -> None:
+    # the Jersey specimen's name line on a card whose lines almost touch (sim/real_pages,
+    # "tight"): its M counted as two characters, every glyph after it was cut one place
+    # off and SPECIMEN read as SFZE<IIZI
+    from drivers.mrz_ocr import find_bands, layout
+    from models.mrz.folds import load_folds
+    from sim.real_pages import build_page, load_crops
+
+    fold = set(load_folds()[2])
+    crops = tuple(c for c in load_crops() if c.name in fold)
+    page, truth = build_page(1022, "tight", crops=crops)
+    assert truth[0] == "P<GBRJERSEY<SPECIMEN<<ANGELA<ZOE<<<<<<<<<<<<"
+    band = next(find_bands(page))
+    lay = layout(band[0])
+    assert lay is not None and len(lay.centres) == 44
