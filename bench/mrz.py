@@ -15,8 +15,9 @@ folder that ``TESSDATA_PREFIX`` points at. On line crops PassportEye's own Tesse
 it without being told the length, then ``repair_line`` applies the field-type repair the
 page reader applies (which line of which format it is, guessed from length and content),
 leaning to digits in mixed fields where the recogniser's probabilities allow it. Prints a Markdown table; "valid but wrong" counts
-reads the reader accepted (valid check digits; for autogate also no low-confidence flag)
-that differ from the truth: the errors a gate would not notice.
+reads the reader accepted (valid check digits; for autogate also no low-confidence flag
+and no uncertain field, ``gate.mrz.certainty``) that differ from the truth: the errors a
+gate would not notice.
 
 The recognisers are trained on the real crops too, so crops are scored by 5-fold cross
 validation: each with the models of its fold of ``models/mrz/folds.json`` that did not
@@ -51,6 +52,7 @@ from drivers.mrz_ctc import LineModel, load_line_model  # noqa: E402
 from drivers.mrz_ocr import LineRead, Mlp, load_model, read_line  # noqa: E402
 from drivers.mrz_recog import SecondOpinion, load_second  # noqa: E402
 from drivers.scanner import LOW_CONFIDENCE, read_image  # noqa: E402
+from gate.mrz.certainty import unsure  # noqa: E402
 from gate.mrz.layout import TD1, TD2, TD3, Layout, Span  # noqa: E402
 from gate.mrz.repair import _line_checks, repair_line  # noqa: E402
 from models.mrz.folds import is_rendered, load_folds  # noqa: E402
@@ -180,13 +182,19 @@ def _fields(lay: Layout, li: int) -> dict[str, Span]:
     }
 
 
-def accepted_line(text: str, confidence: float) -> bool:
+def accepted_line(text: str, confidence: float, probs: np.ndarray | None = None) -> bool:
     """Whether a gate would take this line as read: every check digit on it holds (a
-    name line has none) and no character is under the scanner's low-confidence mark."""
+    name line has none), no character is under the scanner's low-confidence mark and,
+    given the recogniser's ``probs``, no field of the line is uncertain
+    (``gate.mrz.certainty``: the policy refers those unless the chip confirms them)."""
     guess = _line_guess(text)
     if guess is None or confidence < LOW_CONFIDENCE:
         return False
     lay, li = guess
+    if probs is not None and len(probs) == len(text):
+        rows = [probs.tolist()] * lay.lines
+        if any(line == li for _, line, _, _ in unsure([text] * lay.lines, rows, lay)):
+            return False
     return _line_checks(text, lay, li) is not False
 
 
@@ -273,13 +281,14 @@ def crop_rows(
         got_line = repair_line(withl.text, withl.probs)[0]
         asked += not np.array_equal(read.probs, alone.probs)
         asked_line += not np.array_equal(read.probs, withl.probs)
-        ok = accepted_line(got, _confidence(read))
-        ok_line = accepted_line(got_line, _confidence(withl))
+        ok = accepted_line(got, _confidence(read), read.probs)
+        ok_line = accepted_line(got_line, _confidence(withl), withl.probs)
         got_alone = repair_line(alone.text, alone.probs)[0]
+        ok_alone = accepted_line(got_alone, _confidence(alone), alone.probs)
         for p in ("all", part):
             ours[p].add(got, truth, seconds, ok)
             line_opt[p].add(got_line, truth, t_line, ok_line)
-            first[p].add(got_alone, truth, t_alone, accepted_line(got_alone, _confidence(alone)))
+            first[p].add(got_alone, truth, t_alone, ok_alone)
             if p in corrected:
                 corrected[p].add(got, errata.get(f.stem, truth), seconds, ok)
                 corrected_line[p].add(got_line, errata.get(f.stem, truth), t_line, ok_line)
@@ -312,7 +321,7 @@ def crop_rows(
             rows.append((n, "PassportEye", *theirs[p].row()))
     total = len(ours["all"].times)
     rows.append((f"second opinion asked on {asked} of {total} lines",))
-    rows.append((f"the whole-line reader changed the read of {asked_line} of {total} lines",))
+    rows.append((f"the whole-line reader was asked and pooled on {asked_line} of {total} lines",))
     rows.append((f"with the whole-line reader, errors: {errors_line.report()}",))
     fields = ", ".join(f"{k} {v}" for k, v in wrong_line.most_common()) or "none"
     rows.append((f"with the whole-line reader, valid-but-wrong by field: {fields}",))
