@@ -231,14 +231,19 @@ def _mixed(lay: Layout) -> list[Span]:
 
 
 def _best_of_kind(
-    lines: list[str], span: Span, probs: Sequence[Sequence[float]], log: list[Repair]
+    lines: list[str],
+    span: Span,
+    probs: Sequence[Sequence[float]],
+    log: list[Repair],
+    filler_ok: bool = True,
 ) -> None:
     """What the type table cannot map (a W where only a digit may stand): the recogniser's
-    most probable character of the allowed kind (a filler is allowed anywhere: unknown
-    dates, an empty field's check digit, the TD1/TD2 long-number marker)."""
+    most probable character of the allowed kind. A filler is allowed (unknown dates, an
+    empty field's check digit, the TD1/TD2 long-number marker) unless ``filler_ok`` is
+    false: the check digits of dates and TD1's composite are always digits."""
     allowed = range(10) if span.kind == "digit" else range(10, len(ALPHABET))
     for i, c in enumerate(span.of(lines)):
-        if c == "<" or (c.isdigit() if span.kind == "digit" else c.isalpha()):
+        if (c == "<" and filler_ok) or (c.isdigit() if span.kind == "digit" else c.isalpha()):
             continue
         row = probs[span.start + i]
         _set(lines, span.line, span.start + i, ALPHABET[max(allowed, key=lambda k: row[k])], log)
@@ -343,9 +348,13 @@ def _fix_line(
     if lay.sex.line == li:
         _sex(lines, lay.sex, probs, log)
     if probs is not None:
+        # dates' check digits are digits always; so is TD1's composite, while a line of 36
+        # or 44 read alone may be a visa's (MRV-B/-A), whose optional data runs to the end
+        never_filler: list[Span | None] = [lay.birth_check, lay.expiry_check]
+        never_filler += [lay.composite] if lay is TD1 else []
         for span in lay.spans():
             if span.line == li and span.kind != "alnum":
-                _best_of_kind(lines, span, probs, log)
+                _best_of_kind(lines, span, probs, log, span not in never_filler)
         proven = [
             col
             for span in lay.spans()

@@ -284,3 +284,19 @@ def test_name_line_with_a_zero_is_no_document_number_line_whose_check_fails() ->
     first = "I<UTOD231458907<<<<<<<<<<<<<<<"
     misread = first[:14] + "5" + first[15:]
     assert repair_line(misread)[0] == misread
+
+
+def test_a_check_digit_that_is_never_a_filler_gets_the_likeliest_digit() -> None:
+    # TD1 line 2 of a Dutch card read alone: its last character, the composite check
+    # digit over lines 1 and 2, read as a filler; ICAO prints a digit there always (a
+    # filler stands for a check digit only over an empty optional field or an overflow)
+    from gate.mrz.repair import repair_line
+
+    truth = "1610019F1601014NLD<<<<<<<<<<<6"
+    read = truth[:-1] + "<"
+    fixed, log = repair_line(read, _probs(read, {29: {"<": 0.7, "6": 0.2, "8": 0.1}}))
+    assert fixed == truth and (0, 29, "<", "6") in log
+    # an empty optional field's check digit may be a filler: left alone
+    td3 = "L898902C36UTO7408122F1204159<<<<<<<<<<<<<<<2"
+    td3 = td3[:42] + "<" + td3[43:]
+    assert repair_line(td3, _probs(td3, {42: {"<": 0.7, "0": 0.3}}))[0][42] == "<"
