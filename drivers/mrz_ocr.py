@@ -202,6 +202,38 @@ def _cut_line(gray: np.ndarray, box: tuple, pitch_hint: float) -> np.ndarray:
     )
 
 
+def _cut_whole(gray: np.ndarray, box: tuple) -> np.ndarray:
+    """``_cut_line``, cut again longer while print runs off one of its ends: a line of wide
+    pitch whose first characters stand apart was found as a shorter blob (the closing
+    did not bridge its gaps), and its band, as long as the other lines, clipped its first
+    glyph (``ACBSO0CPL...`` read ``CBSO0CPL...<``)."""
+    crop = _cut_line(gray, box, box[1][1])
+    for _ in range(MAX_RECUTS):
+        if not _clipped(crop):
+            break
+        (cx, cy), (bw, bh), ang = box
+        box = ((cx, cy), (bw + 4 * bh, bh), ang)
+        crop = _cut_line(gray, box, bh)
+    return crop
+
+
+MAX_RECUTS = 2
+
+
+def _clipped(crop: np.ndarray) -> bool:
+    """Whether a stroke of print on the text row (the crop's middle; a glyph cut off may
+    leave only a leg of itself) touches the crop's left or right end."""
+    v = ink(crop)
+    count, _, stats, _ = cv2.connectedComponentsWithStats((v > 0.45).astype(np.uint8), 8)
+    h, w = v.shape
+    for i in range(1, count):
+        x, y, cw, ch, _ = stats[i]
+        on_row = 0.2 * h < y + ch / 2 < 0.8 * h
+        if on_row and 0.15 * h <= ch < 0.95 * h and (x == 0 or x + cw >= w):
+            return True
+    return False
+
+
 def find_lines(gray: np.ndarray) -> list[np.ndarray]:
     """Upright gray crops of the MRZ lines, top to bottom (empty when no MRZ is seen)."""
     return next(find_bands(gray, limit=1), [])
@@ -215,11 +247,11 @@ def find_bands(gray: np.ndarray, limit: int = 3) -> Iterator[list[np.ndarray]]:
     boxes, _ = _line_boxes(gray)
     tried = bands(boxes)[:limit]
     for g in tried:
-        yield [_cut_line(gray, b, b[1][1]) for b in g]
+        yield [_cut_whole(gray, b) for b in g]
     rows = [(c, (w, h * CHAR_BOX_H), a) for c, (w, h), a in char_lines(gray)]
     fresh = [g for g in bands(rows) if not any(_same(g, t) for t in tried)]
     for g in fresh[:limit]:
-        yield [_cut_line(gray, b, b[1][1]) for b in g]
+        yield [_cut_whole(gray, b) for b in g]
 
 
 # --- 2/3. normalise a line and cut it into character windows -------------------------

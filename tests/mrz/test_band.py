@@ -97,3 +97,20 @@ def test_pages_of_one_fold_are_cut_from_that_fold_only() -> None:
         _, truth = build_page(seed, "as_is", crops=crops)
         assert all(t in texts for t in truth)
         assert not any(t in others for t in truth)
+
+
+@pytest.mark.parametrize("level", ["tight", "page"])
+def test_a_line_whose_first_glyphs_stand_apart_is_cut_whole(level: str) -> None:
+    # a TD1 first line of wide pitch (ACBSO0CPLLTRB04...): the closing did not bridge the
+    # gaps of its first characters, the band took the other lines' length and clipped its
+    # A, and the line read CBSO0CPL...< (every character one place early)
+    from drivers.mrz_ocr import find_bands, layout
+    from models.mrz.folds import load_folds
+    from sim.real_pages import load_crops
+
+    fold = set(load_folds()[2267 % 5])
+    crops = tuple(c for c in load_crops() if c.name in fold)
+    page, truth = build_page(2267, level, crops=crops)
+    assert truth[0] == "ACBSO0CPLLTRB04<<<<<<<<<<<<<<<"
+    lay = layout(next(find_bands(page))[0])
+    assert lay is not None and len(lay.centres) == 30
