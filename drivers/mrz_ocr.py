@@ -224,7 +224,8 @@ def _clipped(crop: np.ndarray) -> bool:
     """Whether a stroke of print on the text row (the crop's middle; a glyph cut off may
     leave only a leg of itself) touches the crop's left or right end."""
     v = ink(crop)
-    count, _, stats, _ = cv2.connectedComponentsWithStats((v > 0.45).astype(np.uint8), 8)
+    binary = (v > 0.45).astype(np.uint8)
+    count, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
     h, w = v.shape
     for i in range(1, count):
         x, y, cw, ch, _ = stats[i]
