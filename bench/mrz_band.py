@@ -52,7 +52,8 @@ class HeldOut:
     def __init__(self, cv_dir: Path) -> None:
         folds = load_folds()
         crops = load_crops()
-        self.crops = [tuple(c for c in crops if c.name in set(f)) for f in folds]
+        ids = [set(f) for f in folds]
+        self.crops = [tuple(c for c in crops if c.name in fold) for fold in ids]
         self.models = [
             (
                 load_model(cv_dir / f"fold-{k}"),

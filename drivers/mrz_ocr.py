@@ -202,6 +202,9 @@ def _cut_line(gray: np.ndarray, box: tuple, pitch_hint: float) -> np.ndarray:
     )
 
 
+MAX_RECUTS = 2  # a clipped line is cut again at most this often, 2 line heights longer each end
+
+
 def _cut_whole(gray: np.ndarray, box: tuple) -> np.ndarray:
     """``_cut_line``, cut again longer while print runs off one of its ends: a line of wide
     pitch whose first characters stand apart was found as a shorter blob (the closing
@@ -215,9 +218,6 @@ def _cut_whole(gray: np.ndarray, box: tuple) -> np.ndarray:
         box = ((cx, cy), (bw + 4 * bh, bh), ang)
         crop = _cut_line(gray, box, bh)
     return crop
-
-
-MAX_RECUTS = 2
 
 
 def _clipped(crop: np.ndarray) -> bool:
